@@ -1,0 +1,116 @@
+"""The sidecar's HTTP client to the app channel (actor calls, `/dapr/config`, `/dapr/subscribe`, deliveries).
+
+One pooled aiohttp session with keep-alive: every actor turn and event delivery reuses a connection instead
+of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every call when configured, as daprd does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from sidecar.clock import Clock
+
+__all__ = ["AppChannel", "AppResponse"]
+
+log = logging.getLogger("sidecar.appchannel")
+
+
+@dataclass(frozen=True)
+class AppResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", self.headers.get("content-type", ""))
+
+
+class AppChannel:
+    """HTTP calls from the sidecar into the app at `http://<address>:<port>`."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int | None,
+        *,
+        app_token: str | None = None,
+        timeout: float = 60.0,
+        max_connections: int = 256,
+    ) -> None:
+        self.address = address
+        self.port = port
+        self._token = app_token
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.port is not None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AppResponse:
+        """Send one request to the app; connection errors propagate as `aiohttp.ClientError`/`OSError`."""
+        if self.port is None:
+            raise ConnectionError("no app port configured")
+        hdrs = dict(headers or {})
+        if self._token:
+            hdrs["dapr-api-token"] = self._token
+        session = self._get_session()
+        kwargs: dict[str, object] = {}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        async with session.request(
+            method, self.base_url + path, data=body, headers=hdrs, **kwargs  # type: ignore[arg-type]
+        ) as resp:
+            data = await resp.read()
+            return AppResponse(resp.status, data, {k: v for k, v in resp.headers.items()})
+
+    async def wait_until_listening(self, clock: Clock | None = None, poll: float = 0.1) -> None:
+        """Wait until the app port accepts TCP connections (daprd polls every 100 ms)."""
+        if self.port is None:
+            return
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(self.address, self.port)
+            except OSError:
+                await asyncio.sleep(poll)
+                continue
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+            return
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
