@@ -1,65 +1,389 @@
-"""SEAM (to be implemented): the durable job scheduler.
+"""The durable job scheduler behind actor reminders and workflow timers (daprd's Scheduler).
 
 Contract (other modules code against exactly this):
-- `Job` rows live in the sidecar `Database` (table `scheduler_jobs`); only jobs due within `window` seconds are
-  held in an in-memory heap, so memory grows with jobs due soon, not with all jobs.
+- `Job` rows live in the sidecar `Database` (table `scheduler_jobs`); only jobs due within `window`
+  seconds are held in an in-memory heap, so memory grows with jobs due soon, not with all jobs.
 - `register(kind, handler)`: handler for jobs of that kind. It is awaited when the job is due
-  (`clock.now() >= job.due`, never earlier). Returning normally = success; raising = failure, retried per the
-  failure policy (constant 1 s, 3 retries per tick, as daprd's Scheduler), then the job moves to its next tick
-  (a one-shot job is then deleted).
-- At-least-once: a job is deleted / advanced only after its handler succeeded; after a crash it fires again.
-- `put` upserts by key (registering the same key again replaces the job and its schedule).
+  (`clock.now() >= job.due`, never earlier). Returning normally = success; raising = failure,
+  retried per the failure policy (constant 1 s, 3 retries per tick, as daprd's Scheduler), then the
+  job moves to its next tick (a one-shot job is then deleted). A due job whose kind has no handler
+  waits (staged, as in daprd) until one registers.
+- At-least-once: a job is deleted / advanced only after its handler succeeded; after a crash it
+  fires again.
+- `put` upserts by key (registering the same key again replaces the job and its schedule). A job
+  replaced or deleted while it fires stays replaced or deleted: completions only touch the
+  generation they fired.
+- Periodic jobs stay on the grid `due + k * period`; after downtime the missed tick fires once,
+  late, and the next one is the first grid tick in the future (see `model.next_tick`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sidecar.clock import Clock
 from sidecar.db import Database
+from sidecar.scheduler import store
+from sidecar.scheduler.model import Job, JobHandler, RetryPolicy, next_tick, validate_job
+from sidecar.scheduler.window import DueWindow, Entry
 
-__all__ = ["Job", "JobHandler", "Scheduler"]
+__all__ = ["Job", "JobHandler", "RetryPolicy", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Queued:
+    op: store.StoreOp
+    future: asyncio.Future[object] | None = None
+    entry: Entry | None = None  # the firing a `Complete` closes
 
 
 @dataclass(frozen=True)
-class Job:
-    key: str  # unique, e.g. "reminder||<type>||<id>||<name>" or "wf||<instance>||<timer id>"
-    kind: str  # selects the handler: "reminder", "workflow-timer", ...
-    due: float  # next firing, UTC epoch seconds
-    period: float | None = None  # seconds between firings; None = one-shot
-    remaining: int | None = None  # firings left including the next one; None = unlimited
-    expires: float | None = None  # no firing at or after this instant (ttl)
-    payload: bytes = b""  # handler-specific
-
-
-JobHandler = Callable[[Job], Awaitable[None]]
+class _Failed:
+    error: Exception
 
 
 class Scheduler:
-    def __init__(self, db: Database, clock: Clock, *, window: float = 60.0) -> None:
-        raise NotImplementedError
+    """Fires durable jobs at or after their due time; see the module docstring for the guarantees.
 
-    def register(self, kind: str, handler: JobHandler) -> None:
-        raise NotImplementedError
+    Writes (puts, deletes, tick completions, window loads) go through one queue and are committed in
+    batches, one transaction (one fsync) per batch, then applied to the in-memory window in the same
+    order.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        window: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 512,
+        load_limit: int = 50_000,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        if window <= 0 or max_concurrency < 1 or load_limit < 2:
+            raise ValueError("window must be > 0, max_concurrency >= 1 and load_limit >= 2")
+        self._db = db
+        self._clock = clock
+        self._window_seconds = window
+        self._retry = retry or RetryPolicy()
+        self._max_concurrency = max_concurrency
+        self._load_limit = load_limit
+        self._stop_timeout = stop_timeout
+        self._handlers: dict[str, tuple[JobHandler, RetryPolicy]] = {}
+        self._window = DueWindow()
+        self._generation = 0
+        self._ops: list[_Queued] = []
+        self._pending_ops = 0
+        self._ops_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._load_pending = False
+        self._load_retry_at = 0.0
+        self._state = "new"  # new -> running -> stopping -> stopped
+        self._closing = False
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def register(self, kind: str, handler: JobHandler, *, retry: RetryPolicy | None = None) -> None:
+        """Route jobs of `kind` to `handler` (replacing an earlier one); `retry` overrides default.
+
+        May be called after `start()`: jobs staged for a missing handler then fire.
+        """
+        self._handlers[kind] = (handler, retry or self._retry)
+        self._window.handler_added(kind)
+        self._wake.set()
 
     async def start(self) -> None:
-        raise NotImplementedError
+        if self._state != "new":
+            raise RuntimeError(f"scheduler cannot start: it is {self._state}")
+        await self._db.run(store.create_schema)
+        self._generation = await self._db.run(store.max_generation)
+        self._state = "running"
+        self._writer = asyncio.create_task(self._write_loop(), name="scheduler-writer")
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatcher")
 
     async def stop(self) -> None:
-        raise NotImplementedError
+        """Stop firing; give running handlers `stop_timeout` s, cancel the rest, flush writes."""
+        if self._state != "running":
+            self._state = "stopped"
+            return
+        self._state = "stopping"
+        assert self._dispatcher is not None and self._writer is not None
+        self._dispatcher.cancel()
+        await asyncio.gather(self._dispatcher, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self._stop_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("scheduler stop: cancelled %d running handlers", len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        self._closing = True
+        self._ops_ready.set()
+        await self._writer
+        self._state = "stopped"
+
+    # -- public operations ------------------------------------------------------------------------
 
     async def put(self, job: Job) -> None:
-        raise NotImplementedError
+        await self.put_many([job])
 
     async def put_many(self, jobs: list[Job]) -> None:
-        raise NotImplementedError
+        """Upsert `jobs` in one transaction (a later entry wins over an earlier same key)."""
+        for job in jobs:
+            validate_job(job)
+        self._check_running()
+        if not jobs:
+            return
+        stamped = []
+        for job in jobs:
+            self._generation += 1
+            stamped.append((job, self._generation))
+        await self._submit(store.PutJobs(stamped))
 
     async def get(self, key: str) -> Job | None:
-        raise NotImplementedError
+        """The stored job (its `due` is its next tick), or None."""
+        self._check_running()
+        return await self._db.run(lambda conn: store.get_job(conn, key))
 
     async def delete(self, key: str) -> bool:
-        raise NotImplementedError
+        """Delete a job; True if it existed. A firing in progress ends without re-creating it."""
+        self._check_running()
+        return bool(await self._submit(store.DeleteKey(key)))
 
     async def delete_prefix(self, prefix: str) -> int:
-        raise NotImplementedError
+        """Delete every job whose key starts with `prefix`; returns how many."""
+        self._check_running()
+        result = await self._submit(store.DeletePrefix(prefix))
+        assert isinstance(result, int)
+        return result
+
+    async def list_prefix(self, prefix: str) -> list[Job]:
+        """Stored jobs whose key starts with `prefix`, by key."""
+        self._check_running()
+        return await self._db.run(lambda conn: store.list_prefix(conn, prefix))
+
+    async def count(self) -> int:
+        """How many jobs are stored."""
+        self._check_running()
+        return await self._db.run(store.count_jobs)
+
+    def heap_size(self) -> int:
+        """Items in the in-memory heap (grows with jobs due within the window, not all jobs)."""
+        return self._window.heap_size()
+
+    def loaded_count(self) -> int:
+        """Jobs currently held in memory (queued, running or staged)."""
+        return len(self._window.live)
+
+    async def settled(self, timeout: float = 5.0) -> None:
+        """Wait until no job due now is queued or running and no write is pending (for tests)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not self._idle():
+            if loop.time() > end:
+                raise TimeoutError(f"scheduler not settled after {timeout} s")
+            await asyncio.sleep(0.002)
+
+    # -- dispatcher -----------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        has_handler = self._handlers.__contains__
+        while True:
+            now = self._clock.now()
+            self._maybe_load(now)
+            while self._inflight < self._max_concurrency:
+                entry = self._window.pop_due(now, has_handler)
+                if entry is None:
+                    break
+                self._launch(entry)
+            deadline = self._next_deadline()
+            self._wake.clear()
+            await self._sleep(deadline)
+
+    def _launch(self, entry: Entry) -> None:
+        handler, policy = self._handlers[entry.job.kind]
+        self._inflight += 1
+        task = asyncio.create_task(self._fire(entry, handler, policy), name=f"job:{entry.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fire(self, entry: Entry, handler: JobHandler, policy: RetryPolicy) -> None:
+        job = entry.job
+        try:
+            await handler(job)
+            ok = True
+        except Exception:
+            ok = False
+            log.warning(
+                "job %s (%s) failed, attempt %d",
+                job.key,
+                job.kind,
+                entry.attempt + 1,
+                exc_info=True,
+            )
+        finally:
+            self._inflight -= 1
+            self._wake.set()
+        now = self._clock.now()
+        if not ok and policy.should_retry(entry.attempt):
+            self._window.retry(entry, now + policy.interval)
+            return
+        if not ok:
+            log.warning("job %s gave up after %d attempts; moving on", job.key, entry.attempt + 1)
+        self._enqueue(
+            _Queued(store.Complete(job.key, entry.generation, next_tick(job, now)), None, entry)
+        )
+
+    def _maybe_load(self, now: float) -> None:
+        if self._load_pending or now < self._load_retry_at or self._state != "running":
+            return
+        horizon_due = self._window.horizon[0]
+        target = now + self._window_seconds
+        if horizon_due >= target:
+            return
+        if self._window.capped:
+            if self._window.active_count() >= self._load_limit // 2:
+                return
+        elif horizon_due >= now + self._window_seconds / 2:
+            return
+        self._load_pending = True
+        after_due, after_key = self._window.horizon
+        self._enqueue(_Queued(store.LoadWindow(after_due, after_key, target, self._load_limit)))
+
+    def _load_deadline(self) -> float | None:
+        if self._load_pending:
+            return None
+        if self._load_retry_at and self._clock.now() < self._load_retry_at:
+            return self._load_retry_at
+        if self._window.capped:
+            return None  # the next load waits for the window to drain, which wakes the loop
+        return self._window.horizon[0] - self._window_seconds / 2
+
+    def _next_deadline(self) -> float | None:
+        times = [self._load_deadline()]
+        if self._inflight < self._max_concurrency:
+            times.append(self._window.next_fire_at())
+        present = [t for t in times if t is not None]
+        return min(present) if present else None
+
+    async def _sleep(self, deadline: float | None) -> None:
+        if self._wake.is_set():
+            return
+        wake = asyncio.ensure_future(self._wake.wait())
+        waiters: set[asyncio.Future[Any]] = {wake}
+        if deadline is not None:
+            waiters.add(asyncio.ensure_future(self._clock.wait_until(deadline)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _idle(self) -> bool:
+        now = self._clock.now()
+        if self._pending_ops or self._inflight or self._window.running or self._load_pending:
+            return False
+        upcoming = self._window.next_fire_at()
+        if upcoming is not None and upcoming <= now:
+            return False
+        load_at = self._load_deadline()
+        return load_at is None or load_at > now
+
+    # -- writer ---------------------------------------------------------------------------------
+
+    def _check_running(self) -> None:
+        # While stopping, handlers still finishing may write (e.g. re-register a reminder).
+        if self._state not in ("running", "stopping") or self._closing:
+            raise RuntimeError(f"scheduler is {self._state}, not running")
+
+    def _enqueue(self, queued: _Queued) -> None:
+        self._ops.append(queued)
+        self._pending_ops += 1
+        self._ops_ready.set()
+
+    async def _submit(self, op: store.StoreOp) -> object:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Queued(op, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._ops:
+                if self._closing:
+                    return
+                self._ops_ready.clear()
+                await self._ops_ready.wait()
+                continue
+            batch, self._ops = self._ops, []
+            try:
+                results = await self._execute([q.op for q in batch])
+                for queued, result in zip(batch, results, strict=True):
+                    self._apply(queued, result)
+            except Exception as exc:  # a bug here must not wedge every caller
+                log.exception("scheduler writer failed on a batch of %d", len(batch))
+                for queued in batch:
+                    if queued.future is not None and not queued.future.done():
+                        queued.future.set_exception(exc)
+            finally:
+                self._pending_ops -= len(batch)
+                self._wake.set()
+
+    async def _execute(self, ops: list[store.StoreOp]) -> list[object]:
+        try:
+            return await self._db.transaction(lambda conn: [op.execute(conn) for op in ops])
+        except Exception as exc:
+            if len(ops) == 1:
+                return [_Failed(exc)]
+        # One bad write must not fail its neighbours: redo them one transaction each.
+        results: list[object] = []
+        for op in ops:
+            try:
+                results.append(await self._db.transaction(op.execute))
+            except Exception as exc:
+                results.append(_Failed(exc))
+        return results
+
+    def _apply(self, queued: _Queued, result: object) -> None:
+        op, window = queued.op, self._window
+        if isinstance(result, _Failed):
+            self._apply_failure(queued, result.error)
+            return
+        if isinstance(op, store.PutJobs):
+            for job, generation in op.jobs:
+                window.offer(job, generation)
+        elif isinstance(op, store.DeleteKey):
+            window.drop(op.key)
+        elif isinstance(op, store.DeletePrefix):
+            window.drop_prefix(op.prefix)
+        elif isinstance(op, store.Complete):
+            assert queued.entry is not None
+            window.finish(queued.entry, op.next)
+        elif isinstance(op, store.LoadWindow):
+            assert isinstance(result, list)
+            window.loaded(result, op.until, op.limit)
+            self._load_pending = False
+        if queued.future is not None and not queued.future.done():
+            queued.future.set_result(result)
+
+    def _apply_failure(self, queued: _Queued, error: Exception) -> None:
+        op = queued.op
+        if isinstance(op, store.Complete) and queued.entry is not None:
+            # Not recorded: fire the tick again later (at-least-once).
+            log.error("could not record completion of job %s: %s", op.key, error)
+            self._window.retry(queued.entry, self._clock.now() + self._retry.interval)
+        elif isinstance(op, store.LoadWindow):
+            log.error("could not load due jobs: %s", error)
+            self._load_pending = False
+            self._load_retry_at = self._clock.now() + 1.0
+        if queued.future is not None and not queued.future.done():
+            queued.future.set_exception(error)

@@ -1,0 +1,134 @@
+"""Actor timers: in-memory only (never persisted), gone at deactivation or sidecar restart.
+
+Each timer is one asyncio task waiting on the clock; its callback runs inside the actor's turn. A failing
+callback is logged and the timer keeps its schedule (no retry), as in daprd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+
+import aiohttp
+
+from sidecar.actors.runtime import Activation, ActorHost
+from sidecar.actors.timefmt import parse_due_time, parse_period, parse_ttl
+from sidecar.clock import Clock
+from sidecar.errors import error
+
+__all__ = ["Timers"]
+
+log = logging.getLogger("sidecar.actors.timers")
+
+
+class Timers:
+    def __init__(self, host: ActorHost, clock: Clock) -> None:
+        self.host = host
+        self.clock = clock
+        self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        host.on_deactivate(self._drop_actor)
+
+    async def create(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
+        await self.host.wait_ready()
+        if not self.host.hosts(actor_type):
+            raise error(
+                "ERR_ACTOR_TIMER_CREATE",
+                f"error creating actor timer: actor type {actor_type} is not hosted by this app",
+            )
+        try:
+            req = json.loads(body or b"{}")
+            if not isinstance(req, dict):
+                raise ValueError("body is not a JSON object")
+            now = self.clock.now()
+            due_s, period_s, ttl_s = (req.get(k) or "" for k in ("dueTime", "period", "ttl"))
+            due = parse_due_time(due_s, now)
+            period = parse_period(period_s)
+            expires = parse_ttl(ttl_s, due, now) if ttl_s else None
+        except ValueError as exc:
+            raise error("ERR_ACTOR_TIMER_CREATE", f"error creating actor timer: {exc}") from exc
+        callback_body = json.dumps(
+            {
+                "data": req.get("data"),
+                "callback": req.get("callback", ""),
+                "dueTime": due_s,
+                "period": period_s,
+            },
+            separators=(",", ":"),
+        ).encode()
+        key = (actor_type, actor_id, name)
+        self._cancel(key)
+        act = self.host.activation(actor_type, actor_id)
+        act.timers.add(name)
+        self._tasks[key] = asyncio.create_task(
+            self._run(key, due, period.seconds, period.repetitions, expires, callback_body),
+            name=f"timer {actor_type}/{actor_id}/{name}",
+        )
+
+    async def delete(self, actor_type: str, actor_id: str, name: str) -> None:
+        await self.host.wait_ready()
+        self._cancel((actor_type, actor_id, name))
+
+    def _cancel(self, key: tuple[str, str, str]) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _drop_actor(self, act: Activation) -> None:
+        for name in list(act.timers):
+            self._cancel((act.actor_type, act.actor_id, name))
+        act.timers.clear()
+
+    async def _run(
+        self,
+        key: tuple[str, str, str],
+        due: float,
+        period: float | None,
+        remaining: int | None,
+        expires: float | None,
+        body: bytes,
+    ) -> None:
+        actor_type, actor_id, name = key
+        try:
+            while True:
+                if expires is not None and due >= expires:
+                    return
+                await self.clock.wait_until(due)
+                await self._fire(actor_type, actor_id, name, body)
+                if remaining is not None:
+                    remaining -= 1
+                if period is None or remaining == 0:
+                    return
+                due += period
+        finally:
+            if self._tasks.get(key) is asyncio.current_task():
+                del self._tasks[key]
+
+    async def _fire(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
+        try:
+            resp = await self.host.call_in_turn(
+                actor_type,
+                actor_id,
+                f"/actors/{actor_type}/{actor_id}/method/timer/{name}",
+                body,
+                {"Content-Type": "application/json"},
+                fresh_reentrancy=True,
+            )
+            if resp.status != 200:
+                log.warning("timer %s on %s/%s: app answered %s", name, actor_type, actor_id,
+                            resp.status)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("timer %s on %s/%s failed: %s", name, actor_type, actor_id, exc)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def count(self) -> int:
+        return len(self._tasks)
+
+

@@ -1,0 +1,262 @@
+"""The `dapr.proto.runtime.v1.Dapr` gRPC service: the subset `DaprClient` uses for state, publish and
+metadata, served with the SDK's own generated stubs. Every other RPC answers UNIMPLEMENTED naming itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, state_pb2
+from google.protobuf import empty_pb2
+
+from sidecar.errors import DaprError, error
+from sidecar.pubsub import BulkEntry
+from sidecar.state import (
+    DeleteOp,
+    ETagInvalid,
+    ETagMismatch,
+    SetOp,
+    StateError,
+    StateStore,
+    state_key,
+)
+
+if TYPE_CHECKING:
+    from sidecar.server import Sidecar
+
+__all__ = ["DaprService", "add_dapr_service"]
+
+log = logging.getLogger("sidecar.grpc")
+
+_CONCURRENCY = {1: "first-write", 2: "last-write"}
+
+
+def _concurrency(options: common_pb2.StateOptions) -> str:
+    return _CONCURRENCY.get(options.concurrency, "last-write")
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> None:
+    await context.abort(exc.grpc_status, exc.message)
+
+
+def _state_error(exc: StateError, code: str) -> DaprError:
+    if isinstance(exc, ETagMismatch):
+        kind = error("ERR_STATE_ETAG_MISMATCH", "").kind
+        return DaprError(kind, f"possible etag mismatch. error from state store: {exc}")
+    if isinstance(exc, ETagInvalid):
+        kind = error("ERR_STATE_ETAG_INVALID", "").kind
+        return DaprError(kind, f"invalid etag value: {exc}")
+    return error(code, f"failed operation on state store: {exc}")
+
+
+class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
+    """Translations from the Dapr gRPC API into the sidecar's engines."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+
+    def _store(self, name: str) -> StateStore:
+        stores = self.sidecar.components.state_stores
+        if not stores:
+            raise error("ERR_STATE_STORES_NOT_CONFIGURED", "state store is not configured")
+        store = stores.get(name)
+        if store is None:
+            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
+        return store
+
+    def _key(self, store_name: str, key: str) -> str:
+        return state_key(self.sidecar.components, self.sidecar.config.app_id, store_name, key)
+
+    async def GetState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.store_name)
+            item = await store.get(self._key(request.store_name, request.key))
+        except DaprError as exc:
+            await _abort(context, exc)
+        except StateError as exc:
+            await _abort(context, _state_error(exc, "ERR_STATE_GET"))
+        if item is None:
+            return state_pb2.GetStateResponse()
+        return state_pb2.GetStateResponse(data=item.value, etag=item.etag or "", metadata=item.metadata)
+
+    async def GetBulkState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.store_name)
+            keys = [self._key(request.store_name, k) for k in request.keys]
+            found = await store.bulk_get(keys)
+        except DaprError as exc:
+            await _abort(context, exc)
+        except StateError as exc:
+            await _abort(context, _state_error(exc, "ERR_STATE_BULK_GET"))
+        items = []
+        for key, (_, item) in zip(request.keys, found, strict=True):
+            if item is None:
+                items.append(state_pb2.BulkStateItem(key=key))
+            else:
+                items.append(
+                    state_pb2.BulkStateItem(
+                        key=key, data=item.value, etag=item.etag or "", metadata=item.metadata
+                    )
+                )
+        return state_pb2.GetBulkStateResponse(items=items)
+
+    def _set_op(self, store_name: str, item: Any) -> SetOp:
+        return SetOp(
+            self._key(store_name, item.key),
+            bytes(item.value),
+            etag=item.etag.value if item.HasField("etag") and item.etag.value else None,
+            metadata=dict(item.metadata),
+            concurrency=_concurrency(item.options),  # type: ignore[arg-type]
+        )
+
+    async def SaveState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.store_name)
+            ops = [self._set_op(request.store_name, s) for s in request.states]
+            if len(ops) == 1:
+                await store.set(ops[0])
+            elif ops:
+                await store.transact(ops) if "TRANSACTIONAL" in store.features else [
+                    await store.set(op) for op in ops
+                ]
+        except DaprError as exc:
+            await _abort(context, exc)
+        except StateError as exc:
+            await _abort(context, _state_error(exc, "ERR_STATE_SAVE"))
+        return empty_pb2.Empty()
+
+    async def DeleteState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.store_name)
+            await store.delete(
+                DeleteOp(
+                    self._key(request.store_name, request.key),
+                    etag=request.etag.value if request.HasField("etag") and request.etag.value
+                    else None,
+                    metadata=dict(request.metadata),
+                    concurrency=_concurrency(request.options),  # type: ignore[arg-type]
+                )
+            )
+        except DaprError as exc:
+            await _abort(context, exc)
+        except StateError as exc:
+            await _abort(context, _state_error(exc, "ERR_STATE_DELETE"))
+        return empty_pb2.Empty()
+
+    async def ExecuteStateTransaction(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.storeName)
+            ops: list[SetOp | DeleteOp] = []
+            for op in request.operations:
+                if op.operationType == "upsert":
+                    ops.append(self._set_op(request.storeName, op.request))
+                elif op.operationType == "delete":
+                    r = op.request
+                    ops.append(
+                        DeleteOp(
+                            self._key(request.storeName, r.key),
+                            etag=r.etag.value if r.HasField("etag") and r.etag.value else None,
+                            metadata=dict(r.metadata),
+                            concurrency=_concurrency(r.options),  # type: ignore[arg-type]
+                        )
+                    )
+                else:
+                    raise error(
+                        "ERR_STATE_TRANSACTION",
+                        f"operation type {op.operationType} not supported",
+                    )
+            await store.transact(ops)
+        except DaprError as exc:
+            await _abort(context, exc)
+        except StateError as exc:
+            await _abort(context, _state_error(exc, "ERR_STATE_TRANSACTION"))
+        return empty_pb2.Empty()
+
+    async def PublishEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            await self.sidecar.pubsub.publish(
+                request.pubsub_name,
+                request.topic,
+                bytes(request.data),
+                request.data_content_type or None,
+                dict(request.metadata),
+            )
+        except DaprError as exc:
+            await _abort(context, exc)
+        return empty_pb2.Empty()
+
+    async def BulkPublishEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            failed = await self.sidecar.pubsub.bulk_publish(
+                request.pubsub_name,
+                request.topic,
+                [
+                    BulkEntry(e.entry_id, bytes(e.event), e.content_type or None, dict(e.metadata))
+                    for e in request.entries
+                ],
+                dict(request.metadata),
+            )
+        except DaprError as exc:
+            await _abort(context, exc)
+        return pubsub_pb2.BulkPublishResponse(
+            failedEntries=[
+                pubsub_pb2.BulkPublishResponseFailedEntry(entry_id=i, error=e) for i, e in failed
+            ]
+        )
+
+    async def BulkPublishEventAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self.BulkPublishEvent(request, context)
+
+    async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        meta = self.sidecar.metadata()
+        return metadata_pb2.GetMetadataResponse(
+            id=meta["id"],
+            runtime_version=meta["runtimeVersion"],
+            enabled_features=meta.get("enabledFeatures", []),
+            active_actors_count=[
+                metadata_pb2.ActiveActorsCount(type=a["type"], count=a["count"])
+                for a in meta.get("actors", [])
+            ],
+            registered_components=[
+                metadata_pb2.RegisteredComponents(
+                    name=c["name"], type=c["type"], version=c["version"],
+                    capabilities=c.get("capabilities", []),
+                )
+                for c in meta.get("components", [])
+            ],
+            extended_metadata=meta.get("extended", {}),
+        )
+
+    async def SetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.sidecar.extended_metadata[request.key] = request.value
+        return empty_pb2.Empty()
+
+
+def _unimplemented(name: str) -> Callable[..., Awaitable[None]]:
+    async def handler(self: DaprService, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"dapr.proto.runtime.v1.Dapr/{name} is not supported by the embedded todo-engine sidecar",
+        )
+
+    handler.__name__ = name
+    return handler
+
+
+def _fill_unimplemented() -> None:
+    base = dapr_pb2_grpc.DaprServicer
+    for name, attr in vars(base).items():
+        if name.startswith("_") or not callable(attr) or name in vars(DaprService):
+            continue
+        setattr(DaprService, name, _unimplemented(name))
+
+
+_fill_unimplemented()
+
+
+def add_dapr_service(server: grpc.aio.Server, sidecar: Sidecar) -> None:
+    dapr_pb2_grpc.add_DaprServicer_to_server(DaprService(sidecar), server)

@@ -1,0 +1,80 @@
+"""daprd's actor HTTP API (`/v1.0/actors/...`): thin translation into the actor engine."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from sidecar.actors import ActorState, Reminders, Timers, invoke_method
+from sidecar.actors.runtime import ActorHost
+
+__all__ = ["routes"]
+
+_JSON = "application/json"
+
+
+def routes(host: ActorHost, state: ActorState, reminders: Reminders, timers: Timers) -> list[BaseRoute]:
+    async def method(request: Request) -> Response:
+        p = request.path_params
+        reply = await invoke_method(
+            host,
+            p["actor_type"],
+            p["actor_id"],
+            p["method"],
+            await request.body(),
+            request.headers,
+            request.url.query,
+        )
+        return Response(reply.body, status_code=reply.status, headers=reply.headers)
+
+    async def state_get(request: Request) -> Response:
+        p = request.path_params
+        value = await state.get(p["actor_type"], p["actor_id"], p["key"])
+        if value is None:
+            return Response(status_code=204)
+        return Response(value, media_type=_JSON)
+
+    async def state_save(request: Request) -> Response:
+        p = request.path_params
+        await state.transact(p["actor_type"], p["actor_id"], await request.body())
+        return Response(status_code=204)
+
+    async def reminder_put(request: Request) -> Response:
+        p = request.path_params
+        await reminders.create(p["actor_type"], p["actor_id"], p["name"], await request.body())
+        return Response(status_code=204)
+
+    async def reminder_get(request: Request) -> Response:
+        p = request.path_params
+        body = await reminders.get(p["actor_type"], p["actor_id"], p["name"])
+        return Response(json.dumps(body, separators=(",", ":")), media_type=_JSON)
+
+    async def reminder_delete(request: Request) -> Response:
+        p = request.path_params
+        await reminders.delete(p["actor_type"], p["actor_id"], p["name"])
+        return Response(status_code=204)
+
+    async def timer_put(request: Request) -> Response:
+        p = request.path_params
+        await timers.create(p["actor_type"], p["actor_id"], p["name"], await request.body())
+        return Response(status_code=204)
+
+    async def timer_delete(request: Request) -> Response:
+        p = request.path_params
+        await timers.delete(p["actor_type"], p["actor_id"], p["name"])
+        return Response(status_code=204)
+
+    base = "/v1.0/actors/{actor_type}/{actor_id}"
+    return [
+        Route(base + "/method/{method:path}", method, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route(base + "/state/{key:path}", state_get, methods=["GET"]),
+        Route(base + "/state", state_save, methods=["POST", "PUT"]),
+        Route(base + "/reminders/{name}", reminder_put, methods=["POST", "PUT"]),
+        Route(base + "/reminders/{name}", reminder_get, methods=["GET"]),
+        Route(base + "/reminders/{name}", reminder_delete, methods=["DELETE"]),
+        Route(base + "/timers/{name}", timer_put, methods=["POST", "PUT"]),
+        Route(base + "/timers/{name}", timer_delete, methods=["DELETE"]),
+    ]

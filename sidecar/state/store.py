@@ -1,0 +1,171 @@
+"""The `StateStore` protocol every state component implements, with daprd's request semantics and errors.
+
+Stores see the already-prefixed key and the value as bytes; the API layers map `StateError`s to daprd's
+codes once, through `api_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import re
+
+import grpc
+
+from sidecar.errors import ERRORS, DaprError, ErrorKind
+
+__all__ = [
+    "Concurrency",
+    "DeleteOp",
+    "ETagInvalid",
+    "ETagMismatch",
+    "SetOp",
+    "StateError",
+    "StateItem",
+    "StateStore",
+    "TTL_EXPIRE_TIME",
+    "TTL_IN_SECONDS",
+    "api_error",
+    "check_options",
+    "parse_ttl",
+]
+
+Concurrency = Literal["first-write", "last-write"]
+
+TTL_IN_SECONDS = "ttlInSeconds"
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+# Response metadata a store returns for an item with a TTL (RFC 3339, UTC), as components-contrib does.
+TTL_EXPIRE_TIME = "ttlExpireTime"
+
+
+@dataclass(frozen=True)
+class StateItem:
+    """One stored value. `etag` changes on every write; `metadata` may carry `ttlExpireTime`."""
+
+    key: str
+    value: bytes
+    etag: str | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetOp:
+    """An upsert. With an `etag` the write succeeds only if it matches the stored item's ETag;
+    `first-write` without an ETag succeeds only if the key is absent. Metadata `ttlInSeconds` sets a TTL."""
+
+    key: str
+    value: bytes
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    concurrency: Concurrency = "last-write"
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    """A delete. Deleting a missing key succeeds unless an ETag was given."""
+
+    key: str
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    concurrency: Concurrency = "last-write"
+
+
+class StateError(Exception):
+    """A state store refused or failed an operation (daprd: a 500 unless it is an ETag error).
+
+    Not retryable as such: the same request fails the same way.
+    """
+
+
+class ETagMismatch(StateError):
+    """The ETag did not match, or the key is absent, or `first-write` met an existing key.
+
+    daprd: HTTP 409, gRPC ABORTED. Retry after reading the current ETag.
+    """
+
+    def __init__(self, detail: str | None = None) -> None:
+        prefix = "possible etag mismatch. error from state store"
+        super().__init__(f"{prefix}: {detail}" if detail else prefix)
+
+
+class ETagInvalid(StateError):
+    """The ETag is malformed for this store (daprd: HTTP 400, gRPC INVALID_ARGUMENT). Not retryable."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        prefix = "invalid etag value"
+        super().__init__(f"{prefix}: {detail}" if detail else prefix)
+
+
+class StateStore(Protocol):
+    """A state component (`state.sqlite`, `state.in-memory`).
+
+    `features` uses daprd's names (`ETAG`, `TRANSACTIONAL`, `TTL`, ...). `key_prefix` is the component's
+    `keyPrefix` strategy (`appid`, `name`, `none`, or a custom prefix), applied by the API layers through
+    `state_key`. Every method may raise `StateError`.
+    """
+
+    name: str
+    component_type: str
+    features: frozenset[str]
+    key_prefix: str
+
+    async def get(self, key: str) -> StateItem | None: ...
+
+    async def bulk_get(self, keys: Sequence[str]) -> list[tuple[str, StateItem | None]]:
+        """One entry per requested key, in request order; None for missing or expired keys."""
+        ...
+
+    async def set(self, op: SetOp) -> None: ...
+
+    async def delete(self, op: DeleteOp) -> None: ...
+
+    async def transact(self, ops: Sequence[SetOp | DeleteOp]) -> None:
+        """Apply all ops in order, atomically: if one fails, none is applied."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def check_options(concurrency: str | None, consistency: str | None) -> Concurrency:
+    """Validate request options as components-contrib does; returns the concurrency to use."""
+    if consistency not in (None, "", "strong", "eventual"):
+        raise StateError(f"unrecognized consistency model '{consistency}'")
+    if concurrency in (None, "", "last-write"):
+        return "last-write"
+    if concurrency == "first-write":
+        return "first-write"
+    raise StateError(f"unrecognized concurrency model '{concurrency}'")
+
+
+def parse_ttl(metadata: Mapping[str, str], *, lenient: bool = False) -> int | None:
+    """`ttlInSeconds` as an int (None = no TTL; <= 0 means no expiry).
+
+    Strict (state.sqlite) accepts -1 or greater; lenient (state.in-memory) maps negatives to 0.
+    """
+    raw = metadata.get(TTL_IN_SECONDS, "")
+    if raw == "":
+        return None
+    if not _DECIMAL.fullmatch(raw):
+        raise StateError(f"incorrect value for metadata '{TTL_IN_SECONDS}': invalid syntax {raw!r}")
+    ttl = int(raw)
+    if lenient:
+        return max(ttl, 0)
+    if ttl < -1 or ttl > 2**31 - 1:
+        raise StateError(f"incorrect value for metadata '{TTL_IN_SECONDS}': must be -1 or greater")
+    return ttl
+
+
+def api_error(exc: StateError, code: str, message: str) -> DaprError:
+    """daprd's error for a failed save or delete: `code` keeps its name, the status follows the ETag kind.
+
+    ETag mismatch is HTTP 409 / gRPC ABORTED, invalid ETag 400 / INVALID_ARGUMENT, anything else the
+    code's own status (500 / INTERNAL for ERR_STATE_SAVE and ERR_STATE_DELETE).
+    """
+    kind = ERRORS[code]
+    if isinstance(exc, ETagMismatch):
+        kind = ErrorKind(code, 409, grpc.StatusCode.ABORTED)
+    elif isinstance(exc, ETagInvalid):
+        kind = ErrorKind(code, 400, grpc.StatusCode.INVALID_ARGUMENT)
+    return DaprError(kind, message)
