@@ -88,7 +88,11 @@ class AppChannel:
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         async with session.request(
-            method, self.base_url + path, data=body, headers=hdrs, **kwargs  # type: ignore[arg-type]
+            method,
+            self.base_url + path,
+            data=body,
+            headers=hdrs,
+            **kwargs,  # type: ignore[arg-type]
         ) as resp:
             data = await resp.read()
             return AppResponse(resp.status, data, {k: v for k, v in resp.headers.items()})

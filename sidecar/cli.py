@@ -40,19 +40,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dapr-internal-grpc-port", "-I", type=int, default=None)
     p.add_argument("--metrics-port", "-M", type=int, default=None)
     p.add_argument("--resources-path", action="append", default=[], type=Path)
-    p.add_argument("--components-path", "-d", action="append", default=[], type=Path,
-                   help="deprecated alias of --resources-path")
+    p.add_argument(
+        "--components-path",
+        "-d",
+        action="append",
+        default=[],
+        type=Path,
+        help="deprecated alias of --resources-path",
+    )
     p.add_argument("--config", "-c", type=Path, default=None)
-    p.add_argument("--log-level", default="info",
-                   choices=["debug", "info", "warn", "warning", "error", "fatal"])
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warn", "warning", "error", "fatal"],
+    )
     p.add_argument("--data-dir", type=Path, default=Path(".data"))
-    p.add_argument("--dev-clock", action="store_true",
-                   help="make time controllable: POST /v1.0-dev/clock/advance {\"seconds\": N}")
+    p.add_argument(
+        "--dev-clock",
+        action="store_true",
+        help='make time controllable: POST /v1.0-dev/clock/advance {"seconds": N}',
+    )
     p.add_argument("--bind", default="127.0.0.1", help="address the sidecar's APIs listen on")
-    p.add_argument("--port-file", type=Path, default=None,
-                   help="write the bound ports as JSON to this file once listening")
-    p.add_argument("app_command", nargs=argparse.REMAINDER,
-                   help="-- followed by the app command to start")
+    p.add_argument(
+        "--port-file",
+        type=Path,
+        default=None,
+        help="write the bound ports as JSON to this file once listening",
+    )
+    p.add_argument(
+        "app_command", nargs=argparse.REMAINDER, help="-- followed by the app command to start"
+    )
     return p
 
 
@@ -81,7 +98,9 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
 
 
 def _log_level(name: str) -> int:
-    return {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(name, getattr(logging, name.upper()))
+    return {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(
+        name, getattr(logging, name.upper())
+    )
 
 
 async def _run(config: SidecarConfig, command: list[str], port_file: Path | None) -> int:
@@ -138,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     config = config_from_args(args, dict(os.environ))
     try:
-        import uvloop  # noqa: F401  # optional speed-up, used when installed
+        import uvloop  # optional speed-up, used when installed
 
         runner = uvloop.run
     except ImportError:

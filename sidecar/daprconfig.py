@@ -57,8 +57,11 @@ def load_configuration(path: Path | None) -> DaprConfiguration:
     wf = spec.get("workflow") or {}
     ignored = sorted(set(spec) - _APPLIED)
     if ignored:
-        log.info("configuration %s: sections not applied by the embedded sidecar: %s",
-                 path, ", ".join(ignored))
+        log.info(
+            "configuration %s: sections not applied by the embedded sidecar: %s",
+            path,
+            ", ".join(ignored),
+        )
     return DaprConfiguration(
         features=features,
         max_concurrent_workflows=_positive_int(

@@ -20,7 +20,9 @@ __all__ = ["Database", "open_connection"]
 T = TypeVar("T")
 
 
-def open_connection(path: str | Path, *, synchronous: str = "FULL", wal: bool = True) -> sqlite3.Connection:
+def open_connection(
+    path: str | Path, *, synchronous: str = "FULL", wal: bool = True
+) -> sqlite3.Connection:
     """Open a connection with the sidecar's durability settings (WAL, fsync on commit by default)."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
     if wal and str(path) != ":memory:":

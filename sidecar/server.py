@@ -93,27 +93,37 @@ class Sidecar:
         self.actor_state.ttl_enabled = self.dapr_config.feature("ActorStateTTL")
         shape = "1.14" if not self.dapr_config.feature("SchedulerReminders", True) else "1.15"
         self.reminders = Reminders(
-            self.actor_host, self.scheduler, self.clock,
+            self.actor_host,
+            self.scheduler,
+            self.clock,
             callback_shape=cfg.reminder_callback_shape if shape == "1.15" else shape,
         )
         self.timers = Timers(self.actor_host, self.clock)
         self.pubsub = PubSubEngine(
-            [BrokerSpec(p.name, p.type, p.version, dict(p.metadata))
-             for p in self.components.pubsubs.values()],
+            [
+                BrokerSpec(p.name, p.type, p.version, dict(p.metadata))
+                for p in self.components.pubsubs.values()
+            ],
             cfg.app_id,
             self.channel,
             self.clock,
             declarative=[
                 DeclarativeSubscription(
-                    name=s.name, pubsubname=s.pubsubname, topic=s.topic, routes=s.routes,
-                    dead_letter_topic=s.dead_letter_topic, metadata=dict(s.metadata),
+                    name=s.name,
+                    pubsubname=s.pubsubname,
+                    topic=s.topic,
+                    routes=s.routes,
+                    dead_letter_topic=s.dead_letter_topic,
+                    metadata=dict(s.metadata),
                     scopes=list(s.scopes),
                 )
                 for s in self.components.subscriptions
             ],
         )
         self.workflows = WorkflowEngine(
-            self.db, self.scheduler, self.clock,
+            self.db,
+            self.scheduler,
+            self.clock,
             max_concurrent_workflows=self.dapr_config.max_concurrent_workflows,
             max_concurrent_activities=self.dapr_config.max_concurrent_activities,
         )
@@ -125,7 +135,12 @@ class Sidecar:
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",
-            cfg.app_id, cfg.host, self.http_port, cfg.host, self.grpc_port, cfg.data_dir,
+            cfg.app_id,
+            cfg.host,
+            self.http_port,
+            cfg.host,
+            self.grpc_port,
+            cfg.data_dir,
         )
         self._app_init = asyncio.create_task(self._init_app(), name="app-init")
 
@@ -206,7 +221,9 @@ class Sidecar:
     # introspection -----------------------------------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
-        actors = [{"type": t, "count": c} for t, c in sorted(self.actor_host.active_counts().items())]
+        actors = [
+            {"type": t, "count": c} for t, c in sorted(self.actor_host.active_counts().items())
+        ]
         meta: dict[str, Any] = {
             "id": self.config.app_id,
             "runtimeVersion": RUNTIME_VERSION,

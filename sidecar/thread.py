@@ -53,7 +53,7 @@ class SidecarThread:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self.sidecar.start())
-        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+        except BaseException as exc:
             self._started.set_exception(exc)
             loop.close()
             return

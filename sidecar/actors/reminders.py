@@ -75,7 +75,9 @@ class Reminders:
             if expires is not None and period.seconds is None:
                 raise ValueError("job must have a schedule to have a ttl")
         except ValueError as exc:
-            raise error("ERR_ACTOR_REMINDER_CREATE", f"error creating actor reminder: {exc}") from exc
+            raise error(
+                "ERR_ACTOR_REMINDER_CREATE", f"error creating actor reminder: {exc}"
+            ) from exc
         payload: dict[str, Any] = {"dueTime": due_s, "period": period_s}
         if "data" in req and req["data"] is not None:
             payload["data"] = req["data"]

@@ -33,8 +33,15 @@ _NOT_FOUND_BACKOFF = 1.0
 _IDLE_SCAN_INTERVAL = 1.0
 # Headers never forwarded to the app: hop-by-hop, and the caller's sidecar token.
 _DROP_HEADERS = frozenset(
-    {"host", "content-length", "connection", "transfer-encoding", "dapr-api-token", "keep-alive",
-     "accept-encoding"}
+    {
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "dapr-api-token",
+        "keep-alive",
+        "accept-encoding",
+    }
 )
 
 
@@ -74,7 +81,9 @@ class ActorHost:
         if resp.status == 200:
             self.config = parse_host_config(resp.body)
         if self.config.entities:
-            log.info("actor runtime ready; hosted types: %s", ", ".join(sorted(self.config.entities)))
+            log.info(
+                "actor runtime ready; hosted types: %s", ", ".join(sorted(self.config.entities))
+            )
         else:
             log.info("app hosts no actors")
         self.ready.set()
@@ -209,5 +218,3 @@ class ActorHost:
             ]
             for actor_type, actor_id in idle:
                 asyncio.create_task(self.deactivate(actor_type, actor_id))
-
-

@@ -29,7 +29,7 @@ class ActorState:
             raise error(
                 code,
                 "actors: state store does not exist or incorrectly configured "
-                "(set metadata actorStateStore: \"true\" on one state store)",
+                '(set metadata actorStateStore: "true" on one state store)',
             )
         return self.store
 
@@ -75,7 +75,7 @@ class ActorState:
         if "ttlInSeconds" in metadata and not self.ttl_enabled:
             raise error(
                 "ERR_ACTOR_STATE_TRANSACTION_SAVE",
-                "ttlInSeconds is not supported without the \"ActorStateTTL\" feature enabled",
+                'ttlInSeconds is not supported without the "ActorStateTTL" feature enabled',
             )
         full_key = actor_state_key(self.app_id, actor_type, actor_id, key)
         etag = request.get("etag")

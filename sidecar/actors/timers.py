@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 
-
 import aiohttp
 
 from sidecar.actors.runtime import Activation, ActorHost
@@ -116,8 +115,9 @@ class Timers:
                 fresh_reentrancy=True,
             )
             if resp.status != 200:
-                log.warning("timer %s on %s/%s: app answered %s", name, actor_type, actor_id,
-                            resp.status)
+                log.warning(
+                    "timer %s on %s/%s: app answered %s", name, actor_type, actor_id, resp.status
+                )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("timer %s on %s/%s failed: %s", name, actor_type, actor_id, exc)
 
@@ -130,5 +130,3 @@ class Timers:
 
     def count(self) -> int:
         return len(self._tasks)
-
-

@@ -81,7 +81,9 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
             await _abort(context, _state_error(exc, "ERR_STATE_GET"))
         if item is None:
             return state_pb2.GetStateResponse()
-        return state_pb2.GetStateResponse(data=item.value, etag=item.etag or "", metadata=item.metadata)
+        return state_pb2.GetStateResponse(
+            data=item.value, etag=item.etag or "", metadata=item.metadata
+        )
 
     async def GetBulkState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -135,7 +137,8 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
             await store.delete(
                 DeleteOp(
                     self._key(request.store_name, request.key),
-                    etag=request.etag.value if request.HasField("etag") and request.etag.value
+                    etag=request.etag.value
+                    if request.HasField("etag") and request.etag.value
                     else None,
                     metadata=dict(request.metadata),
                     concurrency=_concurrency(request.options),  # type: ignore[arg-type]
@@ -223,7 +226,9 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
             ],
             registered_components=[
                 metadata_pb2.RegisteredComponents(
-                    name=c["name"], type=c["type"], version=c["version"],
+                    name=c["name"],
+                    type=c["type"],
+                    version=c["version"],
                     capabilities=c.get("capabilities", []),
                 )
                 for c in meta.get("components", [])

@@ -64,7 +64,7 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
                     "ERR_MALFORMED_REQUEST", f'expected {{"seconds": N}} with N >= 0: {exc}'
                 ) from exc
             now = manual.advance(seconds)
-            await sidecar.scheduler.settle()
+            await sidecar.scheduler.settled()
             return JSONResponse({"now": now, "offset_seconds": manual.offset})
 
         out += [

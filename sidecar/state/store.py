@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import re
@@ -30,6 +31,7 @@ __all__ = [
     "api_error",
     "check_options",
     "parse_ttl",
+    "ttl_metadata",
 ]
 
 Concurrency = Literal["first-write", "last-write"]
@@ -155,6 +157,13 @@ def parse_ttl(metadata: Mapping[str, str], *, lenient: bool = False) -> int | No
     if ttl < -1 or ttl > 2**31 - 1:
         raise StateError(f"incorrect value for metadata '{TTL_IN_SECONDS}': must be -1 or greater")
     return ttl
+
+
+def ttl_metadata(expires: float | None) -> dict[str, str]:
+    """Item metadata for an expiry instant: `ttlExpireTime` in Go's RFC 3339 layout (whole seconds, UTC)."""
+    if expires is None:
+        return {}
+    return {TTL_EXPIRE_TIME: datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def api_error(exc: StateError, code: str, message: str) -> DaprError:

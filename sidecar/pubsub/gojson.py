@@ -1,0 +1,157 @@
+"""JSON read and written the way daprd's Go `encoding/json` does, so envelopes match byte for byte.
+
+daprd re-marshals CloudEvents from Go maps: keys sorted, no spaces, `<>&` and U+2028/9 escaped, numbers
+kept verbatim when decoded with `UseNumber` (publish side) and printed as float64 otherwise (HTTP bulk).
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import re
+from typing import Any
+
+__all__ = ["GoNumber", "decode_first", "dumps", "loads_float64", "loads_precise"]
+
+_WS = " \t\n\r"
+
+
+class GoNumber:
+    """A JSON number kept as its literal text (Go's `json.Number`), so big values survive unchanged."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GoNumber) and other.literal == self.literal
+
+    def __hash__(self) -> int:
+        return hash(self.literal)
+
+    def __repr__(self) -> str:
+        return f"GoNumber({self.literal!r})"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name!r} looking for beginning of value")
+
+
+_PRECISE = json.JSONDecoder(
+    parse_int=GoNumber, parse_float=GoNumber, parse_constant=_reject_constant
+)
+_FLOAT64 = json.JSONDecoder(parse_int=float, parse_float=float, parse_constant=_reject_constant)
+
+
+def _text(data: bytes | str) -> str:
+    # Go replaces invalid UTF-8 inside strings with U+FFFD instead of failing.
+    return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+
+
+def loads_precise(data: bytes | str) -> Any:
+    """Decode one whole JSON document, numbers as `GoNumber` (Go `Unmarshal` with `UseNumber`)."""
+    return _PRECISE.decode(_text(data))
+
+
+def loads_float64(data: bytes | str) -> Any:
+    """Decode one whole JSON document with every number as float (Go's default `interface{}`)."""
+    return _FLOAT64.decode(_text(data))
+
+
+def decode_first(data: bytes) -> Any:
+    """Decode the first JSON value and ignore what follows, like `json.NewDecoder(r).Decode(&v)`.
+
+    Raises ValueError on an empty or malformed document (Go returns `io.EOF` or a syntax error).
+    """
+    text = _text(data).lstrip(_WS)
+    if not text:
+        raise ValueError("EOF")
+    value, _ = _PRECISE.raw_decode(text)
+    return value
+
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if "\ud800" <= ch <= "\udfff":
+        return "\ufffd"  # a lone surrogate is invalid UTF-8 to Go
+    return f"\\u{ord(ch):04x}"
+
+
+def _string(s: str) -> str:
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, s) + '"'
+
+
+def _float(f: float) -> str:
+    """Go's float64 formatting: shortest digits, plain notation for 1e-6 <= |f| < 1e21."""
+    if f != f or f in (float("inf"), float("-inf")):
+        raise ValueError(f"json: unsupported value: {f}")
+    if f == 0:
+        return "-0" if str(f).startswith("-") else "0"
+    if 1e-6 <= abs(f) < 1e21:
+        return format(decimal.Decimal(repr(f)).normalize(), "f")
+    mantissa, _, exp = repr(f).partition("e")
+    exponent = int(exp)
+    digits = f"{abs(exponent):02d}" if exponent >= 0 else str(abs(exponent))
+    return f"{mantissa}e{'+' if exponent >= 0 else '-'}{digits}"
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, GoNumber):
+        out.append(value.literal)
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, key in enumerate(sorted(value)):
+            if i:
+                out.append(",")
+            out.append(_string(str(key)))
+            out.append(":")
+            _encode(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"json: unsupported type: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """Encode like Go's `json.Marshal` of maps, slices and scalars."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("utf-8")

@@ -1,0 +1,92 @@
+"""Test plumbing shared by the suites: ASGI apps served for real on loopback, and bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+__all__ = ["ServedApp", "bound_socket", "wait_for", "wait_for_async"]
+
+
+def bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port but not yet listening (connections are refused until served)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+class ServedApp:
+    """Serve an ASGI app with uvicorn on its own thread and loop, on a pre-bound socket."""
+
+    def __init__(self, app: Any, sock: socket.socket | None = None, lifespan: str = "on") -> None:
+        self.sock = sock or bound_socket()
+        self.port: int = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
+        )
+        self.server.capture_signals = _no_signals  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"app:{self.port}")
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self, timeout: float = 30.0) -> ServedApp:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("app did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class _NoSignals:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _no_signals() -> _NoSignals:
+    return _NoSignals()
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll `cond` until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+async def wait_for_async(
+    cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
