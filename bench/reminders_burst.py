@@ -72,9 +72,7 @@ async def burst(jobs: int) -> dict[str, float]:
         await scheduler.start()
         due = clock.now() + 3.0 + jobs / 2000
         t0 = time.perf_counter()
-        await asyncio.gather(
-            *(scheduler.put(Job(f"r||{i}", "reminder", due)) for i in range(jobs))
-        )
+        await asyncio.gather(*(scheduler.put(Job(f"r||{i}", "reminder", due)) for i in range(jobs)))
         put_rate = jobs / (time.perf_counter() - t0)
         await clock.wait_until(due)
         done_at = await _wait_empty(scheduler, 60.0)

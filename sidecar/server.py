@@ -8,6 +8,7 @@ in the background and only then reports full health. `stop()` deactivates actors
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -51,8 +52,8 @@ GRPC_OPTIONS: list[tuple[str, Any]] = [
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the sidecar's owner decides when to stop."""
 
-    def install_signal_handlers(self) -> None:  # pragma: no cover - old uvicorn hook
-        return
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
 
 
 class Sidecar:
@@ -160,7 +161,12 @@ class Sidecar:
             backlog=4096,
         )
         self._http = _Uvicorn(ucfg)
-        await self._http.startup(sockets=[sock])
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise OSError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.005)
 
     async def _start_grpc(self) -> None:
         server = grpc.aio.server(
@@ -210,7 +216,7 @@ class Sidecar:
         await self.workflows.stop()
         await self._grpc.stop(grace=1.0)
         self._http.should_exit = True
-        await self._http.shutdown(sockets=[self._http_socket])
+        await asyncio.gather(self._http_task, return_exceptions=True)
         await self.pubsub.stop()
         await self.scheduler.stop()
         await self.channel.close()

@@ -19,8 +19,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    SerializerFunctionWrapHandler,
-    model_serializer,
+    Field,
     model_validator,
 )
 
@@ -49,9 +48,10 @@ MAX_BEFORE_DUE = dt.timedelta(days=366)
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$",
+    re.ASCII,
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
 @functools.cache
@@ -86,7 +86,7 @@ def _iso_text_only(value: Any) -> Any:
 
 
 def _date_text(value: Any) -> Any:
-    if isinstance(value, str) and not _DATE.match(value):
+    if isinstance(value, str) and not _DATE.fullmatch(value):
         raise ValueError("expected a date YYYY-MM-DD (use 'datetime' for a time of day)")
     if isinstance(value, dt.datetime):
         raise ValueError("expected a date, got a datetime (use 'datetime' for a time of day)")
@@ -98,13 +98,16 @@ def parse_duration(text: str) -> dt.timedelta:
 
     Years and months are rejected: their length depends on the date, so "before due" would be ambiguous.
     """
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text)
     if m is None:
         raise ValueError(
             f"expected an ISO 8601 duration such as 'PT15M' or 'P1D' (W, D, H, M, S only), got {text!r}"
         )
     parts = {k: int(v) for k, v in m.groupdict().items() if v is not None}
-    return dt.timedelta(**parts)
+    try:
+        return dt.timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
 
 
 def _check_duration(text: str) -> str:
@@ -126,23 +129,25 @@ _Date = Annotated[dt.date, BeforeValidator(_date_text)]
 _NaiveDatetime = Annotated[dt.datetime, BeforeValidator(_iso_text_only)]
 
 
-class _Sparse(BaseModel):
-    """A one-of value: unset members are left out of the JSON, so `{"date": ...}` stays that shape."""
-
+class _OneOf(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None}
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
-class Due(_Sparse):
+def _omitted() -> Any:
+    """An optional member of a one-of, left out of the JSON when unset: `{"date": ...}` stays so."""
+    return Field(None, exclude_if=_is_none)
+
+
+class Due(_OneOf):
     """When an item is due: exactly one of all-day `date`, floating `datetime`, zoned `datetime`+`tz`."""
 
-    date: _Date | None = None
-    datetime: _NaiveDatetime | None = None
-    tz: ZoneKey | None = None
+    date: _Date | None = _omitted()
+    datetime: _NaiveDatetime | None = _omitted()
+    tz: ZoneKey | None = _omitted()
 
     @model_validator(mode="after")
     def _one_shape(self) -> Due:
@@ -151,9 +156,7 @@ class Due(_Sparse):
         if self.tz is not None and self.datetime is None:
             raise ValueError("'tz' goes with 'datetime', not with an all-day 'date'")
         if self.datetime is not None and self.datetime.tzinfo is not None:
-            raise ValueError(
-                "'datetime' must be a local time without offset; put the IANA zone in 'tz'"
-            )
+            raise ValueError("'datetime' must be a local time without offset; put the IANA zone in 'tz'")
         return self
 
     @property
@@ -168,11 +171,11 @@ class Due(_Sparse):
         return self.tz is None
 
 
-class Reminder(_Sparse):
+class Reminder(_OneOf):
     """Absolute (`at`, an instant) or relative to the due (`before_due`, an ISO 8601 duration)."""
 
-    at: UtcDatetime | None = None
-    before_due: IsoDuration | None = None
+    at: UtcDatetime | None = _omitted()
+    before_due: IsoDuration | None = _omitted()
 
     @model_validator(mode="after")
     def _one_shape(self) -> Reminder:
@@ -185,9 +188,7 @@ class Reminder(_Sparse):
         return None if self.before_due is None else parse_duration(self.before_due)
 
 
-def due_instant(
-    due: Due, list_zone: ZoneInfo = UTC, all_day_at: dt.time = ALL_DAY_AT
-) -> dt.datetime:
+def due_instant(due: Due, list_zone: ZoneInfo = UTC, all_day_at: dt.time = ALL_DAY_AT) -> dt.datetime:
     """The UTC instant a due stands for.
 
     All-day dues happen at `all_day_at` and floating ones at their wall time, both in `list_zone`.

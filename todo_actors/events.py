@@ -1,6 +1,6 @@
 """Domain events a list emits when an item changes, with ids that make redelivery harmless.
 
-The id is derived from (list, item, item version, type), so publishing the same change twice (a retried
+The id is derived from (list, item, item creation, item version, type), so publishing the same change twice (a retried
 actor turn, an outbox replay) yields the same event id and subscribers drop the copy.
 """
 
@@ -40,9 +40,9 @@ def task_event(
     type: EventType, list_id: str, item: TodoItem, list_version: int, at: dt.datetime
 ) -> TaskEvent:
     """Build an event; for "deleted", `item` is the last snapshot before deletion."""
-    # Each change bumps the item's version, and a deletion happens once, so the key is unique per
-    # change as long as item ids are never reused within a list.
-    key = f"{list_id}/{item.id}/{item.version}/{type}"
+    # Each change bumps the item's version and a deletion happens once, so the key is unique per
+    # change; created_at tells apart an item re-created under a reused id.
+    key = f"{list_id}/{item.id}/{item.created_at.isoformat()}/{item.version}/{type}"
     return TaskEvent(
         id=str(uuid.uuid5(_EVENT_NAMESPACE, key)),
         type=type,

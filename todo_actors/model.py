@@ -162,10 +162,7 @@ class TodoList(BaseModel):
     def order(self) -> tuple[str, ...]:
         """Item ids in display order."""
         return tuple(
-            item.id
-            for item in sorted(
-                self.items.values(), key=lambda i: (i.position, i.created_at, i.id)
-            )
+            item.id for item in sorted(self.items.values(), key=lambda i: (i.position, i.created_at, i.id))
         )
 
     def ordered_items(self) -> list[TodoItem]:

@@ -69,7 +69,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
         return store
 
     def _key(self, store_name: str, key: str) -> str:
-        return state_key(self.sidecar.components, self.sidecar.config.app_id, store_name, key)
+        return state_key(self.sidecar.config.app_id, self._store(store_name), key)
 
     async def GetState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:

@@ -38,9 +38,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid character {name!r} looking for beginning of value")
 
 
-_PRECISE = json.JSONDecoder(
-    parse_int=GoNumber, parse_float=GoNumber, parse_constant=_reject_constant
-)
+_PRECISE = json.JSONDecoder(parse_int=GoNumber, parse_float=GoNumber, parse_constant=_reject_constant)
 _FLOAT64 = json.JSONDecoder(parse_int=float, parse_float=float, parse_constant=_reject_constant)
 
 
@@ -59,15 +57,16 @@ def loads_float64(data: bytes | str) -> Any:
     return _FLOAT64.decode(_text(data))
 
 
-def decode_first(data: bytes) -> Any:
-    """Decode the first JSON value and ignore what follows, like `json.NewDecoder(r).Decode(&v)`.
+def decode_first(data: bytes, *, precise: bool = True) -> Any:
+    """Decode the first JSON value and ignore what follows, like `json.NewDecoder(r).Decode(&v)`;
+    numbers as `GoNumber` (`UseNumber`) or, with `precise=False`, as float64.
 
     Raises ValueError on an empty or malformed document (Go returns `io.EOF` or a syntax error).
     """
     text = _text(data).lstrip(_WS)
     if not text:
         raise ValueError("EOF")
-    value, _ = _PRECISE.raw_decode(text)
+    value, _ = (_PRECISE if precise else _FLOAT64).raw_decode(text)
     return value
 
 

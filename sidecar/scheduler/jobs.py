@@ -90,6 +90,7 @@ class Scheduler:
         self._closing = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -113,10 +114,15 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop firing; give running handlers `stop_timeout` s, cancel the rest, flush writes."""
-        if self._state != "running":
-            self._state = "stopped"
-            return
-        self._state = "stopping"
+        if self._stop_task is None:
+            if self._state != "running":
+                self._state = "stopped"
+                return
+            self._state = "stopping"
+            self._stop_task = asyncio.create_task(self._shutdown(), name="scheduler-stop")
+        await asyncio.shield(self._stop_task)
+
+    async def _shutdown(self) -> None:
         assert self._dispatcher is not None and self._writer is not None
         self._dispatcher.cancel()
         await asyncio.gather(self._dispatcher, return_exceptions=True)
@@ -197,18 +203,26 @@ class Scheduler:
     # -- dispatcher -----------------------------------------------------------------------------
 
     async def _dispatch_loop(self) -> None:
-        has_handler = self._handlers.__contains__
         while True:
-            now = self._clock.now()
-            self._maybe_load(now)
-            while self._inflight < self._max_concurrency:
-                entry = self._window.pop_due(now, has_handler)
-                if entry is None:
-                    break
-                self._launch(entry)
-            deadline = self._next_deadline()
-            self._wake.clear()
-            await self._sleep(deadline)
+            try:
+                await self._dispatch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not silently stop every reminder
+                log.exception("scheduler dispatcher failed; continuing")
+                await asyncio.sleep(0.1)
+
+    async def _dispatch_once(self) -> None:
+        now = self._clock.now()
+        self._maybe_load(now)
+        while self._inflight < self._max_concurrency:
+            entry = self._window.pop_due(now, self._handlers.__contains__)
+            if entry is None:
+                break
+            self._launch(entry)
+        deadline = self._next_deadline()
+        self._wake.clear()
+        await self._sleep(deadline)
 
     def _launch(self, entry: Entry) -> None:
         handler, policy = self._handlers[entry.job.kind]
@@ -240,24 +254,25 @@ class Scheduler:
             return
         if not ok:
             log.warning("job %s gave up after %d attempts; moving on", job.key, entry.attempt + 1)
-        self._enqueue(
-            _Queued(store.Complete(job.key, entry.generation, next_tick(job, now)), None, entry)
-        )
+        self._enqueue(_Queued(store.Complete(job.key, entry.generation, next_tick(job, now)), None, entry))
+
+    def _load_wanted(self, now: float) -> bool:
+        """Whether the horizon should move now (half a window left, or a paged load drained)."""
+        if self._load_pending or now < self._load_retry_at or self._state != "running":
+            return False
+        horizon_due = self._window.horizon[0]
+        if horizon_due >= now + self._window_seconds:
+            return False
+        if self._window.capped:
+            return self._window.active_count() < self._load_limit // 2
+        return horizon_due < now + self._window_seconds / 2
 
     def _maybe_load(self, now: float) -> None:
-        if self._load_pending or now < self._load_retry_at or self._state != "running":
-            return
-        horizon_due = self._window.horizon[0]
-        target = now + self._window_seconds
-        if horizon_due >= target:
-            return
-        if self._window.capped:
-            if self._window.active_count() >= self._load_limit // 2:
-                return
-        elif horizon_due >= now + self._window_seconds / 2:
+        if not self._load_wanted(now):
             return
         self._load_pending = True
         after_due, after_key = self._window.horizon
+        target = now + self._window_seconds
         self._enqueue(_Queued(store.LoadWindow(after_due, after_key, target, self._load_limit)))
 
     def _load_deadline(self) -> float | None:
@@ -294,10 +309,7 @@ class Scheduler:
         if self._pending_ops or self._inflight or self._window.running or self._load_pending:
             return False
         upcoming = self._window.next_fire_at()
-        if upcoming is not None and upcoming <= now:
-            return False
-        load_at = self._load_deadline()
-        return load_at is None or load_at > now
+        return (upcoming is None or upcoming > now) and not self._load_wanted(now)
 
     # -- writer ---------------------------------------------------------------------------------
 
@@ -325,18 +337,22 @@ class Scheduler:
                 await self._ops_ready.wait()
                 continue
             batch, self._ops = self._ops, []
-            try:
-                results = await self._execute([q.op for q in batch])
-                for queued, result in zip(batch, results, strict=True):
-                    self._apply(queued, result)
-            except Exception as exc:  # a bug here must not wedge every caller
-                log.exception("scheduler writer failed on a batch of %d", len(batch))
-                for queued in batch:
-                    if queued.future is not None and not queued.future.done():
-                        queued.future.set_exception(exc)
-            finally:
-                self._pending_ops -= len(batch)
-                self._wake.set()
+            await self._commit(batch)
+            del batch  # do not pin the last batch (maybe a large put_many) while idle
+
+    async def _commit(self, batch: list[_Queued]) -> None:
+        try:
+            results = await self._execute([q.op for q in batch])
+            for queued, result in zip(batch, results, strict=True):
+                self._apply(queued, result)
+        except Exception as exc:  # a bug here must not wedge every caller
+            log.exception("scheduler writer failed on a batch of %d", len(batch))
+            for queued in batch:
+                if queued.future is not None and not queued.future.done():
+                    queued.future.set_exception(exc)
+        finally:
+            self._pending_ops -= len(batch)
+            self._wake.set()
 
     async def _execute(self, ops: list[store.StoreOp]) -> list[object]:
         try:

@@ -62,9 +62,7 @@ def validate_job(job: Job) -> None:
     if job.remaining is not None and job.remaining < 1:
         raise ValueError(f"job {job.key!r}: remaining must be >= 1 or None, got {job.remaining!r}")
     if job.expires is not None and not job.expires > job.due:
-        raise ValueError(
-            f"job {job.key!r}: expires ({job.expires}) must be later than due ({job.due})"
-        )
+        raise ValueError(f"job {job.key!r}: expires ({job.expires}) must be later than due ({job.due})")
 
 
 def next_tick(job: Job, now: float) -> Job | None:

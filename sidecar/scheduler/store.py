@@ -177,8 +177,7 @@ class LoadWindow(StoreOp):
         else:
             where, args = "(due, key) > (?, ?)", (self.after_due, self.after_key)
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM scheduler_jobs WHERE {where} AND due <= ? "
-            "ORDER BY due, key LIMIT ?",
+            f"SELECT {_COLUMNS} FROM scheduler_jobs WHERE {where} AND due <= ? ORDER BY due, key LIMIT ?",
             (*args, self.until, self.limit),
         )
         return [_job(row) for row in rows]

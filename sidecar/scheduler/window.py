@@ -156,9 +156,7 @@ class DueWindow:
         heapq.heappush(self._heap, (at, entry.token, entry.key))
         if len(self._heap) > 2 * len(self.live) + 1024:
             self._heap = [
-                (e.fire_at, e.token, e.key)
-                for e in self.live.values()
-                if e.state is EntryState.QUEUED
+                (e.fire_at, e.token, e.key) for e in self.live.values() if e.state is EntryState.QUEUED
             ]
             heapq.heapify(self._heap)
 

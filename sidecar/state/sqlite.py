@@ -107,9 +107,7 @@ class SqliteOptions:
             busy_timeout=props.duration("busyTimeout", default=2.0) if busy else None,
             wal=not props.flag("disableWAL"),
             synchronous=synchronous.upper(),
-            cleanup_interval=props.duration(
-                "cleanupInterval", "cleanupIntervalInSeconds", default=0.0
-            ),
+            cleanup_interval=props.duration("cleanupInterval", "cleanupIntervalInSeconds", default=0.0),
             pragmas=tuple(pragmas),
         )
         for identifier in (options.table_name, options.metadata_table_name):
@@ -142,9 +140,7 @@ class SqliteStateStore:
     component_type = "state.sqlite"
     features = frozenset({"ETAG", "TRANSACTIONAL", "TTL", "KEYS_LIKE"})
 
-    def __init__(
-        self, name: str, options: SqliteOptions, clock: Clock, *, key_prefix: str = "appid"
-    ) -> None:
+    def __init__(self, name: str, options: SqliteOptions, clock: Clock, *, key_prefix: str = "appid") -> None:
         self.name = name
         self.key_prefix = key_prefix
         self.options = options
@@ -242,9 +238,7 @@ class SqliteStateStore:
 
         await self._db.transaction(write)
 
-    def _set(
-        self, conn: sqlite3.Connection, op: SetOp, ttl: int | None, instant: float, now: str
-    ) -> None:
+    def _set(self, conn: sqlite3.Connection, op: SetOp, ttl: int | None, instant: float, now: str) -> None:
         value, is_binary = _stored_value(op.value)
         etag = str(uuid.uuid4())
         # Like DATETIME(CURRENT_TIMESTAMP, '+N seconds'): whole seconds; a new write resets the TTL.
@@ -275,9 +269,7 @@ class SqliteStateStore:
     def _delete(self, conn: sqlite3.Connection, op: DeleteOp) -> None:
         # components-contrib's sqlite store ignores first-write on deletes: only an ETag is checked.
         if op.etag:
-            cursor = conn.execute(
-                f"DELETE FROM {self._table} WHERE key = ? AND etag = ?", (op.key, op.etag)
-            )
+            cursor = conn.execute(f"DELETE FROM {self._table} WHERE key = ? AND etag = ?", (op.key, op.etag))
             if cursor.rowcount == 0:
                 raise ETagMismatch()
         else:
@@ -285,13 +277,11 @@ class SqliteStateStore:
 
     def _cleanup(self, conn: sqlite3.Connection, now: str) -> None:
         cursor = conn.execute(
-            f"DELETE FROM {self._table}"
-            " WHERE expiration_time IS NOT NULL AND expiration_time < ?",
+            f"DELETE FROM {self._table} WHERE expiration_time IS NOT NULL AND expiration_time < ?",
             (now,),
         )
         conn.execute(
-            f"REPLACE INTO {self.options.metadata_table_name} (key, value)"
-            " VALUES ('last-cleanup', ?)",
+            f"REPLACE INTO {self.options.metadata_table_name} (key, value) VALUES ('last-cleanup', ?)",
             (now,),
         )
         if cursor.rowcount:
@@ -299,6 +289,10 @@ class SqliteStateStore:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._db.close)
+
+    def shutdown(self) -> None:
+        """Close the file without an event loop (start-up failures, tests)."""
+        self._db.close()
 
 
 def _timestamp(instant: float) -> str:

@@ -6,12 +6,11 @@ codes once, through `api_error`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
-
-import re
 
 import grpc
 

@@ -61,7 +61,7 @@ def timestamp(at: float) -> Any:
 
 def seconds(ts: Any) -> float:
     """UTC epoch seconds of a protobuf Timestamp."""
-    return float(ts.seconds) + ts.nanos / 1e9
+    return float(ts.seconds) + float(ts.nanos) / 1e9
 
 
 def is_never(ts: Any) -> bool:

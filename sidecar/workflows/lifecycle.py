@@ -87,9 +87,7 @@ def create_instance(
     execution_id = new_execution_id()
     started = pb.ExecutionStartedEvent(
         name=name,
-        workflowInstance=pb.WorkflowInstance(
-            instanceId=instance_id, executionId=string_value(execution_id)
-        ),
+        workflowInstance=pb.WorkflowInstance(instanceId=instance_id, executionId=string_value(execution_id)),
     )
     if input is not None:
         started.input.CopyFrom(input)

@@ -120,8 +120,7 @@ class InstanceRow:
 _COLUMNS = [f.name for f in fields(InstanceRow)]
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM wf_instances"
 _UPSERT = (
-    f"INSERT OR REPLACE INTO wf_instances ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+    f"INSERT OR REPLACE INTO wf_instances ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 
 
@@ -258,9 +257,7 @@ def add_timer(conn: sqlite3.Connection, timer: TimerRow) -> None:
     )
 
 
-def take_timer(
-    conn: sqlite3.Connection, instance_id: str, generation: int, timer_id: int
-) -> TimerRow | None:
+def take_timer(conn: sqlite3.Connection, instance_id: str, generation: int, timer_id: int) -> TimerRow | None:
     row = conn.execute(
         "DELETE FROM wf_timers WHERE instance_id = ? AND generation = ? AND timer_id = ? "
         "RETURNING instance_id, generation, timer_id, fire_s, fire_ns",
@@ -276,9 +273,7 @@ def timers(conn: sqlite3.Connection) -> list[TimerRow]:
 
 def pending_starts(conn: sqlite3.Connection) -> list[tuple[str, int, float]]:
     """(id, generation, due) of instances waiting for a scheduled start."""
-    rows = conn.execute(
-        "SELECT id, generation, start_due FROM wf_instances WHERE start_due IS NOT NULL"
-    )
+    rows = conn.execute("SELECT id, generation, start_due FROM wf_instances WHERE start_due IS NOT NULL")
     return [(r[0], r[1], r[2]) for r in rows.fetchall()]
 
 

@@ -114,6 +114,8 @@ def commit_turn(
         appended.append(_apply_action(conn, fx, row, action, now))
 
     row.custom_status = response.customStatus.value if response.HasField("customStatus") else None
+    if response.HasField("version") and response.version.name and not row.version:
+        row.version = response.version.name
     row.last_updated = now
     store.delete_inbox(conn, instance_id, inbox_ords)
     if continued is not None:
@@ -189,9 +191,7 @@ def _completed_event(action: Any, now: float) -> Any:
     return event(now, event_id=action.id, executionCompleted=completed)
 
 
-def _apply_action(
-    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, now: float
-) -> Any:
+def _apply_action(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, now: float) -> Any:
     """Record one non-completing action as history and queue its side effect."""
     which = action.WhichOneof("workflowActionType")
     router = action.router if action.HasField("router") else None
@@ -267,9 +267,7 @@ def _create_child(
     parent = pb.ParentInstanceInfo(
         taskScheduledId=action.id,
         name=string_value(row.name),
-        workflowInstance=pb.WorkflowInstance(
-            instanceId=row.id, executionId=string_value(row.execution_id)
-        ),
+        workflowInstance=pb.WorkflowInstance(instanceId=row.id, executionId=string_value(row.execution_id)),
     )
     ok = create_instance(
         conn,
@@ -318,9 +316,7 @@ def _continue_as_new(
     row.execution_id = new_execution_id()
     started = pb.ExecutionStartedEvent(
         name=row.name,
-        workflowInstance=pb.WorkflowInstance(
-            instanceId=row.id, executionId=string_value(row.execution_id)
-        ),
+        workflowInstance=pb.WorkflowInstance(instanceId=row.id, executionId=string_value(row.execution_id)),
     )
     router = None
     if old_started is not None:

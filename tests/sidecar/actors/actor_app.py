@@ -1,6 +1,5 @@
 """A real FastAPI app hosting test actors through the SDK's `DaprActor`, and a record of what ran."""
 
-from __future__ import annotations
 
 import asyncio
 import threading
@@ -16,6 +15,8 @@ from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig,
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
+
+from todo_actors.serializer import PydanticSerializer
 
 
 @dataclass
@@ -164,7 +165,10 @@ def build_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await holder[0].register_actor(CounterActor)
+        serializer = PydanticSerializer()
+        await holder[0].register_actor(
+            CounterActor, message_serializer=serializer, state_serializer=serializer
+        )
         await holder[0].register_actor(ReentrantActor)
         yield
 

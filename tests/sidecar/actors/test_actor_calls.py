@@ -7,15 +7,18 @@ import uuid
 
 import httpx
 import pytest
-from dapr.actor import ActorId, ActorProxy
+from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
 from dapr.clients.exceptions import DaprInternalError
 
 from tests.sidecar.actors.actor_app import RECORD, CounterInterface, ReentrantInterface
+from todo_actors.serializer import PydanticSerializer
 from tests.sidecar.actors.conftest import Stack
 
 
 def _proxy(actor_id: str) -> ActorProxy:
-    return ActorProxy.create("CounterActor", ActorId(actor_id), CounterInterface)
+    # Built per call: the factory probes the sidecar's health when constructed.
+    factory = ActorProxyFactory(message_serializer=PydanticSerializer())
+    return ActorProxy.create("CounterActor", ActorId(actor_id), CounterInterface, factory)
 
 
 async def test_fifty_concurrent_calls_never_overlap(stack: Stack) -> None:

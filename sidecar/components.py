@@ -1,0 +1,440 @@
+"""The Dapr resource files daprd reads (`--resources-path`), loaded into stores, pub/sub specs and
+subscriptions.
+
+Only the component types the embedded sidecar implements load; any other type stops start-up with a message
+naming the type, the component and the file (production types run beside a real daprd). Parsing follows
+daprd's disk loader: `*.yaml`/`*.yml` files, multi-document, `scopes`, duplicate names rejected,
+`secretKeyRef`/`envRef` values and the `{uuid}`/`{appID}` placeholders resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sidecar.clock import Clock, SystemClock
+from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
+from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
+from sidecar.state.keys import normalize_key_prefix
+from sidecar.state.properties import ComponentProperties, PropertyError, is_truthy
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "ComponentError",
+    "Components",
+    "DeclarativeSubscription",
+    "PubSubSpec",
+    "UnsupportedComponent",
+    "default_components",
+    "load_components",
+]
+
+log = logging.getLogger("sidecar.components")
+
+SUPPORTED_TYPES = (
+    "state.sqlite",
+    "state.in-memory",
+    "pubsub.in-memory",
+    "secretstores.local.file",
+    "secretstores.local.env",
+)
+_COMPONENT_API = "dapr.io/v1alpha1"
+_SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
+# components-contrib's order of state store features, as the metadata API lists them.
+_STATE_FEATURE_ORDER = (
+    "ETAG",
+    "TRANSACTIONAL",
+    "QUERY_API",
+    "TTL",
+    "DELETE_WITH_PREFIX",
+    "PARTITION_KEY",
+    "KEYS_LIKE",
+)
+
+
+class ComponentError(Exception):
+    """A resources file cannot be used (bad YAML, missing field, unresolvable secret). Fix the file."""
+
+
+class UnsupportedComponent(ComponentError):
+    """A component type the embedded sidecar does not implement; run it beside a real daprd instead."""
+
+
+@dataclass(frozen=True)
+class PubSubSpec:
+    """A pub/sub component as declared; the pub/sub engine builds the broker from it."""
+
+    name: str
+    type: str
+    version: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeclarativeSubscription:
+    """A `Subscription` resource (v1alpha1 converted to v2alpha1, as daprd does).
+
+    `routes` has the shape of a `/dapr/subscribe` item's: `{"rules": [{"match", "path"}], "default": path}`.
+    """
+
+    name: str
+    pubsubname: str
+    topic: str
+    routes: Mapping[str, Any]
+    dead_letter_topic: str | None
+    metadata: Mapping[str, str]
+    scopes: tuple[str, ...]
+
+
+@dataclass
+class Components:
+    """Everything the resources paths declared for this app id."""
+
+    state_stores: dict[str, StateStore] = field(default_factory=dict)
+    actor_state_store: str | None = None
+    pubsubs: dict[str, PubSubSpec] = field(default_factory=dict)
+    secret_stores: dict[str, SecretStore] = field(default_factory=dict)
+    subscriptions: list[DeclarativeSubscription] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
+        entries: list[dict[str, Any]] = []
+        for name, store in self.state_stores.items():
+            caps = [f for f in _STATE_FEATURE_ORDER if f in store.features]
+            if "ETAG" in store.features and "TRANSACTIONAL" in store.features:
+                caps.append("ACTOR")
+            entries.append(self._entry(name, store.component_type, caps))
+        for name, spec in self.pubsubs.items():
+            entries.append(self._entry(name, spec.type, ["SUBSCRIBE_WILDCARDS"]))
+        for name, secrets in self.secret_stores.items():
+            entries.append(self._entry(name, secrets.component_type, sorted(secrets.features)))
+        return entries
+
+    def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": type_,
+            "version": self.versions.get(name, "v1"),
+            "capabilities": caps,
+        }
+
+    async def close(self) -> None:
+        for store in self.state_stores.values():
+            await store.close()
+
+
+@dataclass(frozen=True)
+class _Resource:
+    file: Path
+    doc: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        meta = self.doc.get("metadata")
+        return str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        spec = self.doc.get("spec") or {}
+        if not isinstance(spec, Mapping):
+            raise self.error("`spec` must be a mapping")
+        return spec
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(str(s) for s in self.doc.get("scopes") or ())
+
+    def error(self, message: str) -> ComponentError:
+        what = f"{self.doc.get('kind', 'resource')} {self.name!r}" if self.name else "a resource"
+        return ComponentError(f"{self.file}: {what}: {message}")
+
+
+def default_components(
+    data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
+) -> Components:
+    """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
+    state store) and `pubsub` (pubsub.in-memory)."""
+    options = SqliteOptions(path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous)
+    store = SqliteStateStore("statestore", options, clock or SystemClock())
+    return Components(
+        state_stores={"statestore": store},
+        actor_state_store="statestore",
+        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.in-memory", "v1")},
+        versions={"statestore": "v1", "pubsub": "v1"},
+    )
+
+
+def load_components(
+    paths: Iterable[Path | str],
+    *,
+    app_id: str,
+    data_dir: Path,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    sqlite_synchronous: str = "FULL",
+) -> Components:
+    """Load every component and subscription in `paths` (directories or single files) for `app_id`.
+
+    Relative `state.sqlite` file paths are taken relative to `data_dir` (daprd: its working directory);
+    `environ` feeds `envRef` values and `secretstores.local.env` (default: the process environment).
+    Raises `ComponentError` (or `UnsupportedComponent`) naming the file.
+    """
+    components_, subscriptions = _read_resources(paths, app_id)
+    result = Components(subscriptions=subscriptions)
+    builder = _Builder(app_id, Path(data_dir), clock or SystemClock(), environ, sqlite_synchronous)
+    try:
+        # Secret stores first: other components' secretKeyRefs resolve against them.
+        ordered = sorted(components_, key=lambda r: not _type(r).startswith("secretstores."))
+        for resource in ordered:
+            builder.add(resource, result)
+    except BaseException:
+        for store in result.state_stores.values():
+            if isinstance(store, SqliteStateStore):
+                store.shutdown()
+        raise
+    return result
+
+
+def _type(resource: _Resource) -> str:
+    return str(resource.spec.get("type") or "").lower()
+
+
+def _files(paths: Iterable[Path | str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            for entry in sorted(path.iterdir(), key=lambda p: p.name):
+                if entry.is_file() and entry.suffix.lower() in (".yaml", ".yml"):
+                    files.append(entry)
+                elif entry.is_file():
+                    log.warning("A non-YAML resource file %s was detected, it will not be loaded", entry)
+        else:
+            raise ComponentError(f"{path}: resources path does not exist")
+    return files
+
+
+def _read_resources(
+    paths: Iterable[Path | str], app_id: str
+) -> tuple[list[_Resource], list[DeclarativeSubscription]]:
+    components_: list[_Resource] = []
+    subscriptions: list[_Resource] = []
+    for file in _files(paths):
+        try:
+            docs = [d for d in yaml.safe_load_all(file.read_text(encoding="utf-8")) if d is not None]
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ComponentError(f"{file}: invalid YAML: {exc}") from None
+        for doc in docs:
+            if not isinstance(doc, Mapping):
+                raise ComponentError(f"{file}: a YAML document is not a mapping")
+            resource = _Resource(file, doc)
+            kind, api = doc.get("kind"), doc.get("apiVersion")
+            if kind == "Component" and api == _COMPONENT_API:
+                components_.append(resource)
+            elif kind == "Subscription" and api in _SUBSCRIPTION_APIS:
+                subscriptions.append(resource)
+            else:
+                log.debug("%s: skipping %s %s (not used by the embedded sidecar)", file, api, kind)
+    return (
+        _in_scope(components_, app_id),
+        [_subscription(r) for r in _in_scope(subscriptions, app_id)],
+    )
+
+
+def _in_scope(resources: list[_Resource], app_id: str) -> list[_Resource]:
+    """daprd's filter: valid unique names first (even out of scope), then `scopes`."""
+    seen: dict[str, _Resource] = {}
+    kept: list[_Resource] = []
+    for resource in resources:
+        name = resource.name
+        if not name or name in (".", "..") or "/" in name or "%" in name:
+            raise resource.error(f"invalid name {name!r}: `metadata.name` must be a path segment")
+        if name in seen:
+            raise resource.error(f"duplicate definition (first in {seen[name].file})")
+        seen[name] = resource
+        if resource.scopes and app_id not in resource.scopes:
+            log.debug("%s %s is not scoped to app %s", resource.doc.get("kind"), name, app_id)
+            continue
+        kept.append(resource)
+    return kept
+
+
+def _subscription(resource: _Resource) -> DeclarativeSubscription:
+    spec = resource.spec
+    pubsubname, topic = spec.get("pubsubname"), spec.get("topic")
+    if not pubsubname or not topic:
+        raise resource.error("`spec.pubsubname` and `spec.topic` are required")
+    if resource.doc.get("apiVersion") == "dapr.io/v1alpha1":
+        routes: dict[str, Any] = {"rules": [], "default": str(spec.get("route") or "")}
+    else:
+        raw = spec.get("routes") or {}
+        if not isinstance(raw, Mapping):
+            raise resource.error("`spec.routes` must be a mapping")
+        rules = [
+            {"match": str(r.get("match") or ""), "path": str(r.get("path") or "")}
+            for r in raw.get("rules") or []
+            if isinstance(r, Mapping)
+        ]
+        routes = {"rules": rules, "default": str(raw.get("default") or "")}
+    return DeclarativeSubscription(
+        name=resource.name,
+        pubsubname=str(pubsubname),
+        topic=str(topic),
+        routes=routes,
+        dead_letter_topic=str(spec.get("deadLetterTopic") or "") or None,
+        metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
+        scopes=resource.scopes,
+    )
+
+
+class _Builder:
+    """Turns one component resource into a store or spec, resolving its metadata values."""
+
+    def __init__(
+        self,
+        app_id: str,
+        data_dir: Path,
+        clock: Clock,
+        environ: Mapping[str, str] | None,
+        sqlite_synchronous: str,
+    ) -> None:
+        self.app_id = app_id
+        self.data_dir = data_dir
+        self.clock = clock
+        self.environ = environ
+        self.sqlite_synchronous = sqlite_synchronous
+
+    def add(self, resource: _Resource, into: Components) -> None:
+        name, type_ = resource.name, _type(resource)
+        version = str(resource.spec.get("version") or "")
+        if type_ not in SUPPORTED_TYPES or version not in ("", "v1"):
+            message = (
+                f"component {name!r} in {resource.file} has type {type_ or '<missing>'!r}"
+                f"{f' version {version!r}' if version not in ('', 'v1') else ''}, which the embedded "
+                f"sidecar does not support; it supports only {', '.join(SUPPORTED_TYPES)} "
+                "(run production component types beside a real daprd)"
+            )
+            if is_truthy(str(resource.spec.get("ignoreErrors") or "")):
+                log.error("%s; skipped because ignoreErrors is set", message)
+                return
+            raise UnsupportedComponent(message)
+        metadata = self._metadata(resource, into.secret_stores)
+        try:
+            self._build(name, type_, metadata, into)
+        except (PropertyError, StateError, SecretError, sqlite3.Error, OSError) as exc:
+            raise resource.error(f"cannot initialize {type_}: {exc}") from exc
+        into.versions[name] = version
+
+    def _build(self, name: str, type_: str, metadata: dict[str, str], into: Components) -> None:
+        props = ComponentProperties(metadata)
+        if type_ == "secretstores.local.file":
+            into.secret_stores[name] = LocalFileSecretStore.from_metadata(name, metadata, base_dir=Path.cwd())
+        elif type_ == "secretstores.local.env":
+            into.secret_stores[name] = EnvSecretStore.from_metadata(name, metadata, environ=self.environ)
+        elif type_ == "pubsub.in-memory":
+            into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
+        else:
+            key_prefix = normalize_key_prefix(props.get("keyPrefix"))
+            store: StateStore
+            if type_ == "state.sqlite":
+                options = SqliteOptions.from_metadata(
+                    metadata, data_dir=self.data_dir, synchronous=self.sqlite_synchronous
+                )
+                store = SqliteStateStore(name, options, self.clock, key_prefix=key_prefix)
+            else:
+                store = InMemoryStateStore(name, self.clock, key_prefix=key_prefix)
+            into.state_stores[name] = store
+            if props.flag("actorStateStore"):
+                if into.actor_state_store is not None:
+                    raise PropertyError(
+                        f"actorStateStore is already set on {into.actor_state_store!r};"
+                        " only one state store may hold actor state"
+                    )
+                into.actor_state_store = name
+                log.info("Using '%s' as actor state store", name)
+
+    def _metadata(self, resource: _Resource, secrets: Mapping[str, SecretStore]) -> dict[str, str]:
+        items = resource.spec.get("metadata") or []
+        if not isinstance(items, list):
+            raise resource.error("`spec.metadata` must be a list of {name, value} items")
+        auth = resource.doc.get("auth") or {}
+        store_name = str(auth.get("secretStore") or "") if isinstance(auth, Mapping) else ""
+        values: dict[str, str] = {}
+        for item in items:
+            if not isinstance(item, Mapping) or not item.get("name"):
+                raise resource.error("every `spec.metadata` item needs a `name`")
+            value = _text(item.get("value"))
+            ref = item.get("secretKeyRef") or {}
+            env_ref = str(item.get("envRef") or "")
+            if not value and env_ref:
+                value = self._env_ref(resource, env_ref)
+            if isinstance(ref, Mapping) and ref.get("name"):
+                value = self._secret(resource, store_name, secrets, ref)
+            values[str(item["name"])] = self._placeholders(resource, str(item["name"]), value)
+        return values
+
+    def _env_ref(self, resource: _Resource, variable: str) -> str:
+        upper = variable.upper()
+        if upper == "APP_API_TOKEN" or upper.startswith("DAPR_") or " " in variable:
+            log.warning("%s references an env variable that isn't allowed: %s", resource.name, variable)
+            return ""
+        environ = os.environ if self.environ is None else self.environ
+        return environ.get(variable, "")
+
+    def _secret(
+        self,
+        resource: _Resource,
+        store_name: str,
+        secrets: Mapping[str, SecretStore],
+        ref: Mapping[str, Any],
+    ) -> str:
+        secret_name = str(ref["name"])
+        key = str(ref.get("key") or secret_name)
+        if not store_name:
+            raise resource.error(
+                f"secretKeyRef {secret_name!r} needs `auth.secretStore` naming a secret store"
+            )
+        store = secrets.get(store_name)
+        if store is None:
+            raise resource.error(f"secretKeyRef {secret_name!r}: no secret store {store_name!r}")
+        try:
+            value = store.get(secret_name).get(key, "")
+        except SecretError as exc:
+            raise resource.error(f"secretKeyRef {secret_name!r} in {store_name!r}: {exc}") from None
+        if not value:
+            raise resource.error(f"secretKeyRef {secret_name!r} in {store_name!r} has no key {key!r}")
+        return value
+
+    def _placeholders(self, resource: _Resource, name: str, value: str) -> str:
+        while "{uuid}" in value:
+            value = value.replace("{uuid}", str(uuid.uuid4()), 1)
+        if "{podName}" in value:
+            raise resource.error(f"property {name} refers to {{podName}} but podName is not set")
+        value = value.replace("{namespace}", f"default.{self.app_id}")
+        return value.replace("{appID}", self.app_id)
+
+
+def _text(value: Any) -> str:
+    """A metadata value as daprd reads it: strings as-is, other YAML values as their JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except TypeError:
+        return str(value)

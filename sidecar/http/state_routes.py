@@ -1,0 +1,368 @@
+"""The state API of the sidecar's HTTP server (`/v1.0/state/...`), answering as daprd's `pkg/api/http` does.
+
+Values are decoded and re-encoded the way Go's encoding/json does (float64 numbers, sorted keys), so the
+bytes stored are the bytes daprd would store. ETag errors on save and delete are 409 (mismatch) or 400
+(invalid) under ERR_STATE_SAVE / ERR_STATE_DELETE; every store error in a transaction is 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from sidecar.components import Components
+from sidecar.errors import DaprError, ErrorKind, error
+from sidecar.pubsub.gojson import GoNumber, decode_first, dumps
+from sidecar.state import (
+    DeleteOp,
+    ETagInvalid,
+    ETagMismatch,
+    SetOp,
+    StateError,
+    StateStore,
+    api_error,
+    check_options,
+    state_key,
+)
+
+__all__ = ["routes"]
+
+log = logging.getLogger("sidecar.http.state")
+
+_JSON = "application/json"
+# daprd's codes that sidecar.errors does not list (pkg/messages/errorcodes).
+_NOT_CONFIGURED = ErrorKind("ERR_STATE_STORE_NOT_CONFIGURED", 500, grpc.StatusCode.FAILED_PRECONDITION)
+_NOT_SUPPORTED_OP = ErrorKind("ERR_NOT_SUPPORTED_STATE_OPERATION", 400, grpc.StatusCode.INVALID_ARGUMENT)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Malformed(ValueError):
+    """The body does not decode into daprd's request struct (Go's unmarshal error text)."""
+
+
+def routes(components: Components, app_id: str) -> list[BaseRoute]:
+    """Routes under `/v1.0/state` for the state stores in `components`."""
+    api = _StateAPI(components, app_id)
+    both = ["POST", "PUT"]
+    return [
+        Route("/v1.0/state/{store}/bulk", api.bulk_get, methods=both),
+        Route("/v1.0/state/{store}/transaction", api.transaction, methods=both),
+        Route("/v1.0/state/{store}/query", api.query, methods=both),
+        Route("/v1.0/state/{store}/{key}", api.get, methods=["GET"]),
+        Route("/v1.0/state/{store}/{key}", api.delete, methods=["DELETE"]),
+        Route("/v1.0/state/{store}", api.save, methods=both),
+    ]
+
+
+class _StateAPI:
+    def __init__(self, components: Components, app_id: str) -> None:
+        self.components = components
+        self.app_id = app_id
+
+    def _store(self, request: Request) -> tuple[str, StateStore]:
+        name = str(request.path_params["store"])
+        stores = self.components.state_stores
+        if not stores:
+            raise DaprError(_NOT_CONFIGURED, f"state store {name} is not configured")
+        store = stores.get(name)
+        if store is None:
+            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
+        return name, store
+
+    async def get(self, request: Request) -> Response:
+        name, store = self._store(request)
+        key = str(request.path_params["key"])
+        try:
+            item = await store.get(state_key(self.app_id, store, key))
+        except StateError as exc:
+            raise error("ERR_STATE_GET", f"fail to get {key} from state store {name}: {exc}") from exc
+        if item is None:
+            return Response(status_code=204)
+        headers = {f"metadata.{k}": v for k, v in item.metadata.items()}
+        if item.etag is not None:
+            headers["ETag"] = item.etag
+        return Response(item.value, status_code=200, media_type=_JSON, headers=headers)
+
+    async def bulk_get(self, request: Request) -> Response:
+        name, store = self._store(request)
+        try:
+            body = _object(decode_first(await request.body()), "BulkGetRequest")
+            keys = _strings(_field(body, "keys"), "BulkGetRequest.keys")
+            _integer(_field(body, "parallelism"), "BulkGetRequest.parallelism")
+        except (ValueError, _Malformed) as exc:
+            raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
+        stored = [state_key(self.app_id, store, k) for k in keys]
+        try:
+            found = await store.bulk_get(stored) if stored else []
+        except StateError as exc:
+            raise error("ERR_STATE_BULK_GET", str(exc)) from exc
+        parts = []
+        for key, (_, item) in zip(keys, found, strict=True):
+            fields = ['"key":' + dumps(key).decode()]
+            if item is not None:
+                fields.append('"data":' + _raw_json(item.value))
+                if item.etag is not None:
+                    fields.append('"etag":' + dumps(item.etag).decode())
+                if item.metadata:
+                    fields.append('"metadata":' + dumps(dict(item.metadata)).decode())
+            parts.append("{" + ",".join(fields) + "}")
+        return Response(("[" + ",".join(parts) + "]\n").encode(), media_type=_JSON)
+
+    async def save(self, request: Request) -> Response:
+        name, store = self._store(request)
+        try:
+            items = decode_first(await request.body())
+            if not isinstance(items, list):
+                raise _Malformed(
+                    f"json: cannot unmarshal {_kind(items)} into Go value of type []state.SetRequest"
+                )
+            requests = [_object(i, "state.SetRequest") for i in items]
+            for r in requests:
+                _field(r, "key", str, "SetRequest.key")
+        except (ValueError, _Malformed) as exc:
+            raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
+        query_metadata = _query_metadata(request)
+        ops: list[SetOp] = []
+        for r in requests:
+            if not _field(r, "key"):
+                raise error("ERR_MALFORMED_REQUEST", '"key" is a required field')
+            try:
+                ops.append(self._set_op(store, r, query_metadata, "SetRequest"))
+            except _Malformed as exc:
+                raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
+            except StateError as exc:  # bad options: a store error in daprd
+                raise _save_error(name, [exc]) from exc
+        failures: list[StateError] = []
+        for op in ops:
+            try:
+                await store.set(op)
+            except StateError as exc:
+                failures.append(exc)
+        if failures:
+            raise _save_error(name, failures)
+        return Response(status_code=204)
+
+    async def delete(self, request: Request) -> Response:
+        name, store = self._store(request)
+        key = str(request.path_params["key"])
+        stored = state_key(self.app_id, store, key)
+        try:
+            concurrency = check_options(
+                request.query_params.get("concurrency"), request.query_params.get("consistency")
+            )
+            await store.delete(
+                DeleteOp(
+                    stored,
+                    etag=request.headers.get("if-match") or None,
+                    metadata=_query_metadata(request),
+                    concurrency=concurrency,
+                )
+            )
+        except StateError as exc:
+            raise api_error(exc, "ERR_STATE_DELETE", f"failed deleting state with key {key}: {exc}") from exc
+        return Response(status_code=204)
+
+    async def transaction(self, request: Request) -> Response:
+        name, store = self._store(request)
+        if "TRANSACTIONAL" not in store.features:
+            raise error("ERR_STATE_STORE_NOT_SUPPORTED", f"state store {name} doesn't support transactions")
+        try:
+            body = _object(decode_first(await request.body()), "http.stateTransactionRequestBody")
+            operations = _field(body, "operations") or []
+            if not isinstance(operations, list):
+                raise _Malformed("json: cannot unmarshal into field operations of type []operation")
+            _string_map(_field(body, "metadata"), "metadata")
+        except (ValueError, _Malformed) as exc:
+            raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
+        query_metadata = _query_metadata(request)
+        ops: list[SetOp | DeleteOp] = []
+        for raw in operations:
+            try:
+                operation = _object(raw, "operation")
+                kind = _field(operation, "operation", str, "operation") or ""
+                req = _object(_field(operation, "request"), "request")
+                _field(req, "key", str, "key")
+            except _Malformed as exc:
+                raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
+            if kind not in ("upsert", "delete"):
+                raise DaprError(_NOT_SUPPORTED_OP, f"operation type {kind} not supported")
+            if not _field(req, "key"):
+                raise error("ERR_MALFORMED_REQUEST", "missing key in state operation")
+            try:
+                if kind == "upsert":
+                    ops.append(self._set_op(store, req, query_metadata, "SetRequest"))
+                else:
+                    ops.append(self._delete_op(store, req, query_metadata))
+            except _Malformed as exc:
+                raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
+            except StateError as exc:  # bad options: a store error in daprd
+                raise error(
+                    "ERR_STATE_TRANSACTION", f"error while executing state transaction: {exc}"
+                ) from exc
+        if not ops:
+            return Response(status_code=204)
+        try:
+            await store.transact(ops)
+        except StateError as exc:
+            raise error("ERR_STATE_TRANSACTION", f"error while executing state transaction: {exc}") from exc
+        return Response(status_code=204)
+
+    async def query(self, request: Request) -> Response:
+        self._store(request)
+        raise error("ERR_STATE_STORE_NOT_SUPPORTED", "state store does not support querying")
+
+    def _set_op(
+        self, store: StateStore, req: Mapping[str, Any], query_metadata: dict[str, str], struct: str
+    ) -> SetOp:
+        key = str(_field(req, "key"))
+        etag = _field(req, "etag", str, f"{struct}.etag")
+        metadata = {**_string_map(_field(req, "metadata"), f"{struct}.metadata"), **query_metadata}
+        options = _object(_field(req, "options") or {}, f"{struct}.options")
+        try:
+            concurrency = check_options(
+                _field(options, "concurrency", str, "concurrency"),
+                _field(options, "consistency", str, "consistency"),
+            )
+            value = dumps(_float64(_field(req, "value")))
+        except ValueError as exc:
+            raise _Malformed(str(exc)) from exc
+        return SetOp(state_key(self.app_id, store, key), value, etag or None, metadata, concurrency)
+
+    def _delete_op(
+        self, store: StateStore, req: Mapping[str, Any], query_metadata: dict[str, str]
+    ) -> DeleteOp:
+        key = str(_field(req, "key"))
+        etag = _field(req, "etag", str, "DeleteRequest.etag")
+        metadata = {**_string_map(_field(req, "metadata"), "DeleteRequest.metadata"), **query_metadata}
+        options = _object(_field(req, "options") or {}, "DeleteRequest.options")
+        concurrency = check_options(
+            _field(options, "concurrency", str, "concurrency"),
+            _field(options, "consistency", str, "consistency"),
+        )
+        return DeleteOp(state_key(self.app_id, store, key), etag or None, metadata, concurrency)
+
+
+def _save_error(store: str, failures: list[StateError]) -> DaprError:
+    if len(failures) == 1:
+        exc = failures[0]
+    else:
+        joined = "\n".join(str(f) for f in failures)
+        if any(isinstance(f, ETagMismatch) for f in failures):
+            exc = ETagMismatch(joined)
+        elif any(isinstance(f, ETagInvalid) for f in failures):
+            exc = ETagInvalid(joined)
+        else:
+            exc = StateError(joined)
+    return api_error(exc, "ERR_STATE_SAVE", f"failed saving state in state store {store}: {exc}")
+
+
+def _query_metadata(request: Request) -> dict[str, str]:
+    """`metadata.<name>` query parameters (first value of each), as daprd reads them."""
+    out: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name.startswith("metadata.") and name[9:] not in out:
+            out[name[9:]] = value
+    return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, GoNumber) else "null"
+
+
+def _object(value: Any, struct: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Malformed(f"json: cannot unmarshal {_kind(value)} into Go value of type {struct}")
+    # Go matches JSON keys to struct fields case-insensitively.
+    return {str(k).lower(): v for k, v in value.items()}
+
+
+def _field(obj: Mapping[str, Any], name: str, type_: type | None = None, where: str = "") -> Any:
+    value = obj.get(name.lower())
+    if value is not None and type_ is not None and not isinstance(value, type_):
+        raise _Malformed(
+            f"json: cannot unmarshal {_kind(value)} into Go struct field {where or name} of type string"
+        )
+    return _clean(value) if isinstance(value, str) else value
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(
+            f"json: cannot unmarshal {_kind(value)} into Go struct field {where} of type []string"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise _Malformed(
+                f"json: cannot unmarshal {_kind(item)} into Go struct field {where} of type string"
+            )
+    return [_clean(item) for item in value]
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _Malformed(f"json: cannot unmarshal into Go struct field {where} of type map[string]string")
+    return {_clean(str(k)): _clean(v) for k, v in value.items()}
+
+
+def _integer(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, GoNumber) or not re.fullmatch(r"-?[0-9]+", value.literal):
+        raise _Malformed(f"json: cannot unmarshal {_kind(value)} into Go struct field {where} of type int")
+    return int(value.literal)
+
+
+def _clean(text: str) -> str:
+    """Go decodes a lone UTF-16 surrogate escape to U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _float64(value: Any) -> Any:
+    """A decoded value as Go's `any` holds it: every number a float64, lone surrogates replaced."""
+    if isinstance(value, GoNumber):
+        number = float(value.literal)
+        if number in (float("inf"), float("-inf")):
+            raise _Malformed(f"json: cannot unmarshal number {value.literal} into Go value of type float64")
+        return number
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, list):
+        return [_float64(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(str(k)): _float64(v) for k, v in value.items()}
+    return value
+
+
+def _raw_json(value: bytes) -> str:
+    """A stored value spliced into the bulk response as raw JSON, as daprd does (`json.RawMessage`).
+
+    A value that is not JSON (bytes saved over gRPC) is sent as a JSON string instead of a broken body.
+    """
+    text = value.decode("utf-8", "replace")
+    try:
+        json.loads(text)
+    except ValueError:
+        return dumps(text).decode()
+    return text

@@ -1,0 +1,296 @@
+"""The pub/sub building block of the embedded sidecar: publish APIs in, deliveries to the app out.
+
+Validation order, error codes and messages follow daprd 1.16 `onPublish`/`PublishEvent` and their bulk
+forms. Subscriptions start once, in `load_subscriptions()`, after the app is reachable (as daprd's
+`StartAppSubscriptions`); messages published before that, or to topics nobody subscribes, are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar.appchannel import AppChannel
+from sidecar.clock import Clock
+from sidecar.errors import DaprError, error
+from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
+from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
+from sidecar.pubsub.delivery import DeadLetter, RetryPolicy, SubscriptionWorker
+from sidecar.pubsub.subscriptions import (
+    INIT_RETRY_DELAYS,
+    DeclarativeSubscription,
+    Subscription,
+    SubscriptionError,
+    fetch_app_subscriptions,
+    from_declarative,
+    merge_subscriptions,
+)
+
+__all__ = ["BulkEntry", "PubSubEngine"]
+
+log = logging.getLogger("sidecar.pubsub")
+
+
+@dataclass(frozen=True)
+class BulkEntry:
+    """One bulk publish entry. `metadata=None` means absent: then, as in daprd, the request metadata
+    is not merged into the entry (no `cloudevent.*` overrides or ttl for it)."""
+
+    entry_id: str
+    event: bytes
+    content_type: str | None
+    metadata: Mapping[str, str] | None = None
+
+
+class PubSubEngine:
+    """All pubsub components of one sidecar and the app's subscriptions to them."""
+
+    def __init__(
+        self,
+        brokers: Sequence[BrokerSpec],
+        app_id: str,
+        channel: AppChannel,
+        clock: Clock,
+        *,
+        declarative: Sequence[DeclarativeSubscription] = (),
+        retry: RetryPolicy | None = None,
+        init_retry_delays: Sequence[float] = INIT_RETRY_DELAYS,
+        queue_size: int = 10_000,
+        stop_grace: float = 5.0,
+    ) -> None:
+        """Raises ValueError for an unsupported component and SubscriptionError for a declarative
+        subscription with an invalid or unsupported rule."""
+        self.app_id = app_id
+        self._channel = channel
+        self._clock = clock
+        self._brokers: dict[str, InMemoryBroker] = {}
+        for spec in brokers:
+            if spec.name in self._brokers:
+                raise ValueError(f"duplicate pubsub component name {spec.name!r}")
+            self._brokers[spec.name] = InMemoryBroker(spec, app_id)
+        self._declarative = [sub for d in declarative if (sub := from_declarative(d, app_id)) is not None]
+        self._programmatic: list[Subscription] = []
+        self._retry = retry or RetryPolicy()
+        self._init_retry_delays = tuple(init_retry_delays)
+        self._queue_size = queue_size
+        self._stop_grace = stop_grace
+        self._workers: list[SubscriptionWorker] = []
+        self._loaded = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Ready to publish; deliveries begin with `load_subscriptions()`."""
+
+    async def stop(self) -> None:
+        """Close every component, let in-flight deliveries finish (bounded) and drop queued ones."""
+        for broker in self._brokers.values():
+            broker.close()
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            await worker.stop(self._stop_grace)
+
+    async def idle(self) -> None:
+        """Wait until every queued message (dead letters included) has been handled."""
+        while busy := [w for w in self._workers if w.pending]:
+            for worker in busy:
+                await worker.idle()
+
+    async def load_subscriptions(self) -> None:
+        """Read `/dapr/subscribe` once and start delivering, declarative subscriptions included.
+
+        Raises SubscriptionError (after starting the declarative subscriptions) when the app's
+        list is malformed or has a rule we cannot evaluate; no programmatic one is started then.
+        """
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self._brokers:
+            return
+        if not self._channel.configured:
+            log.warning(
+                "app channel not initialized, make sure -app-port is specified if pubsub "
+                "subscription is required"
+            )
+            return
+        try:
+            programmatic = await fetch_app_subscriptions(self._channel, self._init_retry_delays)
+        except SubscriptionError as exc:
+            log.error("failed to subscribe to topics: %s", exc)
+            self._start_workers(self._declarative)
+            raise
+        self._programmatic = programmatic or []
+        for sub in self._programmatic:
+            log.info("app is subscribed to topic %s through pubsub=%s", sub.topic, sub.pubsubname)
+        self._start_workers(merge_subscriptions(self._declarative, self._programmatic))
+
+    def _start_workers(self, subs: Sequence[Subscription]) -> None:
+        for sub in subs:
+            broker = self._brokers.get(sub.pubsubname)
+            if broker is None:
+                log.warning(
+                    "subscription to topic %s ignored: pubsub %s is not configured",
+                    sub.topic,
+                    sub.pubsubname,
+                )
+                continue
+            if not broker.scopes.may_subscribe(sub.topic):
+                log.warning(
+                    "subscription to topic '%s' on pubsub '%s' is not allowed",
+                    sub.topic,
+                    sub.pubsubname,
+                )
+                continue
+            worker = SubscriptionWorker(
+                sub,
+                channel=self._channel,
+                clock=self._clock,
+                dead_letter=self._dead_letter_for(broker),
+                retry=self._retry,
+                queue_size=self._queue_size,
+            )
+            broker.attach(worker)
+            worker.start()
+            self._workers.append(worker)
+
+    def _dead_letter_for(self, broker: InMemoryBroker) -> DeadLetter:
+        async def publish(topic: str, data: bytes) -> None:
+            if not broker.scopes.may_publish(topic):
+                raise PermissionError(f"topic {topic} is not allowed for app id {self.app_id}")
+            await broker.publish(topic, data, wait=False)
+
+        return publish
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """`subscriptions[]` of the metadata API (daprd's HTTP shape; empty fields omitted)."""
+        return [s.describe() for s in merge_subscriptions(self._declarative, self._programmatic)]
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def validate(self, pubsub: str, topic: str, metadata: Mapping[str, str]) -> None:
+        """The checks daprd makes before it reads a publish body; raises DaprError."""
+        self._resolve(pubsub, topic)
+        self._raw_payload(metadata)
+
+    def _resolve(self, pubsub: str, topic: str) -> InMemoryBroker:
+        if not pubsub:
+            raise error("ERR_PUBSUB_EMPTY", "pubsub name is empty")
+        broker = self._brokers.get(pubsub)
+        if broker is None:
+            raise error("ERR_PUBSUB_NOT_FOUND", f"pubsub {pubsub} is not found")
+        if not topic:
+            raise error("ERR_TOPIC_NAME_EMPTY", f"topic is empty in pubsub {pubsub}")
+        return broker
+
+    @staticmethod
+    def _raw_payload(metadata: Mapping[str, str]) -> bool:
+        try:
+            return is_raw_payload(metadata)
+        except ValueError as exc:
+            raise error(
+                "ERR_PUBSUB_REQUEST_METADATA", f"failed deserializing metadata. Error: {exc}"
+            ) from exc
+
+    def _envelope(
+        self,
+        pubsub: str,
+        topic: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        trace: TraceContext,
+    ) -> bytes:
+        try:
+            return build_envelope(
+                app_id=self.app_id,
+                pubsub=pubsub,
+                topic=topic,
+                data=data,
+                content_type=content_type,
+                metadata=metadata,
+                now=self._clock.now(),
+                trace=trace,
+            )
+        except ValueError as exc:
+            raise error("ERR_PUBSUB_CLOUD_EVENTS_SER", "cannot create cloudevent") from exc
+
+    def _check_publish_allowed(self, broker: InMemoryBroker, topic: str) -> None:
+        if not broker.scopes.may_publish(topic):
+            raise error("ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed for app id {self.app_id}")
+
+    async def publish(
+        self,
+        pubsub: str,
+        topic: str,
+        data: bytes,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        *,
+        traceparent: str = "",
+        tracestate: str = "",
+    ) -> None:
+        """Publish one event (HTTP `/v1.0/publish`, gRPC `PublishEvent`); raises DaprError."""
+        broker = self._resolve(pubsub, topic)
+        payload = data
+        if not self._raw_payload(metadata):
+            trace = TraceContext(traceparent, tracestate)
+            payload = self._envelope(pubsub, topic, data, content_type or "", metadata, trace)
+        self._check_publish_allowed(broker, topic)
+        try:
+            await broker.publish(topic, payload)
+        except BrokerClosed as exc:
+            raise self._publish_failed(pubsub, topic, exc) from exc
+
+    async def bulk_publish(
+        self,
+        pubsub: str,
+        topic: str,
+        entries: Sequence[BulkEntry],
+        metadata: Mapping[str, str],
+        *,
+        traceparent: str = "",
+        tracestate: str = "",
+    ) -> list[tuple[str, str]]:
+        """Publish entries in order; returns the failed ones as (entry id, error).
+
+        Raises DaprError for a bad request (ids missing or duplicated: `ERR_PUBSUB_EVENTS_SER`).
+        daprd's gRPC API turns a non-empty result into `ERR_PUBSUB_PUBLISH_MESSAGE`; HTTP into 500
+        with `failedEntries`.
+        """
+        broker = self._resolve(pubsub, topic)
+        raw = self._raw_payload(metadata)
+        seen: set[str] = set()
+        prepared: list[tuple[str, bytes]] = []
+        for entry in entries:
+            if not entry.entry_id or entry.entry_id in seen:
+                raise error(
+                    "ERR_PUBSUB_EVENTS_SER",
+                    f"error marshaling events to bytes for topic {topic} pubsub {pubsub}. "
+                    "error: entryId is duplicated or not present for entry",
+                )
+            seen.add(entry.entry_id)
+            payload = entry.event
+            if not raw:
+                entry_md = {} if entry.metadata is None else {**metadata, **entry.metadata}
+                trace = TraceContext(traceparent, tracestate)
+                payload = self._envelope(
+                    pubsub, topic, entry.event, entry.content_type or "", entry_md, trace
+                )
+            prepared.append((entry.entry_id, payload))
+        self._check_publish_allowed(broker, topic)
+        failed: list[tuple[str, str]] = []
+        for entry_id, payload in prepared:
+            try:
+                await broker.publish(topic, payload)
+            except BrokerClosed as exc:
+                failed.append((entry_id, str(exc)))
+        return failed
+
+    @staticmethod
+    def _publish_failed(pubsub: str, topic: str, exc: Exception) -> DaprError:
+        return error(
+            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            f"error when publishing to topic {topic} in pubsub {pubsub}: {exc}",
+        )

@@ -1,0 +1,323 @@
+"""The durable workflow engine behind `TaskHubSidecarService`: turns, activities, timers, client calls.
+
+Every state change is one SQLite transaction (a completed turn, an activity result, a fired timer, a
+client request); only after it commits does the engine dispatch, arm timers or wake long-polls. On
+start it re-queues whatever was in flight when the previous process stopped or was killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from sidecar.clock import Clock
+from sidecar.db import Database
+from sidecar.scheduler import Scheduler
+from sidecar.workflows import control, rerun, store
+from sidecar.workflows.control import WorkflowError
+from sidecar.workflows.dispatch import Dispatcher, WorkerStream
+from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
+from sidecar.workflows.lifecycle import Effects, post
+from sidecar.workflows.status import Waiters, has_started, is_terminal
+from sidecar.workflows.store import InstanceRow
+from sidecar.workflows.timers import TimerBridge
+from sidecar.workflows.turns import TurnInput, commit_turn, load_turn
+
+__all__ = ["WorkflowEngine", "WorkflowError"]
+
+log = logging.getLogger("sidecar.workflows.engine")
+
+
+class WorkflowEngine:
+    """Owns the workflow tables, the worker streams and the timers of one sidecar.
+
+    `max_concurrent_workflows` / `max_concurrent_activities` bound the turns / activities in flight
+    across all workers (None = unlimited). Work a worker accepted but did not answer within
+    `turn_timeout` / `activity_timeout` seconds (Clock time) is dispatched again.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        scheduler: Scheduler,
+        clock: Clock,
+        *,
+        max_concurrent_workflows: int | None = None,
+        max_concurrent_activities: int | None = None,
+        turn_timeout: float = 300.0,
+        activity_timeout: float = 3600.0,
+        health_ping_interval: float = 10.0,
+        start_wait: float = 10.0,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._start_wait = start_wait
+        self._waiters = Waiters()
+        self._timers = TimerBridge(db, scheduler, clock, self._apply)
+        self._dispatch = Dispatcher(
+            clock,
+            self._load_turns,
+            max_turns=max_concurrent_workflows,
+            max_activities=max_concurrent_activities,
+            turn_timeout=turn_timeout,
+            activity_timeout=activity_timeout,
+            health_ping_interval=health_ping_interval,
+        )
+        self._dispatch.on_stream_open = self._on_stream_open
+        self._background: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create tables, re-queue in-flight work, re-arm timers, register the timer handler."""
+        await self._db.run(store.create_schema)
+
+        def recover(conn: sqlite3.Connection) -> tuple[list[str], list[store.ActivityRow]]:
+            return store.ready_ids(conn), store.activities(conn)
+
+        ready, activities = await self._db.run(recover)
+        self._timers.register()
+        self._dispatch.start()
+        self._dispatch.mark_ready(ready)
+        self._dispatch.add_activities(activities)
+        armed = await self._timers.rearm()
+        self._started = True
+        log.info(
+            "workflow engine started: %d instance(s) ready, %d activity(ies) re-queued, %d timer(s) armed",
+            len(ready),
+            len(activities),
+            armed,
+        )
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self._dispatch.stop()
+        for task in list(self._background):
+            task.cancel()
+        self._waiters.notify_all()
+        log.info("workflow engine stopped")
+
+    # -- worker side -----------------------------------------------------------------------------
+
+    def open_stream(self, health_ping: bool) -> WorkerStream:
+        return self._dispatch.open_stream(health_ping)
+
+    def close_stream(self, stream: WorkerStream) -> None:
+        self._dispatch.close_stream(stream)
+
+    async def next_item(self, stream: WorkerStream) -> Any | None:
+        return await self._dispatch.next_item(stream)
+
+    async def complete_turn(self, response: Any) -> None:
+        """CompleteOrchestratorTask: commit the turn in one transaction, then dispatch follow-ups."""
+        turn = self._dispatch.claim_turn(response.instanceId, response.completionToken)
+        if turn is None:
+            log.debug("ignoring stale workflow result for %s", response.instanceId)
+            return
+        now = self._clock.now()
+
+        def commit(conn: sqlite3.Connection) -> Effects:
+            return commit_turn(
+                conn,
+                instance_id=turn.instance_id,
+                generation=turn.generation,
+                inbox_ords=turn.inbox_ords,
+                new_blobs=turn.new_blobs,
+                response=response,
+                now=now,
+            )
+
+        try:
+            fx = await self._db.transaction(commit)
+        except Exception as exc:
+            log.exception("could not commit the turn of %s; re-dispatching", turn.instance_id)
+            self._dispatch.finish_turn(turn, failed=True)
+            raise WorkflowError(grpc.StatusCode.INTERNAL, "could not store the workflow result") from exc
+        self._dispatch.finish_turn(turn)
+        await self._apply(fx)
+
+    async def complete_activity(self, response: Any) -> None:
+        """CompleteActivityTask: queue TaskCompleted/TaskFailed unless the result is stale."""
+        work = self._dispatch.claim_activity(response.completionToken, response.instanceId, response.taskId)
+        if work is None:
+            log.debug("ignoring stale activity result %s#%d", response.instanceId, response.taskId)
+            return
+        row = work.row
+        execution_id = pb.ActivityRequest.FromString(row.request).taskExecutionId
+        now = self._clock.now()
+        if response.HasField("failureDetails"):
+            ev = event(
+                now,
+                taskFailed=pb.TaskFailedEvent(
+                    taskScheduledId=row.task_id,
+                    failureDetails=response.failureDetails,
+                    taskExecutionId=execution_id,
+                ),
+            )
+        else:
+            done = pb.TaskCompletedEvent(taskScheduledId=row.task_id, taskExecutionId=execution_id)
+            if response.HasField("result"):
+                done.result.CopyFrom(response.result)
+            ev = event(now, taskCompleted=done)
+
+        def deliver(conn: sqlite3.Connection) -> Effects:
+            fx = Effects()
+            if store.take_activity(conn, row.instance_id, row.generation, row.task_id):
+                post(conn, fx, row.instance_id, ev)
+            return fx
+
+        try:
+            fx = await self._db.transaction(deliver)
+        except Exception as exc:
+            log.exception("could not store an activity result of %s", row.instance_id)
+            self._dispatch.retry_activity(work)
+            raise WorkflowError(grpc.StatusCode.INTERNAL, "could not store the activity result") from exc
+        await self._apply(fx)
+
+    # -- client side -----------------------------------------------------------------------------
+
+    async def start_instance(self, request: Any) -> str:
+        """StartInstance; returns once the first turn committed (daprd) unless scheduled later."""
+        instance_id = request.instanceId or uuid.uuid4().hex
+        now = self._clock.now()
+        fx = await self._db.transaction(lambda c: control.start(c, request, instance_id, now))
+        await self._apply(fx)
+        if instance_id in fx.ready and self._dispatch.connected:
+            try:
+                async with asyncio.timeout(self._start_wait):
+                    await self.wait_for(instance_id, has_started)
+            except TimeoutError:
+                log.debug("instance %s not started within %.0fs", instance_id, self._start_wait)
+        return instance_id
+
+    async def get_instance(self, instance_id: str) -> InstanceRow | None:
+        return await self._db.run(lambda c: store.get_instance(c, instance_id))
+
+    async def wait_for(
+        self, instance_id: str, condition: Callable[[InstanceRow | None], bool]
+    ) -> InstanceRow:
+        """Park until the instance satisfies `condition` (the gRPC deadline cancels the wait)."""
+        while True:
+            with self._waiters.watch(instance_id) as woken:
+                row = await self.get_instance(instance_id)
+                if row is not None and condition(row):
+                    return row
+                if not self._started:
+                    raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
+                await woken.wait()
+
+    async def wait_started(self, instance_id: str) -> InstanceRow:
+        return await self.wait_for(instance_id, has_started)
+
+    async def wait_completed(self, instance_id: str) -> InstanceRow:
+        return await self.wait_for(instance_id, is_terminal)
+
+    async def raise_event(self, request: Any) -> None:
+        now = self._clock.now()
+        await self._apply(await self._db.transaction(lambda c: control.raise_event(c, request, now)))
+
+    async def terminate(self, request: Any) -> None:
+        """Queue the terminate and block until the instance is terminal (daprd behaviour)."""
+        now = self._clock.now()
+        fx = await self._db.transaction(lambda c: control.request_terminate(c, request, now))
+        await self._apply(fx)
+        if fx.changed:
+            await self.wait_completed(request.instanceId)
+
+    async def suspend(self, request: Any) -> None:
+        now = self._clock.now()
+        fx, wait = await self._db.transaction(lambda c: control.request_suspend(c, request, now))
+        await self._apply(fx)
+        if wait:
+            await self.wait_for(
+                request.instanceId, lambda r: r is not None and r.status in TERMINAL | {SUSPENDED}
+            )
+
+    async def resume(self, request: Any) -> None:
+        now = self._clock.now()
+        fx, wait = await self._db.transaction(lambda c: control.request_resume(c, request, now))
+        await self._apply(fx)
+        if wait:
+            await self.wait_for(
+                request.instanceId,
+                lambda r: r is not None and r.status in TERMINAL | {RUNNING, STALLED},
+            )
+
+    async def purge(self, request: Any) -> int:
+        fx, count = await self._db.transaction(lambda c: control.purge(c, request))
+        await self._apply(fx)
+        return count
+
+    async def list_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
+        """One page of instance ids in id order; the token is the last id of a full page."""
+        limit = None if page_size is None else page_size + 1
+        ids = await self._db.run(lambda c: store.list_ids(c, after, limit))
+        if page_size is not None and len(ids) > page_size:
+            ids = ids[:page_size]
+            return ids, ids[-1]
+        return ids, None
+
+    async def history(self, instance_id: str) -> list[bytes]:
+        def read(conn: sqlite3.Connection) -> list[bytes] | None:
+            if store.get_instance(conn, instance_id) is None:
+                return None
+            return store.history_blobs(conn, instance_id)
+
+        blobs = await self._db.run(read)
+        if blobs is None:
+            raise WorkflowError(
+                grpc.StatusCode.NOT_FOUND,
+                f"unable to find workflow '{instance_id}': no such instance exists",
+            )
+        return blobs
+
+    async def rerun(self, request: Any) -> str:
+        new_id = request.newInstanceID if request.HasField("newInstanceID") else uuid.uuid4().hex
+        now = self._clock.now()
+        fx = await self._db.transaction(lambda c: rerun.rerun_from_event(c, request, new_id, now))
+        await self._apply(fx)
+        return new_id
+
+    # -- internals -------------------------------------------------------------------------------
+
+    async def _load_turns(self, batch: list[tuple[str, bool]]) -> list[TurnInput | None]:
+        def load(conn: sqlite3.Connection) -> list[TurnInput | None]:
+            return [load_turn(conn, instance_id, retry) for instance_id, retry in batch]
+
+        return await self._db.run(load)
+
+    async def _apply(self, fx: Effects) -> None:
+        """Act on a committed transaction: dispatch, wake waiters, (dis)arm timers."""
+        for instance_id, generation in fx.cancel:
+            self._dispatch.cancel(instance_id, generation)
+        self._dispatch.add_activities(fx.activities)
+        self._dispatch.mark_ready(fx.ready)
+        self._waiters.notify(fx.changed)
+        try:
+            await self._timers.drop(fx.drop_jobs)
+            await self._timers.arm(fx.timers, fx.starts)
+        except Exception:
+            # The timer rows are committed; start() arms them again after a restart.
+            log.exception("could not update workflow timers in the scheduler")
+
+    def _on_stream_open(self) -> None:
+        """A (new) worker may know the workflow version a stalled instance needs: retry them."""
+
+        async def retry_stalled() -> None:
+            ids = await self._db.run(lambda c: store.stalled_ids(c, STALLED))
+            if ids:
+                log.info("retrying %d stalled workflow(s) on a new worker", len(ids))
+                self._dispatch.mark_ready(ids, retry=True)
+
+        task = asyncio.create_task(retry_stalled())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,208 @@
+"""Inputs of the list actor's methods: one pydantic model per call, unknown fields rejected.
+
+Patches (`UpdateList`, `UpdateTodo`) tell "absent" from "null": an absent field is left alone, an
+explicit null clears it. They serialize only the fields that were set, so the distinction survives the
+trip through the actor proxy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from todo_actors.due import Due, Reminder, ZoneKey
+from todo_actors.model import (
+    Description,
+    ItemId,
+    Labels,
+    ListTitle,
+    Notes,
+    Occurrence,
+    Position,
+    Priority,
+    SeriesId,
+    Title,
+    UserId,
+    Version,
+)
+
+__all__ = [
+    "AddTodo",
+    "Command",
+    "CompleteTodo",
+    "CreateList",
+    "DeleteList",
+    "DeleteTodo",
+    "Patch",
+    "ReopenTodo",
+    "ReorderTodos",
+    "UpdateList",
+    "UpdateTodo",
+]
+
+# A command may carry more reminders than a list allows, so the domain can answer LimitExceeded (with
+# the configured limit) rather than a bare validation error; this cap only bounds the payload.
+_MAX_REMINDERS_IN_COMMAND = 100
+_MAX_REORDER = 10_000
+
+
+def _unique_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique")
+    return ids
+
+
+Reminders = Annotated[tuple[Reminder, ...], Field(max_length=_MAX_REMINDERS_IN_COMMAND)]
+
+
+class Command(BaseModel):
+    """Base of every command on an existing list.
+
+    `caller` is the authenticated user the API acts for (set from the token, never from a client
+    body); when set, a list owned by someone else answers NotFound, so one actor call does both the
+    ownership check and the change. `expected_version` (the ETag from If-Match) makes the call fail
+    with VersionConflict if the target changed since it was read.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    caller: UserId | None = None
+    expected_version: Version | None = None
+
+
+class Patch(Command):
+    """A command whose unset fields mean "leave alone" and whose explicit nulls mean "clear"."""
+
+    @model_serializer(mode="wrap")
+    def _only_set_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+    def changes(self) -> dict[str, Any]:
+        """The fields to change (as model values), keyed by name; excludes the command envelope."""
+        envelope = set(Command.model_fields) | {"id"}
+        return {k: getattr(self, k) for k in self.model_fields_set - envelope}
+
+    def _no_null(self, *names: str) -> None:
+        for name in names:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"'{name}' cannot be null")
+
+
+class CreateList(BaseModel):
+    """Create a list; `owner` is set by the API from the token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: UserId
+    title: ListTitle
+    description: Description = ""
+    tz: ZoneKey = "UTC"
+
+
+class UpdateList(Patch):
+    """Change list fields; `expected_version` is the list's version. Changing `tz` moves the
+    reminders of all-day and floating dues."""
+
+    title: ListTitle | None = None
+    description: Description | None = None
+    tz: ZoneKey | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> UpdateList:
+        self._no_null("title", "tz")
+        return self
+
+
+class DeleteList(Command):
+    """Delete the list with all its items; `expected_version` is the list's version."""
+
+
+class AddTodo(Command):
+    """Add an item; `expected_version` is the list's version.
+
+    With `series_id` + `occurrence` the add is idempotent: the same key again returns the item made
+    the first time (or nothing, if the user deleted it) instead of a duplicate.
+    `position` defaults to after the last item.
+    """
+
+    title: Title
+    notes: Notes = ""
+    priority: Priority = 0
+    labels: Labels = ()
+    due: Due | None = None
+    start: Due | None = None
+    deadline: Due | None = None
+    reminders: Reminders = ()
+    position: Position | None = None
+    parent_id: ItemId | None = None
+    series_id: SeriesId | None = None
+    occurrence: Occurrence | None = None
+
+    @model_validator(mode="after")
+    def _series_pair(self) -> AddTodo:
+        if (self.series_id is None) != (self.occurrence is None):
+            raise ValueError("'series_id' and 'occurrence' go together")
+        return self
+
+
+class UpdateTodo(Patch):
+    """Change item fields; `expected_version` is the item's version. Null clears `due`, `start`,
+    `deadline`, `parent_id` and resets `notes`, `labels`, `reminders`, `priority` to empty/0."""
+
+    id: ItemId
+    title: Title | None = None
+    notes: Notes | None = None
+    priority: Priority | None = None
+    labels: Labels | None = None
+    due: Due | None = None
+    start: Due | None = None
+    deadline: Due | None = None
+    reminders: Reminders | None = None
+    position: Position | None = None
+    parent_id: ItemId | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> UpdateTodo:
+        self._no_null("title", "position")
+        return self
+
+
+class CompleteTodo(Command):
+    """Mark an item completed; `expected_version` is the item's version. Completing a completed item
+    changes nothing."""
+
+    id: ItemId
+
+
+class ReopenTodo(Command):
+    """Mark a completed item open again; `expected_version` is the item's version."""
+
+    id: ItemId
+
+
+class DeleteTodo(Command):
+    """Delete an item and its subtasks; `expected_version` is the item's version."""
+
+    id: ItemId
+
+
+class ReorderTodos(Command):
+    """Put the given items in the given order; `expected_version` is the list's version.
+
+    The items keep the slots they occupy in the current order and are redistributed over them, so
+    the full id list is a complete reorder and two ids swap places; other items do not move.
+    """
+
+    ids: Annotated[
+        tuple[ItemId, ...], Field(min_length=1, max_length=_MAX_REORDER), AfterValidator(_unique_ids)
+    ]
