@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sidecar.components import ComponentError
 from sidecar.config import SidecarConfig
 from sidecar.server import Sidecar
 
@@ -67,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write the bound ports as JSON to this file once listening",
     )
-    p.add_argument(
-        "app_command", nargs=argparse.REMAINDER, help="-- followed by the app command to start"
-    )
+    p.add_argument("app_command", nargs=argparse.REMAINDER, help="-- followed by the app command to start")
     return p
 
 
@@ -98,9 +97,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
 
 
 def _log_level(name: str) -> int:
-    return {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(
-        name, getattr(logging, name.upper())
-    )
+    return {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(name, getattr(logging, name.upper()))
 
 
 async def _run(config: SidecarConfig, command: list[str], port_file: Path | None) -> int:
@@ -162,4 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    return runner(_run(config, command, args.port_file))
+    try:
+        return runner(_run(config, command, args.port_file))
+    except (ComponentError, ValueError, OSError) as exc:
+        # Start-up errors (bad component files, busy ports) are the user's to fix: say so plainly.
+        log.error("sidecar failed to start: %s", exc)
+        return 1

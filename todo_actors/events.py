@@ -1,7 +1,7 @@
 """Domain events a list emits when an item changes, with ids that make redelivery harmless.
 
-The id is derived from (list, item, item creation, item version, type), so publishing the same change twice (a retried
-actor turn, an outbox replay) yields the same event id and subscribers drop the copy.
+The id is derived from (list, item, item creation, item version, type), so publishing the same change
+twice (a retried actor turn, an outbox replay) yields the same event id and subscribers drop the copy.
 """
 
 from __future__ import annotations

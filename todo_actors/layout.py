@@ -8,6 +8,7 @@ the items (one bucket) plus the small `meta`.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NamedTuple
@@ -79,6 +80,7 @@ class StateChanges(NamedTuple):
     deletes: frozenset[str]
 
 
+@functools.lru_cache(maxsize=65_536)
 def bucket_of(item_id: str) -> int:
     # crc32, not hash(): the bucket must be the same in every process and after every restart.
     return zlib.crc32(item_id.encode("utf-8")) % ITEM_BUCKETS
@@ -88,10 +90,10 @@ def bucket_key(bucket: int) -> str:
     return f"items:{bucket:02d}"
 
 
-def meta_of(state: TodoList) -> ListMeta:
-    buckets = tuple(sorted({bucket_of(i) for i in state.items}))
-    fields = {name: getattr(state, name) for name in TodoList.model_fields if name != "items"}
-    return ListMeta.model_validate({**fields, "buckets": buckets})
+def meta_of(state: TodoList, buckets: Iterable[int] | None = None) -> ListMeta:
+    if buckets is None:
+        buckets = {bucket_of(i) for i in state.items}
+    return ListMeta.model_validate({**_list_fields(state), "buckets": tuple(sorted(buckets))})
 
 
 def item_keys(meta: ListMeta | Mapping[str, Any]) -> list[str]:
@@ -127,24 +129,43 @@ def state_changes(old: TodoList | None, new: TodoList | None) -> StateChanges:
         return StateChanges({}, frozenset(dump_state(old)) if old is not None else frozenset())
     if old is None:
         return StateChanges(dump_state(new), frozenset())
-    touched = {
-        bucket_of(i)
-        for i in old.items.keys() | new.items.keys()
-        if old.items.get(i) is not new.items.get(i) and old.items.get(i) != new.items.get(i)
-    }
+    changed = (
+        set()
+        if old.items is new.items
+        else {
+            i
+            for i in old.items.keys() | new.items.keys()
+            if old.items.get(i) is not new.items.get(i) and old.items.get(i) != new.items.get(i)
+        }
+    )
+    touched = {bucket_of(i) for i in changed}
     upserts: dict[str, BaseModel] = {}
     deletes: set[str] = set()
-    if touched:
-        groups = _group(i for i in new.items.values() if bucket_of(i.id) in touched)
-        for bucket in touched:
-            if bucket in groups:
-                upserts[bucket_key(bucket)] = ItemBucket(items=groups[bucket])
-            else:
-                deletes.add(bucket_key(bucket))
-    old_meta, new_meta = meta_of(old), meta_of(new)
-    if old_meta != new_meta:
-        upserts[META_KEY] = new_meta
+    new_buckets: set[int] = set()
+    groups: dict[int, dict[str, TodoItem]] = {}
+    for item_id, item in new.items.items():
+        bucket = bucket_of(item_id)
+        new_buckets.add(bucket)
+        if bucket in touched:
+            groups.setdefault(bucket, {})[item_id] = item
+    for bucket in touched:
+        if bucket in groups:
+            upserts[bucket_key(bucket)] = ItemBucket(items=groups[bucket])
+        else:
+            deletes.add(bucket_key(bucket))
+    # A bucket untouched by the change exists before iff after; a touched one existed before iff it
+    # held an item that did not change or an old version of one that did.
+    old_buckets = (new_buckets - touched) | {
+        b for b in touched if any(i not in changed for i in groups.get(b, ()))
+    }
+    old_buckets |= {bucket_of(i) for i in changed if i in old.items}
+    if _list_fields(old) != _list_fields(new) or old_buckets != new_buckets:
+        upserts[META_KEY] = meta_of(new, new_buckets)
     return StateChanges(upserts, frozenset(deletes))
+
+
+def _list_fields(state: TodoList) -> dict[str, Any]:
+    return {name: getattr(state, name) for name in TodoList.model_fields if name != "items"}
 
 
 def _group(items: Iterable[TodoItem]) -> dict[int, dict[str, TodoItem]]:

@@ -158,6 +158,8 @@ class SqliteStateStore:
             raise
 
     def _configure(self, conn: sqlite3.Connection) -> None:
+        if not self.options.wal and self.options.path != ":memory:":
+            conn.execute("PRAGMA journal_mode=DELETE")  # a file once in WAL mode stays so otherwise
         if self.options.busy_timeout is not None:
             conn.execute(f"PRAGMA busy_timeout={int(self.options.busy_timeout * 1000)}")
         for name, value in self.options.pragmas:

@@ -15,8 +15,8 @@ from todo_actors.due import ALL_DAY_AT, Due, Reminder, due_instant, parse_durati
 ROME = ZoneInfo("Europe/Rome")
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -131,6 +131,10 @@ def test_reminder_shapes() -> None:
     assert at.at == utc(2026, 1, 1, 9, 0)
     assert at.model_dump_json() == '{"at":"2026-01-01T09:00:00Z"}'
     assert Reminder.model_validate_json(at.model_dump_json()) == at
-    for body in ['{"at": "2026-01-01T10:00:00"}', "{}", '{"at": "2026-01-01T10:00:00Z", "before_due": "PT1M"}']:
+    for body in [
+        '{"at": "2026-01-01T10:00:00"}',
+        "{}",
+        '{"at": "2026-01-01T10:00:00Z", "before_due": "PT1M"}',
+    ]:
         with pytest.raises(ValidationError):
             Reminder.model_validate_json(body)

@@ -23,7 +23,7 @@ from todo_actors.commands import (
     UpdateTodo,
 )
 from todo_actors.due import Due, Reminder
-from todo_actors.errors import InvalidInput, LimitExceeded, TodoError
+from todo_actors.errors import InvalidInput, LimitExceeded
 from todo_actors.layout import META_KEY, item_keys, load, state_changes
 from todo_actors.model import TodoItem, TodoList
 from todo_actors.reminders import pending_reminders, reminder_changes
@@ -50,9 +50,7 @@ SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 titles = st.text(min_size=1, max_size=20)
 dates = st.dates(dt.date(2025, 12, 20), dt.date(2026, 2, 1))
 local_times = st.datetimes(dt.datetime(2025, 12, 20), dt.datetime(2026, 2, 1))
-instants = st.datetimes(
-    dt.datetime(2025, 12, 20), dt.datetime(2026, 2, 1), timezones=st.just(dt.UTC)
-)
+instants = st.datetimes(dt.datetime(2025, 12, 20), dt.datetime(2026, 2, 1), timezones=st.just(dt.UTC))
 dues = st.one_of(
     st.none(),
     st.builds(Due, date=dates),
@@ -82,7 +80,9 @@ def stored(store: dict[str, bytes], old: TodoList | None, new: TodoList | None) 
     for key in deletes:
         del store[key]
     for key, value in upserts.items():
-        store[key] = SER.serialize(value)
+        data = SER.serialize(value)
+        assert store.get(key) != data  # a save writes only keys whose value changed
+        store[key] = data
 
 
 def reload(store: dict[str, bytes]) -> TodoList:
@@ -100,16 +100,14 @@ def all_pending(state: TodoList, now: dt.datetime) -> dict[str, dt.datetime]:
     return result
 
 
-def a_command(
-    data: st.DataObject, state: TodoList, new_id: str
-) -> Callable[[dt.datetime], Outcome]:
+def a_command(data: st.DataObject, state: TodoList, new_id: str) -> Callable[[dt.datetime], Outcome]:
     ids = sorted(state.items)
     kinds = ["add", "update_list"] + (["update", "complete", "reopen", "delete", "reorder"] if ids else [])
     kind = data.draw(st.sampled_from(kinds))
     target = data.draw(st.sampled_from(ids)) if ids else ""
     if kind == "add":
         fields = data.draw(item_fields())
-        if ids and data.draw(st.booleans()):
+        if bool(ids) and data.draw(st.booleans()):
             fields["parent_id"] = data.draw(st.sampled_from(ids))
         if data.draw(st.booleans()):
             fields.update(series_id="s", occurrence=data.draw(st.integers(0, 3)))
@@ -117,10 +115,10 @@ def a_command(
     if kind == "update":
         fields = data.draw(item_fields())
         names = data.draw(st.sets(st.sampled_from([*fields, "parent_id", "notes"]), min_size=1))
-        patch = {n: fields.get(n) for n in names}
-        if "parent_id" in patch:
-            patch["parent_id"] = data.draw(st.none() | st.sampled_from(ids))
-        return lambda now: update_todo(state, UpdateTodo(id=target, **patch), now, LIMITS)
+        changes = {n: fields.get(n) for n in names}
+        if "parent_id" in changes:
+            changes["parent_id"] = data.draw(st.none() | st.sampled_from(ids))
+        return lambda now: update_todo(state, UpdateTodo(id=target, **changes), now, LIMITS)
     if kind == "complete":
         return lambda now: complete_todo(state, CompleteTodo(id=target), now)
     if kind == "reopen":
@@ -128,8 +126,8 @@ def a_command(
     if kind == "delete":
         return lambda now: delete_todo(state, DeleteTodo(id=target), now, LIMITS)
     if kind == "reorder":
-        subset = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
-        return lambda now: reorder(state, ReorderTodos(ids=tuple(subset)), now)
+        chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
+        return lambda now: reorder(state, ReorderTodos(ids=tuple(chosen)), now)
     patch = UpdateList(tz=data.draw(st.sampled_from(ZONES)), title=data.draw(titles))
     return lambda now: update_list(state, patch, now)
 

@@ -21,14 +21,21 @@ from todo_actors.reminders import (
     reminder_payload,
     scheduled_reminders,
 )
-from todo_actors.transitions import add_todo, complete_todo, create_list, reopen_todo, update_list, update_todo
+from todo_actors.transitions import (
+    add_todo,
+    complete_todo,
+    create_list,
+    reopen_todo,
+    update_list,
+    update_todo,
+)
 
 NOW = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
 ROME = ZoneInfo("Europe/Rome")
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 def list_with(cmd: AddTodo, tz: str = "UTC") -> tuple[TodoList, TodoItem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -82,7 +83,11 @@ def test_add_command_validation(body: str) -> None:
 
 
 def test_patch_rejects_null_for_required_fields_and_unknown_fields() -> None:
-    for body in ['{"id": "a", "title": null}', '{"id": "a", "position": null}', '{"id": "a", "status": "open"}']:
+    for body in [
+        '{"id": "a", "title": null}',
+        '{"id": "a", "position": null}',
+        '{"id": "a", "status": "open"}',
+    ]:
         with pytest.raises(ValidationError):
             UpdateTodo.model_validate_json(body)
     with pytest.raises(ValidationError):
@@ -150,12 +155,13 @@ def test_expected_version_checks() -> None:
 
 def test_missing_and_foreign_lists_look_the_same() -> None:
     state = new_list("a")
-    for call in [
+    calls: list[Callable[[], object]] = [
         lambda: complete_todo(None, CompleteTodo(id="i0"), T1),
         lambda: complete_todo(state, CompleteTodo(id="i0", caller="mallory"), T1),
         lambda: complete_todo(state, CompleteTodo(id="nope"), T1),
         lambda: reorder(state, ReorderTodos(ids=("nope",)), T1),
-    ]:
+    ]
+    for call in calls:
         with pytest.raises(NotFound) as err:
             call()
         assert not err.value.retryable

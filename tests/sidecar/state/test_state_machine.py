@@ -86,7 +86,7 @@ class StoreModel(RuleBasedStateMachine):
         if op.etag:
             return current is not None and current[1] == op.etag
         if op.concurrency == "first-write" and current is not None:
-            return isinstance(op, SetOp) or self.delete_checks_first_write
+            return isinstance(op, DeleteOp) and not self.delete_checks_first_write
         return True
 
     def refresh(self, key: str, old_etag: str | None) -> None:
