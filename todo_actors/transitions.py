@@ -285,7 +285,7 @@ def reorder(state: TodoList | None, cmd: ReorderTodos, now: dt.datetime) -> Outc
     else:
         wanted = {i: (n + 1) * POSITION_STEP for n, i in enumerate(new_order)}
     changed = {
-        i: _validated(TodoItem, _fields(state.items[i], position=pos))
+        i: _validated(TodoItem, _fields(state.items[i], position=pos, **_bump(state.items[i], now)))
         for i, pos in wanted.items()
         if state.items[i].position != pos
     }
