@@ -194,10 +194,7 @@ async def reminders(session: aiohttp.ClientSession, stack: Stack, n: int, spread
     for _, name, at in fires:
         first.setdefault(str(name), float(str(at)))
     lateness = [(first[k] - expected[k]) * 1000 for k in first]
-    early = sum(
-        1 for k in first if first[k] < int(expected[k])
-    )  # scheduler works in whole seconds? no: exact
-    strictly_early = sum(1 for k in first if first[k] < expected[k] - 0.001)
+    early = sum(1 for k in first if first[k] < expected[k])
     span = (max(first.values()) - min(first.values())) if first else float("nan")
     return {
         "registered/s": reg_rate,
