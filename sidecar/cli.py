@@ -107,7 +107,11 @@ async def _run(config: SidecarConfig, command: list[str], port_file: Path | None
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.start()
     if port_file is not None:
-        port_file.write_text(json.dumps({"http": sidecar.http_port, "grpc": sidecar.grpc_port}))
+        port_file.write_text(
+            json.dumps(
+                {"http": sidecar.http_port, "grpc": sidecar.grpc_port, "metrics": sidecar.metrics_port}
+            )
+        )
     app: subprocess.Popen[bytes] | None = None
     code = 0
     try:

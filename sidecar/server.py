@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +29,7 @@ from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
 from sidecar.http.app import build_http_app
+from sidecar.http.metrics import build_metrics_app
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine
 from sidecar.scheduler import Scheduler
 from sidecar.workflows import WorkflowEngine, add_workflow_service
@@ -63,6 +67,7 @@ class Sidecar:
         self.extended_metadata: dict[str, str] = {}
         self.http_port = 0
         self.grpc_port = 0
+        self.metrics_port: int | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -72,6 +77,8 @@ class Sidecar:
         self.outbound_ready = asyncio.Event()
         self.stopped = asyncio.Event()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.clock, ManualClock):
+            self._restore_dev_clock(self.clock)
         self.dapr_config: DaprConfiguration = load_configuration(cfg.config_path)
         self.db = Database(cfg.data_dir / "sidecar.db", synchronous=cfg.sqlite_synchronous)
         if cfg.resources_paths:
@@ -133,6 +140,7 @@ class Sidecar:
         await self.workflows.start()
         await self._start_http()
         await self._start_grpc()
+        await self._start_metrics()
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",
@@ -145,33 +153,40 @@ class Sidecar:
         )
         self._app_init = asyncio.create_task(self._init_app(), name="app-init")
 
-    async def _start_http(self) -> None:
+    async def _serve_asgi(self, app: Any, port: int, name: str) -> tuple[_Uvicorn, asyncio.Task[None], int]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.http_port))
-        sock.set_inheritable(True)
-        self.http_port = sock.getsockname()[1]
-        self._http_socket = sock
+        sock.bind((self.config.host, port))
         ucfg = uvicorn.Config(
-            build_http_app(self),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=60,
-            backlog=4096,
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=60, backlog=4096
         )
-        self._http = _Uvicorn(ucfg)
-        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise OSError("the HTTP server stopped during start-up")
+        server = _Uvicorn(ucfg)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise OSError(f"the {name} server stopped during start-up")
             await asyncio.sleep(0.005)
+        return server, task, int(sock.getsockname()[1])
+
+    async def _start_http(self) -> None:
+        self._http, self._http_task, self.http_port = await self._serve_asgi(
+            build_http_app(self), self.config.http_port, "http"
+        )
+
+    async def _start_metrics(self) -> None:
+        self._metrics: tuple[_Uvicorn, asyncio.Task[None]] | None = None
+        if self.config.metrics_port is None:
+            return
+        server, task, port = await self._serve_asgi(
+            build_metrics_app(self), self.config.metrics_port, "metrics"
+        )
+        self._metrics = (server, task)
+        self.metrics_port = port
+        log.info("metrics on http://%s:%d/metrics", self.config.host, port)
 
     async def _start_grpc(self) -> None:
-        server = grpc.aio.server(
-            interceptors=[TokenInterceptor(self.config.api_token)], options=GRPC_OPTIONS
-        )
+        server = grpc.aio.server(interceptors=[TokenInterceptor(self.config.api_token)], options=GRPC_OPTIONS)
         add_dapr_service(server, self)
         add_workflow_service(server, self.workflows)
         self.grpc_port = server.add_insecure_port(f"{self.config.host}:{self.config.grpc_port}")
@@ -217,6 +232,9 @@ class Sidecar:
         await self._grpc.stop(grace=1.0)
         self._http.should_exit = True
         await asyncio.gather(self._http_task, return_exceptions=True)
+        if self._metrics is not None:
+            self._metrics[0].should_exit = True
+            await asyncio.gather(self._metrics[1], return_exceptions=True)
         await self.pubsub.stop()
         await self.scheduler.stop()
         await self.channel.close()
@@ -224,12 +242,29 @@ class Sidecar:
         self.db.close()
         log.info("dapr sidecar stopped")
 
+    def _dev_clock_file(self) -> Path:
+        return self.config.data_dir / "dev-clock.json"
+
+    def _restore_dev_clock(self, clock: ManualClock) -> None:
+        """A restarted dev-clock sidecar resumes the time it had reached: never moves backwards."""
+        try:
+            saved = float(json.loads(self._dev_clock_file().read_text())["offset_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if saved > clock.offset:
+            clock.advance(saved - clock.offset)
+            log.info("dev clock restored: %+.0f s from wall time", clock.offset)
+
+    def save_dev_clock(self) -> None:
+        if isinstance(self.clock, ManualClock):
+            tmp = self._dev_clock_file().with_suffix(".tmp")
+            tmp.write_text(json.dumps({"offset_seconds": self.clock.offset}))
+            os.replace(tmp, self._dev_clock_file())
+
     # introspection -----------------------------------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
-        actors = [
-            {"type": t, "count": c} for t, c in sorted(self.actor_host.active_counts().items())
-        ]
+        actors = [{"type": t, "count": c} for t, c in sorted(self.actor_host.active_counts().items())]
         meta: dict[str, Any] = {
             "id": self.config.app_id,
             "runtimeVersion": RUNTIME_VERSION,

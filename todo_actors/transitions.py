@@ -28,6 +28,7 @@ from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, VersionCon
 from todo_actors.events import EventType, TaskEvent, task_event
 from todo_actors.model import MAX_POSITION, MAX_REMINDERS, TodoItem, TodoList
 from todo_actors.reminders import NO_REMINDER_CHANGES, ReminderChanges, reminder_changes
+from todo_actors.subtasks import check_parent, descendants
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -174,7 +175,7 @@ def add_todo(
             limit=limits.items_per_list,
         )
     _check_reminder_count(len(cmd.reminders), limits)
-    _check_parent(state, new_id, cmd.parent_id, limits)
+    check_parent(state, new_id, cmd.parent_id, limits.subtask_depth)
     item = _validated(
         TodoItem,
         {
@@ -212,7 +213,7 @@ def update_todo(
     if "reminders" in changes:
         _check_reminder_count(len(changes["reminders"]), limits)
     if "parent_id" in changes:
-        _check_parent(state, item.id, changes["parent_id"], limits)
+        check_parent(state, item.id, changes["parent_id"], limits.subtask_depth)
     return _replace_item(state, item, now, "updated", **changes)
 
 
@@ -246,7 +247,7 @@ def delete_todo(
     state = _existing(state, cmd.caller)
     item = _item(state, cmd.id)
     _check_version("item", cmd.expected_version, item.version)
-    doomed = [item, *_descendants(state, item.id)]
+    doomed = [item, *descendants(state, item.id)]
     keys = [i.series_key for i in doomed if i.series_key is not None]
     kept = (*state.deleted_series, *keys)[-limits.deleted_series_kept :]
     if limits.deleted_series_kept == 0:
@@ -372,53 +373,6 @@ def _check_reminder_count(count: int, limits: Limits) -> None:
             limit_name="reminders_per_item",
             limit=limits.reminders_per_item,
         )
-
-
-def _check_parent(state: TodoList, item_id: str, parent_id: str | None, limits: Limits) -> None:
-    if parent_id is None:
-        return
-    if parent_id not in state.items:
-        raise InvalidInput.at("parent_id", f"no item {parent_id!r} in this list")
-    depth, seen = 0, set()
-    cursor: str | None = parent_id
-    while cursor is not None and cursor not in seen:
-        if cursor == item_id:
-            raise InvalidInput.at("parent_id", "an item cannot be moved under its own subtask")
-        seen.add(cursor)
-        depth += 1
-        parent = state.items.get(cursor)
-        cursor = None if parent is None else parent.parent_id
-    height = max((_depth_below(state, d.id, item_id) for d in _descendants(state, item_id)), default=0)
-    if depth + height > limits.subtask_depth:
-        raise LimitExceeded(
-            f"subtasks nest at most {limits.subtask_depth} levels deep",
-            limit_name="subtask_depth",
-            limit=limits.subtask_depth,
-        )
-
-
-def _depth_below(state: TodoList, item_id: str, ancestor: str) -> int:
-    depth, cursor = 0, item_id
-    while cursor != ancestor and depth <= len(state.items):
-        depth += 1
-        cursor = state.items[cursor].parent_id or ancestor
-    return depth
-
-
-def _descendants(state: TodoList, item_id: str) -> list[TodoItem]:
-    children: dict[str, list[TodoItem]] = {}
-    for item in state.ordered_items():
-        if item.parent_id is not None:
-            children.setdefault(item.parent_id, []).append(item)
-    found: list[TodoItem] = []
-    stack, seen = [item_id], {item_id}
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child.id not in seen:
-                seen.add(child.id)
-                found.append(child)
-                stack.append(child.id)
-    return found
 
 
 def _next_position(state: TodoList) -> int:

@@ -64,6 +64,7 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
                     "ERR_MALFORMED_REQUEST", f'expected {{"seconds": N}} with N >= 0: {exc}'
                 ) from exc
             now = manual.advance(seconds)
+            sidecar.save_dev_clock()
             await sidecar.scheduler.settled()
             return JSONResponse({"now": now, "offset_seconds": manual.offset})
 

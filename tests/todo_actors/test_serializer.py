@@ -19,24 +19,19 @@ from dapr.actor.runtime.actor import Actor
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.actor.runtime.manager import ActorManager
 from dapr.clients.base import DaprActorClientBase
+from dapr.ext.workflow import _model_protocol
+from dapr.ext.workflow._durabletask.internal import shared
 from dapr.serializers import DefaultJSONSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from todo_actors import (
-    AddTodo,
-    CreateList,
-    Due,
-    PydanticSerializer,
-    TodoItem,
-    TodoList,
-    UpdateTodo,
-    add_todo,
-    create_list,
-    dump_state,
-    load,
-)
+from todo_actors.commands import AddTodo, CreateList, UpdateTodo
+from todo_actors.due import Due
+from todo_actors.layout import dump_state, load
+from todo_actors.model import TodoItem, TodoList
+from todo_actors.serializer import PydanticSerializer
+from todo_actors.transitions import add_todo, create_list
 
 SER = PydanticSerializer()
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -203,3 +198,12 @@ async def test_reminder_callback_keeps_data_and_durations_as_sent() -> None:
     body = json.dumps({"data": data, "dueTime": "0h0m5s0ms0μs", "period": ""}).encode()
     await probe_manager().fire_reminder(ActorId("p2"), "due:a", body)
     assert ProbeActor.received == [("due:a", b"2026-03-29T01:30:00Z", "0h0m5s0ms0μs", "")]
+
+
+def test_workflow_payloads_need_no_serializer_and_keep_strings() -> None:
+    # dapr.ext.workflow has no serializer seam: it encodes models itself (model_dump(mode="json")) and
+    # decodes plain JSON, coercing to the model a workflow or activity annotates.
+    cmd = AddTodo(title="2025-01-01 file taxes", notes="5m", due=Due(date=dt.date(2025, 1, 1)))
+    decoded = shared.from_json(shared.to_json(cmd))
+    assert decoded["title"] == "2025-01-01 file taxes" and decoded["notes"] == "5m"
+    assert _model_protocol.coerce_to_model(decoded, AddTodo) == cmd

@@ -170,7 +170,7 @@ def test_sqlite_store_matches_model(tmp_path: Path) -> None:
         delete_checks_first_write = False  # components-contrib's sqlite ignores it on deletes
 
         @staticmethod
-        def make_store() -> StateStore:  # type: ignore[override]
+        def make_store() -> StateStore:
             path = tmp_path / f"db{next(counter)}.db"
             # NORMAL only to keep the run fast; durability is tested on its own.
             options = SqliteOptions(path=str(path), synchronous="NORMAL")
@@ -184,7 +184,7 @@ def test_in_memory_store_matches_model() -> None:
         delete_checks_first_write = True  # components-contrib's in-memory store checks it
 
         @staticmethod
-        def make_store() -> StateStore:  # type: ignore[override]
+        def make_store() -> StateStore:
             return InMemoryStateStore("statestore", ManualClock())
 
     run_state_machine_as_test(MemoryModel, settings=settings(_SETTINGS, max_examples=100))
