@@ -151,7 +151,7 @@ class _StateAPI:
         return Response(status_code=204)
 
     async def delete(self, request: Request) -> Response:
-        name, store = self._store(request)
+        _, store = self._store(request)
         key = str(request.path_params["key"])
         stored = state_key(self.app_id, store, key)
         try:

@@ -88,3 +88,13 @@ def test_request_options() -> None:
         check_options("x", None)
     with pytest.raises(StateError, match="unrecognized consistency model 'y'"):
         check_options(None, "y")
+
+
+def test_exported_members_exist() -> None:
+    import sidecar.components
+    import sidecar.secrets
+    import sidecar.state
+
+    for module in (sidecar.state, sidecar.secrets, sidecar.components):
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
