@@ -83,10 +83,16 @@ class Sidecar:
         self.db = Database(cfg.data_dir / "sidecar.db", synchronous=cfg.sqlite_synchronous)
         if cfg.resources_paths:
             self.components: Components = load_components(
-                cfg.resources_paths, app_id=cfg.app_id, data_dir=cfg.data_dir
+                cfg.resources_paths,
+                app_id=cfg.app_id,
+                data_dir=cfg.data_dir,
+                clock=self.clock,
+                sqlite_synchronous=cfg.sqlite_synchronous,
             )
         else:
-            self.components = default_components(cfg.data_dir)
+            self.components = default_components(
+                cfg.data_dir, clock=self.clock, sqlite_synchronous=cfg.sqlite_synchronous
+            )
         for line in self.components.describe():
             log.info("component loaded: %s (%s/%s)", line["name"], line["type"], line["version"])
         self.scheduler = Scheduler(self.db, self.clock)

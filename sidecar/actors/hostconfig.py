@@ -74,13 +74,9 @@ def parse_host_config(body: bytes) -> HostConfig:
             continue
         for t in item.get("entities") or []:
             if t not in entities:
-                log.warning(
-                    "entitiesConfig names actor type %r that is not in entities; ignored", t
-                )
+                log.warning("entitiesConfig names actor type %r that is not in entities; ignored", t)
                 continue
-            r_on, r_depth = _reentrancy(
-                item.get("reentrancy"), (base.reentrancy, base.max_stack_depth)
-            )
+            r_on, r_depth = _reentrancy(item.get("reentrancy"), (base.reentrancy, base.max_stack_depth))
             types[t] = TypeConfig(
                 idle_timeout=_duration(item.get("actorIdleTimeout"), idle, "actorIdleTimeout"),
                 reentrancy=r_on,

@@ -44,9 +44,7 @@ async def invoke_method(
         path = f"{path}?{query}"
     reentrancy_id = next((v for k, v in headers.items() if k.lower() == "dapr-reentrancy-id"), None)
     try:
-        resp = await host.call_in_turn(
-            actor_type, actor_id, path, body, headers, reentrancy_id=reentrancy_id
-        )
+        resp = await host.call_in_turn(actor_type, actor_id, path, body, headers, reentrancy_id=reentrancy_id)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise error(
             "ERR_ACTOR_INVOKE_METHOD",

@@ -75,9 +75,7 @@ class Reminders:
             if expires is not None and period.seconds is None:
                 raise ValueError("job must have a schedule to have a ttl")
         except ValueError as exc:
-            raise error(
-                "ERR_ACTOR_REMINDER_CREATE", f"error creating actor reminder: {exc}"
-            ) from exc
+            raise error("ERR_ACTOR_REMINDER_CREATE", f"error creating actor reminder: {exc}") from exc
         payload: dict[str, Any] = {"dueTime": due_s, "period": period_s}
         if "data" in req and req["data"] is not None:
             payload["data"] = req["data"]
@@ -138,7 +136,5 @@ class Reminders:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
         if resp.status != 200:
-            log.warning(
-                "reminder %s for %s/%s: app answered %s", name, actor_type, actor_id, resp.status
-            )
+            log.warning("reminder %s for %s/%s: app answered %s", name, actor_type, actor_id, resp.status)
             raise ReminderFailed(f"app answered {resp.status}")

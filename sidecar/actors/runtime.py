@@ -81,9 +81,7 @@ class ActorHost:
         if resp.status == 200:
             self.config = parse_host_config(resp.body)
         if self.config.entities:
-            log.info(
-                "actor runtime ready; hosted types: %s", ", ".join(sorted(self.config.entities))
-            )
+            log.info("actor runtime ready; hosted types: %s", ", ".join(sorted(self.config.entities)))
         else:
             log.info("app hosts no actors")
         self.ready.set()
@@ -193,9 +191,7 @@ class ActorHost:
             try:
                 resp = await self.channel.request("DELETE", f"/actors/{actor_type}/{actor_id}")
                 if resp.status != 200:
-                    log.warning(
-                        "deactivating %s/%s: app answered %s", actor_type, actor_id, resp.status
-                    )
+                    log.warning("deactivating %s/%s: app answered %s", actor_type, actor_id, resp.status)
             except (aiohttp.ClientError, OSError) as exc:
                 log.warning("deactivating %s/%s failed: %s", actor_type, actor_id, exc)
             # Calls queued behind the deactivation keep this activation (and its lock): the app

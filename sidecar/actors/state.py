@@ -1,17 +1,18 @@
 """Actor state: reads straight from the actor state store, transactional writes only for active actors.
 
 Keys follow daprd (`<appId>||<ActorType>||<actorId>||<key>`) so data written here is laid out as daprd would
-lay it out. Values are stored as the JSON the SDK sent, re-encoded compactly with sorted keys (daprd decodes
-and re-encodes them with Go's encoding/json).
+lay it out. Values are re-encoded as daprd's Go encoding/json does (float64 numbers, sorted keys, `<>&`
+escaped), so the bytes read back match daprd's.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sidecar.actors.runtime import ActorHost
 from sidecar.errors import DaprError, error
+from sidecar.pubsub.gojson import dumps as go_dumps
+from sidecar.pubsub.gojson import loads_float64
 from sidecar.state import DeleteOp, SetOp, StateError, StateStore, actor_state_key
 
 __all__ = ["ActorState"]
@@ -45,7 +46,9 @@ class ActorState:
     async def transact(self, actor_type: str, actor_id: str, body: bytes) -> None:
         await self.host.wait_ready()
         try:
-            ops_raw = json.loads(body)
+            # daprd decodes the body with Go's encoding/json (numbers become float64) and the store
+            # re-encodes each value: reproduce both so stored bytes match daprd's.
+            ops_raw = loads_float64(body)
         except ValueError as exc:
             raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
         if not isinstance(ops_raw, list):
@@ -82,10 +85,7 @@ class ActorState:
         etag = str(etag) if etag not in (None, "") else None
         operation = raw.get("operation")
         if operation == "upsert":
-            value = json.dumps(
-                request.get("value"), separators=(",", ":"), sort_keys=True, ensure_ascii=False
-            ).encode()
-            return SetOp(full_key, value, etag=etag, metadata=metadata)
+            return SetOp(full_key, go_dumps(request.get("value")), etag=etag, metadata=metadata)
         if operation == "delete":
             return DeleteOp(full_key, etag=etag, metadata=metadata)
         raise DaprError(

@@ -115,9 +115,7 @@ class Timers:
                 fresh_reentrancy=True,
             )
             if resp.status != 200:
-                log.warning(
-                    "timer %s on %s/%s: app answered %s", name, actor_type, actor_id, resp.status
-                )
+                log.warning("timer %s on %s/%s: app answered %s", name, actor_type, actor_id, resp.status)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("timer %s on %s/%s failed: %s", name, actor_type, actor_id, exc)
 

@@ -16,9 +16,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._token = token.encode() if token else None
 
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, "authentication error: invalid token"
-            )
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "authentication error: invalid token")
 
         self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
         self._deny_stream = grpc.unary_stream_rpc_method_handler(deny)

@@ -22,6 +22,7 @@ from sidecar.state import (
     SetOp,
     StateError,
     StateStore,
+    api_error,
     state_key,
 )
 
@@ -45,12 +46,10 @@ async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> None:
 
 def _state_error(exc: StateError, code: str) -> DaprError:
     if isinstance(exc, ETagMismatch):
-        kind = error("ERR_STATE_ETAG_MISMATCH", "").kind
-        return DaprError(kind, f"possible etag mismatch. error from state store: {exc}")
+        return api_error(exc, code, f"possible etag mismatch. error from state store: {exc}")
     if isinstance(exc, ETagInvalid):
-        kind = error("ERR_STATE_ETAG_INVALID", "").kind
-        return DaprError(kind, f"invalid etag value: {exc}")
-    return error(code, f"failed operation on state store: {exc}")
+        return api_error(exc, code, f"invalid etag value: {exc}")
+    return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
 class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
@@ -62,7 +61,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
     def _store(self, name: str) -> StateStore:
         stores = self.sidecar.components.state_stores
         if not stores:
-            raise error("ERR_STATE_STORES_NOT_CONFIGURED", "state store is not configured")
+            raise error("ERR_STATE_STORE_NOT_CONFIGURED", "state store is not configured")
         store = stores.get(name)
         if store is None:
             raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
@@ -81,9 +80,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
             await _abort(context, _state_error(exc, "ERR_STATE_GET"))
         if item is None:
             return state_pb2.GetStateResponse()
-        return state_pb2.GetStateResponse(
-            data=item.value, etag=item.etag or "", metadata=item.metadata
-        )
+        return state_pb2.GetStateResponse(data=item.value, etag=item.etag or "", metadata=item.metadata)
 
     async def GetBulkState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -119,12 +116,8 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
         try:
             store = self._store(request.store_name)
             ops = [self._set_op(request.store_name, s) for s in request.states]
-            if len(ops) == 1:
-                await store.set(ops[0])
-            elif ops:
-                await store.transact(ops) if "TRANSACTIONAL" in store.features else [
-                    await store.set(op) for op in ops
-                ]
+            for op in ops:  # daprd's bulk save is not atomic: items are saved one by one
+                await store.set(op)
         except DaprError as exc:
             await _abort(context, exc)
         except StateError as exc:
@@ -137,9 +130,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
             await store.delete(
                 DeleteOp(
                     self._key(request.store_name, request.key),
-                    etag=request.etag.value
-                    if request.HasField("etag") and request.etag.value
-                    else None,
+                    etag=request.etag.value if request.HasField("etag") and request.etag.value else None,
                     metadata=dict(request.metadata),
                     concurrency=_concurrency(request.options),  # type: ignore[arg-type]
                 )
@@ -206,9 +197,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
         except DaprError as exc:
             await _abort(context, exc)
         return pubsub_pb2.BulkPublishResponse(
-            failedEntries=[
-                pubsub_pb2.BulkPublishResponseFailedEntry(entry_id=i, error=e) for i, e in failed
-            ]
+            failedEntries=[pubsub_pb2.BulkPublishResponseFailedEntry(entry_id=i, error=e) for i, e in failed]
         )
 
     async def BulkPublishEventAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:

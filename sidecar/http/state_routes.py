@@ -13,13 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
-from sidecar.errors import DaprError, ErrorKind, error
+from sidecar.errors import ERRORS, DaprError, error
 from sidecar.pubsub.gojson import GoNumber, decode_first, dumps
 from sidecar.state import (
     DeleteOp,
@@ -38,9 +37,9 @@ __all__ = ["routes"]
 log = logging.getLogger("sidecar.http.state")
 
 _JSON = "application/json"
-# daprd's codes that sidecar.errors does not list (pkg/messages/errorcodes).
-_NOT_CONFIGURED = ErrorKind("ERR_STATE_STORE_NOT_CONFIGURED", 500, grpc.StatusCode.FAILED_PRECONDITION)
-_NOT_SUPPORTED_OP = ErrorKind("ERR_NOT_SUPPORTED_STATE_OPERATION", 400, grpc.StatusCode.INVALID_ARGUMENT)
+
+_NOT_CONFIGURED = ERRORS["ERR_STATE_STORE_NOT_CONFIGURED"]
+_NOT_SUPPORTED_OP = ERRORS["ERR_NOT_SUPPORTED_STATE_OPERATION"]
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 

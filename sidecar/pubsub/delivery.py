@@ -242,7 +242,12 @@ class SubscriptionWorker:
             event, body = parsed, data
         event_id = event.get("id")
         if has_expired(event, self._clock.now()):
-            log.warning("dropping expired pub/sub event %s as of %s", event_id, event.get("expiration"))
+            log.warning(
+                "dropping expired pub/sub event %s on topic %s as of %s",
+                event_id,
+                self.topic,
+                event.get("expiration"),
+            )
             if sub.dead_letter_topic:
                 await self._give_up(data, event_id, "expired")
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from sidecar.clock import ManualClock
 from sidecar.errors import DaprError
 from sidecar.http.publish_routes import routes
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, RetryPolicy
-from tests.harness import ServedApp, bound_socket
+from tests.harness import ServedApp
 from tests.sidecar.pubsub.apps import (
     PUBSUB,
     ROUTED_SUBSCRIPTIONS,
@@ -33,6 +34,19 @@ from tests.sidecar.pubsub.apps import (
 
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.01, maximum=0.02)
 APP_ID = "publisher-app"
+
+
+def tcp_socket() -> socket.socket:
+    """A bound loopback socket created with `IPPROTO_TCP`, so asyncio sets TCP_NODELAY on accepted
+    connections (with proto 0 it does not, and every response waits ~40 ms for a delayed ACK)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def serve(app: Any) -> ServedApp:
+    return ServedApp(app, tcp_socket()).start()
 
 
 @dataclass
@@ -48,8 +62,8 @@ class Apps:
 def served_apps() -> Iterator[Apps]:
     sdk_recorder, raw_recorder = Recorder(), Recorder()
     raw_app = RawApp(raw_recorder)
-    sdk = ServedApp(build_sdk_app(sdk_recorder)).start()
-    raw = ServedApp(raw_app.build()).start()
+    sdk = serve(build_sdk_app(sdk_recorder))
+    raw = serve(raw_app.build())
     try:
         yield Apps(sdk, sdk_recorder, raw, raw_app, raw_recorder)
     finally:
@@ -104,7 +118,7 @@ async def make_sidecar() -> AsyncIterator[MakeSidecar]:
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
     async def make(
-        app: ServedApp | None,
+        app: ServedApp | int | None,
         *,
         brokers: Sequence[BrokerSpec] | None = None,
         declarative: Sequence[DeclarativeSubscription] = (),
@@ -113,7 +127,8 @@ async def make_sidecar() -> AsyncIterator[MakeSidecar]:
         **engine_kwargs: Any,
     ) -> Sidecar:
         clock = ManualClock()
-        channel = AppChannel("127.0.0.1", app.port if app else None)
+        port = app.port if isinstance(app, ServedApp) else app
+        channel = AppChannel("127.0.0.1", port)
         engine = PubSubEngine(
             list(brokers if brokers is not None else [BrokerSpec(PUBSUB, "pubsub.in-memory")]),
             APP_ID,
@@ -124,7 +139,7 @@ async def make_sidecar() -> AsyncIterator[MakeSidecar]:
             **engine_kwargs,
         )
         await engine.start()
-        sock = bound_socket()
+        sock = tcp_socket()
         http_app = Starlette(routes=routes(engine), exception_handlers={DaprError: _dapr_error})
         server = uvicorn.Server(uvicorn.Config(http_app, log_level="warning", lifespan="off"))
         server.capture_signals = contextlib.nullcontext  # type: ignore[assignment,method-assign]

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from sidecar.pubsub import RetryPolicy
-from tests.harness import ServedApp, wait_for_async
+from tests.harness import wait_for_async
 from tests.sidecar.pubsub.apps import Recorder, build_sdk_app
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar
+from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar, serve
 
 FLAKY, FLAKY_DLQ = "/events/pubsub/flaky", "/events/pubsub/flaky-dlq"
 
@@ -96,7 +96,7 @@ async def test_default_retry_policy_backs_off_then_dead_letters(
 async def test_connection_errors_are_retriable(
     make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = ServedApp(build_sdk_app(Recorder())).start()
+    app = serve(build_sdk_app(Recorder()))
     sc = await make_sidecar(app)
     app.stop()  # subscriptions are loaded; now the app is gone
     with caplog.at_level(logging.WARNING, logger="sidecar.pubsub"):
@@ -109,9 +109,7 @@ async def test_connection_errors_are_retriable(
     assert any("dropping pub/sub event" in m and "flaky-dlq" in m for m in messages)
 
 
-async def test_per_topic_delivery_is_serial_and_ordered(
-    apps: Apps, make_sidecar: MakeSidecar
-) -> None:
+async def test_per_topic_delivery_is_serial_and_ordered(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.sdk)
     for i in range(25):
         await sc.publish("orders", str(i))
@@ -121,9 +119,7 @@ async def test_per_topic_delivery_is_serial_and_ordered(
     assert apps.sdk_recorder.max_in_flight["/events/pubsub/orders"] == 1
 
 
-async def test_a_blocked_topic_does_not_hold_up_others(
-    apps: Apps, make_sidecar: MakeSidecar
-) -> None:
+async def test_a_blocked_topic_does_not_hold_up_others(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.sdk)
     rec = apps.sdk_recorder
     gate = rec.gates["/events/pubsub/slow"] = threading.Event()
@@ -135,9 +131,11 @@ async def test_a_blocked_topic_does_not_hold_up_others(
     await sc.engine.idle()
 
 
-async def test_expired_events_are_dead_lettered_at_delivery(
-    apps: Apps, make_sidecar: MakeSidecar
+async def test_expired_events_are_dropped_at_delivery(
+    apps: Apps, make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An event whose `expiration` passed while it waited is not delivered but dead-lettered; the
+    dead letter keeps the original envelope, so (as in daprd) the DLQ subscriber drops it too."""
     sc = await make_sidecar(apps.sdk)
     rec = apps.sdk_recorder
     gate = rec.gates["/events/pubsub/slow"] = threading.Event()
@@ -146,12 +144,15 @@ async def test_expired_events_are_dead_lettered_at_delivery(
     await sc.publish("slow", b"short-lived", metadata={"ttlInSeconds": "10"})
     await sc.publish("slow", b"long-lived", metadata={"ttlInSeconds": "3600"})
     sc.clock.advance(60)  # while "first" is still being handled, the second event expires
-    gate.set()
-    await sc.engine.idle()
+    with caplog.at_level(logging.WARNING, logger="sidecar.pubsub"):
+        gate.set()
+        await sc.engine.idle()
 
     assert [d.event["data"] for d in rec.on("/events/pubsub/slow")] == ["first", "long-lived"]
-    [dead] = rec.on("/events/pubsub/slow-dlq")
-    assert dead.event["data"] == "short-lived" and "expiration" in dead.event
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("expired" in m and "to dead letter topic slow-dlq" in m for m in messages)
+    assert any("dropping expired" in m and "topic slow-dlq" in m for m in messages)
+    assert rec.on("/events/pubsub/slow-dlq") == []
 
 
 async def test_routing_rules_pick_the_first_match(apps: Apps, make_sidecar: MakeSidecar) -> None:
@@ -185,9 +186,7 @@ async def test_routing_rules_pick_the_first_match(apps: Apps, make_sidecar: Make
     assert rec.on("/orders/high")[0].event["source"] == APP_ID
 
 
-async def test_unmatched_events_go_to_the_dead_letter_topic(
-    apps: Apps, make_sidecar: MakeSidecar
-) -> None:
+async def test_unmatched_events_go_to_the_dead_letter_topic(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.raw)
     await sc.publish("strict", b"a", metadata={"cloudevent.type": "only.this"})
     await sc.publish("strict", b"b", metadata={"cloudevent.type": "something.else"})
@@ -210,9 +209,7 @@ async def test_raw_payload_subscription_of_a_plain_envelope_keeps_bytes(
     assert inner["data"] == "enveloped" and inner["source"] == APP_ID
 
 
-async def test_stop_lets_the_in_flight_delivery_finish(
-    apps: Apps, make_sidecar: MakeSidecar
-) -> None:
+async def test_stop_lets_the_in_flight_delivery_finish(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.sdk)
     rec = apps.sdk_recorder
     gate = rec.gates["/events/pubsub/slow"] = threading.Event()

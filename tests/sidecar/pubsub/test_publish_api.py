@@ -40,9 +40,7 @@ async def test_text_publish_delivers_a_full_cloudevent(apps: Apps, make_sidecar:
     assert delivery.headers["pubsubname"] == "pubsub"
 
 
-async def test_json_data_is_parsed_only_for_application_json(
-    apps: Apps, make_sidecar: MakeSidecar
-) -> None:
+async def test_json_data_is_parsed_only_for_application_json(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.sdk)
     payload = b'{"qty": 12345678901234567890123, "price": 1.50, "name": "<b>"}'
     await sc.publish("orders", payload, content_type="application/json")
@@ -55,9 +53,7 @@ async def test_json_data_is_parsed_only_for_application_json(
     first, with_charset, plus_json, broken, untyped = apps.sdk_recorder.on("/events/pubsub/orders")
     assert first.event["data"] == {"qty": 12345678901234567890123, "price": 1.5, "name": "<b>"}
     # numbers are kept verbatim and <>& escaped, as Go's UseNumber + json.Marshal do
-    assert b'"data":{"name":"\\u003cb\\u003e","price":1.50,"qty":12345678901234567890123}' in (
-        first.body
-    )
+    assert b'"data":{"name":"\\u003cb\\u003e","price":1.50,"qty":12345678901234567890123}' in (first.body)
     assert with_charset.event["data"] == first.event["data"]
     assert plus_json.event["data"] == payload.decode()
     assert broken.event["data"] == "{not json"
