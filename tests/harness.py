@@ -79,9 +79,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
-async def wait_for_async(
-    cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
-) -> Any:
+async def wait_for_async(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -90,3 +88,19 @@ async def wait_for_async(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def use_sidecar(http_port: int, grpc_port: int, token: str | None = None) -> None:
+    """Point the SDK (`dapr.conf.settings`, read on every call) at one embedded sidecar.
+
+    Several suites boot their own sidecar in one pytest process; an autouse fixture per suite calls this
+    before each test so proxies and clients reach the right one.
+    """
+    from dapr.conf import settings
+
+    settings.DAPR_RUNTIME_HOST = "127.0.0.1"
+    settings.DAPR_HTTP_PORT = http_port
+    settings.DAPR_GRPC_PORT = grpc_port
+    settings.DAPR_HTTP_ENDPOINT = None
+    settings.DAPR_GRPC_ENDPOINT = None
+    settings.DAPR_API_TOKEN = token

@@ -20,7 +20,7 @@ from fastapi import Body, FastAPI
 from sidecar import SidecarConfig
 from sidecar.components import ComponentError, load_components
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket, wait_for
+from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for
 
 RECEIVED: list[dict[str, Any]] = []
 _LOCK = threading.Lock()
@@ -52,7 +52,7 @@ class E2E:
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> Iterator[E2E]:
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     sock = bound_socket()
     token = "t0ken-for-tests"
     sidecar = SidecarThread(
@@ -65,9 +65,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> It
             api_token=token,
         )
     ).start()
-    monkeypatch_module.setenv("DAPR_HTTP_PORT", str(sidecar.http_port))
-    monkeypatch_module.setenv("DAPR_GRPC_PORT", str(sidecar.grpc_port))
-    monkeypatch_module.setenv("DAPR_API_TOKEN", token)
+    use_sidecar(sidecar.http_port, sidecar.grpc_port, token)
     app = ServedApp(_subscriber_app(), sock).start()
     sidecar.wait_ready()
     yield E2E(sidecar, token)
@@ -75,10 +73,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> It
     app.stop()
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+@pytest.fixture(autouse=True)
+def _this_sidecar(e2e: E2E) -> None:
+    use_sidecar(e2e.sidecar.http_port, e2e.sidecar.grpc_port, e2e.token)
 
 
 def test_state_round_trip_with_etags(e2e: E2E) -> None:

@@ -1,6 +1,5 @@
 """A real FastAPI app hosting test actors through the SDK's `DaprActor`, and a record of what ran."""
 
-
 import asyncio
 import threading
 import time

@@ -3,7 +3,6 @@ FastAPI app hosting actors through the SDK's `DaprActor`, both on loopback ports
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket
+from tests.harness import ServedApp, bound_socket, use_sidecar
 from tests.sidecar.actors.actor_app import build_app
 
 
@@ -41,12 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         dev_clock=True,
     )
     sidecar = SidecarThread(config, clock=clock).start()
-    saved = {
-        k: os.environ.get(k) for k in ("DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "DAPR_RUNTIME_HOST")
-    }
-    os.environ["DAPR_HTTP_PORT"] = str(sidecar.http_port)
-    os.environ["DAPR_GRPC_PORT"] = str(sidecar.grpc_port)
-    os.environ["DAPR_RUNTIME_HOST"] = "127.0.0.1"
+    use_sidecar(sidecar.http_port, sidecar.grpc_port)
     app = ServedApp(build_app(), app_sock).start()
     sidecar.wait_ready()
     try:
@@ -54,8 +48,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         sidecar.stop()
         app.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _this_sidecar(stack: Stack) -> None:
+    use_sidecar(stack.sidecar.http_port, stack.sidecar.grpc_port)

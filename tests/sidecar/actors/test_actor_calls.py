@@ -11,8 +11,8 @@ from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
 from dapr.clients.exceptions import DaprInternalError
 
 from tests.sidecar.actors.actor_app import RECORD, CounterInterface, ReentrantInterface
-from todo_actors.serializer import PydanticSerializer
 from tests.sidecar.actors.conftest import Stack
+from todo_actors.serializer import PydanticSerializer
 
 
 def _proxy(actor_id: str) -> ActorProxy:

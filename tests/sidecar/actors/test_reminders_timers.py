@@ -60,9 +60,7 @@ async def test_get_and_delete_reminder(stack: Stack) -> None:
     actor_id = _new_id()
     url = f"{stack.base}/actors/CounterActor/{actor_id}/reminders/g"
     async with httpx.AsyncClient() as http:
-        assert (
-            await http.put(url, json={"dueTime": "1h", "period": "1m", "data": "x"})
-        ).status_code == 204
+        assert (await http.put(url, json={"dueTime": "1h", "period": "1m", "data": "x"})).status_code == 204
         got = (await http.get(url)).json()
         assert got == {
             "actorID": actor_id,

@@ -32,9 +32,7 @@ T = TypeVar("T")
 class WorkflowSidecar:
     """Database + Scheduler + WorkflowEngine + grpc.aio server on 127.0.0.1, on a private loop."""
 
-    def __init__(
-        self, db_path: Path, clock: ManualClock, port: int = 0, **engine_options: Any
-    ) -> None:
+    def __init__(self, db_path: Path, clock: ManualClock, port: int = 0, **engine_options: Any) -> None:
         self.db_path = db_path
         self.clock = clock
         self.port = port

@@ -191,8 +191,7 @@ def test_patch_survives_replay(client: DaprWorkflowClient) -> None:
     iid = client.schedule_new_workflow(patched)
     eventually(
         lambda: any(
-            e.event_type == WorkflowHistoryEventType.TASK_COMPLETED
-            for e in client.get_workflow_history(iid)
+            e.event_type == WorkflowHistoryEventType.TASK_COMPLETED for e in client.get_workflow_history(iid)
         )
     )
     client.raise_workflow_event(iid, "go")
