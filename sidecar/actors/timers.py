@@ -43,7 +43,7 @@ class Timers:
             now = self.clock.now()
             due_s, period_s, ttl_s = (req.get(k) or "" for k in ("dueTime", "period", "ttl"))
             due = parse_due_time(due_s, now)
-            period = parse_period(period_s)
+            period = parse_period(period_s, scheduler_limits=False)  # timers never use the Scheduler
             expires = parse_ttl(ttl_s, due, now) if ttl_s else None
         except ValueError as exc:
             raise error("ERR_ACTOR_TIMER_CREATE", f"error creating actor timer: {exc}") from exc
