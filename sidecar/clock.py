@@ -99,10 +99,7 @@ class ManualClock:
 
     def _forget_cancelled(self) -> None:
         with self._lock:
-            if (
-                len(self._waiters) > 64
-                and sum(w[3].done() for w in self._waiters) > len(self._waiters) // 2
-            ):
+            if len(self._waiters) > 64 and sum(w[3].done() for w in self._waiters) > len(self._waiters) // 2:
                 self._waiters = [w for w in self._waiters if not w[3].done()]
                 heapq.heapify(self._waiters)
 

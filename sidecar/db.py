@@ -20,9 +20,7 @@ __all__ = ["Database", "open_connection"]
 T = TypeVar("T")
 
 
-def open_connection(
-    path: str | Path, *, synchronous: str = "FULL", wal: bool = True
-) -> sqlite3.Connection:
+def open_connection(path: str | Path, *, synchronous: str = "FULL", wal: bool = True) -> sqlite3.Connection:
     """Open a connection with the sidecar's durability settings (WAL, fsync on commit by default)."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
     if wal and str(path) != ":memory:":
@@ -39,9 +37,7 @@ class Database:
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", wal: bool = True) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-db")
-        self._conn = self._executor.submit(
-            open_connection, path, synchronous=synchronous, wal=wal
-        ).result()
+        self._conn = self._executor.submit(open_connection, path, synchronous=synchronous, wal=wal).result()
         self._closed = False
         self._thread_lock = threading.Lock()
 

@@ -16,7 +16,7 @@ __all__ = ["ServedApp", "bound_socket", "wait_for", "wait_for_async"]
 
 def bound_socket(host: str = "127.0.0.1") -> socket.socket:
     """A socket bound to a free port but not yet listening (connections are refused until served)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     return sock

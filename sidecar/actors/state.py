@@ -11,8 +11,8 @@ from typing import Any
 
 from sidecar.actors.runtime import ActorHost
 from sidecar.errors import DaprError, error
-from sidecar.pubsub.gojson import dumps as go_dumps
-from sidecar.pubsub.gojson import loads_float64
+from sidecar.gojson import dumps as go_dumps
+from sidecar.gojson import loads_float64
 from sidecar.state import DeleteOp, SetOp, StateError, StateStore, actor_state_key
 
 __all__ = ["ActorState"]

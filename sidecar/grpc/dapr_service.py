@@ -189,11 +189,22 @@ class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
                 request.pubsub_name,
                 request.topic,
                 [
-                    BulkEntry(e.entry_id, bytes(e.event), e.content_type or None, dict(e.metadata))
+                    # Go treats an empty protobuf map as absent.
+                    BulkEntry(e.entry_id, bytes(e.event), e.content_type or None, dict(e.metadata) or None)
                     for e in request.entries
                 ],
                 dict(request.metadata),
             )
+            if failed:  # daprd fails the whole call when any entry failed
+                raise error(
+                    "ERR_PUBSUB_PUBLISH_MESSAGE",
+                    "error when publishing to topic "
+                    + request.topic
+                    + " in pubsub "
+                    + request.pubsub_name
+                    + ": "
+                    + "; ".join(f"{i}: {e}" for i, e in failed),
+                )
         except DaprError as exc:
             await _abort(context, exc)
         return pubsub_pb2.BulkPublishResponse(

@@ -16,9 +16,7 @@ __all__ = ["routes"]
 _JSON = "application/json"
 
 
-def routes(
-    host: ActorHost, state: ActorState, reminders: Reminders, timers: Timers
-) -> list[BaseRoute]:
+def routes(host: ActorHost, state: ActorState, reminders: Reminders, timers: Timers) -> list[BaseRoute]:
     async def method(request: Request) -> Response:
         p = request.path_params
         reply = await invoke_method(

@@ -1,8 +1,5 @@
-"""daprd's HTTP publish API: `/v1.0/publish/{pubsub}/{topic}` and bulk publish, over `PubSubEngine`.
-
-Request metadata comes from `?metadata.<key>=<value>` (first value wins), the payload's content type from
-the `Content-Type` header, trace context from `traceparent`/`tracestate`. Bulk events are converted to
-bytes as daprd's `ConvertEventToBytes` does (by each entry's `contentType`).
+"""daprd's HTTP publish API (`/v1.0/publish/...` and bulk) over `PubSubEngine`: metadata from
+`?metadata.<key>=v`, content type from the header, bulk events converted as `ConvertEventToBytes`.
 """
 
 from __future__ import annotations
@@ -16,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sidecar import gojson
 from sidecar.errors import error
-from sidecar.pubsub import BulkEntry, PubSubEngine, gojson
+from sidecar.pubsub import BulkEntry, PubSubEngine
 from sidecar.pubsub.cloudevents import (
     is_binary_content_type,
     is_cloudevent_content_type,

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
 from sidecar.errors import error
-from sidecar.pubsub.gojson import dumps
+from sidecar.gojson import dumps
 from sidecar.secrets import SecretError, SecretStore
 
 __all__ = ["routes"]

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
 from sidecar.errors import ERRORS, DaprError, error
-from sidecar.pubsub.gojson import GoNumber, decode_first, dumps
+from sidecar.gojson import GoNumber, decode_first, dumps
 from sidecar.state import (
     DeleteOp,
     ETagInvalid,

@@ -60,9 +60,7 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
                 if seconds < 0 or seconds != seconds:
                     raise ValueError("seconds must be >= 0")
             except (ValueError, KeyError, TypeError) as exc:
-                raise error(
-                    "ERR_MALFORMED_REQUEST", f'expected {{"seconds": N}} with N >= 0: {exc}'
-                ) from exc
+                raise error("ERR_MALFORMED_REQUEST", f'expected {{"seconds": N}} with N >= 0: {exc}') from exc
             now = manual.advance(seconds)
             sidecar.save_dev_clock()
             try:

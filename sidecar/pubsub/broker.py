@@ -1,9 +1,6 @@
-"""One `pubsub.in-memory` component: its spec, its topic scopes, and fan-out to subscription queues.
+"""One `pubsub.in-memory` component: fan-out to subscription queues, plus daprd's topic scopes.
 
-Like contrib's in-memory bus, a published message goes to every subscription whose topic matches
-(exactly, or a `prefix*` wildcard), each subscription delivers serially, and nothing is persisted. The
-component metadata keys daprd itself interprets (`allowedTopics`, `protectedTopics`,
-`publishingScopes`, `subscriptionScopes`) are honoured as in `pkg/scopes` and `IsOperationAllowed`.
+A message goes to every subscription whose topic matches (exact or `prefix*`); nothing is persisted.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""A safe evaluator for the subset of CEL that pub/sub routing rules use in practice.
-
-daprd compiles `match` expressions with cel-go over `event` (the CloudEvent as a JSON map). We support
-literals, `event.a.b` / `event["a"]`, `== != < <= > >= in`, `&& || !`, `? :`, lists/maps, `has()`,
-`size()`, `int() double() string()`, and `contains/startsWith/endsWith/matches`. Anything else
-(arithmetic, macros like `exists`, other variables) is rejected when the rule is compiled, never
-guessed. Evaluation follows cel-go: missing keys are errors, `&&`/`||` absorb errors, equality is
-heterogeneous and numeric comparisons cross int/double. `matches` uses Python `re`, not RE2.
+"""A safe evaluator for the CEL subset routing rules use (`event.*`, comparisons, `&&`/`||`, `has`,
+`size`, string functions); anything else is refused when the rule is compiled, never guessed.
+Semantics follow cel-go (missing keys are errors that `&&`/`||` absorb); `matches` uses Python `re`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Lexer and recursive-descent parser for CEL expressions (cel-spec grammar), producing a small AST.
-
-Covers the whole expression grammar except arithmetic, bytes/uint literals and comprehension macros,
-which raise `CelSyntaxError` naming the construct, so unsupported rules fail when they are loaded.
+"""Lexer and recursive-descent parser for CEL (cel-spec grammar) into a small AST; arithmetic,
+bytes/uint literals and other unsupported syntax raise `CelSyntaxError`, so such rules fail at load.
 """
 
 from __future__ import annotations

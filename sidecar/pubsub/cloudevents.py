@@ -1,8 +1,5 @@
-"""CloudEvents 1.0 envelopes built exactly as daprd builds them at publish time, and read at delivery.
-
-Mirrors components-contrib `pubsub/envelope.go` and dapr `pkg/runtime/pubsub/cloudevents.go` (1.16): the
-content type decides `data` vs `data_base64`, `cloudevent.*` metadata override fields, `ttl` adds
-`expiration`, an `application/cloudevents+json` payload is taken as the event itself.
+"""CloudEvents 1.0 envelopes exactly as daprd 1.16 builds them at publish time (contrib `envelope.go`):
+`data` vs `data_base64` by content type, `cloudevent.*` overrides, `ttl` stamps `expiration`.
 """
 
 from __future__ import annotations
@@ -16,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sidecar.pubsub import gojson
+from sidecar import gojson
 
 __all__ = [
     "CLOUDEVENT_CONTENT_TYPE",
+    "TRACEPARENT",
     "TraceContext",
     "build_envelope",
     "format_rfc3339",
@@ -46,12 +44,23 @@ DEFAULT_DATA_CONTENT_TYPE = "text/plain"
 _OVERRIDES = ("id", "source", "type", "traceid", "traceparent", "tracestate")
 
 
+# W3C trace context `traceparent` (version 00 layout; all-zero ids and version ff are invalid)
+TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+
+
 @dataclass(frozen=True)
 class TraceContext:
     """W3C trace context of the publish request; empty strings when the request carried none."""
 
     traceparent: str = ""
     tracestate: str = ""
+
+    @classmethod
+    def parse(cls, traceparent: str, tracestate: str) -> TraceContext:
+        """An invalid `traceparent` is no span context at all, as for daprd's propagator."""
+        if not TRACEPARENT.fullmatch(traceparent):
+            return cls()
+        return cls(traceparent, tracestate)
 
 
 def _is_content_type(content_type: str, expected: str) -> bool:

@@ -1,14 +1,9 @@
-"""Delivery of one subscription's messages to the app, serially, with daprd's response contract.
+"""Serial delivery of one subscription's messages with daprd's app response contract (1.16 postman/http).
 
-Per message (daprd 1.16 `subscription.go` + `postman/http`): parse the envelope (or wrap a raw payload),
-drop expired events, pick the route, POST it as `application/cloudevents+json`, then act on the reply:
-SUCCESS/empty/non-object 2xx = done, DROP = dead-letter, 404 = drop, anything else = retriable.
-
-Deliberate deviation: daprd without a resiliency policy does not retry delivery itself; with a
-dead-letter topic the first failure is dead-lettered, without one the in-memory component re-invokes
-10 times 100 ms apart (1.14-1.16) or drops the message (1.17+). We retry with exponential backoff
-(`RetryPolicy`: 5 attempts, 100 ms doubling to 2 s, real time) and then dead-letter, or drop with an
-error log. Deterministic failures (bad envelope, rule error) are not retried.
+Deliberate deviation: daprd without a resiliency policy dead-letters on the first failure, or, with no
+dead-letter topic, the in-memory component re-invokes 10 times at 100 ms (1.14-1.16) or drops (1.17+).
+We retry retriable failures per `RetryPolicy` (5 attempts, 100 ms doubling to 2 s, real time), then
+dead-letter, or drop with an error log. Deterministic failures (bad envelope, rule error) are not retried.
 """
 
 from __future__ import annotations
@@ -23,11 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from sidecar import gojson
 from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
-from sidecar.pubsub import gojson
 from sidecar.pubsub.cloudevents import (
     CLOUDEVENT_CONTENT_TYPE,
+    TRACEPARENT,
     has_expired,
     is_raw_payload,
     raw_payload_envelope,
@@ -41,7 +37,6 @@ log = logging.getLogger("sidecar.pubsub.delivery")
 
 DeadLetter = Callable[[str, bytes], Awaitable[None]]
 
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SKIPPED_HEADERS = frozenset({"content-type", "content-length", "pubsubname"})
 
@@ -107,7 +102,7 @@ def _headers(sub: Subscription, event: dict[str, Any]) -> dict[str, str]:
     headers["pubsubname"] = sub.pubsubname
     headers["Content-Type"] = CLOUDEVENT_CONTENT_TYPE
     trace = event.get("traceparent") if event.get("traceparent") is not None else event.get("traceid")
-    if isinstance(trace, str) and _TRACEPARENT.fullmatch(trace):
+    if isinstance(trace, str) and TRACEPARENT.fullmatch(trace):
         headers["traceparent"] = trace
         state = event.get("tracestate")
         if isinstance(state, str) and state and state.isascii() and state.isprintable():

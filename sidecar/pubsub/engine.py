@@ -1,12 +1,10 @@
-"""The pub/sub building block of the embedded sidecar: publish APIs in, deliveries to the app out.
-
-Validation order, error codes and messages follow daprd 1.16 `onPublish`/`PublishEvent` and their bulk
-forms. Subscriptions start once, in `load_subscriptions()`, after the app is reachable (as daprd's
-`StartAppSubscriptions`); messages published before that, or to topics nobody subscribes, are dropped.
+"""The pub/sub building block: publish APIs in (daprd 1.16 validation order, codes, messages),
+deliveries out. Subscriptions start once, in `load_subscriptions()`; earlier messages are dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -86,11 +84,11 @@ class PubSubEngine:
 
     async def stop(self) -> None:
         """Close every component, let in-flight deliveries finish (bounded) and drop queued ones."""
+        self._loaded = True  # a later load_subscriptions() must not start workers
         for broker in self._brokers.values():
             broker.close()
         workers, self._workers = self._workers, []
-        for worker in workers:
-            await worker.stop(self._stop_grace)
+        await asyncio.gather(*(worker.stop(self._stop_grace) for worker in workers))
 
     async def idle(self) -> None:
         """Wait until every queued message (dead letters included) has been handled."""
@@ -235,7 +233,7 @@ class PubSubEngine:
         broker = self._resolve(pubsub, topic)
         payload = data
         if not self._raw_payload(metadata):
-            trace = TraceContext(traceparent, tracestate)
+            trace = TraceContext.parse(traceparent, tracestate)
             payload = self._envelope(pubsub, topic, data, content_type or "", metadata, trace)
         self._check_publish_allowed(broker, topic)
         try:
@@ -274,7 +272,7 @@ class PubSubEngine:
             payload = entry.event
             if not raw:
                 entry_md = {} if entry.metadata is None else {**metadata, **entry.metadata}
-                trace = TraceContext(traceparent, tracestate)
+                trace = TraceContext.parse(traceparent, tracestate)
                 payload = self._envelope(
                     pubsub, topic, entry.event, entry.content_type or "", entry_md, trace
                 )

@@ -1,8 +1,5 @@
-"""Routing rules of one subscription: the first rule whose `match` is true picks the delivery path.
-
-As daprd's `findMatchingRoute`: rules are tried in order, a rule without `match` (the v2 `default` or
-the v1 `route`) always matches, no match means the event is not delivered, and an evaluation error
-is a routing failure (dead-lettered when a topic is configured).
+"""Routing rules of one subscription, as daprd's `findMatchingRoute`: the first rule whose `match` holds
+picks the path; no match means no delivery; an evaluation error is a routing failure.
 """
 
 from __future__ import annotations

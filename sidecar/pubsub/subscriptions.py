@@ -1,9 +1,5 @@
-"""Subscriptions: the app's `GET /dapr/subscribe` list, declarative ones, and how daprd merges them.
-
-Parsing follows daprd 1.16 `GetSubscriptionsHTTP`: v1 `route` and v2 `routes.rules`/`default` (a
-default wins over `route`), items with no route dropped, 404 = none, other statuses logged. One
-subscription per (pubsub, topic): the first declarative one, replaced by a programmatic one.
-Unlike daprd, a rule we cannot evaluate or `bulkSubscribe` fails the load loudly.
+"""Subscriptions from the app's `GET /dapr/subscribe` (daprd 1.16 `GetSubscriptionsHTTP`) and from
+resources, merged as daprd does; unlike daprd, an unusable rule or `bulkSubscribe` fails loudly.
 """
 
 from __future__ import annotations
@@ -16,8 +12,8 @@ from typing import Any, Literal
 
 import aiohttp
 
+from sidecar import gojson
 from sidecar.appchannel import AppChannel
-from sidecar.pubsub import gojson
 from sidecar.pubsub.routing import CelError, Rule, compile_rule
 
 __all__ = [

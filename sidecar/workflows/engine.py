@@ -20,6 +20,7 @@ from sidecar.clock import Clock
 from sidecar.db import Database
 from sidecar.scheduler import Scheduler
 from sidecar.workflows import control, rerun, store
+from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.dispatch import Dispatcher, WorkerStream
 from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
@@ -56,10 +57,11 @@ class WorkflowEngine:
         start_wait: float = 10.0,
     ) -> None:
         self._db = db
+        self._tx = GroupCommit(db)
         self._clock = clock
         self._start_wait = start_wait
         self._waiters = Waiters()
-        self._timers = TimerBridge(db, scheduler, clock, self._apply)
+        self._timers = TimerBridge(db, self._tx, scheduler, clock, self._apply)
         self._dispatch = Dispatcher(
             clock,
             self._load_turns,
@@ -137,7 +139,7 @@ class WorkflowEngine:
             )
 
         try:
-            fx = await self._db.transaction(commit)
+            fx = await self._tx.run(commit)
         except Exception as exc:
             log.exception("could not commit the turn of %s; re-dispatching", turn.instance_id)
             self._dispatch.finish_turn(turn, failed=True)
@@ -176,7 +178,7 @@ class WorkflowEngine:
             return fx
 
         try:
-            fx = await self._db.transaction(deliver)
+            fx = await self._tx.run(deliver)
         except Exception as exc:
             log.exception("could not store an activity result of %s", row.instance_id)
             self._dispatch.retry_activity(work)
@@ -189,7 +191,7 @@ class WorkflowEngine:
         """StartInstance; returns once the first turn committed (daprd) unless scheduled later."""
         instance_id = request.instanceId or uuid.uuid4().hex
         now = self._clock.now()
-        fx = await self._db.transaction(lambda c: control.start(c, request, instance_id, now))
+        fx = await self._tx.run(lambda c: control.start(c, request, instance_id, now))
         await self._apply(fx)
         if instance_id in fx.ready and self._dispatch.connected:
             try:
@@ -223,19 +225,19 @@ class WorkflowEngine:
 
     async def raise_event(self, request: Any) -> None:
         now = self._clock.now()
-        await self._apply(await self._db.transaction(lambda c: control.raise_event(c, request, now)))
+        await self._apply(await self._tx.run(lambda c: control.raise_event(c, request, now)))
 
     async def terminate(self, request: Any) -> None:
         """Queue the terminate and block until the instance is terminal (daprd behaviour)."""
         now = self._clock.now()
-        fx = await self._db.transaction(lambda c: control.request_terminate(c, request, now))
+        fx = await self._tx.run(lambda c: control.request_terminate(c, request, now))
         await self._apply(fx)
         if fx.changed:
             await self.wait_completed(request.instanceId)
 
     async def suspend(self, request: Any) -> None:
         now = self._clock.now()
-        fx, wait = await self._db.transaction(lambda c: control.request_suspend(c, request, now))
+        fx, wait = await self._tx.run(lambda c: control.request_suspend(c, request, now))
         await self._apply(fx)
         if wait:
             await self.wait_for(
@@ -244,7 +246,7 @@ class WorkflowEngine:
 
     async def resume(self, request: Any) -> None:
         now = self._clock.now()
-        fx, wait = await self._db.transaction(lambda c: control.request_resume(c, request, now))
+        fx, wait = await self._tx.run(lambda c: control.request_resume(c, request, now))
         await self._apply(fx)
         if wait:
             await self.wait_for(
@@ -253,7 +255,7 @@ class WorkflowEngine:
             )
 
     async def purge(self, request: Any) -> int:
-        fx, count = await self._db.transaction(lambda c: control.purge(c, request))
+        fx, count = await self._tx.run(lambda c: control.purge(c, request))
         await self._apply(fx)
         return count
 
@@ -283,7 +285,7 @@ class WorkflowEngine:
     async def rerun(self, request: Any) -> str:
         new_id = request.newInstanceID if request.HasField("newInstanceID") else uuid.uuid4().hex
         now = self._clock.now()
-        fx = await self._db.transaction(lambda c: rerun.rerun_from_event(c, request, new_id, now))
+        fx = await self._tx.run(lambda c: rerun.rerun_from_event(c, request, new_id, now))
         await self._apply(fx)
         return new_id
 

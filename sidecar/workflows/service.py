@@ -61,7 +61,7 @@ def _response(row: InstanceRow, with_payloads: bool) -> Any:
     return pb.GetInstanceResponse(exists=True, workflowState=workflow_state(row, with_payloads))
 
 
-class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):  # type: ignore[misc]
+class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
     def __init__(self, engine: WorkflowEngine) -> None:
         self._engine = engine
 
@@ -185,5 +185,5 @@ class _Unimplemented(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 def add_workflow_service(server: grpc.aio.Server, engine: WorkflowEngine) -> None:
     """Register the TaskHubSidecarService servicer on the sidecar's grpc.aio server."""
-    stubs.add_TaskHubSidecarServiceServicer_to_server(WorkflowServicer(engine), server)
+    stubs.add_TaskHubSidecarServiceServicer_to_server(WorkflowServicer(engine), server)  # type: ignore[no-untyped-call]
     server.add_generic_rpc_handlers((_Unimplemented(),))

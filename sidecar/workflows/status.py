@@ -22,7 +22,7 @@ def workflow_state(row: InstanceRow, with_payloads: bool) -> Any:
     state = pb.WorkflowState(
         instanceId=row.id,
         name=row.name,
-        workflowStatus=row.status,
+        workflowStatus=pb.OrchestrationStatus.ValueType(row.status),
         executionId=string_value(row.execution_id),
     )
     state.createdTimestamp.CopyFrom(timestamp(row.created))

@@ -16,6 +16,7 @@ from sidecar.clock import Clock
 from sidecar.db import Database
 from sidecar.scheduler import Job, Scheduler
 from sidecar.workflows import store
+from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.history import event, pb
 from sidecar.workflows.lifecycle import Effects, post
 from sidecar.workflows.store import TimerRow
@@ -48,11 +49,13 @@ class TimerBridge:
     def __init__(
         self,
         db: Database,
+        tx: GroupCommit,
         scheduler: Scheduler,
         clock: Clock,
         apply: Callable[[Effects], Awaitable[None]],
     ) -> None:
         self._db = db
+        self._tx = tx
         self._scheduler = scheduler
         self._clock = clock
         self._apply = apply
@@ -101,7 +104,7 @@ class TimerBridge:
                 post(conn, fx, instance_id, event(now, timerFired=fired))
             return fx
 
-        fx = await self._db.transaction(fire)
+        fx = await self._tx.run(fire)
         if fx.ready:
             log.debug("timer %s fired", job.key)
         await self._apply(fx)

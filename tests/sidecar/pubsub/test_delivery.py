@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -158,7 +159,7 @@ async def test_expired_events_are_dropped_at_delivery(
 async def test_routing_rules_pick_the_first_match(apps: Apps, make_sidecar: MakeSidecar) -> None:
     sc = await make_sidecar(apps.raw)
     rec = apps.raw_recorder
-    publish = [
+    publish: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         ("created", {"priority": "high"}, {"cloudevent.type": "order.created"}),
         ("high", {"priority": "high"}, {}),
         ("big-qty", {"priority": "low", "qty": 11}, {}),

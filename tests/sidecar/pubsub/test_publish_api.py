@@ -90,9 +90,10 @@ async def test_cloudevent_metadata_overrides_and_trace_propagation(
         headers={"traceparent": TRACEPARENT, "tracestate": "vendor=1"},
     )
     await sc.publish("orders", b"y", metadata={"cloudevent.source": ""})
+    await sc.publish("orders", b"z", headers={"traceparent": "00-not-a-trace"})
     await sc.engine.idle()
 
-    overridden, emptied = apps.sdk_recorder.on("/events/pubsub/orders")
+    overridden, emptied, bad_trace = apps.sdk_recorder.on("/events/pubsub/orders")
     event = overridden.event
     assert (event["id"], event["source"], event["type"]) == ("my-id", "my-source", "my.type")
     assert event["traceparent"] == event["traceid"] == TRACEPARENT
@@ -102,6 +103,8 @@ async def test_cloudevent_metadata_overrides_and_trace_propagation(
     # an empty override falls back to daprd's default source, not the app id
     assert emptied.event["source"] == "Dapr"
     assert "traceparent" not in emptied.headers
+    # an invalid traceparent is no span context: empty trace fields, like daprd
+    assert bad_trace.event["traceparent"] == "" and "traceparent" not in bad_trace.headers
 
 
 async def test_cloudevents_json_payload_is_the_event(apps: Apps, make_sidecar: MakeSidecar) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.gojson import GoNumber, decode_first, dumps, loads_precise
 from sidecar.pubsub import RetryPolicy
 from sidecar.pubsub.broker import TopicScopes, topic_matches
 from sidecar.pubsub.cloudevents import (
@@ -22,7 +23,6 @@ from sidecar.pubsub.cloudevents import (
     ttl_seconds,
 )
 from sidecar.pubsub.delivery import Outcome, classify_reply
-from sidecar.pubsub.gojson import GoNumber, decode_first, dumps, loads_precise
 
 json_values = st.recursive(
     st.none()

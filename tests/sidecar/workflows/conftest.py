@@ -12,7 +12,7 @@ import pytest
 from dapr.ext.workflow import DaprWorkflowClient
 
 from sidecar.clock import ManualClock
-from tests.sidecar.workflows.support import WorkflowSidecar
+from tests.sidecar.workflows.support import WorkflowSidecar, close_client
 
 
 @pytest.fixture(scope="module")
@@ -31,4 +31,4 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Ite
 def client(sidecar: WorkflowSidecar) -> Iterator[DaprWorkflowClient]:
     wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.port))
     yield wf_client
-    wf_client.close()
+    close_client(wf_client)

@@ -17,14 +17,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from dapr.ext.workflow import WorkflowRuntime
+from dapr.ext.workflow import DaprWorkflowClient, WorkflowRuntime
 
 from sidecar.clock import ManualClock
 from sidecar.db import Database
 from sidecar.scheduler import Scheduler
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
-__all__ = ["WorkflowSidecar", "eventually", "fresh", "running_worker"]
+__all__ = [
+    "WorkflowSidecar",
+    "close_client",
+    "eventually",
+    "fresh",
+    "running_worker",
+    "start_worker",
+    "stop_worker",
+]
 
 T = TypeVar("T")
 
@@ -104,18 +112,34 @@ class WorkflowSidecar:
         db.close()
 
 
+def start_worker(
+    sidecar: WorkflowSidecar, register: Callable[[WorkflowRuntime], None], **options: Any
+) -> WorkflowRuntime:
+    """A started `WorkflowRuntime` connected to the sidecar (the caller shuts it down)."""
+    runtime = WorkflowRuntime(host="127.0.0.1", port=str(sidecar.port), **options)
+    register(runtime)
+    runtime.start()  # type: ignore[no-untyped-call]
+    return runtime
+
+
+def stop_worker(runtime: WorkflowRuntime) -> None:
+    runtime.shutdown()  # type: ignore[no-untyped-call]
+
+
+def close_client(client: DaprWorkflowClient) -> None:
+    client.close()  # type: ignore[no-untyped-call]
+
+
 @contextmanager
 def running_worker(
     sidecar: WorkflowSidecar, register: Callable[[WorkflowRuntime], None], **options: Any
 ) -> Iterator[WorkflowRuntime]:
     """A started `WorkflowRuntime` connected to the sidecar, shut down on exit."""
-    runtime = WorkflowRuntime(host="127.0.0.1", port=str(sidecar.port), **options)
-    register(runtime)
-    runtime.start()
+    runtime = start_worker(sidecar, register, **options)
     try:
         yield runtime
     finally:
-        runtime.shutdown()
+        stop_worker(runtime)
 
 
 def eventually(condition: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:

@@ -50,7 +50,7 @@ def flaky(ctx: WorkflowActivityContext, key: str) -> str:
     return f"ok after {attempt}"
 
 
-def nothing(ctx: WorkflowActivityContext) -> None:
+def nothing(ctx: WorkflowActivityContext, _: None) -> None:
     return None
 
 

@@ -3,12 +3,15 @@ an activity lost with its worker's stream is dispatched again."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 from dapr.ext.workflow import (
     DaprWorkflowClient,
@@ -20,7 +23,15 @@ from dapr.ext.workflow import (
 )
 
 from sidecar.clock import ManualClock
-from tests.sidecar.workflows.support import WorkflowSidecar, eventually, fresh, running_worker
+from tests.sidecar.workflows.support import (
+    WorkflowSidecar,
+    close_client,
+    eventually,
+    fresh,
+    running_worker,
+    start_worker,
+    stop_worker,
+)
 
 runs: Counter[str] = Counter()
 lock = threading.Lock()
@@ -69,6 +80,10 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "durable.db"
 
 
+def count(client: DaprWorkflowClient, iid: str, kind: WorkflowHistoryEventType) -> int:
+    return sum(e.event_type == kind for e in client.get_workflow_history(iid))
+
+
 class Generation:
     """One sidecar + worker + client on the shared database file; stopped as a unit."""
 
@@ -78,18 +93,23 @@ class Generation:
         self._worker.__enter__()
         self.client = DaprWorkflowClient(host="127.0.0.1", port=str(self.sidecar.port))
 
+        self._stopped = False
+
     def stop(self) -> None:
-        self.client.close()
+        if self._stopped:
+            return
+        self._stopped = True
+        close_client(self.client)
         self._worker.__exit__(None, None, None)
         self.sidecar.stop()
 
 
 @pytest.fixture()
-def generations(db_path: Path, clock: ManualClock) -> Iterator[list[Generation]]:
+def generations() -> Iterator[list[Generation]]:
     started: list[Generation] = []
     yield started
     for gen in started:
-        gen.sidecar.stop()
+        gen.stop()
 
 
 def test_workflow_survives_two_restarts(
@@ -97,26 +117,20 @@ def test_workflow_survives_two_restarts(
 ) -> None:
     generations.append(first := Generation(db_path, clock))
     iid = first.client.schedule_new_workflow("journey", instance_id="journey-1")
-    eventually(lambda: runs["a1"] == 1)
-    eventually(
-        lambda: any(
-            e.event_type == WorkflowHistoryEventType.TASK_COMPLETED
-            for e in first.client.get_workflow_history(iid)
-        )
-    )
+    eventually(lambda: count(first.client, iid, WorkflowHistoryEventType.TASK_COMPLETED) == 1)
     first.stop()
 
     generations.append(second := Generation(db_path, clock))
     state = second.client.get_workflow_state(iid)
     assert state is not None and state.runtime_status == WorkflowStatus.RUNNING
     second.client.raise_workflow_event(iid, "go", data="went")
-    eventually(
-        lambda: any(
-            e.event_type == WorkflowHistoryEventType.TIMER_CREATED
-            for e in second.client.get_workflow_history(iid)
-        )
-    )
+    # The indefinite event wait recorded a (sentinel) timer too: wait for the one-hour timer.
+    eventually(lambda: count(second.client, iid, WorkflowHistoryEventType.TIMER_CREATED) == 2)
     second.stop()
+    # As if the process died after the turn committed but before the scheduler stored the job:
+    # the engine must arm the timer again from its own tables.
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        assert conn.execute("DELETE FROM scheduler_jobs").rowcount >= 1
 
     generations.append(third := Generation(db_path, clock))
     clock.advance(3600)  # the timer armed by the second sidecar fires in the third
@@ -124,19 +138,18 @@ def test_workflow_survives_two_restarts(
     assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
     assert state.serialized_output == '["A1", "went", "A2", "A3"]'
     assert (runs["a1"], runs["a2"], runs["a3"]) == (1, 1, 1)
-    third.stop()
 
 
 def test_activity_lost_with_its_worker_is_redispatched(db_path: Path, clock: ManualClock) -> None:
+    entered.clear()
+    release.clear()
     sidecar = WorkflowSidecar(db_path, clock).start()
     try:
-        first = WorkflowRuntime(host="127.0.0.1", port=str(sidecar.port))
-        register(first)
-        first.start()
+        first = start_worker(sidecar, register)
         client = DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.port))
         iid = client.schedule_new_workflow("lingering", input="lost-1")
         assert entered.wait(10)
-        stopping = threading.Thread(target=first.shutdown)  # blocks until the activity returns
+        stopping = threading.Thread(target=stop_worker, args=(first,))  # blocks until the activity returns
         stopping.start()
         with running_worker(sidecar, register):
             eventually(lambda: runs["lost-1"] == 2)  # dispatched again to the new worker
@@ -145,7 +158,79 @@ def test_activity_lost_with_its_worker_is_redispatched(db_path: Path, clock: Man
             state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
         assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
         assert state.serialized_output == '"lost-1 done"'
-        client.close()
+        close_client(client)
     finally:
         release.set()
+        sidecar.stop()
+
+
+def test_activity_in_flight_at_shutdown_runs_again_after_restart(db_path: Path, clock: ManualClock) -> None:
+    entered.clear()
+    release.clear()
+    sidecar = WorkflowSidecar(db_path, clock).start()
+    first = start_worker(sidecar, register)
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.port))
+    iid = client.schedule_new_workflow("lingering", input="lost-2")
+    close_client(client)
+    assert entered.wait(10)
+    sidecar.stop()  # the activity's result can no longer be delivered to this sidecar
+    release.set()
+    stop_worker(first)
+
+    restarted = WorkflowSidecar(db_path, clock).start()
+    try:
+        with running_worker(restarted, register):
+            client = DaprWorkflowClient(host="127.0.0.1", port=str(restarted.port))
+            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+            close_client(client)
+        assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
+        assert runs["lost-2"] == 2
+    finally:
+        restarted.stop()
+
+
+def ver_one(ctx: DaprWorkflowContext, _: None):  # type: ignore[no-untyped-def]
+    yield ctx.wait_for_external_event("go")
+    return "v1"
+
+
+def ver_two(ctx: DaprWorkflowContext, _: None):  # type: ignore[no-untyped-def]
+    yield ctx.wait_for_external_event("go")
+    return "v2"
+
+
+def versions(*which: str) -> Callable[[WorkflowRuntime], None]:
+    def register_versions(rt: WorkflowRuntime) -> None:
+        for name, fn in (("v1", ver_one), ("v2", ver_two)):
+            if name in which:
+                latest = name == which[-1]
+                rt.register_versioned_workflow(fresh(fn), name="ver", version_name=name, is_latest=latest)
+
+    return register_versions
+
+
+def test_missing_version_stalls_until_a_worker_has_it(db_path: Path, clock: ManualClock) -> None:
+    sidecar = WorkflowSidecar(db_path, clock).start()
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.port))
+    try:
+        with running_worker(sidecar, versions("v1")):
+            iid = client.schedule_new_workflow("ver")
+            client.wait_for_workflow_start(iid, timeout_in_seconds=10)
+        with running_worker(sidecar, versions("v2")):
+            client.raise_workflow_event(iid, "go")
+            eventually(
+                lambda: (
+                    (s := client.get_workflow_state(iid)) is not None
+                    and s.runtime_status == WorkflowStatus.STALLED
+                )
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                client.raise_workflow_event(iid, "go")
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with running_worker(sidecar, versions("v1", "v2")):  # retried when this worker connects
+            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
+        assert state.serialized_output == '"v1"'
+    finally:
+        close_client(client)
         sidecar.stop()

@@ -140,6 +140,7 @@ def test_purge_removes_terminal_instances_recursively(client: DaprWorkflowClient
         client.purge_workflow(iid)
     assert running.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     client.terminate_workflow(iid)
+    client.wait_for_workflow_completion("kid-purge", timeout_in_seconds=10)  # cascades after
     client.purge_workflow(iid)
     assert client.get_workflow_state(iid) is None
     assert client.get_workflow_state("kid-purge") is None

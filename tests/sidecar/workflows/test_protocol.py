@@ -32,6 +32,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Ite
         activity_timeout=60,
         health_ping_interval=0.2,
         max_concurrent_activities=1,
+        max_concurrent_workflows=1,
     ).start()
     yield served
     served.stop()
@@ -45,13 +46,13 @@ def channel(sidecar: WorkflowSidecar) -> Iterator[grpc.Channel]:
 
 @pytest.fixture()
 def stub(channel: grpc.Channel) -> Any:
-    return stubs.TaskHubSidecarServiceStub(channel)
+    return stubs.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 class RawWorker:
     """A GetWorkItems stream read on a thread; health pings are counted, not queued."""
 
-    def __init__(self, stub: Any, capabilities: tuple[int, ...] = (HEALTH,)) -> None:
+    def __init__(self, stub: Any, capabilities: tuple[Any, ...] = (HEALTH,)) -> None:
         self.stub = stub
         self.call = stub.GetWorkItems(pb.GetWorkItemsRequest(capabilities=list(capabilities)))
         self.items: queue.Queue[Any] = queue.Queue()
@@ -267,3 +268,19 @@ def test_forced_termination_when_worker_ignores_it(stub: Any, workers: list[RawW
     res = stub.GetInstance(pb.GetInstanceRequest(instanceId="p-term", getInputsAndOutputs=True))
     assert res.workflowState.workflowStatus == pb.ORCHESTRATION_STATUS_TERMINATED
     assert res.workflowState.output.value == '"bye"'
+
+
+def test_workflow_turn_limit(stub: Any, workers: list[RawWorker]) -> None:
+    workers.append(w := RawWorker(stub))
+    one, two = start(stub, "p-lim-1"), start(stub, "p-lim-2")
+    first = w.next()
+    with pytest.raises(queue.Empty):  # max_concurrent_workflows=1: the other instance waits
+        w.next(timeout=0.5)
+    complete(stub, first)
+    second = w.next()
+    assert {first.workflowRequest.instanceId, second.workflowRequest.instanceId} == {
+        "p-lim-1",
+        "p-lim-2",
+    }
+    complete(stub, second)
+    one.result(10), two.result(10)

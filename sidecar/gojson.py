@@ -1,7 +1,5 @@
-"""JSON read and written the way daprd's Go `encoding/json` does, so envelopes match byte for byte.
-
-daprd re-marshals CloudEvents from Go maps: keys sorted, no spaces, `<>&` and U+2028/9 escaped, numbers
-kept verbatim when decoded with `UseNumber` (publish side) and printed as float64 otherwise (HTTP bulk).
+"""JSON as daprd's Go `encoding/json` reads and writes it (sorted keys, `<>&` escaped, numbers kept
+verbatim under `UseNumber`), so the envelopes we build match daprd's byte for byte.
 """
 
 from __future__ import annotations
