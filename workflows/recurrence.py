@@ -15,10 +15,19 @@ from itertools import count, islice
 from typing import Final, Literal, Self
 
 from dateutil.relativedelta import relativedelta
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NaiveDatetime,
+    field_validator,
+    model_validator,
+)
 
 from workflows.rrule_expand import LAST_YEAR, beyond_until, engine, expand, load_zone, to_instant
 from workflows.rrule_parse import InvalidRule, Rule, parse_rule
+from workflows.rrule_reach import check_reachable
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -41,7 +50,6 @@ MAX_CATCH_UP: Final = 1000
 DEFAULT_GRACE: Final = timedelta(hours=1)
 _EARLIEST_YEAR: Final = 1900
 _LATEST_YEAR: Final = 9000
-_LONGEST_MONTH: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _STEP: Final[dict[str, Callable[[int], relativedelta]]] = {
     "YEARLY": lambda n: relativedelta(years=n),
     "MONTHLY": lambda n: relativedelta(months=n),
@@ -106,13 +114,7 @@ class Schedule(BaseModel):
         start = self.dtstart.replace(tzinfo=load_zone(self.tz)).astimezone(UTC)
         if beyond_until(rule.until, self.dtstart, start):
             raise InvalidRule("UNTIL is before dtstart", "UNTIL")
-        if rule.freq in ("MONTHLY", "YEARLY") and rule.bymonth and not (rule.byday or rule.bymonthday):
-            if all(self.dtstart.day > _LONGEST_MONTH[m - 1] for m in rule.bymonth):
-                raise InvalidRule(
-                    f"dtstart's day {self.dtstart.day} never occurs in BYMONTH="
-                    f"{','.join(map(str, rule.bymonth))}; add BYMONTHDAY",
-                    "BYMONTH",
-                )
+        check_reachable(rule, self.dtstart)
         return self
 
     @property
@@ -131,8 +133,13 @@ class Occurrence(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     index: int = Field(ge=0)
-    local: datetime
-    at_utc: datetime
+    local: NaiveDatetime
+    at_utc: AwareDatetime
+
+    @field_validator("at_utc")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
 
 
 def occurrence_key(series_id: str, occurrence: Occurrence) -> str:
@@ -233,7 +240,9 @@ def next_after_completion(
       February; HOURLY;INTERVAL=2 completed at 10:17 with dtstart at :00 → 12:00.
     - With BYxxx parts: the first rule date after the completion day, the interval counted from the
       completion's period and defaults (weekday, day of month) from dtstart. WEEKLY;BYDAY=MO,TH
-      completed on Tuesday → Thursday; MONTHLY;BYMONTHDAY=1 completed on 20 January → 1 February.
+      completed on Tuesday → Thursday; MONTHLY;INTERVAL=3;BYMONTHDAY=1 completed on 20 January →
+      1 April. If the interval counted from there can never meet the BY days (MONTHLY;INTERVAL=2;
+      BYMONTH=1 completed in February), the series' own phase is kept instead.
 
     Never before dtstart; COUNT (by index), UNTIL and EXDATE apply. None when the series has ended.
     """
@@ -244,17 +253,23 @@ def next_after_completion(
     zone = load_zone(schedule.tz)
     done = _utc(completed_at_utc, "completed_at_utc").astimezone(zone).replace(tzinfo=None)
     anchor, floor = _completion_anchor(rule, schedule.dtstart, done)
-    before_start = anchor < schedule.dtstart
-    if before_start:
-        anchor = floor = schedule.dtstart
-    if rule.has_by_parts or before_start:
-        candidates: Iterator[datetime] = engine(rule, anchor, schedule.dtstart)
-    else:
+    if anchor < schedule.dtstart:
+        candidates: Iterator[datetime] = engine(rule, schedule.dtstart, schedule.dtstart, zone)
+        floor = schedule.dtstart
+    elif not rule.has_by_parts:
         step = _STEP[rule.freq]
         candidates = (anchor + step(k * rule.interval) for k in count(1))
+    else:
+        try:
+            check_reachable(rule, anchor, schedule.dtstart)
+        except InvalidRule:  # the interval phased from here misses every BY day: keep the series' phase
+            anchor = schedule.dtstart
+        candidates = engine(rule, anchor, schedule.dtstart, zone)
     for local in islice(candidates, 100_000):
+        if local < floor:
+            continue
         at_utc = to_instant(local, zone, skip_gap=rule.subdaily)
-        if local < floor or at_utc is None:
+        if at_utc is None:
             continue
         if local.year > LAST_YEAR or beyond_until(rule.until, local, at_utc):
             return None

@@ -7,7 +7,7 @@ COUNT, UNTIL and EXDATE itself, and reads zones only from the pinned tzdata pack
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
 from itertools import dropwhile
@@ -49,8 +49,9 @@ def load_zone(key: str) -> ZoneInfo:
         return ZoneInfo.from_file(data, key=key)
 
 
-def engine(rule: Rule, start: datetime, shape: datetime) -> Iterator[datetime]:
-    """dateutil's naive wall times for `rule`, phased from `start`, without COUNT/UNTIL/EXDATE.
+def engine(rule: Rule, start: datetime, shape: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    """dateutil's naive wall times for `rule`, phased from `start`, without COUNT/EXDATE and with
+    UNTIL only as a loose bound (the exact inclusive check is `beyond_until`).
 
     Day-of-period defaults that RFC 5545 takes from DTSTART (weekday for WEEKLY, day of month for
     MONTHLY, month and day for YEARLY) come from `shape`, so a rule re-anchored at another start (the
@@ -62,9 +63,7 @@ def engine(rule: Rule, start: datetime, shape: datetime) -> Iterator[datetime]:
         # means their union; "every Monday" is the union of its ordinals, which dateutil gets right.
         span = 5 if rule.freq == "MONTHLY" or rule.bymonth else 53
         byweekday = [
-            weekday(d.weekday, n)
-            for d in rule.byday
-            for n in ((d.n,) if d.n else range(1, span + 1))
+            weekday(d.weekday, n) for d in rule.byday for n in ((d.n,) if d.n else range(1, span + 1))
         ]
     bymonthday = list(rule.bymonthday) or None
     bymonth = list(rule.bymonth) or None
@@ -90,8 +89,24 @@ def engine(rule: Rule, start: datetime, shape: datetime) -> Iterator[datetime]:
         bymonthday=bymonthday,
         bymonth=bymonth,
         bysetpos=list(rule.bysetpos) or None,
+        until=_wall_limit(rule.until, zone),
     )
     return dropwhile(lambda local: local < start, dates)
+
+
+def _wall_limit(until: date | None, zone: ZoneInfo) -> datetime | None:
+    """A wall time no earlier than any occurrence UNTIL admits, so dateutil stops scanning there."""
+    try:
+        if isinstance(until, datetime):
+            if until.tzinfo is None:
+                return until
+            # A day of slack covers offset changes between the nominal and the real wall time.
+            return until.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
+        if until is not None:
+            return datetime.combine(until + timedelta(days=1), time())
+    except OverflowError:
+        pass
+    return None
 
 
 def to_instant(local: datetime, zone: ZoneInfo, *, skip_gap: bool) -> datetime | None:
@@ -134,7 +149,7 @@ def expand(
     """
     position = 0
     previous: datetime | None = None
-    for local in engine(rule, dtstart, dtstart):
+    for local in engine(rule, dtstart, dtstart, zone):
         if (rule.count is not None and position >= rule.count) or local.year > LAST_YEAR:
             return
         instant = to_instant(local, zone, skip_gap=rule.subdaily)

@@ -14,6 +14,7 @@ from typing import Final, Literal
 __all__ = [
     "DEFAULT_MIN_INTERVAL",
     "MAX_RULE_LENGTH",
+    "WEEKDAYS",
     "Frequency",
     "InvalidRule",
     "Rule",

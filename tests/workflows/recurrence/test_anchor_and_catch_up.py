@@ -63,6 +63,15 @@ MONDAY = datetime(2026, 1, 5, 9)
         ("FREQ=WEEKLY;BYDAY=MO,TH", MONDAY, rome(2026, 1, 13, 12), datetime(2026, 1, 15, 9)),
         ("FREQ=WEEKLY;BYDAY=MO,TH", MONDAY, rome(2026, 1, 15, 8), datetime(2026, 1, 19, 9)),
         ("FREQ=MONTHLY;BYMONTHDAY=1", MONDAY, rome(2026, 1, 20, 9), datetime(2026, 2, 1, 9)),
+        ("FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=1", MONDAY, rome(2026, 1, 20), datetime(2026, 4, 1, 9)),
+        # Phased from February, every 2 months never reaches January: keep the series' own phase.
+        (
+            "FREQ=MONTHLY;INTERVAL=2;BYMONTH=1",
+            datetime(2026, 1, 10, 9),
+            rome(2026, 2, 3, 9),
+            datetime(2027, 1, 10, 9),
+        ),
+        ("FREQ=DAILY;INTERVAL=7;BYDAY=MO", MONDAY, rome(2026, 1, 13, 9), datetime(2026, 1, 19, 9)),
         (
             "FREQ=MONTHLY;BYMONTH=3,9",
             datetime(2026, 3, 15, 9),

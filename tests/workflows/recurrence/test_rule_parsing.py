@@ -141,6 +141,16 @@ def _schedule(**fields: object) -> Schedule:
         ({"rule": "FREQ=DAILY;UNTIL=20260101T075959Z"}, "UNTIL is before dtstart"),
         ({"rule": "FREQ=YEARLY;BYMONTH=2", "dtstart": datetime(2026, 1, 30)}, "add BYMONTHDAY"),
         ({"rule": "FREQ=DAILY;BOGUS=1"}, "unknown rule part BOGUS"),
+        (
+            {"rule": "FREQ=MONTHLY;INTERVAL=2;BYMONTH=1,3", "dtstart": datetime(2026, 2, 1)},
+            "visits only months 2, 4, 6, 8, 10, 12, none of BYMONTH=1, 3",
+        ),
+        (
+            {"rule": "FREQ=DAILY;INTERVAL=7;BYDAY=TU", "dtstart": datetime(2026, 1, 5)},
+            "visits only MO, none of BYDAY",
+        ),
+        ({"rule": "FREQ=MONTHLY;BYMONTHDAY=8;BYDAY=1SA"}, "never fall on the same day"),
+        ({"rule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=1;BYDAY=-1MO"}, "never fall on the same day"),
         ({"anchor": "whenever"}, "anchor"),
         ({"catch_up": "never"}, "catch_up"),
         ({"color": "red"}, "color"),
@@ -163,5 +173,33 @@ def test_schedule_stores_the_canonical_rule_and_round_trips_as_json() -> None:
     assert Schedule.model_validate_json(schedule.model_dump_json()) == schedule
     # UNTIL exactly at dtstart's instant is inclusive, so still valid.
     assert _schedule(rule="FREQ=DAILY;UNTIL=20260101T080000Z").parsed_rule.until is not None
+    # Rules that fire only rarely are still valid.
+    for rare in (
+        "FREQ=MONTHLY;BYMONTHDAY=-1;BYDAY=-1FR",
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=5TH",
+        "FREQ=MONTHLY;INTERVAL=5;BYMONTH=1",
+        "FREQ=DAILY;INTERVAL=3;BYDAY=SU",
+    ):
+        assert _schedule(rule=rare).rule == rare
     # The minimum interval is API policy, so a stored sub-daily schedule still loads.
     assert _schedule(rule="FREQ=MINUTELY;INTERVAL=5").parsed_rule.interval == 5
+
+
+def test_modules_export_their_public_classes_and_functions() -> None:
+    import inspect
+
+    import workflows.recurrence as recurrence
+    import workflows.rrule_expand as rrule_expand
+    import workflows.rrule_parse as rrule_parse
+    import workflows.rrule_reach as rrule_reach
+
+    for module in (recurrence, rrule_parse, rrule_expand, rrule_reach):
+        defined = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and (inspect.isfunction(value) or inspect.isclass(value))
+            and value.__module__ == module.__name__
+        }
+        assert set(module.__all__) <= set(vars(module)), module.__name__
+        assert defined <= set(module.__all__), module.__name__
