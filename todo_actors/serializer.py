@@ -24,7 +24,7 @@ from pydantic_core import to_json
 __all__ = ["PydanticSerializer"]
 
 
-class PydanticSerializer(Serializer):  # type: ignore[misc]  # the SDK is untyped for mypy
+class PydanticSerializer(Serializer):
     """JSON via pydantic, typed by the `data_type` the SDK passes.
 
     How the SDK calls it (dapr 1.19), and what comes back:

@@ -52,7 +52,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
+class DaprService(dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:
@@ -264,4 +264,4 @@ _fill_unimplemented()
 
 
 def add_dapr_service(server: grpc.aio.Server, sidecar: Sidecar) -> None:
-    dapr_pb2_grpc.add_DaprServicer_to_server(DaprService(sidecar), server)
+    dapr_pb2_grpc.add_DaprServicer_to_server(DaprService(sidecar), server)  # type: ignore[no-untyped-call]

@@ -1,0 +1,53 @@
+"""How the actors put events on Dapr pub/sub: one lazily created gRPC `DaprClient` per host.
+
+The CloudEvent id and type travel as `cloudevent.*` publish metadata, so a republished event (outbox
+replay, duplicate reminder firing) carries the same id and subscribers can drop the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from dapr.aio.clients import DaprClient
+
+__all__ = ["DaprPublisher", "EventPublisher"]
+
+log = logging.getLogger("todo_actors.publisher")
+
+
+class EventPublisher(Protocol):
+    """Publishes one JSON event; raises on any failure (the outbox keeps it and retries)."""
+
+    async def publish(self, pubsub: str, topic: str, event_id: str, event_type: str, data: bytes) -> None: ...
+
+
+class DaprPublisher:
+    """`EventPublisher` over `dapr.aio.clients.DaprClient`, connected on first use.
+
+    The client is created lazily because its constructor probes the sidecar's health synchronously, and
+    inside the app's event loop because its gRPC channel belongs to that loop. `aclose()` it in the
+    lifespan of the app that hosts the actors.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        self._address = address
+        self._client: DaprClient | None = None
+
+    async def publish(self, pubsub: str, topic: str, event_id: str, event_type: str, data: bytes) -> None:
+        client = self._client
+        if client is None:
+            client = self._client = DaprClient(address=self._address)
+            log.debug("connected the publisher's DaprClient")
+        await client.publish_event(
+            pubsub_name=pubsub,
+            topic_name=topic,
+            data=data,
+            publish_metadata={"cloudevent.id": event_id, "cloudevent.type": event_type},
+            data_content_type="application/json",
+        )
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()  # type: ignore[no-untyped-call]  # untyped in the SDK
