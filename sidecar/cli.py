@@ -109,12 +109,14 @@ async def _run(config: SidecarConfig, command: list[str], port_file: Path | None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.start()
-    if port_file is not None:
-        port_file.write_text(
+    if port_file is not None:  # written atomically: a watcher never reads half a file
+        tmp = port_file.with_name(port_file.name + ".tmp")
+        tmp.write_text(
             json.dumps(
                 {"http": sidecar.http_port, "grpc": sidecar.grpc_port, "metrics": sidecar.metrics_port}
             )
         )
+        os.replace(tmp, port_file)
     app: subprocess.Popen[bytes] | None = None
     code = 0
     try:
