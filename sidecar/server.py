@@ -32,7 +32,7 @@ from sidecar.http.app import build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
-from sidecar.workflows import WorkflowEngine, add_workflow_service
+from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
 __all__ = ["RUNTIME_VERSION", "Sidecar"]
 
@@ -40,17 +40,9 @@ log = logging.getLogger("sidecar")
 
 RUNTIME_VERSION = "1.16.0-todo-engine"
 
-# Keep the SDK's long-lived streams alive and accept any message size (workflow histories can be large).
-GRPC_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.so_reuseport", 0),
-]
+# The workflow streams' keepalive needs (answer idle pings, any message size) plus no SO_REUSEPORT, so a
+# busy port fails loudly instead of being shared with another sidecar.
+GRPC_OPTIONS: list[tuple[str, Any]] = [*GRPC_SERVER_OPTIONS, ("grpc.so_reuseport", 0)]
 
 
 class _Uvicorn(uvicorn.Server):

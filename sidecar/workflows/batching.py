@@ -8,6 +8,7 @@ before it is durable. Under load this turns one fsync per turn into one per batc
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -48,7 +49,7 @@ class GroupCommit:
                 batch = self._pending[:_MAX_BATCH]
                 del self._pending[:_MAX_BATCH]
                 try:
-                    outcomes = await self._db.transaction(lambda conn: _run_batch(conn, batch))
+                    outcomes = await self._db.transaction(functools.partial(_run_batch, batch=batch))
                 except BaseException as exc:  # the COMMIT itself failed: nobody's work is durable
                     for _, future in batch:
                         if not future.done():
@@ -71,7 +72,7 @@ class GroupCommit:
 
 
 def _run_batch(
-    conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
+    conn: sqlite3.Connection, *, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
 ) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     for fn, _ in batch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections import deque
@@ -102,6 +103,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.on_stream_open: Callable[[], None] = lambda: None
+        # Completion tokens: unique per dispatch and per process, so results meant for an earlier
+        # dispatch (or an earlier sidecar process) never match.
+        self._token_prefix = uuid.uuid4().hex[:12]
+        self._token_seq = itertools.count(1)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -156,7 +161,9 @@ class Dispatcher:
         """The next WorkItem for this stream (a HealthPing when idle), or None when shut down."""
         while True:
             try:
-                if stream.health_ping:
+                if not stream.queue.empty():
+                    entry = stream.queue.get_nowait()
+                elif stream.health_ping:
                     entry = await asyncio.wait_for(stream.queue.get(), self._ping_interval)
                 else:
                     entry = await stream.queue.get()
@@ -231,7 +238,7 @@ class Dispatcher:
             work.stream.activities.discard(work.token)
         self._forget(work)
         self._wake.set()
-        return work
+        return None if work.cancelled else work  # its instance ended or moved on
 
     def retry_activity(self, work: ActivityWork) -> None:
         """Its result could not be stored; run it again."""
@@ -264,6 +271,9 @@ class Dispatcher:
             if not unfinished:
                 del self._unfinished[work.row.instance_id]
 
+    def _new_token(self) -> str:
+        return f"{self._token_prefix}-{next(self._token_seq)}"
+
     def _pick_stream(self) -> WorkerStream | None:
         if not self._streams:
             return None
@@ -292,7 +302,7 @@ class Dispatcher:
                 continue
             stream = self._pick_stream()
             assert stream is not None
-            work.token = uuid.uuid4().hex
+            work.token = self._new_token()
             work.stream = stream
             work.dispatched_at = self._clock.now()
             self._in_flight[work.token] = work
@@ -340,7 +350,7 @@ class Dispatcher:
         new_blobs = [started] + [blob for _, blob in inp.inbox]
         request = pb.WorkflowRequest(instanceId=inp.instance_id, executionId=string_value(inp.execution_id))
         request.MergeFromString(pack_repeated(3, inp.history) + pack_repeated(4, new_blobs))
-        token = uuid.uuid4().hex
+        token = self._new_token()
         turn = Turn(
             instance_id=inp.instance_id,
             generation=inp.generation,

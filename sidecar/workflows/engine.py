@@ -1,8 +1,9 @@
 """The durable workflow engine behind `TaskHubSidecarService`: turns, activities, timers, client calls.
 
-Every state change is one SQLite transaction (a completed turn, an activity result, a fired timer, a
-client request); only after it commits does the engine dispatch, arm timers or wake long-polls. On
-start it re-queues whatever was in flight when the previous process stopped or was killed.
+Every state change (a completed turn, an activity result, a fired timer, a client request) is atomic
+in SQLite, and changes that arrive together share one commit (batching.py); only after the commit
+does the engine dispatch, arm timers or wake long-polls. On start it re-queues whatever was in
+flight when the previous process stopped or was killed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -22,7 +23,7 @@ from sidecar.scheduler import Scheduler
 from sidecar.workflows import control, rerun, store
 from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
-from sidecar.workflows.dispatch import Dispatcher, WorkerStream
+from sidecar.workflows.dispatch import ActivityWork, Dispatcher, Turn, WorkerStream
 from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
 from sidecar.workflows.lifecycle import Effects, post
 from sidecar.workflows.status import Waiters, has_started, is_terminal
@@ -40,7 +41,9 @@ class WorkflowEngine:
 
     `max_concurrent_workflows` / `max_concurrent_activities` bound the turns / activities in flight
     across all workers (None = unlimited). Work a worker accepted but did not answer within
-    `turn_timeout` / `activity_timeout` seconds (Clock time) is dispatched again.
+    `turn_timeout` / `activity_timeout` seconds (Clock time) is dispatched again. Worker results
+    are acknowledged when accepted and committed right after (daprd's behaviour); with
+    `ack_after_commit` the worker is answered only after the commit.
     """
 
     def __init__(
@@ -55,11 +58,13 @@ class WorkflowEngine:
         activity_timeout: float = 3600.0,
         health_ping_interval: float = 10.0,
         start_wait: float = 10.0,
+        ack_after_commit: bool = False,
     ) -> None:
         self._db = db
         self._tx = GroupCommit(db)
         self._clock = clock
         self._start_wait = start_wait
+        self._ack_after_commit = ack_after_commit
         self._waiters = Waiters()
         self._timers = TimerBridge(db, self._tx, scheduler, clock, self._apply)
         self._dispatch = Dispatcher(
@@ -103,6 +108,8 @@ class WorkflowEngine:
             return
         self._started = False
         await self._dispatch.stop()
+        if self._background:  # let accepted results reach the database
+            await asyncio.wait(list(self._background), timeout=5.0)
         for task in list(self._background):
             task.cancel()
         self._waiters.notify_all()
@@ -120,11 +127,19 @@ class WorkflowEngine:
         return await self._dispatch.next_item(stream)
 
     async def complete_turn(self, response: Any) -> None:
-        """CompleteOrchestratorTask: commit the turn in one transaction, then dispatch follow-ups."""
+        """CompleteOrchestratorTask: accept the result, commit it in one transaction, dispatch.
+
+        As in daprd (durabletask-go grpcExecutor), the worker is answered once the result is
+        accepted; the commit follows. A crash before it commits loses nothing: the turn's events
+        stay in the inbox and the (deterministic) turn is dispatched again.
+        """
         turn = self._dispatch.claim_turn(response.instanceId, response.completionToken)
         if turn is None:
             log.debug("ignoring stale workflow result for %s", response.instanceId)
             return
+        await self._acknowledge(self._commit_turn(turn, response))
+
+    async def _commit_turn(self, turn: Turn, response: Any) -> None:
         now = self._clock.now()
 
         def commit(conn: sqlite3.Connection) -> Effects:
@@ -148,11 +163,18 @@ class WorkflowEngine:
         await self._apply(fx)
 
     async def complete_activity(self, response: Any) -> None:
-        """CompleteActivityTask: queue TaskCompleted/TaskFailed unless the result is stale."""
+        """CompleteActivityTask: queue TaskCompleted/TaskFailed unless the result is stale.
+
+        Answered once accepted, like the turn results; if the process dies before the result is
+        stored, the activity is still recorded as outstanding and runs again (at-least-once).
+        """
         work = self._dispatch.claim_activity(response.completionToken, response.instanceId, response.taskId)
         if work is None:
             log.debug("ignoring stale activity result %s#%d", response.instanceId, response.taskId)
             return
+        await self._acknowledge(self._store_activity_result(work, response))
+
+    async def _store_activity_result(self, work: ActivityWork, response: Any) -> None:
         row = work.row
         execution_id = pb.ActivityRequest.FromString(row.request).taskExecutionId
         now = self._clock.now()
@@ -185,6 +207,19 @@ class WorkflowEngine:
             raise WorkflowError(grpc.StatusCode.INTERNAL, "could not store the activity result") from exc
         await self._apply(fx)
 
+    async def _acknowledge(self, storing: Coroutine[Any, Any, None]) -> None:
+        """Store a worker's result in the background, or first when `ack_after_commit` is set."""
+        task = asyncio.create_task(storing)
+        self._background.add(task)
+        task.add_done_callback(self._finished_background)
+        if self._ack_after_commit:
+            await asyncio.shield(task)
+
+    def _finished_background(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("background store failed: %s", task.exception())
+
     # -- client side -----------------------------------------------------------------------------
 
     async def start_instance(self, request: Any) -> str:
@@ -194,10 +229,8 @@ class WorkflowEngine:
         fx = await self._tx.run(lambda c: control.start(c, request, instance_id, now))
         await self._apply(fx)
         if instance_id in fx.ready and self._dispatch.connected:
-            try:
-                async with asyncio.timeout(self._start_wait):
-                    await self.wait_for(instance_id, has_started)
-            except TimeoutError:
+            started = await self._within(self.wait_for(instance_id, has_started), self._start_wait)
+            if not started:
                 log.debug("instance %s not started within %.0fs", instance_id, self._start_wait)
         return instance_id
 
@@ -291,6 +324,17 @@ class WorkflowEngine:
 
     # -- internals -------------------------------------------------------------------------------
 
+    async def _within(self, waiting: Coroutine[Any, Any, Any], seconds: float) -> bool:
+        """Await `waiting` for at most `seconds` of Clock time; False if it did not finish."""
+        task = asyncio.ensure_future(waiting)
+        deadline = asyncio.ensure_future(self._clock.wait_until(self._clock.now() + seconds))
+        try:
+            await asyncio.wait({task, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            return task.done() and not task.cancelled() and task.exception() is None
+        finally:
+            for pending in (task, deadline):
+                pending.cancel()
+
     async def _load_turns(self, batch: list[tuple[str, bool]]) -> list[TurnInput | None]:
         def load(conn: sqlite3.Connection) -> list[TurnInput | None]:
             return [load_turn(conn, instance_id, retry) for instance_id, retry in batch]
@@ -313,6 +357,8 @@ class WorkflowEngine:
 
     def _on_stream_open(self) -> None:
         """A (new) worker may know the workflow version a stalled instance needs: retry them."""
+        if not self._started:
+            return
 
         async def retry_stalled() -> None:
             ids = await self._db.run(lambda c: store.stalled_ids(c, STALLED))

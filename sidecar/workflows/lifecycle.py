@@ -28,6 +28,7 @@ __all__ = [
     "cascade_terminate",
     "child_ids",
     "create_instance",
+    "first_generation",
     "notify_parent",
     "post",
 ]
@@ -57,6 +58,12 @@ class Effects:
         self.stalled |= other.stalled
 
 
+def first_generation(now: float) -> int:
+    """Generations start at the creation millisecond, so an id that is purged and created again
+    never repeats a generation whose late activity results or timers might still arrive."""
+    return int(now * 1000)
+
+
 def create_instance(
     conn: sqlite3.Connection,
     fx: Effects,
@@ -76,14 +83,14 @@ def create_instance(
     changing nothing, if an active instance holds the id.
     """
     old = store.get_instance(conn, instance_id)
-    generation = 1
+    generation = first_generation(now)
     if old is not None:
         if old.status not in TERMINAL:
             return False
         store.wipe_instance(conn, instance_id)
         fx.drop_jobs.append((instance_id, None))
         fx.cancel.append((instance_id, old.generation))
-        generation = old.generation + 1
+        generation = max(generation, old.generation + 1)
     execution_id = new_execution_id()
     started = pb.ExecutionStartedEvent(
         name=name,

@@ -25,7 +25,7 @@ from sidecar.workflows.history import (
     pb,
     string_value,
 )
-from sidecar.workflows.lifecycle import Effects, create_instance
+from sidecar.workflows.lifecycle import Effects, create_instance, first_generation
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 
 __all__ = ["rerun_from_event"]
@@ -80,7 +80,7 @@ def rerun_from_event(conn: sqlite3.Connection, request: Any, new_id: str, now: f
         id=new_id,
         name=source.name,
         status=RUNNING,
-        generation=1,
+        generation=first_generation(now),
         execution_id=new_execution_id(),
         created=now,
         last_updated=now,

@@ -21,6 +21,7 @@ __all__ = [
     "create_schema",
     "delete_inbox",
     "get_instance",
+    "has_inbox",
     "history_blobs",
     "inbox",
     "inbox_append",
@@ -194,6 +195,11 @@ def inbox(conn: sqlite3.Connection, instance_id: str) -> list[tuple[int, bytes]]
     return conn.execute(
         "SELECT ord, event FROM wf_inbox WHERE instance_id = ? ORDER BY ord", (instance_id,)
     ).fetchall()
+
+
+def has_inbox(conn: sqlite3.Connection, instance_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM wf_inbox WHERE instance_id = ? LIMIT 1", (instance_id,))
+    return row.fetchone() is not None
 
 
 def inbox_append(conn: sqlite3.Connection, instance_id: str, blobs: Iterable[bytes]) -> None:

@@ -129,7 +129,7 @@ def commit_turn(
         store.save_instance(conn, row)
         if row.status == STALLED:
             fx.stalled.add(instance_id)
-        elif store.inbox(conn, instance_id):
+        elif store.has_inbox(conn, instance_id):
             fx.ready.add(instance_id)
     fx.changed.add(instance_id)
     return fx

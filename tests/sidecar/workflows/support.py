@@ -113,10 +113,11 @@ class WorkflowSidecar:
 
 
 def start_worker(
-    sidecar: WorkflowSidecar, register: Callable[[WorkflowRuntime], None], **options: Any
+    sidecar: WorkflowSidecar | int, register: Callable[[WorkflowRuntime], None], **options: Any
 ) -> WorkflowRuntime:
-    """A started `WorkflowRuntime` connected to the sidecar (the caller shuts it down)."""
-    runtime = WorkflowRuntime(host="127.0.0.1", port=str(sidecar.port), **options)
+    """A started `WorkflowRuntime` connected to the sidecar or port (the caller shuts it down)."""
+    port = sidecar if isinstance(sidecar, int) else sidecar.port
+    runtime = WorkflowRuntime(host="127.0.0.1", port=str(port), **options)
     register(runtime)
     runtime.start()  # type: ignore[no-untyped-call]
     return runtime
@@ -132,7 +133,7 @@ def close_client(client: DaprWorkflowClient) -> None:
 
 @contextmanager
 def running_worker(
-    sidecar: WorkflowSidecar, register: Callable[[WorkflowRuntime], None], **options: Any
+    sidecar: WorkflowSidecar | int, register: Callable[[WorkflowRuntime], None], **options: Any
 ) -> Iterator[WorkflowRuntime]:
     """A started `WorkflowRuntime` connected to the sidecar, shut down on exit."""
     runtime = start_worker(sidecar, register, **options)

@@ -3,7 +3,10 @@ an activity lost with its worker's stream is dispatched again."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +35,8 @@ from tests.sidecar.workflows.support import (
     start_worker,
     stop_worker,
 )
+
+REPO = Path(__file__).resolve().parents[3]
 
 runs: Counter[str] = Counter()
 lock = threading.Lock()
@@ -234,3 +239,62 @@ def test_missing_version_stalls_until_a_worker_has_it(db_path: Path, clock: Manu
     finally:
         close_client(client)
         sidecar.stop()
+
+
+def waiter(ctx: DaprWorkflowContext, n: int):  # type: ignore[no-untyped-def]
+    value = yield ctx.wait_for_external_event("go")
+    return (yield ctx.call_activity("step", input=f"k{n}-{value}"))
+
+
+class SidecarProcess:
+    """The sidecar as a child process that can be killed with SIGKILL mid-flight."""
+
+    def __init__(self, db_path: Path, port: int = 0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.sidecar.workflows.sidecar_proc", str(db_path), str(port)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def test_nothing_acknowledged_is_lost_after_kill_9(db_path: Path) -> None:
+    first = SidecarProcess(db_path)
+    port = first.port
+
+    def register_all(rt: WorkflowRuntime) -> None:
+        register(rt)
+        rt.register_workflow(fresh(waiter), name="waiter")
+
+    try:
+        with running_worker(port, register_all):
+            client = DaprWorkflowClient(host="127.0.0.1", port=str(port))
+            ids = [client.schedule_new_workflow("waiter", input=n, instance_id=f"k9-{n}") for n in range(12)]
+            for iid in ids[:6]:
+                client.raise_workflow_event(iid, "go", data="early")
+            first.kill()  # turns, activities and results may be in flight right now
+            close_client(client)
+        second = SidecarProcess(db_path, port)
+        try:
+            with running_worker(port, register_all):
+                client = DaprWorkflowClient(host="127.0.0.1", port=str(port))
+                for iid in ids[6:]:
+                    client.raise_workflow_event(iid, "go", data="late")
+                outputs = {}
+                for n, iid in enumerate(ids):
+                    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+                    assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
+                    outputs[n] = state.serialized_output
+                close_client(client)
+        finally:
+            second.kill()
+    finally:
+        if first.proc.poll() is None:
+            first.kill()
+    assert outputs == {n: f'"K{n}-{"EARLY" if n < 6 else "LATE"}"' for n in range(12)}

@@ -134,7 +134,13 @@ def test_first_turn_starts_with_workflow_started(
     assert not request.pastEvents
     assert abs(request.newEvents[0].timestamp.ToSeconds() - clock.now()) < 5
     assert request.executionId.value
-    complete(stub, item)
+    done = pb.WorkflowAction(
+        id=1,
+        completeWorkflow=pb.CompleteWorkflowAction(workflowStatus=pb.ORCHESTRATION_STATUS_COMPLETED),
+    )
+    stub.CompleteWorkflowTask(  # the non-deprecated alias of CompleteOrchestratorTask
+        pb.WorkflowResponse(instanceId="p-first", actions=[done], completionToken=item.completionToken)
+    )
     assert pending.result(10).instanceId == "p-first"
     assert status(stub, "p-first") == pb.ORCHESTRATION_STATUS_COMPLETED
 
@@ -236,7 +242,7 @@ def test_activity_results_need_the_current_token_once(stub: Any, workers: list[R
     history = stub.GetInstanceHistory(pb.GetInstanceHistoryRequest(instanceId="p-act")).events
     assert [e.eventId for e in history if e.HasField("taskScheduled")] == [1, 2]
     complete(stub, next(i for i in items if i.HasField("workflowRequest")))
-    assert status(stub, "p-act") == pb.ORCHESTRATION_STATUS_COMPLETED
+    eventually(lambda: status(stub, "p-act") == pb.ORCHESTRATION_STATUS_COMPLETED)
 
 
 def test_wait_for_start_parks_for_unknown_instances(stub: Any) -> None:
@@ -284,3 +290,86 @@ def test_workflow_turn_limit(stub: Any, workers: list[RawWorker]) -> None:
     }
     complete(stub, second)
     one.result(10), two.result(10)
+
+
+def schedule_one(stub: Any, turn: Any) -> None:
+    action = pb.WorkflowAction(id=1, scheduleTask=pb.ScheduleTaskAction(name="act"))
+    stub.CompleteOrchestratorTask(
+        pb.WorkflowResponse(
+            instanceId=turn.workflowRequest.instanceId,
+            actions=[action],
+            completionToken=turn.completionToken,
+        )
+    )
+
+
+def test_late_result_never_reaches_a_recreated_instance(stub: Any, workers: list[RawWorker]) -> None:
+    workers.append(w := RawWorker(stub))
+    pending = start(stub, "p-reuse")
+    schedule_one(stub, w.next())
+    pending.result(10)
+    old_activity = w.next()
+    terminating = stub.TerminateInstance.future(pb.TerminateRequest(instanceId="p-reuse"))
+    terminate_turn = w.next()
+    stub.CompleteOrchestratorTask(
+        pb.WorkflowResponse(
+            instanceId="p-reuse",
+            actions=[
+                pb.WorkflowAction(
+                    id=-1,
+                    completeWorkflow=pb.CompleteWorkflowAction(
+                        workflowStatus=pb.ORCHESTRATION_STATUS_TERMINATED
+                    ),
+                )
+            ],
+            completionToken=terminate_turn.completionToken,
+        )
+    )
+    terminating.result(10)
+    stub.PurgeInstances(pb.PurgeInstancesRequest(instanceId="p-reuse"))
+    pending = start(stub, "p-reuse")
+    schedule_one(stub, w.next())
+    pending.result(10)
+
+    def answer(item: Any, value: str) -> None:
+        stub.CompleteActivityTask(
+            pb.ActivityResponse(
+                instanceId="p-reuse",
+                taskId=1,
+                result=wrappers_pb2.StringValue(value=value),
+                completionToken=item.completionToken,
+            )
+        )
+
+    answer(old_activity, '"old"')  # the purged incarnation's activity finishes late
+    new_activity = w.next()
+    assert new_activity.completionToken != old_activity.completionToken
+    answer(new_activity, '"new"')
+    turn = w.next()
+    results = [
+        e.taskCompleted.result.value for e in turn.workflowRequest.newEvents if e.HasField("taskCompleted")
+    ]
+    assert results == ['"new"']
+    complete(stub, turn)
+    eventually(lambda: status(stub, "p-reuse") == pb.ORCHESTRATION_STATUS_COMPLETED)
+
+
+def test_unanswered_activity_is_redispatched_after_timeout(
+    stub: Any, workers: list[RawWorker], clock: ManualClock
+) -> None:
+    workers.append(w := RawWorker(stub))
+    pending = start(stub, "p-slow-act")
+    schedule_one(stub, w.next())
+    pending.result(10)
+    first = w.next()
+    with pytest.raises(queue.Empty):
+        w.next(timeout=0.3)
+    clock.advance(61)
+    again = w.next()
+    assert again.activityRequest.taskId == first.activityRequest.taskId
+    assert again.completionToken != first.completionToken
+    stub.CompleteActivityTask(
+        pb.ActivityResponse(instanceId="p-slow-act", taskId=1, completionToken=again.completionToken)
+    )
+    complete(stub, w.next())
+    eventually(lambda: status(stub, "p-slow-act") == pb.ORCHESTRATION_STATUS_COMPLETED)
