@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from sidecar.clock import Clock
 from sidecar.db import Database
-from sidecar.scheduler import Job, Scheduler
+from sidecar.scheduler import Job, RetryPolicy, Scheduler
 from sidecar.workflows import store
 from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.history import event, pb
@@ -61,7 +61,8 @@ class TimerBridge:
         self._apply = apply
 
     def register(self) -> None:
-        self._scheduler.register(JOB_KIND, self._fire)
+        # daprd retries workflow reminders forever: a durable timer must never be dropped.
+        self._scheduler.register(JOB_KIND, self._fire, retry=RetryPolicy(max_retries=None))
 
     async def arm(self, timers: Iterable[TimerRow], starts: Iterable[tuple[str, int, float]]) -> None:
         jobs = [_job(t.instance_id, t.generation, t.timer_id, t.due) for t in timers]
