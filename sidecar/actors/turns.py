@@ -51,7 +51,7 @@ class TurnLock:
             if fut.done() and not fut.cancelled():
                 # We were handed the lock but are going away: pass it on.
                 self._release_one()
-            else:
+            elif fut in self._waiters:  # a release may already have popped it
                 self._waiters.remove(fut)
             raise
         self._take(reentrancy_id)

@@ -1,0 +1,185 @@
+"""The series workflow's activities: `notify` (publish `occurrence.due`), `recreate` (add the occurrence's
+item to its list) and `record` (log entries and progress), each idempotent by occurrence key.
+
+A retried or replayed activity repeats the same publish (same CloudEvent id, so subscribers drop the copy),
+the same `AddTodo` (the list returns the item made the first time) and the same merge into the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final, cast
+
+from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
+from dapr.aio.clients import DaprClient
+
+from todo_actors.commands import AddTodo
+from todo_actors.due import Due
+from todo_actors.errors import NotFound, TodoError
+from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
+from todo_actors.serializer import PydanticSerializer
+from workflows.config import SeriesSettings
+from workflows.models import (
+    NotifyInput,
+    OccurrenceEntry,
+    RecordInput,
+    RecreateInput,
+    RecreateResult,
+    SeriesTemplate,
+)
+from workflows.store import SeriesStore
+
+__all__ = ["OCCURRENCE_DUE", "ListActorFactory", "SeriesActivities", "list_proxy", "occurrence_item"]
+
+log = logging.getLogger("workflows.activities")
+
+OCCURRENCE_DUE: Final = "occurrence.due"
+"""CloudEvent type of the notification published when an occurrence falls due."""
+
+ListActorFactory = Callable[[str], TodoListActorInterface]
+"""Returns a proxy to the list actor with the given id."""
+
+
+class _TypedProxy(ActorProxy):
+    """An `ActorProxy` callable by the interface's Python names (`add_todo`), not only by actor method
+    names (`AddTodo`), so it can stand for `TodoListActorInterface`."""
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._actor_interface, name, None)
+        return super().__getattr__(getattr(method, "__actormethod__", None) or name)
+
+
+def list_proxy(list_id: str, factory: ActorProxyFactory) -> TodoListActorInterface:
+    """A typed proxy to list actor `list_id` through the SDK's own actor client."""
+    proxy = _TypedProxy(
+        factory._dapr_client,  # the factory keeps its client private; the proxy needs it
+        LIST_ACTOR_TYPE,
+        ActorId(list_id),
+        TodoListActorInterface,
+        factory._message_serializer,
+    )
+    return cast(TodoListActorInterface, proxy)
+
+
+def occurrence_item(payload: RecreateInput) -> AddTodo:
+    """The `AddTodo` for an occurrence: the template, its due, and the `(series_id, occurrence)` key."""
+    template: SeriesTemplate = payload.template
+    due: Due | None = None
+    if template.due == "occurrence":
+        due = Due.model_validate({"datetime": payload.local.isoformat(), "tz": payload.tz})
+    elif template.due == "all_day":
+        due = Due.model_validate({"date": payload.local.date().isoformat()})
+    return AddTodo(
+        caller=payload.owner,
+        title=template.title,
+        notes=template.notes,
+        priority=template.priority,
+        labels=template.labels,
+        due=due,
+        reminders=template.reminders,
+        series_id=payload.series_id,
+        occurrence=payload.index,
+    )
+
+
+class SeriesActivities:
+    """The activities, bound to the clients they use (created lazily on the worker's event loop).
+
+    `dapr_address` is the sidecar's gRPC address (default: the SDK settings); `list_actor` returns the
+    list actor proxy to add items through (default: `ActorProxy` with the project serializer).
+    """
+
+    def __init__(
+        self,
+        settings: SeriesSettings,
+        *,
+        dapr_address: str | None = None,
+        list_actor: ListActorFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self._address = dapr_address
+        self._list_actor = list_actor
+        self._proxies: ActorProxyFactory | None = None
+        self._client: tuple[asyncio.AbstractEventLoop, DaprClient] | None = None
+
+    def _dapr(self) -> DaprClient:
+        # A grpc.aio channel belongs to the loop that made it; a restarted worker runs a new loop.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop:
+            self._client = (loop, DaprClient(address=self._address))
+        return self._client[1]
+
+    def _store(self) -> SeriesStore:
+        return SeriesStore(self._dapr(), self.settings.state_store)
+
+    def _list(self, list_id: str) -> TodoListActorInterface:
+        if self._list_actor is not None:
+            return self._list_actor(list_id)
+        if self._proxies is None:
+            self._proxies = ActorProxyFactory(message_serializer=PydanticSerializer())
+        return list_proxy(list_id, self._proxies)
+
+    async def notify(self, payload: NotifyInput) -> None:
+        """Publish `occurrence.due` on the reminders topic; the CloudEvent id is the occurrence key."""
+        data = {
+            "id": payload.key,
+            "type": OCCURRENCE_DUE,
+            "series_id": payload.series_id,
+            "occurrence": payload.index,
+            "owner": payload.owner,
+            "list_id": payload.list_id,
+            "title": payload.title,
+            "at": payload.scheduled_at.isoformat(),
+            "local": payload.local.isoformat(),
+            "tz": payload.tz,
+        }
+        await self._dapr().publish_event(
+            pubsub_name=self.settings.pubsub,
+            topic_name=self.settings.topic,
+            data=json.dumps(data),
+            data_content_type="application/json",
+            publish_metadata={"cloudevent.id": payload.key, "cloudevent.type": OCCURRENCE_DUE},
+        )
+
+    async def recreate(self, payload: RecreateInput) -> RecreateResult:
+        """Add the item (idempotent by `(series_id, occurrence)`), then log it with the snapshot."""
+        created_at = None
+        try:
+            reply = await self._list(payload.list_id).add_todo(occurrence_item(payload))
+            added = reply.unwrap()
+        except NotFound:
+            result = RecreateResult(outcome="list_missing", error="the list no longer exists")
+        except TodoError as exc:  # a full list, say: retrying cannot help
+            result = RecreateResult(outcome="failed", error=exc.message[:500])
+        else:
+            item = added.item
+            if item is None:
+                result = RecreateResult(outcome="deleted")
+            else:
+                result = RecreateResult(outcome="created", item_id=item.id)
+                created_at = item.created_at
+        entry = OccurrenceEntry(
+            index=payload.index,
+            key=payload.key,
+            scheduled_at=payload.scheduled_at,
+            local=payload.local,
+            status="created" if result.outcome in ("created", "deleted") else "failed",
+            notified_at=payload.notified_at,
+            item_id=result.item_id,
+            created_at=created_at,
+            error=result.error,
+        )
+        await self._store().log(payload.series_id, [entry], payload.snapshot, payload.notified_at)
+        return result
+
+    async def record(self, payload: RecordInput) -> None:
+        """Merge log entries (skips, completions) and store the snapshot (edits, progress, the end)."""
+        await self._store().log(payload.series_id, payload.entries, payload.snapshot, payload.at)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client[0] is asyncio.get_running_loop():
+            await client[1].close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,62 @@
+"""Registering the series workflow and its activities on a `WorkflowRuntime`, and the instance ids.
+
+The SDK marks every function it registers, so each call wraps fresh functions: a restarted worker (a new
+`WorkflowRuntime` in the same process) can register again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
+
+from workflows.activities import SeriesActivities
+from workflows.models import NotifyInput, RecordInput, RecreateInput, dump
+from workflows.series import (
+    NOTIFY_ACTIVITY,
+    RECORD_ACTIVITY,
+    RECREATE_ACTIVITY,
+    SERIES_WORKFLOW,
+    Steps,
+    series_workflow,
+)
+
+__all__ = ["INSTANCE_PREFIX", "register_series", "series_id_of", "series_instance_id"]
+
+INSTANCE_PREFIX: Final = "series-"
+_SERIES_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def series_instance_id(series_id: str) -> str:
+    """The workflow instance id of a series: one instance per series, for its whole life."""
+    return INSTANCE_PREFIX + series_id
+
+
+def series_id_of(instance_id: str) -> str | None:
+    """The series id an instance id names, or None if it is not a series instance."""
+    if not instance_id.startswith(INSTANCE_PREFIX):
+        return None
+    series_id = instance_id[len(INSTANCE_PREFIX) :]
+    return series_id if _SERIES_ID.match(series_id) else None
+
+
+def register_series(runtime: WorkflowRuntime, activities: SeriesActivities) -> None:
+    """Register the `series` workflow and its three activities (run on the worker's event loop)."""
+
+    def series(ctx: DaprWorkflowContext, state: dict[str, Any]) -> Steps:
+        return series_workflow(ctx, state)
+
+    async def series_notify(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
+        await activities.notify(NotifyInput.model_validate(payload))
+
+    async def series_recreate(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return dump(await activities.recreate(RecreateInput.model_validate(payload)))
+
+    async def series_record(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
+        await activities.record(RecordInput.model_validate(payload))
+
+    runtime.register_workflow(series, name=SERIES_WORKFLOW)
+    runtime.register_activity(series_notify, name=NOTIFY_ACTIVITY)
+    runtime.register_activity(series_recreate, name=RECREATE_ACTIVITY)
+    runtime.register_activity(series_record, name=RECORD_ACTIVITY)

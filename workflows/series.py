@@ -1,0 +1,204 @@
+"""The series workflow: one durable, never-ending workflow per recurring task.
+
+Each generation plans from its input and `ctx.current_utc_datetime` only (`cycle.plan`): it creates what
+is due (notify, then recreate, per occurrence) or waits on a durable timer for the next occurrence while
+listening for control events (skip, edit, completion), then continues as new with the next state. The
+workflow itself does no I/O; activities do, and every one of them is idempotent by occurrence key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy
+from pydantic import ValidationError
+
+from workflows import cycle
+from workflows.models import (
+    CONTROL,
+    NotifyInput,
+    RecordInput,
+    RecreateInput,
+    RecreateResult,
+    SeriesProgress,
+    SeriesState,
+    dump,
+    utc,
+)
+from workflows.recurrence import Occurrence
+
+__all__ = [
+    "ACTIVITY_RETRY",
+    "CONTROL_EVENT",
+    "NOTIFY_ACTIVITY",
+    "RECORD_ACTIVITY",
+    "RECREATE_ACTIVITY",
+    "SERIES_WORKFLOW",
+    "series_workflow",
+]
+
+log = logging.getLogger("workflows.series")
+
+SERIES_WORKFLOW: Final = "series"
+CONTROL_EVENT: Final = "series.control"
+NOTIFY_ACTIVITY: Final = "series_notify"
+RECREATE_ACTIVITY: Final = "series_recreate"
+RECORD_ACTIVITY: Final = "series_record"
+
+ACTIVITY_RETRY: Final = RetryPolicy(
+    first_retry_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(minutes=5),
+    max_number_of_attempts=50,
+)
+"""Activities fail only when the sidecar, the store or the list's host is unreachable: retry for hours
+(durable retry timers), so an outage delays occurrences instead of failing the series."""
+
+Steps = Generator[Any, Any, Any]
+
+
+def series_workflow(ctx: DaprWorkflowContext, given: SeriesState | dict[str, Any]) -> Steps:
+    """Run one generation of a series (see the module docstring); the input is a `SeriesState`."""
+    state = given if isinstance(given, SeriesState) else SeriesState.model_validate(given)
+    plan = cycle.plan(state, _now(ctx))
+    if plan.create:
+        state = yield from _create(ctx, plan.state, plan.create)
+        return _continue(ctx, state)
+    if plan.state.missed != state.missed:  # catch_up="skip" dropped what fell due: record it
+        yield from _record(ctx, plan.state, ())
+    state = plan.state
+    if state.ended is not None:
+        return (yield from _finish(ctx, state))
+    if plan.next is not None:
+        _status(ctx, state, "waiting", plan.next)
+        # The occurrence's time is the wait's timeout: when the timer wins, the SDK drops the waiter, so a
+        # control event arriving while we create is buffered and carried over (save_events) - not lost.
+        wait = ctx.wait_for_external_event(CONTROL_EVENT, timeout=_naive(plan.next.at_utc))
+    else:
+        _status(ctx, state, "awaiting_completion", None)
+        wait = ctx.wait_for_external_event(CONTROL_EVENT)
+    try:
+        raw = yield wait
+    except TimeoutError:  # the occurrence is due (or, after a pause, maybe long past)
+        due = cycle.plan(state, _now(ctx))
+        if due.create:
+            after = yield from _create(ctx, due.state, due.create)
+        else:
+            after = due.state
+            if after.missed != state.missed:
+                yield from _record(ctx, after, ())
+        return _continue(ctx, after)
+    state = yield from _control(ctx, state, raw, plan.next)
+    return _continue(ctx, state)
+
+
+def _create(ctx: DaprWorkflowContext, state: SeriesState, occurrences: tuple[Occurrence, ...]) -> Steps:
+    """Notify, then recreate, each occurrence in order; returns the state after the last."""
+    _status(ctx, state, "creating", occurrences[0])
+    for occurrence in occurrences:
+        key = cycle.entry_key(state.series_id, occurrence.index)
+        notify = NotifyInput(
+            series_id=state.series_id,
+            owner=state.owner,
+            list_id=state.list_id,
+            index=occurrence.index,
+            key=key,
+            scheduled_at=occurrence.at_utc,
+            local=occurrence.local,
+            tz=state.schedule.tz,
+            title=state.template.title,
+        )
+        yield ctx.call_activity(NOTIFY_ACTIVITY, input=dump(notify), retry_policy=ACTIVITY_RETRY)
+        now = _now(ctx)
+        after = cycle.created(state, occurrence, "created", now)
+        recreate = RecreateInput(
+            series_id=state.series_id,
+            owner=state.owner,
+            list_id=state.list_id,
+            index=occurrence.index,
+            key=key,
+            scheduled_at=occurrence.at_utc,
+            local=occurrence.local,
+            tz=state.schedule.tz,
+            template=state.template,
+            notified_at=now,
+            snapshot=cycle.snapshot(after),
+        )
+        raw = yield ctx.call_activity(RECREATE_ACTIVITY, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
+        result = RecreateResult.model_validate(raw)
+        state = (
+            cycle.created(state, occurrence, result.outcome, now) if result.outcome != "created" else after
+        )
+        if not ctx.is_replaying:
+            log.info(
+                "series %s: occurrence %d (%s) %s, item %s",
+                state.series_id,
+                occurrence.index,
+                occurrence.at_utc.isoformat(),
+                result.outcome,
+                result.item_id,
+            )
+        if result.outcome != "created":  # the snapshot sent along assumed it would be
+            yield from _record(ctx, state, ())
+        if state.ended is not None:
+            break
+    return state
+
+
+def _control(ctx: DaprWorkflowContext, state: SeriesState, raw: Any, waiting_for: Occurrence | None) -> Steps:
+    try:
+        control = CONTROL.validate_python(raw)
+    except ValidationError as exc:
+        if not ctx.is_replaying:
+            log.warning("series %s: malformed control event ignored: %s", state.series_id, exc)
+        return state
+    now = _now(ctx)
+    changed, entries = cycle.apply_control(state, control, waiting_for, now)
+    if changed != state or entries:
+        if not ctx.is_replaying:
+            log.info("series %s: applied %s", state.series_id, control.kind)
+        yield from _record(ctx, changed, entries)
+    return changed
+
+
+def _record(ctx: DaprWorkflowContext, state: SeriesState, entries: tuple[Any, ...]) -> Steps:
+    record = RecordInput(
+        series_id=state.series_id, at=_now(ctx), entries=entries, snapshot=cycle.snapshot(state)
+    )
+    yield ctx.call_activity(RECORD_ACTIVITY, input=dump(record), retry_policy=ACTIVITY_RETRY)
+
+
+def _finish(ctx: DaprWorkflowContext, state: SeriesState) -> Steps:
+    yield from _record(ctx, state, ())
+    _status(ctx, state, "ended", None)
+    if not ctx.is_replaying:
+        log.info("series %s ended (%s) after %d occurrences", state.series_id, state.ended, state.created)
+    return {"series_id": state.series_id, "ended": state.ended, "occurrences_created": state.created}
+
+
+def _continue(ctx: DaprWorkflowContext, state: SeriesState) -> None:
+    ctx.continue_as_new(dump(state.model_copy(update={"generation": state.generation + 1})), save_events=True)
+
+
+def _status(ctx: DaprWorkflowContext, state: SeriesState, phase: str, occurrence: Occurrence | None) -> None:
+    progress = SeriesProgress.model_validate(
+        {
+            "phase": phase,
+            "generation": state.generation,
+            "next_index": None if occurrence is None else occurrence.index,
+            "next_at": None if occurrence is None else occurrence.at_utc,
+            "awaiting": state.awaiting,
+        }
+    )
+    ctx.set_custom_status(progress.model_dump_json())
+
+
+def _now(ctx: DaprWorkflowContext) -> datetime:
+    return utc(ctx.current_utc_datetime)
+
+
+def _naive(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,376 @@
+"""`SeriesService`: what the REST layer calls to create, read and control series.
+
+A series is a record in the state store (definition, owner, progress) plus one workflow instance
+(`series-<id>`). Reads combine both: the record for what was defined and done, the instance's input and
+custom status for what it is doing now. Every call is scoped to an owner: another user's series is
+`NotFound`, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+import grpc
+from dapr.aio.clients import DaprClient
+from dapr.ext.workflow import WorkflowState, WorkflowStatus
+from dapr.ext.workflow.aio import DaprWorkflowClient
+from pydantic import ValidationError
+
+from todo_actors.errors import InvalidInput, NotFound
+from todo_actors.interface import GetList
+from workflows import cycle
+from workflows.activities import ListActorFactory
+from workflows.completion import raise_control
+from workflows.config import SeriesSettings
+from workflows.errors import SeriesConflict
+from workflows.models import EditSeries, OccurrenceEntry, SeriesProgress, SeriesState, SkipNext, dump, utc
+from workflows.presenting import series_status, series_view, workflow_input
+from workflows.records import OwnedSeries, SeriesRecord, page_of
+from workflows.recurrence import Schedule, occurrence_after
+from workflows.rrule_parse import InvalidRule, parse_rule
+from workflows.runtime import series_instance_id
+from workflows.series import SERIES_WORKFLOW
+from workflows.store import SeriesStore
+from workflows.views import (
+    OccurrencesPage,
+    Series,
+    SeriesPage,
+    SeriesPatch,
+    SeriesSpec,
+    Upcoming,
+)
+
+__all__ = ["SeriesService"]
+
+log = logging.getLogger("workflows.series_client")
+
+_SETTLE_SECONDS: Final = 5.0
+
+
+class SeriesService:
+    """Series operations for the API. `clock` is the service's only source of "now"; `list_actor` gives
+    the list proxy used to check that a new series' list belongs to its owner."""
+
+    def __init__(
+        self,
+        workflows: DaprWorkflowClient,
+        dapr: DaprClient,
+        settings: SeriesSettings,
+        *,
+        list_actor: ListActorFactory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.workflows = workflows
+        self.store = SeriesStore(dapr, settings.state_store)
+        self.settings = settings
+        self._list_actor = list_actor
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return utc(self._clock())
+
+    # create and read -----------------------------------------------------------------------------
+
+    async def create(self, owner: str, spec: SeriesSpec, *, series_id: str | None = None) -> Series:
+        """Validate, record and start a series; `series_id` (say, derived from an Idempotency-Key) makes
+        a retried create return the same series instead of a second one."""
+        now = self.now()
+        schedule = self._schedule(spec.rule, spec.dtstart, spec.tz, spec.exdates, spec.anchor, spec.catch_up)
+        if occurrence_after(schedule, now) is None:
+            raise InvalidInput.at("rule", "the rule has no occurrence after now (COUNT or UNTIL has passed)")
+        (await self._list_actor(spec.list_id).get_list(GetList(caller=owner))).unwrap()
+        series_id = series_id or uuid.uuid4().hex
+        record = SeriesRecord(
+            id=series_id,
+            owner=owner,
+            list_id=spec.list_id,
+            instance_id=series_instance_id(series_id),
+            template=spec.template,
+            rule=schedule.rule,
+            dtstart=schedule.dtstart,
+            tz=schedule.tz,
+            exdates=schedule.exdates,
+            anchor=schedule.anchor,
+            catch_up=schedule.catch_up,
+            grace_seconds=int(self.settings.catch_up_grace.total_seconds()),
+            created_at=now,
+            updated_at=now,
+        )
+        # Index first (it enforces the per-user limit); an index entry without a record is skipped.
+        await self.store.add_owned(
+            owner, OwnedSeries(id=series_id, created_at=now), self.settings.series_per_owner
+        )
+        stored = await self.store.insert(record)
+        if stored.owner != owner:
+            raise NotFound("no such series")
+        if stored is not record:  # a retried create: start only what never started
+            existing = await self.workflows.get_workflow_state(stored.instance_id, fetch_payloads=False)
+            if existing is not None or stored.generation >= 0 or stored.cancelled_at is not None:
+                return await self.get(owner, series_id)
+        await self._start(stored)
+        workflow = await self.workflows.get_workflow_state(stored.instance_id, fetch_payloads=True)
+        return series_view(stored, workflow, self._upcoming(None))
+
+    async def _start(self, record: SeriesRecord) -> None:
+        schedule = self._schedule_of(record)
+        state = SeriesState(
+            series_id=record.id,
+            owner=record.owner,
+            list_id=record.list_id,
+            template=record.template,
+            definition=schedule,
+            schedule=schedule,
+            cursor_at=record.created_at,
+            grace_seconds=record.grace_seconds,
+        )
+        try:
+            await self.workflows.schedule_new_workflow(
+                SERIES_WORKFLOW, input=dump(state), instance_id=record.instance_id
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        log.info(
+            "series %s of %s started (%s from %s %s)",
+            record.id,
+            record.owner,
+            record.rule,
+            record.dtstart.isoformat(),
+            record.tz,
+        )
+
+    async def get(self, owner: str, series_id: str, *, upcoming: int | None = None) -> Series:
+        record = await self.owned(owner, series_id)
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
+        return series_view(record, workflow, self._upcoming(upcoming))
+
+    async def list(self, owner: str, *, cursor: str | None = None, limit: int | None = None) -> SeriesPage:
+        """The owner's series, oldest first; `cursor` is the `next_cursor` of the previous page."""
+        start = _position(cursor)
+        limit = limit or self.settings.page_size_default
+        owned = await self.store.owned(owner)
+        entries = owned[start : start + limit]
+        found = await asyncio.gather(*(self._entry(owner, e.id) for e in entries))
+        items = [s for s in found if s is not None]
+        more = start + limit < len(owned)
+        return SeriesPage(items=items, next_cursor=str(start + limit) if more else None)
+
+    async def _entry(self, owner: str, series_id: str) -> Series | None:
+        try:
+            return await self.get(owner, series_id, upcoming=0)
+        except NotFound:
+            return None  # indexed, but its creation did not get as far as the record
+
+    async def owned(self, owner: str, series_id: str) -> SeriesRecord:
+        """The series' record if `owner` owns it; NotFound otherwise (also for another user's)."""
+        record = await self.store.get(series_id)
+        if record is None or record.owner != owner:
+            raise NotFound("no such series")
+        return record
+
+    async def occurrences(
+        self,
+        owner: str,
+        series_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        upcoming: int | None = None,
+    ) -> OccurrencesPage:
+        """Logged occurrences from index `cursor` on (oldest first); the first page adds upcoming ones."""
+        record = await self.owned(owner, series_id)
+        start = _position(cursor)
+        pages = [p for p in record.pages if p >= page_of(start)]
+        items: list[OccurrenceEntry] = []
+        while pages and len(items) <= limit:
+            chunk, pages = pages[:10], pages[10:]
+            items += [e for e in await self.store.occurrences(record, chunk) if e.index >= start]
+        more = len(items) > limit
+        items = items[:limit]
+        next_upcoming: list[Upcoming] = []
+        if cursor is None:
+            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
+            next_upcoming = series_view(record, workflow, self._upcoming(upcoming)).upcoming
+        return OccurrencesPage(
+            items=items, next_cursor=str(items[-1].index + 1) if more else None, upcoming=next_upcoming
+        )
+
+    # controls ------------------------------------------------------------------------------------
+
+    async def edit(self, owner: str, series_id: str, patch: SeriesPatch) -> Series:
+        """Change the rule and/or template from the next occurrence on (applied by the workflow)."""
+        if patch.rule is None and patch.template is None:
+            raise InvalidInput("nothing to change: give 'rule' and/or 'template'")
+        record = await self.owned(owner, series_id)
+        workflow = await self._live(record, "edited")
+        template = record.template
+        if patch.template is not None:
+            try:
+                template = patch.template.apply(record.template)
+            except ValidationError as exc:
+                raise InvalidInput.from_validation_error(exc) from None
+        rule = record.rule
+        if patch.rule is not None:
+            schedule = self._schedule(
+                patch.rule, record.dtstart, record.tz, record.exdates, record.anchor, record.catch_up
+            )
+            if record.anchor == "schedule" and occurrence_after(_unbounded(schedule), self.now()) is None:
+                raise InvalidInput.at("rule", "the rule has no occurrence after now")
+            rule = schedule.rule
+        edit = EditSeries(rule=None if patch.rule is None else rule, template=patch.template)
+        await raise_control(self.workflows, record.id, edit)
+        shown = record.model_copy(update={"rule": rule, "template": template})
+        return series_view(shown, workflow, self._upcoming(None))
+
+    async def pause(self, owner: str, series_id: str) -> Series:
+        """Suspend the workflow; occurrences falling due while paused follow the catch-up policy on resume."""
+        record = await self.owned(owner, series_id)
+        workflow = await self._live(record, "paused")
+        if workflow.runtime_status != WorkflowStatus.SUSPENDED:
+            await self.workflows.pause_workflow(record.instance_id)
+            await self._settle(record.instance_id, {WorkflowStatus.SUSPENDED})
+        return await self.get(owner, series_id)
+
+    async def resume(self, owner: str, series_id: str) -> Series:
+        record = await self.owned(owner, series_id)
+        workflow = await self._live(record, "resumed")
+        if workflow.runtime_status == WorkflowStatus.SUSPENDED:
+            await self.workflows.resume_workflow(record.instance_id)
+            await self._settle(record.instance_id, {WorkflowStatus.RUNNING, WorkflowStatus.COMPLETED})
+        return await self.get(owner, series_id)
+
+    async def skip_next(self, owner: str, series_id: str) -> Series:
+        """Skip the next occurrence (it is logged as skipped and never created)."""
+        record = await self.owned(owner, series_id)
+        workflow = await self._live(record, "skipped")
+        state = workflow_input(workflow)
+        if state is None:
+            raise SeriesConflict("the series is starting; try again")
+        if state.awaiting is not None:
+            raise SeriesConflict(
+                f"the series waits for occurrence {state.awaiting} to be completed; nothing to skip"
+            )
+        progress = SeriesProgress.parse(workflow.serialized_custom_status)
+        if progress is not None and progress.generation == state.generation:
+            if progress.phase != "waiting" or progress.next_index is None:
+                raise SeriesConflict("the series is creating an occurrence right now; try again")
+            index = progress.next_index
+        else:  # the generation just started: its next occurrence follows from its input
+            upcoming = cycle.upcoming(state, 1)
+            if not upcoming:
+                raise SeriesConflict("the series has no next occurrence to skip")
+            index = upcoming[0].index
+        await raise_control(self.workflows, record.id, SkipNext(index=index))
+        await self._settle_cursor(record.instance_id, index)
+        return await self.get(owner, series_id)
+
+    async def cancel(self, owner: str, series_id: str) -> Series:
+        """Terminate the workflow; items already created stay in the list."""
+        record = await self.owned(owner, series_id)
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+        status = series_status(record, workflow)
+        if status == "cancelled":
+            return await self.get(owner, series_id)
+        if status in ("completed", "failed"):
+            raise SeriesConflict(f"the series is {status}; there is nothing to cancel")
+        await self.workflows.terminate_workflow(record.instance_id, output={"cancelled": True})
+        await self._settle(record.instance_id, {WorkflowStatus.TERMINATED, WorkflowStatus.COMPLETED})
+        now = self.now()
+        await self.store.update(
+            series_id,
+            lambda r: r.model_copy(update={"cancelled_at": now, "updated_at": max(r.updated_at, now)}),
+        )
+        return await self.get(owner, series_id)
+
+    # helpers -------------------------------------------------------------------------------------
+
+    async def _live(self, record: SeriesRecord, verb: str) -> WorkflowState:
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
+        status = series_status(record, workflow)
+        if workflow is None or status not in ("running", "paused"):
+            raise SeriesConflict(f"the series is {status}; it cannot be {verb}")
+        return workflow
+
+    async def _settle(self, instance_id: str, wanted: set[WorkflowStatus]) -> None:
+        """Wait (briefly) until the engine has applied a suspend/resume/terminate."""
+        deadline = time.monotonic() + _SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            state = await self.workflows.get_workflow_state(instance_id, fetch_payloads=False)
+            if state is None or state.runtime_status in wanted:
+                return
+            await asyncio.sleep(0.02)
+        log.warning("workflow %s did not reach %s within %.0f s", instance_id, wanted, _SETTLE_SECONDS)
+
+    async def _settle_cursor(self, instance_id: str, index: int) -> None:
+        """Wait (briefly) until the workflow has moved past occurrence `index` (a skip was applied)."""
+        deadline = time.monotonic() + _SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            workflow = await self.workflows.get_workflow_state(instance_id, fetch_payloads=True)
+            if workflow is None or workflow.runtime_status != WorkflowStatus.RUNNING:
+                return  # a paused series applies the skip when resumed
+            state = workflow_input(workflow)
+            if state is None or (state.cursor_index is not None and state.cursor_index >= index):
+                return
+            await asyncio.sleep(0.02)
+
+    def _upcoming(self, n: int | None) -> int:
+        n = self.settings.upcoming_default if n is None else n
+        if not 0 <= n <= self.settings.upcoming_max:
+            raise InvalidInput.at("upcoming", f"must be between 0 and {self.settings.upcoming_max}")
+        return n
+
+    def _schedule(
+        self,
+        rule: str,
+        dtstart: datetime,
+        tz: str,
+        exdates: object,
+        anchor: str,
+        catch_up: str,
+    ) -> Schedule:
+        try:
+            parse_rule(rule, min_interval=self.settings.min_interval)
+        except InvalidRule as exc:
+            raise InvalidInput(str(exc), errors=[{"loc": ["body", "rule"], "msg": str(exc)}]) from None
+        try:
+            return Schedule.model_validate(
+                {
+                    "rule": rule,
+                    "dtstart": dtstart,
+                    "tz": tz,
+                    "exdates": exdates,
+                    "anchor": anchor,
+                    "catch_up": catch_up,
+                }
+            )
+        except ValidationError as exc:
+            raise InvalidInput.from_validation_error(exc) from None
+
+    def _schedule_of(self, record: SeriesRecord) -> Schedule:
+        return Schedule(
+            rule=record.rule,
+            dtstart=record.dtstart,
+            tz=record.tz,
+            exdates=record.exdates,
+            anchor=record.anchor,
+            catch_up=record.catch_up,
+        )
+
+
+def _unbounded(schedule: Schedule) -> Schedule:
+    return schedule.model_copy(update={"rule": str(dataclasses.replace(schedule.parsed_rule, count=None))})
+
+
+def _position(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 12:
+        raise InvalidInput.at("cursor", "not a cursor this API returned")
+    return int(cursor)
