@@ -1,0 +1,156 @@
+"""`create_app(settings)`: the public REST API. Routes proxy to the actors through the sidecar; the
+lifespan opens (and closes) the connections every request shares.
+
+The public app never serves the app channel (`/actors/...`, `/dapr/...`): that is `create_channel_app`,
+on its own loopback port behind APP_API_TOKEN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.types import Scope
+
+from api.actor_client import ActorProxies, PooledActorClient
+from api.auth import TokenVerifier
+from api.body_limit import BodyLimitMiddleware
+from api.deps import Resources
+from api.feed import Feed
+from api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.openapi import install_openapi
+from api.problems import install_problem_handlers
+from api.ratelimit import RateLimiter
+from api.routes import dev, events, health, lists, todos
+from api.settings import MIN_SECRET_BYTES, Settings
+from api.shared import Shared
+from api.sidecar_link import open_dapr_client, wait_for_sidecar
+from todo_actors.serializer import PydanticSerializer
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("api.app")
+
+_DESCRIPTION = """\
+Todo lists and items as Dapr virtual actors.
+
+* Authenticate with `Authorization: Bearer <JWT>` (HS256, `sub` = user); `todo-engine token <user>` mints one.
+* Errors are RFC 9457 `application/problem+json` with a stable `type`.
+* `ETag` on every list and item; send it back in `If-Match` on PATCH/DELETE (412 when stale).
+* `Idempotency-Key` on POST makes retries safe.
+* Collections page with `limit` + `cursor` → `next_cursor`.
+"""
+
+
+def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
+    """The public API. Pass the same `shared` to `create_channel_app` when both run in one process."""
+    shared = shared or Shared()
+    metrics = ApiMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            http = aiohttp.ClientSession()
+            stack.push_async_callback(http.close)
+            await wait_for_sidecar(settings, http)
+            dapr = open_dapr_client(settings)
+            stack.push_async_callback(dapr.close)
+            secret = await _jwt_secret(settings, http)
+            serializer = PydanticSerializer()
+            proxies = ActorProxies(
+                PooledActorClient(
+                    settings.dapr_http_endpoint,
+                    serializer,
+                    api_token=settings.dapr_token,
+                    on_call=metrics.count_actor_call,
+                ),
+                serializer,
+            )
+            stack.push_async_callback(proxies.close)
+            resources = Resources(
+                settings=settings,
+                shared=shared,
+                metrics=metrics,
+                limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+                verifier=TokenVerifier(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+                proxies=proxies,
+                dapr=dapr,
+                feed=Feed(
+                    dapr,
+                    settings.state_store,
+                    max_events=settings.feed_max_events,
+                    seen_ttl_seconds=settings.feed_seen_ttl_seconds,
+                ),
+                idempotency=IdempotencyStore(dapr, settings.state_store, settings.idempotency_ttl_seconds),
+                http=http,
+            )
+            if settings.dev_clock:
+                await dev.sync_clock(resources)
+            app.state.resources = resources
+            log.info("public API ready (sidecar %s)", settings.dapr_http_endpoint)
+            yield
+
+    app = FastAPI(
+        title="todo-engine",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(IdempotencyMiddleware, store=_idempotency_store, verifier=_verifier),
+        ],
+    )
+    install_problem_handlers(app)
+    for module in (lists, todos, events, health):
+        app.include_router(module.router)
+    if settings.dev_clock:
+        app.include_router(dev.router)
+    install_openapi(app, description=_DESCRIPTION)
+    return app
+
+
+def _resources_of(scope: Scope) -> Resources | None:
+    app: Any = scope.get("app")
+    return getattr(getattr(app, "state", None), "resources", None)
+
+
+def _idempotency_store(scope: Scope) -> IdempotencyStore | None:
+    resources = _resources_of(scope)
+    return None if resources is None else resources.idempotency
+
+
+def _verifier(scope: Scope) -> TokenVerifier | None:
+    resources = _resources_of(scope)
+    return None if resources is None else resources.verifier
+
+
+async def _jwt_secret(settings: Settings, http: aiohttp.ClientSession) -> str:
+    """The configured secret, or the one in the Dapr secret store (read over the HTTP API, which daprd
+    and the embedded sidecar both serve)."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    store, key = settings.jwt_secret_store, settings.jwt_secret_key
+    url = f"{settings.dapr_http_endpoint}/v1.0/secrets/{store}/{key}"
+    headers = {"dapr-api-token": settings.dapr_token} if settings.dapr_token else {}
+    async with http.get(url, headers=headers) as resp:
+        body = await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(
+                f"cannot read secret {key!r} from store {store!r}: {resp.status} {body[:200]!r}"
+            )
+    secret = json.loads(body).get(key)
+    if not isinstance(secret, str) or len(secret.encode()) < MIN_SECRET_BYTES:
+        raise RuntimeError(
+            f"secret {key!r} in store {store!r} is missing or shorter than {MIN_SECRET_BYTES} bytes"
+        )
+    return secret

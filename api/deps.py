@@ -1,0 +1,153 @@
+"""Typed dependencies of the routes: the caller, the proxies of the actors a route talks to, preconditions.
+
+Everything comes from the `Resources` the lifespan built and put on `app.state`; nothing here is global.
+All are `async def`: FastAPI runs plain `def` dependencies on its thread pool, a thread hop per request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+import aiohttp
+from dapr.aio.clients import DaprClient
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.actor_client import ActorProxies
+from api.auth import TokenVerifier
+from api.feed import Feed
+from api.idempotency import KEY_PATTERN, IdempotencyStore
+from api.metrics import ApiMetrics
+from api.problems import PreconditionFailed, RateLimited
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+from api.shared import Shared
+from todo_actors.interface import (
+    LIST_ACTOR_TYPE,
+    OWNER_ACTOR_TYPE,
+    OwnerIndexActorInterface,
+    TodoListActorInterface,
+)
+
+__all__ = [
+    "ID_PATTERN",
+    "CurrentUser",
+    "IdempotencyKey",
+    "IfMatch",
+    "ListId",
+    "ListProxy",
+    "OwnerIndexProxy",
+    "Resources",
+    "ResourcesDep",
+    "SettingsDep",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+@dataclass
+class Resources:
+    """What the lifespan opens and closes; one per app."""
+
+    settings: Settings
+    shared: Shared
+    metrics: ApiMetrics
+    limiter: RateLimiter
+    verifier: TokenVerifier
+    proxies: ActorProxies
+    dapr: DaprClient
+    feed: Feed
+    idempotency: IdempotencyStore
+    http: aiohttp.ClientSession
+
+    def list_actor(self, list_id: str) -> TodoListActorInterface:
+        return self.proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id)
+
+    def owner_index(self, user: str) -> OwnerIndexActorInterface:
+        return self.proxies.get(OwnerIndexActorInterface, OWNER_ACTOR_TYPE, user)
+
+
+async def _resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(_resources)]
+
+
+async def _settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT (HS256) whose `sub` is the user")
+
+
+async def _current_user(
+    request: Request,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    user = resources.verifier.user_of(request.headers.get("authorization"))
+    wait = resources.limiter.take(user)
+    if wait:
+        raise RateLimited(wait)
+    return user
+
+
+CurrentUser = Annotated[str, Depends(_current_user)]
+"""The authenticated user (`sub`), after the per-user rate limit."""
+
+ListId = Annotated[str, Path(pattern=ID_PATTERN, description="The list's id")]
+
+
+async def _list_proxy(list_id: ListId, resources: ResourcesDep) -> TodoListActorInterface:
+    return resources.list_actor(list_id)
+
+
+ListProxy = Annotated[TodoListActorInterface, Depends(_list_proxy)]
+"""The actor of the list named in the path (ownership is checked by the actor: pass `caller`)."""
+
+
+async def _owner_proxy(user: CurrentUser, resources: ResourcesDep) -> OwnerIndexActorInterface:
+    return resources.owner_index(user)
+
+
+OwnerIndexProxy = Annotated[OwnerIndexActorInterface, Depends(_owner_proxy)]
+"""The caller's index of lists."""
+
+_ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
+
+
+async def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            description='The ETag read earlier (`"3"`); the change fails with 412 if it is stale. `*` = any.',
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.fullmatch(if_match)
+    if match is None or int(match.group(1)) < 1:
+        raise PreconditionFailed(f"If-Match {if_match!r} matches no version of this resource")
+    return int(match.group(1))
+
+
+IfMatch = Annotated[int | None, Depends(_if_match)]
+"""The version `If-Match` names (None when absent or `*`)."""
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="Retrying a POST with the same key returns the first response and changes nothing twice",
+    ),
+]
+"""Documented here; enforced by `IdempotencyMiddleware` before the route runs."""

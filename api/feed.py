@@ -1,0 +1,205 @@
+"""Each user's change feed, kept in the Dapr state store: the events of the user's lists, in order, with a
+per-user cursor that only grows, deduplicated by event id and bounded to the newest `max_events`.
+
+Layout (keys are prefixed with the app id by the sidecar): `feed|<user>|head` holds the last cursor,
+`feed|<user>|<cursor>` one event, `feed-seen|<event id>` (with a TTL) marks an event as appended. An append
+writes all three in one transaction guarded by the head's ETag, so concurrent appenders (deliveries,
+replicas) never share a cursor; a redelivered event finds its mark and is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import grpc
+from dapr.aio.clients import DaprClient
+from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+from dapr.clients.grpc._state import Concurrency, StateOptions
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from api.sidecar_link import SidecarError, grpc_status
+
+__all__ = ["Feed", "FeedEvent", "FeedPage"]
+
+log = logging.getLogger("api.feed")
+
+_MAX_ATTEMPTS = 20
+
+
+class FeedEvent(BaseModel):
+    """One change as a client sees it: `cursor` orders it within the user's feed, `id` is the event id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cursor: str
+    id: str
+    type: str
+    at: dt.datetime | None = None
+    list_id: str | None = None
+    item_id: str | None = None
+    data: dict[str, JsonValue]
+
+
+class FeedPage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: list[FeedEvent]
+    next_cursor: str
+    has_more: bool
+
+
+def _user_key(user: str) -> str:
+    # Users are free text; state keys must not contain the store's "||" separator, so hash them.
+    return hashlib.sha256(user.encode("utf-8")).hexdigest()[:32]
+
+
+class Feed:
+    def __init__(
+        self,
+        client: DaprClient,
+        store: str,
+        *,
+        max_events: int,
+        seen_ttl_seconds: int,
+        on_append: Callable[[str], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._max = max_events
+        self._seen_ttl = str(seen_ttl_seconds)
+        self._on_append = on_append
+        # One appender per user in this process (others are fenced by the head's ETag); entries are
+        # dropped when unused so memory follows the number of users appending right now.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def _head(self, user: str) -> str:
+        return f"feed|{_user_key(user)}|head"
+
+    def _entry(self, user: str, cursor: int) -> str:
+        return f"feed|{_user_key(user)}|{cursor}"
+
+    @staticmethod
+    def _seen(event_id: str) -> str:
+        return f"feed-seen|{hashlib.sha256(event_id.encode('utf-8')).hexdigest()[:40]}"
+
+    async def append(
+        self,
+        user: str,
+        event_id: str,
+        event_type: str,
+        data: dict[str, JsonValue],
+        *,
+        at: dt.datetime | None = None,
+        list_id: str | None = None,
+        item_id: str | None = None,
+    ) -> int | None:
+        """Append one event; returns its cursor, or None if this event id was appended before."""
+        async with self._user_lock(user):
+            return await self._append(user, event_id, event_type, data, at, list_id, item_id)
+
+    @asynccontextmanager
+    async def _user_lock(self, user: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(user, (asyncio.Lock(), 0))
+        self._locks[user] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[user]
+            if users == 1:
+                del self._locks[user]
+            else:
+                self._locks[user] = (lock, users - 1)
+
+    async def _append(
+        self,
+        user: str,
+        event_id: str,
+        event_type: str,
+        data: dict[str, JsonValue],
+        at: dt.datetime | None,
+        list_id: str | None,
+        item_id: str | None,
+    ) -> int | None:
+        seen_key = self._seen(event_id)
+        head_key = self._head(user)
+        for _ in range(_MAX_ATTEMPTS):
+            found = await self._client.get_bulk_state(self._store, [seen_key, head_key], parallelism=2)
+            by_key = {item.key: item for item in found.items}
+            if by_key[seen_key].data:
+                return None
+            head = by_key[head_key]
+            if not head.data:
+                await self._create_head(head_key)
+                continue
+            cursor = int(json.loads(head.data)["seq"]) + 1
+            entry = FeedEvent(
+                cursor=str(cursor),
+                id=event_id,
+                type=event_type,
+                at=at,
+                list_id=list_id,
+                item_id=item_id,
+                data=data,
+            )
+            ops = [
+                TransactionalStateOperation(head_key, json.dumps({"seq": cursor}), etag=head.etag),
+                TransactionalStateOperation(self._entry(user, cursor), entry.model_dump_json()),
+                TransactionalStateOperation(seen_key, str(cursor), metadata={"ttlInSeconds": self._seen_ttl}),
+            ]
+            if cursor > self._max:
+                ops.append(
+                    TransactionalStateOperation(
+                        self._entry(user, cursor - self._max),
+                        operation_type=TransactionOperationType.delete,
+                    )
+                )
+            try:
+                await self._client.execute_state_transaction(self._store, ops)
+            except SidecarError as exc:
+                if grpc_status(exc) == grpc.StatusCode.ABORTED:  # another appender took this cursor
+                    continue
+                raise
+            if self._on_append is not None:
+                self._on_append(user)
+            return cursor
+        raise TimeoutError(f"could not append to the feed after {_MAX_ATTEMPTS} attempts (contention)")
+
+    async def _create_head(self, head_key: str) -> None:
+        try:
+            await self._client.save_state(
+                self._store,
+                head_key,
+                json.dumps({"seq": 0}),
+                options=StateOptions(concurrency=Concurrency.first_write),
+            )
+        except SidecarError as exc:
+            if grpc_status(exc) != grpc.StatusCode.ABORTED:  # else someone else created it: fine
+                raise
+
+    async def last_cursor(self, user: str) -> int:
+        head = await self._client.get_state(self._store, self._head(user))
+        return int(json.loads(head.data)["seq"]) if head.data else 0
+
+    async def page(self, user: str, since: int, limit: int) -> FeedPage:
+        """Events with a cursor above `since`, oldest first, at most `limit`."""
+        last = await self.last_cursor(user)
+        first = max(since + 1, last - self._max + 1, 1)
+        end = min(last, first + limit - 1)
+        events: list[FeedEvent] = []
+        if end >= first:
+            keys = [self._entry(user, c) for c in range(first, end + 1)]
+            resp = await self._client.get_bulk_state(self._store, keys, parallelism=len(keys))
+            events = sorted(
+                (FeedEvent.model_validate_json(item.data) for item in resp.items if item.data),
+                key=lambda e: int(e.cursor),
+            )
+        # A cursor past the end (the store was reset) restarts from the current end.
+        next_cursor = end if end >= first else min(since, last)
+        return FeedPage(events=events, next_cursor=str(next_cursor), has_more=end < last)

@@ -1,0 +1,278 @@
+"""`Idempotency-Key` on POST: a retried request gets the first response again and changes nothing twice.
+
+Records live in the Dapr state store with a TTL, keyed by user + key and holding a fingerprint of the
+request (method, path, query, canonical JSON body). The first request claims the key with a first-write
+save; a retry replays the stored response; a concurrent duplicate gets 409; the same key with another
+request gets 422. Server errors (5xx) release the claim so the client can retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from dapr.aio.clients import DaprClient
+from dapr.clients.grpc._state import Concurrency, StateOptions
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import TokenVerifier
+from api.problems import (
+    ApiProblem,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    problem_response,
+)
+from api.sidecar_link import SidecarError, grpc_status
+
+__all__ = ["HEADER", "IdempotencyMiddleware", "IdempotencyStore", "Replay", "fingerprint"]
+
+log = logging.getLogger("api.idempotency")
+
+HEADER = "idempotency-key"
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(KEY_PATTERN)
+# How long a claim blocks duplicates while its request runs (longer than any actor call may take).
+CLAIM_TTL_SECONDS = 120
+# Response headers worth replaying (the rest are per-connection or recomputed).
+_REPLAYED = ("content-type", "location", "etag", "retry-after")
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """The request's identity: JSON bodies are canonicalized, so whitespace and key order don't matter."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class IdempotencyStore:
+    def __init__(self, client: DaprClient, store: str, ttl_seconds: int) -> None:
+        self._client = client
+        self._store = store
+        self._ttl = str(ttl_seconds)
+
+    @staticmethod
+    def _key(user: str, key: str) -> str:
+        digest = hashlib.sha256(f"{len(user)}:{user}:{key}".encode()).hexdigest()[:48]
+        return f"idem|{digest}"
+
+    async def begin(self, user: str, key: str, print_: str) -> Replay | None:
+        """Claim the key (None: go ahead) or return the response to replay; raises on misuse."""
+        state_key = self._key(user, key)
+        for _ in range(3):
+            try:
+                await self._client.save_state(
+                    self._store,
+                    state_key,
+                    json.dumps({"state": "pending", "fingerprint": print_}),
+                    options=StateOptions(concurrency=Concurrency.first_write),
+                    state_metadata={"ttlInSeconds": str(CLAIM_TTL_SECONDS)},
+                )
+                return None
+            except SidecarError as exc:
+                if grpc_status(exc) != grpc.StatusCode.ABORTED:
+                    raise
+            found = await self._client.get_state(self._store, state_key)
+            if not found.data:
+                continue  # expired between the two calls: claim again
+            record: dict[str, Any] = json.loads(found.data)
+            if record.get("fingerprint") != print_:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used for a different request; use a new key"
+                )
+            if record.get("state") != "done":
+                raise IdempotencyInProgress()
+            return Replay(
+                int(record["status"]),
+                [(k, v) for k, v in record["headers"]],
+                base64.b64decode(record["body"]),
+            )
+        raise IdempotencyInProgress()
+
+    async def finish(self, user: str, key: str, print_: str, response: Replay) -> None:
+        record = {
+            "state": "done",
+            "fingerprint": print_,
+            "status": response.status,
+            "headers": response.headers,
+            "body": base64.b64encode(response.body).decode("ascii"),
+        }
+        await self._client.save_state(
+            self._store,
+            self._key(user, key),
+            json.dumps(record),
+            state_metadata={"ttlInSeconds": self._ttl},
+        )
+
+    async def release(self, user: str, key: str) -> None:
+        await self._client.delete_state(self._store, self._key(user, key))
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI: wraps POST requests that carry an `Idempotency-Key` (after body limits, before routes)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: Callable[[Scope], IdempotencyStore | None],
+        verifier: Callable[[Scope], TokenVerifier | None],
+    ) -> None:
+        self.app = app
+        self._store = store
+        self._verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get(HEADER)
+        store, verifier = self._store(scope), self._verifier(scope)
+        if key is None or store is None or verifier is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            user = verifier.user_of(headers.get("authorization"))
+        except ApiProblem:
+            await self.app(scope, receive, send)  # the route answers 401
+            return
+        path = scope["path"]
+        if not _KEY.fullmatch(key):
+            await problem_response(
+                "validation-error",
+                422,
+                "Request validation failed",
+                "Idempotency-Key must be 1-255 printable ASCII characters",
+                instance=path,
+                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "1-255 printable ASCII characters"}],
+            )(scope, receive, send)
+            return
+        try:
+            body = await _read_body(receive)
+            print_ = fingerprint("POST", path, scope.get("query_string", b"").decode("latin-1"), body)
+            replay = await store.begin(user, key, print_)
+        except ApiProblem as exc:
+            await _problem(exc, path)(scope, receive, send)
+            return
+        except SidecarError as exc:
+            log.warning("idempotency store unavailable: %r", exc)
+            await problem_response(
+                "service-unavailable",
+                503,
+                "Service unavailable",
+                "the idempotency store cannot be reached",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )(scope, receive, send)
+            return
+        if replay is not None:
+            await _send_replay(replay, send)
+            return
+        await self._run(scope, body, send, store, user, key, print_)
+
+    async def _run(
+        self,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        store: IdempotencyStore,
+        user: str,
+        key: str,
+        print_: str,
+    ) -> None:
+        status = 500
+        headers: list[tuple[str, str]] = []
+        held: list[Message] = []
+        chunks: list[bytes] = []
+        recorded = False
+        sent_body = False
+
+        async def replay_receive() -> Message:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def record() -> None:
+            nonlocal recorded
+            recorded = True
+            try:
+                if status < 500:
+                    await store.finish(user, key, print_, Replay(status, headers, b"".join(chunks)))
+                else:
+                    await store.release(user, key)
+            except SidecarError as exc:
+                log.warning("could not record the idempotent response: %r", exc)
+
+        async def capture(message: Message) -> None:
+            # Hold the response until it is recorded: a retry sent the moment the client has the answer
+            # must find the record (POST answers are small JSON documents).
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers.extend(
+                    (k.decode("latin-1").lower(), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() in _REPLAYED
+                )
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await record()
+                for pending in held:
+                    await send(pending)
+                held.clear()
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        finally:
+            if not recorded:
+                status = 500  # the app failed before finishing its answer: free the key
+                await record()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _problem(exc: ApiProblem, path: str) -> Any:
+    return problem_response(
+        exc.kind, exc.status, exc.title, exc.detail, instance=path, headers=exc.headers, **exc.extra
+    )
+
+
+async def _send_replay(replay: Replay, send: Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in replay.headers]
+    headers.append((b"idempotent-replayed", b"true"))
+    headers.append((b"content-length", str(len(replay.body)).encode()))
+    await send({"type": "http.response.start", "status": replay.status, "headers": headers})
+    await send({"type": "http.response.body", "body": replay.body})

@@ -1,0 +1,77 @@
+"""`/health/live` (the process answers), `/health/ready` (the sidecar is healthy and the store takes a
+write) and `/metrics` (Prometheus text). None needs a token: probes and scrapers carry none."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from fastapi import APIRouter
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from api.deps import ResourcesDep
+from api.responses import model_response
+from api.sidecar_link import SidecarError
+
+__all__ = ["router"]
+
+log = logging.getLogger("api.health")
+
+router = APIRouter(tags=["health"])
+
+_PROBE_TIMEOUT = 2.0
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+@router.get("/health/live", response_model=Health, summary="Liveness: the process serves requests")
+async def live() -> Response:
+    return model_response(Health(status="ok"))
+
+
+@router.get(
+    "/health/ready",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "Not ready; `checks` says what failed"}},
+    summary="Readiness: sidecar healthy (app channel initialised) and state store writable",
+)
+async def ready(resources: ResourcesDep) -> Response:
+    checks = dict(
+        zip(("sidecar", "store"), await asyncio.gather(_sidecar(resources), _store(resources)), strict=True)
+    )
+    ok = all(v == "ok" for v in checks.values())
+    return model_response(Health(status="ready" if ok else "unavailable", checks=checks), 200 if ok else 503)
+
+
+async def _sidecar(resources: ResourcesDep) -> str:
+    url = f"{resources.settings.dapr_http_endpoint}/v1.0/healthz"
+    try:
+        async with resources.http.get(url, timeout=aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)) as resp:
+            return "ok" if resp.status == 204 else f"sidecar answered {resp.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"unreachable: {type(exc).__name__}"
+
+
+async def _store(resources: ResourcesDep) -> str:
+    settings = resources.settings
+    try:
+        await asyncio.wait_for(
+            resources.dapr.save_state(
+                settings.state_store, "health|probe", b"1", state_metadata={"ttlInSeconds": "60"}
+            ),
+            _PROBE_TIMEOUT,
+        )
+        return "ok"
+    except (*SidecarError, TimeoutError) as exc:
+        log.warning("readiness: state store write failed: %r", exc)
+        return f"write failed: {type(exc).__name__}"
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(resources: ResourcesDep) -> Response:
+    return resources.metrics.response()

@@ -1,0 +1,152 @@
+"""Request and response bodies of the public API, built from the domain's own field types.
+
+Bodies forbid unknown fields, so a read-only field a client sends (`id`, `owner`, `version`, timestamps,
+counts, `status`, series fields) is a 422 naming it, never silently dropped. Patches tell an absent field
+(leave alone) from an explicit null (clear), like the commands they become.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from todo_actors.due import Due, Reminder, ZoneKey
+from todo_actors.model import (
+    Description,
+    ItemId,
+    Labels,
+    ListSummary,
+    ListTitle,
+    Notes,
+    Position,
+    Priority,
+    Title,
+    TodoItem,
+)
+
+__all__ = [
+    "READ_ONLY_FIELDS",
+    "ClockAdvance",
+    "ClockState",
+    "ItemCreate",
+    "ItemPage",
+    "ItemPatch",
+    "ListCreate",
+    "ListPage",
+    "ListPatch",
+    "Reorder",
+    "command",
+    "set_fields",
+]
+
+C = TypeVar("C", bound=BaseModel)
+
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "owner",
+        "version",
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "open_count",
+        "completed_count",
+        "status",
+        "series_id",
+        "occurrence",
+        "list_id",
+    }
+)
+"""Fields the server sets; a body carrying one is rejected with a message saying so."""
+
+# Bounds the payload only; the domain answers "limit exceeded" with the configured reminders limit.
+Reminders = Annotated[list[Reminder], Field(max_length=100)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListCreate(_Body):
+    title: ListTitle
+    description: Description = ""
+    tz: ZoneKey = Field("UTC", description="IANA zone in which all-day and floating dues of the list resolve")
+
+
+class ListPatch(_Body):
+    """Only the fields present change; `description: null` clears it."""
+
+    title: ListTitle | None = None
+    description: Description | None = None
+    tz: ZoneKey | None = None
+
+
+class ItemCreate(_Body):
+    title: Title
+    notes: Notes = ""
+    priority: Priority = 0
+    labels: Labels = ()
+    due: Due | None = None
+    start: Due | None = None
+    deadline: Due | None = None
+    reminders: Reminders = []
+    position: Position | None = None
+    parent_id: ItemId | None = None
+
+
+class ItemPatch(_Body):
+    """Only the fields present change; null clears `due`, `start`, `deadline`, `parent_id` and resets
+    `notes`, `labels`, `reminders`, `priority`. Complete or reopen with the `:complete`/`:reopen` actions."""
+
+    title: Title | None = None
+    notes: Notes | None = None
+    priority: Priority | None = None
+    labels: Labels | None = None
+    due: Due | None = None
+    start: Due | None = None
+    deadline: Due | None = None
+    reminders: Reminders | None = None
+    position: Position | None = None
+    parent_id: ItemId | None = None
+
+
+class Reorder(_Body):
+    ids: Annotated[list[ItemId], Field(min_length=1, max_length=10_000)]
+
+
+class ListPage(BaseModel):
+    items: list[ListSummary]
+    next_cursor: str | None = None
+
+
+class ItemPage(BaseModel):
+    items: list[TodoItem]
+    next_cursor: str | None = None
+    list_version: int
+
+
+class ClockAdvance(_Body):
+    seconds: float = Field(ge=0, le=100 * 365 * 24 * 3600)
+
+
+class ClockState(BaseModel):
+    now: dt.datetime
+    offset_seconds: float
+
+
+def command(cls: type[C], **fields: Any) -> C:
+    """Build a domain command from request values; a rule the command adds (a null title, a
+    `before_due` reminder without a due) is a 422 on the body like any other validation error."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def set_fields(body: BaseModel) -> dict[str, Any]:
+    """The fields a client actually sent, as model values (nested models stay models)."""
+    return {name: getattr(body, name) for name in body.model_fields_set}

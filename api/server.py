@@ -1,0 +1,159 @@
+"""Serving the public API and the app channel from one process, on one event loop (`todo-engine serve`).
+
+Two uvicorn servers share the loop and a `Shared`; signals are handled here once (uvicorn's own handlers
+would fight over them), and stopping one stops both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from api.channel import create_channel_app
+from api.settings import Settings, SettingsError, configure_dapr, load_settings
+from api.shared import Shared
+
+__all__ = ["AppServers", "bind", "main_serve", "run_loop"]
+
+log = logging.getLogger("api.server")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `AppServers` decides when to stop."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) TCP socket; port 0 picks a free one.
+
+    Made with IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only for such sockets, and
+    without it small replies stall ~40 ms on delayed ACKs.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class AppServers:
+    """Both apps of one process. `public_sock`/`channel_sock` may be pre-bound (ports known early)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        public_sock: socket.socket | None = None,
+        channel_sock: socket.socket | None = None,
+        shared: Shared | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.settings = settings
+        self.shared = shared or Shared()
+        self.public_sock = public_sock or bind(settings.host, settings.port)
+        self.channel_sock = channel_sock or bind(settings.channel_host, settings.channel_port)
+
+        def server(app: object) -> _Server:
+            config = uvicorn.Config(
+                app,  # type: ignore[arg-type]
+                log_level=log_level,
+                access_log=False,
+                lifespan="on",
+                timeout_keep_alive=60,
+                backlog=4096,
+            )
+            return _Server(config)
+
+        self.channel = server(create_channel_app(settings, shared=self.shared))
+        self.public = server(create_app(settings, shared=self.shared))
+
+    @property
+    def public_port(self) -> int:
+        return int(self.public_sock.getsockname()[1])
+
+    @property
+    def channel_port(self) -> int:
+        return int(self.channel_sock.getsockname()[1])
+
+    def request_stop(self) -> None:
+        self.public.should_exit = True
+        self.channel.should_exit = True
+
+    async def serve(self, on_started: Callable[[], None] | None = None) -> None:
+        """Run until `request_stop()`, or until either server stops by itself (then stop the other)."""
+        # The channel first: the sidecar waits for it before it reports ready.
+        channel = asyncio.create_task(self.channel.serve(sockets=[self.channel_sock]), name="channel")
+        public = asyncio.create_task(self.public.serve(sockets=[self.public_sock]), name="public")
+        started = asyncio.create_task(self._started(), name="started")
+        done, _ = await asyncio.wait({channel, public, started}, return_when=asyncio.FIRST_COMPLETED)
+        if started in done and on_started is not None:
+            on_started()
+        await asyncio.wait({channel, public}, return_when=asyncio.FIRST_COMPLETED)
+        self.request_stop()
+        started.cancel()
+        results = await asyncio.gather(channel, public, started, return_exceptions=True)
+        for result in results[:2]:
+            if isinstance(result, BaseException):
+                raise result
+        if not (self.public.started and self.channel.started):
+            raise RuntimeError("the app did not start (see the log above)")
+
+    async def _started(self) -> None:
+        while not (self.public.started and self.channel.started):
+            await asyncio.sleep(0.02)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (it comes with uvicorn[standard]), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
+def install_signal_handlers(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
+def main_serve(environ: Mapping[str, str]) -> int:
+    """`todo-engine serve`: both apps from environment settings (under `dapr run` or in a pod)."""
+    try:
+        settings = load_settings(environ)
+    except SettingsError as exc:
+        log.error("%s", exc)
+        return 2
+    configure_dapr(settings)
+    servers = AppServers(settings, log_level="info")
+
+    async def run() -> None:
+        install_signal_handlers(servers.request_stop)
+        await servers.serve(
+            lambda: log.info(
+                "todo-engine API on http://%s:%d (docs /docs), app channel on %s:%d",
+                settings.host,
+                servers.public_port,
+                settings.channel_host,
+                servers.channel_port,
+            )
+        )
+
+    try:
+        run_loop(run())
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0

@@ -1,0 +1,200 @@
+"""Settings of the app process, read from the environment once by the composition root and passed down.
+
+`load_settings(os.environ)` fails fast on missing or unsafe values; `configure_dapr(settings)` is the one
+place that points the Dapr SDK (`dapr.conf.settings`) at the sidecar.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+__all__ = ["ENV_NAMES", "MIN_SECRET_BYTES", "Settings", "SettingsError", "configure_dapr", "load_settings"]
+
+# Shortest HMAC secret we accept: RFC 7518 §3.2 asks for at least the hash size (256 bits) for HS256.
+MIN_SECRET_BYTES = 32
+MIN_TOKEN_CHARS = 16
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unsafe; the message names the environment variable. Not retryable."""
+
+
+class Settings(BaseModel):
+    """Everything the app process needs; immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # public API
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # app channel (what the sidecar calls): loopback only, token required
+    channel_host: str = "127.0.0.1"
+    channel_port: int = Field(8001, ge=0, le=65535)
+    app_id: str = "todo-engine"
+    app_api_token: SecretStr
+    # the sidecar
+    dapr_host: str = "127.0.0.1"
+    dapr_http_port: int = Field(3500, ge=1, le=65535)
+    dapr_grpc_port: int = Field(50001, ge=1, le=65535)
+    dapr_api_token: SecretStr | None = None
+    sidecar_wait_seconds: float = Field(30.0, gt=0)
+    state_store: str = "statestore"
+    pubsub: str = "pubsub"
+    # auth: the secret itself, or where to read it in a Dapr secret store
+    jwt_secret: SecretStr | None = None
+    jwt_secret_store: str | None = None
+    jwt_secret_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # limits
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    rate_limit_per_second: float = Field(50.0, gt=0)
+    rate_limit_burst: int = Field(200, ge=1)
+    items_per_list: int = Field(5_000, ge=1)
+    reminders_per_item: int = Field(10, ge=0, le=10)
+    page_size_default: int = Field(50, ge=1, le=500)
+    # idempotency records and the change feed
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+    feed_max_events: int = Field(10_000, ge=10)
+    feed_seen_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    sse_keepalive_seconds: float = Field(15.0, gt=0)
+    sse_poll_seconds: float = Field(2.0, gt=0)
+    # local runs
+    dev_clock: bool = False
+    data_dir: Path = Path(".data")
+    docs: bool = True
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if not _is_loopback(self.channel_host):
+            raise ValueError(
+                "channel_host must be a loopback address: the app channel serves actor methods to the sidecar"
+            )
+        if len(self.app_api_token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"APP_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
+        if self.jwt_secret is None and not (self.jwt_secret_store and self.jwt_secret_key):
+            raise ValueError(
+                "no JWT secret: set TODO_JWT_SECRET, or TODO_JWT_SECRET_STORE and TODO_JWT_SECRET_KEY"
+            )
+        if (
+            self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES
+        ):
+            raise ValueError(f"TODO_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if self.channel_port != 0 and self.channel_port == self.port:
+            raise ValueError("the app channel and the public API need different ports")
+        return self
+
+    @property
+    def dapr_http_endpoint(self) -> str:
+        return f"http://{self.dapr_host}:{self.dapr_http_port}"
+
+    @property
+    def dapr_grpc_address(self) -> str:
+        return f"{self.dapr_host}:{self.dapr_grpc_port}"
+
+    @property
+    def dapr_token(self) -> str | None:
+        return None if self.dapr_api_token is None else self.dapr_api_token.get_secret_value()
+
+
+# Environment variable -> field. DAPR_* and APP_* are the names `dapr run` and daprd use.
+ENV_NAMES: dict[str, str] = {
+    "TODO_HOST": "host",
+    "TODO_PORT": "port",
+    "TODO_CHANNEL_HOST": "channel_host",
+    "APP_PORT": "channel_port",
+    "TODO_CHANNEL_PORT": "channel_port",
+    "APP_ID": "app_id",
+    "APP_API_TOKEN": "app_api_token",
+    "TODO_DAPR_HOST": "dapr_host",
+    "DAPR_HTTP_PORT": "dapr_http_port",
+    "DAPR_GRPC_PORT": "dapr_grpc_port",
+    "DAPR_API_TOKEN": "dapr_api_token",
+    "TODO_SIDECAR_WAIT_SECONDS": "sidecar_wait_seconds",
+    "TODO_STATE_STORE": "state_store",
+    "TODO_PUBSUB": "pubsub",
+    "TODO_JWT_SECRET": "jwt_secret",
+    "TODO_JWT_SECRET_STORE": "jwt_secret_store",
+    "TODO_JWT_SECRET_KEY": "jwt_secret_key",
+    "TODO_JWT_ISSUER": "jwt_issuer",
+    "TODO_JWT_AUDIENCE": "jwt_audience",
+    "TODO_MAX_BODY_BYTES": "max_body_bytes",
+    "TODO_RATE_LIMIT": "rate_limit_per_second",
+    "TODO_RATE_BURST": "rate_limit_burst",
+    "TODO_ITEMS_PER_LIST": "items_per_list",
+    "TODO_REMINDERS_PER_ITEM": "reminders_per_item",
+    "TODO_PAGE_SIZE": "page_size_default",
+    "TODO_IDEMPOTENCY_TTL": "idempotency_ttl_seconds",
+    "TODO_FEED_MAX_EVENTS": "feed_max_events",
+    "TODO_SSE_KEEPALIVE": "sse_keepalive_seconds",
+    "TODO_DEV_CLOCK": "dev_clock",
+    "TODO_DATA_DIR": "data_dir",
+    "TODO_DOCS": "docs",
+}
+_FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Settings from `environ` (empty values count as unset, as daprd does), then `overrides`.
+
+    Raises SettingsError naming the offending environment variable.
+    """
+    values: dict[str, Any] = {}
+    for env, field in ENV_NAMES.items():
+        raw = environ.get(env, "").strip()
+        if raw:
+            values[field] = _parse_bool(env, raw) if field in ("dev_clock", "docs") else raw
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            name = _FIELD_ENV.get(field, field) or "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _parse_bool(env: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{env}: expected true or false, got {raw!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def configure_dapr(settings: Settings) -> None:
+    """Point the Dapr SDK at the sidecar of `settings` (the SDK reads `dapr.conf.settings` on each call).
+
+    Only the composition root (and test fixtures) call this.
+    """
+    from dapr.conf import settings as dapr_settings
+
+    values: dict[str, object] = {
+        "DAPR_RUNTIME_HOST": settings.dapr_host,
+        "DAPR_HTTP_PORT": settings.dapr_http_port,
+        "DAPR_GRPC_PORT": settings.dapr_grpc_port,
+        "DAPR_HTTP_ENDPOINT": None,
+        "DAPR_GRPC_ENDPOINT": None,
+        "DAPR_API_TOKEN": settings.dapr_token,
+        "DAPR_HEALTH_TIMEOUT": int(settings.sidecar_wait_seconds),
+    }
+    for name, value in values.items():
+        setattr(dapr_settings, name, value)

@@ -1,0 +1,190 @@
+"""`todo-engine up`: a whole local instance in one command, like `dapr run` with the embedded sidecar.
+
+Secrets come from the environment or are generated once into the data directory; the sidecar runs as a
+child process on free ports (it reports them through a port file), the app runs in this process. Ctrl-C
+stops the sidecar first (it deactivates actors through the still-open app channel), then the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from api.auth import mint_token
+from api.local_secrets import load_or_create
+from api.server import AppServers, bind, install_signal_handlers, run_loop
+from api.settings import Settings, SettingsError, configure_dapr, load_settings
+
+__all__ = ["build_parser", "main_up"]
+
+log = logging.getLogger("api.up")
+
+_SIDECAR_START_SECONDS = 30.0
+DEV_TOKEN_TTL = 30 * 24 * 3600
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="todo-engine up", description="Run the embedded sidecar and the app together, locally."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address of the public API (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port of the public API (default 8000)")
+    p.add_argument("--data-dir", type=Path, default=Path(".data"), help="where SQLite files and secrets live")
+    p.add_argument(
+        "--dev-clock",
+        action="store_true",
+        help='controllable time: POST /v1/dev/clock:advance {"seconds": N}; prints a dev token',
+    )
+    p.add_argument(
+        "--resources-path", type=Path, default=None, help="Dapr component files (default: built in)"
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _sidecar_command(args: argparse.Namespace, channel_port: int, port_file: Path) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "sidecar",
+        "run",
+        "--app-id",
+        "todo-engine",
+        "--app-port",
+        str(channel_port),
+        "--dapr-http-port",
+        "0",
+        "--dapr-grpc-port",
+        "0",
+        "--data-dir",
+        str(args.data_dir),
+        "--port-file",
+        str(port_file),
+        "--log-level",
+        "warn" if args.log_level == "warning" else args.log_level,
+    ]
+    if args.dev_clock:
+        command.append("--dev-clock")
+    if args.resources_path is not None:
+        command += ["--resources-path", str(args.resources_path)]
+    return command
+
+
+def _wait_for_ports(sidecar: subprocess.Popen[bytes], port_file: Path) -> dict[str, int]:
+    deadline = time.monotonic() + _SIDECAR_START_SECONDS
+    while time.monotonic() < deadline:
+        if sidecar.poll() is not None:
+            raise RuntimeError(f"the sidecar exited with code {sidecar.returncode} during start-up")
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            ports: dict[str, int] = json.loads(port_file.read_text())
+            return ports
+        time.sleep(0.05)
+    raise RuntimeError(f"the sidecar did not start within {_SIDECAR_START_SECONDS:.0f} s")
+
+
+def _stop(sidecar: subprocess.Popen[bytes]) -> None:
+    if sidecar.poll() is None:
+        sidecar.terminate()
+        try:
+            sidecar.wait(20)
+        except subprocess.TimeoutExpired:
+            sidecar.kill()
+            sidecar.wait(5)
+
+
+def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    data_dir: Path = args.data_dir
+    local = load_or_create(data_dir)
+    tokens = {
+        "APP_API_TOKEN": environ.get("APP_API_TOKEN") or local.app_api_token,
+        "DAPR_API_TOKEN": environ.get("DAPR_API_TOKEN") or local.dapr_api_token,
+    }
+    jwt_secret = environ.get("TODO_JWT_SECRET") or local.jwt_secret
+    try:
+        public_sock = bind(args.host, args.port)  # fail on a busy port before starting anything
+        channel_sock = bind("127.0.0.1", 0)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
+        return 1
+    port_file = data_dir / "sidecar-ports.json"
+    port_file.unlink(missing_ok=True)
+    channel_port = int(channel_sock.getsockname()[1])
+    sidecar = subprocess.Popen(
+        _sidecar_command(args, channel_port, port_file), env={**os.environ, **environ, **tokens}
+    )
+    try:
+        ports = _wait_for_ports(sidecar, port_file)
+        settings = load_settings(
+            {**environ, **tokens},
+            host=args.host,
+            port=int(public_sock.getsockname()[1]),
+            channel_port=channel_port,
+            dapr_http_port=ports["http"],
+            dapr_grpc_port=ports["grpc"],
+            jwt_secret=jwt_secret,
+            dev_clock=args.dev_clock,
+            data_dir=data_dir,
+        )
+        configure_dapr(settings)
+        servers = AppServers(
+            settings, public_sock=public_sock, channel_sock=channel_sock, log_level=args.log_level
+        )
+        run_loop(_run(servers, sidecar, settings))
+    except (RuntimeError, SettingsError) as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        _stop(sidecar)
+    return 0
+
+
+async def _run(servers: AppServers, sidecar: subprocess.Popen[bytes], settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        async def stop_both() -> None:
+            await loop.run_in_executor(None, _stop, sidecar)
+            servers.request_stop()
+
+        loop.create_task(stop_both())
+
+    install_signal_handlers(stop)
+    watcher = loop.run_in_executor(None, sidecar.wait)
+    watcher.add_done_callback(lambda _: servers.request_stop())
+
+    def banner() -> None:
+        base = f"http://{settings.host}:{servers.public_port}"
+        lines = [
+            f"todo-engine is up: API {base}/v1, docs {base}/docs, health {base}/health/ready",
+            f"data in {settings.data_dir.resolve()}; Ctrl-C stops",
+        ]
+        if settings.dev_clock:
+            assert settings.jwt_secret is not None
+            token = mint_token(
+                settings.jwt_secret.get_secret_value(), "dev", now=int(time.time()), ttl_seconds=DEV_TOKEN_TTL
+            )
+            lines.append(f'dev clock on: POST {base}/v1/dev/clock:advance {{"seconds": N}}')
+            lines.append(f"dev token (user 'dev'): {token}")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+    try:
+        await servers.serve(banner)
+    finally:
+        # Also when the app stopped by itself: the watcher thread above waits for the sidecar to exit.
+        await loop.run_in_executor(None, _stop, sidecar)

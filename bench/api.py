@@ -1,0 +1,373 @@
+"""S1 (performance-anchors §4.2): REST CRUD through the facade (app + embedded sidecar, actor per list)
+vs the same endpoints in plain FastAPI + SQLite (`bench/plain_peer.py`), in one invocation.
+
+    .venv/bin/python bench/api.py [--quick] [--lists N] [--seconds S] [--touch N]
+
+Mix: 70% GET a list's items, 20% POST an item, 10% complete an item; list chosen Zipf(1.1) over the
+seeded lists of 100 users. For each system: the max rate (closed loop), then fixed arrival rates (open
+loop: latency counted from the scheduled send time, so queueing shows). Then the facade alone: RSS of
+app + sidecar after N distinct lists were touched (a GET on each activates its actor in both processes).
+Everything runs on loopback; the driver shares the 2 cores with the systems under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import itertools
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api.auth import mint_token  # noqa: E402
+
+USERS = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class Zipf:
+    """Ranks 0..n-1 with P(k) ~ 1/(k+1)^s, by inverse CDF."""
+
+    def __init__(self, n: int, s: float, rng: random.Random) -> None:
+        weights = [1 / (k + 1) ** s for k in range(n)]
+        self.cdf = list(itertools.accumulate(weights))
+        self.rng = rng
+
+    def draw(self) -> int:
+        return bisect.bisect_left(self.cdf, self.rng.random() * self.cdf[-1])
+
+
+@dataclass
+class Target:
+    name: str
+    base: str
+    secret: str
+    procs: list[subprocess.Popen[bytes]]
+    lists: list[tuple[str, str]] = field(default_factory=list)  # (user, list id), by Zipf rank
+    items: dict[str, list[str]] = field(default_factory=dict)
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}", "Content-Type": "application/json"}
+
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            self._tokens[user] = mint_token(self.secret, user, now=int(time.time()), ttl_seconds=86400)
+        return self._tokens[user]
+
+    def rss(self) -> float:
+        pids = [p.pid for p in self.procs]
+        pids += [c for p in self.procs for c in children(p.pid)]
+        return sum(rss_mb(pid) for pid in pids)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def start_facade(data: Path) -> Target:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "TODO_"))}
+    env.update(TODO_RATE_LIMIT="1000000", TODO_RATE_BURST="1000000", TODO_DOCS="false")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        if (data / "secrets.json").exists():
+            break
+        time.sleep(0.05)
+    secret = json.loads((data / "secrets.json").read_text())["jwt_secret"]
+    return Target("facade", f"http://127.0.0.1:{port}", secret, [proc])
+
+
+def start_peer(data: Path) -> Target:
+    port = free_port()
+    secret = secrets.token_urlsafe(40)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "plain_peer.py"),
+            "--port",
+            str(port),
+            "--db",
+            str(data / "peer.db"),
+            "--secret",
+            secret,
+        ],
+        cwd=ROOT,
+    )
+    return Target("plain FastAPI+SQLite", f"http://127.0.0.1:{port}", secret, [proc])
+
+
+async def wait_ready(session: aiohttp.ClientSession, target: Target) -> None:
+    for _ in range(600):
+        try:
+            async with session.post(
+                f"{target.base}/v1/lists", json={"title": "probe"}, headers=target.headers("probe")
+            ) as r:
+                if r.status == 201:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{target.name} did not become ready")
+
+
+async def seed(session: aiohttp.ClientSession, target: Target, n_lists: int, items_for: int) -> float:
+    """n lists over USERS users; the `items_for` hottest lists get 2 items each. Returns lists/s."""
+    sem = asyncio.Semaphore(32)
+    made: list[tuple[str, str] | None] = [None] * n_lists
+
+    async def one(k: int) -> None:
+        user = f"user{k % USERS}"
+        async with (
+            sem,
+            session.post(
+                f"{target.base}/v1/lists", json={"title": f"list {k}"}, headers=target.headers(user)
+            ) as r,
+        ):
+            if r.status != 201:
+                raise RuntimeError(f"seed list failed: {r.status} {await r.text()}")
+            made[k] = (user, (await r.json())["id"])
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(n_lists)))
+    rate = n_lists / (time.perf_counter() - t0)
+    target.lists = [m for m in made if m is not None]
+
+    async def items(user: str, list_id: str) -> None:
+        for title in ("milk", "eggs"):
+            async with (
+                sem,
+                session.post(
+                    f"{target.base}/v1/lists/{list_id}/items",
+                    json={"title": title},
+                    headers=target.headers(user),
+                ) as r,
+            ):
+                target.items.setdefault(list_id, []).append((await r.json())["id"])
+
+    await asyncio.gather(*(items(u, lid) for u, lid in target.lists[:items_for]))
+    return rate
+
+
+class Mix:
+    def __init__(self, target: Target, seed_: int) -> None:
+        self.target = target
+        self.rng = random.Random(seed_)
+        self.zipf = Zipf(len(target.lists), 1.1, self.rng)
+
+    def next(self) -> tuple[str, str, str, dict[str, str] | None]:
+        t = self.target
+        roll = self.rng.random()
+        if roll < 0.7:
+            user, list_id = t.lists[self.zipf.draw()]
+            return user, "GET", f"/v1/lists/{list_id}/items?limit=50", None
+        if roll < 0.9:
+            user, list_id = t.lists[self.zipf.draw()]
+            return user, "POST", f"/v1/lists/{list_id}/items", {"title": "bench item"}
+        while True:  # complete: a list that has items
+            user, list_id = t.lists[self.zipf.draw()]
+            ids = t.items.get(list_id)
+            if ids:
+                return user, "POST", f"/v1/lists/{list_id}/items/{self.rng.choice(ids)}:complete", None
+
+
+async def request(
+    session: aiohttp.ClientSession, target: Target, op: tuple[str, str, str, dict[str, str] | None]
+) -> int:
+    user, method, path, body = op
+    async with session.request(method, target.base + path, json=body, headers=target.headers(user)) as r:
+        data = await r.read()
+        if r.status == 201 and method == "POST" and path.endswith("/items"):
+            target.items.setdefault(path.split("/")[3], []).append(json.loads(data)["id"])
+        return r.status
+
+
+async def closed_loop(
+    session: aiohttp.ClientSession, target: Target, seconds: float, workers: int
+) -> tuple[float, int]:
+    mix = Mix(target, 1)
+    done = errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop_at:
+            status = await request(session, target, mix.next())
+            done += 1
+            errors += status >= 300
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return done / (time.perf_counter() - t0), errors
+
+
+async def open_loop(
+    session: aiohttp.ClientSession, target: Target, rate: float, seconds: float
+) -> dict[str, float]:
+    mix = Mix(target, 2)
+    latencies: list[float] = []
+    errors = 0
+    tasks = []
+    start = time.perf_counter()
+
+    async def one(at: float, op: tuple[str, str, str, dict[str, str] | None]) -> None:
+        nonlocal errors
+        status = await request(session, target, op)
+        latencies.append(time.perf_counter() - at)
+        errors += status >= 300
+
+    for i in range(int(rate * seconds)):
+        at = start + i / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(at, mix.next())))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    ms = [x * 1000 for x in latencies]
+    return {
+        "offered": rate,
+        "achieved": len(latencies) / elapsed,
+        "p50": pct(ms, 50),
+        "p90": pct(ms, 90),
+        "p99": pct(ms, 99),
+        "p99.9": pct(ms, 99.9),
+        "errors": float(errors),
+    }
+
+
+async def touch(session: aiohttp.ClientSession, target: Target, n: int) -> float:
+    """GET n distinct lists (the seeded ones, then fresh ids: empty lists whose actors still activate)."""
+    sem = asyncio.Semaphore(64)
+    ids = [lid for _, lid in target.lists] + [f"t{k:07d}" for k in range(max(0, n - len(target.lists)))]
+
+    async def one(k: int, list_id: str) -> None:
+        async with (
+            sem,
+            session.get(f"{target.base}/v1/lists/{list_id}", headers=target.headers(f"user{k % USERS}")) as r,
+        ):
+            await r.read()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k, lid) for k, lid in enumerate(ids[:n])))
+    return n / (time.perf_counter() - t0)
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    report: dict[str, object] = {}
+    rates = [250, 500] if args.quick else [250, 500, 1000]
+    for starter in (start_facade, start_peer):
+        data = Path(tempfile.mkdtemp(prefix="bench-api-"))
+        target = starter(data)
+        try:
+            conn = aiohttp.TCPConnector(limit=256)
+            async with aiohttp.ClientSession(connector=conn) as session:
+                await wait_ready(session, target)
+                seeded = await seed(session, target, args.lists, min(args.lists, 2000))
+                row: dict[str, object] = {"seed lists/s": round(seeded, 1)}
+                await closed_loop(session, target, 3, 32)  # warm-up
+                rps, errors = await closed_loop(session, target, args.seconds, 32)
+                row["max req/s (closed loop x32)"] = round(rps, 1)
+                row["max errors"] = errors
+                for rate in rates:
+                    row[f"@{rate}"] = {
+                        k: round(v, 2)
+                        for k, v in (await open_loop(session, target, rate, args.seconds)).items()
+                    }
+                row["RSS MB after mix"] = round(target.rss(), 1)
+                if target.name == "facade":
+                    touched = await touch(session, target, args.touch)
+                    row[f"touch {args.touch} lists: req/s"] = round(touched, 1)
+                    row[f"RSS MB app+sidecar after {args.touch} lists touched"] = round(target.rss(), 1)
+                report[target.name] = row
+        finally:
+            target.stop()
+    facade, peer = report["facade"], report["plain FastAPI+SQLite"]
+    assert isinstance(facade, dict) and isinstance(peer, dict)
+    report["ratio facade/peer (max req/s)"] = round(
+        float(facade["max req/s (closed loop x32)"]) / float(peer["max req/s (closed loop x32)"]), 3
+    )
+    return report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="1k lists, 5 s per step, 10k lists touched")
+    p.add_argument("--lists", type=int, default=None)
+    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--touch", type=int, default=None)
+    args = p.parse_args()
+    args.lists = args.lists or (1000 if args.quick else 10_000)
+    args.seconds = args.seconds or (5.0 if args.quick else 30.0)
+    args.touch = args.touch or (10_000 if args.quick else 100_000)
+    report = asyncio.run(run(args))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

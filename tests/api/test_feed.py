@@ -1,0 +1,64 @@
+"""The change feed on the real state store: cursors only grow and never repeat, duplicates are dropped,
+concurrent appenders (several `Feed`s, as replicas would be) share nothing, and old events are pruned."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dapr.aio.clients import DaprClient
+
+from api.feed import Feed
+from api.shared import FeedSignal
+from tests.api.conftest import Stack
+
+
+async def test_append_dedupe_bound_and_page(stack: Stack, user: str) -> None:
+    notified: list[str] = []
+    async with DaprClient(address=stack.settings.dapr_grpc_address) as client:
+        feed = Feed(client, "statestore", max_events=10, seen_ttl_seconds=3600, on_append=notified.append)
+        assert (await feed.page(user, 0, 100)).events == []
+        cursors = [await feed.append(user, f"{user}-e{n}", "task.created", {"n": n}) for n in range(25)]
+        assert cursors == list(range(1, 26)) and notified == [user] * 25
+        assert await feed.append(user, f"{user}-e3", "task.created", {"n": 3}) is None  # a redelivery
+        page = await feed.page(user, 0, 100)
+        assert [e.cursor for e in page.events] == [str(c) for c in range(16, 26)]  # only the newest 10
+        assert [e.data["n"] for e in page.events] == list(range(15, 25))
+        assert page.next_cursor == "25" and not page.has_more
+        first = await feed.page(user, 17, 3)
+        assert [e.cursor for e in first.events] == ["18", "19", "20"] and first.has_more
+        assert (await feed.page(user, 25, 10)).events == [] and (
+            await feed.page(user, 25, 10)
+        ).next_cursor == "25"
+
+
+async def test_concurrent_appenders_never_share_a_cursor(stack: Stack, user: str) -> None:
+    async with (
+        DaprClient(address=stack.settings.dapr_grpc_address) as a,
+        DaprClient(address=stack.settings.dapr_grpc_address) as b,
+    ):
+        feeds = [Feed(c, "statestore", max_events=1000, seen_ttl_seconds=3600) for c in (a, b)]
+        # 40 events, each delivered to both "replicas" at once.
+        results = await asyncio.gather(
+            *(
+                feed.append(user, f"{user}-c{n}", "task.updated", {"n": n})
+                for n in range(40)
+                for feed in feeds
+            )
+        )
+        cursors = [c for c in results if c is not None]
+        assert sorted(cursors) == list(range(1, 41))
+        page = await feeds[0].page(user, 0, 500)
+        assert sorted(int(str(e.data["n"])) for e in page.events) == list(range(40))
+        assert len({e.id for e in page.events}) == 40
+
+
+async def test_signal_wakes_a_watcher_only_for_its_user() -> None:
+    signal = FeedSignal()
+    with signal.watch("alice") as alice, signal.watch("bob") as bob:
+        signal.notify("alice")
+        assert await alice.wait(1.0) is True
+        assert await bob.wait(0.05) is False
+    with signal.watch("alice") as again:
+        # Notified before waiting still counts (the watch was registered first).
+        signal.notify("alice")
+        assert await again.wait(0.01) is True

@@ -1,0 +1,156 @@
+"""The facade's pure parts: settings fail fast, the rate limiter's arithmetic, error mapping, exports."""
+
+from __future__ import annotations
+
+import importlib
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.problems import install_problem_handlers
+from api.ratelimit import RateLimiter
+from api.settings import SettingsError, load_settings
+from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
+
+GOOD = {"APP_API_TOKEN": "t" * 20, "TODO_JWT_SECRET": "s" * 40}
+
+
+def test_settings_from_environment() -> None:
+    s = load_settings({**GOOD, "DAPR_HTTP_PORT": "3600", "TODO_DEV_CLOCK": "true", "APP_PORT": "9001"})
+    assert s.dapr_http_port == 3600 and s.dev_clock and s.channel_port == 9001
+    assert s.dapr_http_endpoint == "http://127.0.0.1:3600"
+    assert load_settings({**GOOD, "DAPR_API_TOKEN": ""}).dapr_api_token is None  # empty = unset
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TODO_JWT_SECRET": "s" * 40}, "APP_API_TOKEN"),
+        ({**GOOD, "APP_API_TOKEN": "short"}, "APP_API_TOKEN"),
+        ({"APP_API_TOKEN": "t" * 20}, "no JWT secret"),
+        ({**GOOD, "TODO_JWT_SECRET": "too short"}, "TODO_JWT_SECRET"),
+        ({**GOOD, "TODO_CHANNEL_HOST": "0.0.0.0"}, "loopback"),
+        ({**GOOD, "DAPR_HTTP_PORT": "http"}, "DAPR_HTTP_PORT"),
+        ({**GOOD, "TODO_DEV_CLOCK": "maybe"}, "TODO_DEV_CLOCK"),
+        ({**GOOD, "TODO_PORT": "8001", "APP_PORT": "8001"}, "different ports"),
+    ],
+)
+def test_unsafe_settings_fail_fast(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_jwt_secret_may_come_from_a_secret_store() -> None:
+    s = load_settings(
+        {"APP_API_TOKEN": "t" * 20, "TODO_JWT_SECRET_STORE": "local", "TODO_JWT_SECRET_KEY": "jwt"}
+    )
+    assert s.jwt_secret is None and s.jwt_secret_store == "local"
+
+
+def test_rate_limiter_refills_and_says_how_long_to_wait() -> None:
+    now = [100.0]
+    limiter = RateLimiter(rate=2.0, burst=3, monotonic=lambda: now[0])
+    assert [limiter.take("a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.take("a") == 1  # needs 0.5 s: rounded up to a whole second
+    assert limiter.take("b") == 0  # per user
+    now[0] += 0.5
+    assert limiter.take("a") == 0
+    assert limiter.take("a") == 1
+    now[0] += 100
+    assert [limiter.take("a") for _ in range(4)] == [0, 0, 0, 1]  # never more than the burst
+    slow = RateLimiter(rate=0.1, burst=1, monotonic=lambda: now[0])
+    assert slow.take("c") == 0 and slow.take("c") == 10
+
+
+def test_rate_limiter_memory_is_bounded() -> None:
+    limiter = RateLimiter(rate=1, burst=1, monotonic=lambda: 0.0, max_users=10)
+    for n in range(100):
+        limiter.take(f"user{n}")
+    assert len(limiter._buckets) == 10
+
+
+@pytest.mark.parametrize(
+    ("error", "if_match", "status", "kind"),
+    [
+        (NotFound("no such list"), None, 404, "not-found"),
+        (InvalidInput.at("parent_id", "no such item"), None, 422, "invalid-input"),
+        (LimitExceeded("too many", limit_name="reminders_per_item", limit=10), None, 422, "limit-exceeded"),
+        (LimitExceeded("too many", limit_name="items_per_list", limit=5000), None, 409, "limit-exceeded"),
+        (LimitExceeded("too many", limit_name="lists_per_owner", limit=1000), None, 409, "limit-exceeded"),
+        (VersionConflict("stale", expected=1, actual=2), '"1"', 412, "precondition-failed"),
+        (VersionConflict("the list already exists", expected=0, actual=1), None, 409, "conflict"),
+    ],
+)
+async def test_domain_errors_map_to_problems(
+    error: TodoError, if_match: str | None, status: int, kind: str
+) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/x")
+    async def fail() -> None:
+        raise TodoError.from_info(error.info())
+
+    headers = {"If-Match": if_match} if if_match else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        r = await client.get("/x", headers=headers)
+    assert r.status_code == status and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert (
+        body["type"] == f"/problems/{kind}" and body["detail"] == error.message and body["instance"] == "/x"
+    )
+    if isinstance(error, InvalidInput):
+        assert body["errors"] == [{"loc": ["parent_id"], "msg": "no such item", "type": None}]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "api.actor_client",
+        "api.app",
+        "api.auth",
+        "api.body_limit",
+        "api.channel",
+        "api.cli",
+        "api.deps",
+        "api.feed",
+        "api.idempotency",
+        "api.local_secrets",
+        "api.metrics",
+        "api.openapi",
+        "api.problems",
+        "api.ratelimit",
+        "api.responses",
+        "api.schemas",
+        "api.server",
+        "api.settings",
+        "api.shared",
+        "api.sidecar_link",
+        "api.up",
+    ],
+)
+def test_exports_exist_and_modules_say_why(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert mod.__doc__ and mod.__doc__.strip()
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.__all__ names missing {name!r}"
+
+
+async def test_the_public_app_never_routes_the_app_channel() -> None:
+    from api.app import create_app
+
+    app = create_app(load_settings(GOOD))  # lifespan not run: routing alone answers
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for method, path in [
+            ("GET", "/dapr/config"),
+            ("GET", "/dapr/subscribe"),
+            ("GET", "/healthz"),
+            ("PUT", "/actors/TodoListActor/x/method/GetList"),
+            ("DELETE", "/actors/TodoListActor/x"),
+            ("POST", "/events/pubsub/task-events"),
+        ]:
+            assert (await client.request(method, path)).status_code == 404, path
+    assert not [
+        p for p in app.openapi()["paths"] if p.startswith(("/actors", "/dapr", "/events", "/healthz"))
+    ]
