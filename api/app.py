@@ -29,10 +29,14 @@ from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
 from api.routes import dev, events, health, lists, todos
-from api.settings import MIN_SECRET_BYTES, Settings
+from api.routes import series as series_routes
+from api.routes import workflows as workflow_routes
+from api.settings import MIN_SECRET_BYTES, Settings, series_settings
 from api.shared import Shared
 from api.sidecar_link import open_dapr_client, wait_for_sidecar
+from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
+from workflows.hosting import open_series
 
 __all__ = ["create_app"]
 
@@ -94,6 +98,17 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
             if settings.dev_clock:
                 await dev.sync_clock(resources)
             app.state.resources = resources
+            series = open_series(
+                series_settings(settings),
+                dapr=dapr,
+                host=settings.dapr_host,
+                grpc_port=settings.dapr_grpc_port,
+                api_token=settings.dapr_token,
+                list_actor=lambda list_id: proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id),
+                clock=shared.clock.now,
+            )
+            stack.push_async_callback(series.aclose)
+            app.state.series = series
             log.info("public API ready (sidecar %s)", settings.dapr_http_endpoint)
             yield
 
@@ -111,7 +126,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         ],
     )
     install_problem_handlers(app)
-    for module in (lists, todos, events, health):
+    for module in (lists, todos, series_routes, workflow_routes, events, health):
         app.include_router(module.router)
     if settings.dev_clock:
         app.include_router(dev.router)

@@ -7,6 +7,7 @@ It listens on its own loopback port and answers only requests carrying `dapr-api
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hmac
@@ -17,6 +18,7 @@ from typing import Any
 
 import aiohttp
 from dapr.ext.fastapi import DaprActor, DaprApp
+from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI, Request
 from pydantic import JsonValue
 from starlette.middleware import Middleware
@@ -25,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.feed import Feed
-from api.settings import Settings
+from api.settings import Settings, series_settings
 from api.shared import Shared
 from api.sidecar_link import SidecarError, open_dapr_client, wait_for_sidecar
 from todo_actors.config import ActorsConfig
@@ -35,6 +37,9 @@ from todo_actors.interface import LIST_ACTOR_TYPE, GetList, TodoListActorInterfa
 from todo_actors.model import ListSummary
 from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import Limits
+from workflows.completion import forward_completion
+from workflows.hosting import start_worker
+from workflows.taskhub import close_workflow_client
 
 __all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "AppTokenMiddleware", "create_channel_app"]
 
@@ -107,6 +112,18 @@ def create_channel_app(
                 publisher=events_publisher,
             )
             await register_actors(actor, config)
+            # The series worker runs in the app process, beside the actors its activities call.
+            worker = await asyncio.to_thread(
+                start_worker,
+                series_settings(settings),
+                host=settings.dapr_host,
+                grpc_port=settings.dapr_grpc_port,
+                list_actor=lambda list_id: proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id),
+            )
+            stack.callback(worker.shutdown)
+            wf_client = DaprWorkflowClient(host=settings.dapr_host, port=str(settings.dapr_grpc_port))
+            stack.push_async_callback(close_workflow_client, wf_client)
+            state["workflows"] = wf_client
             state["feed"] = Feed(
                 dapr,
                 settings.state_store,
@@ -184,7 +201,17 @@ def create_channel_app(
         return {"status": "SUCCESS"}
 
     async def on_task_event(request: Request) -> dict[str, str]:
-        return await deliver(TASK_EVENTS_TOPIC, request)
+        outcome = await deliver(TASK_EVENTS_TOPIC, request)
+        if outcome.get("status") == "SUCCESS" and "workflows" in state:
+            # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
+            data = _event_data(await request.body())
+            if data is not None:
+                try:
+                    await forward_completion(state["workflows"], data)
+                except Exception as exc:
+                    log.warning("could not forward a completion to its series: %r", exc)
+                    return {"status": "RETRY"}
+        return outcome
 
     async def on_reminder(request: Request) -> dict[str, str]:
         # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
@@ -208,3 +235,18 @@ def _instant(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+def _event_data(body: bytes) -> dict[str, Any] | None:
+    """The `data` object of a CloudEvent body (a JSON string is decoded once), else None."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None

@@ -13,7 +13,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-__all__ = ["ENV_NAMES", "MIN_SECRET_BYTES", "Settings", "SettingsError", "configure_dapr", "load_settings"]
+from workflows.config import SeriesSettings
+
+__all__ = [
+    "ENV_NAMES",
+    "MIN_SECRET_BYTES",
+    "Settings",
+    "SettingsError",
+    "configure_dapr",
+    "load_settings",
+    "series_settings",
+]
 
 # Shortest HMAC secret we accept: RFC 7518 §3.2 asks for at least the hash size (256 bits) for HS256.
 MIN_SECRET_BYTES = 32
@@ -198,3 +208,8 @@ def configure_dapr(settings: Settings) -> None:
     }
     for name, value in values.items():
         setattr(dapr_settings, name, value)
+
+
+def series_settings(settings: Settings) -> SeriesSettings:
+    """The recurring-series settings derived from the app's (one source for API and worker)."""
+    return SeriesSettings(state_store=settings.state_store, pubsub=settings.pubsub)
