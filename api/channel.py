@@ -118,7 +118,8 @@ def create_channel_app(
                 series_settings(settings),
                 host=settings.dapr_host,
                 grpc_port=settings.dapr_grpc_port,
-                list_actor=lambda list_id: proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id),
+                # No shared pooled client here: activities run on the worker's own event loops.
+                list_actor=None,
             )
             stack.callback(worker.shutdown)
             wf_client = DaprWorkflowClient(host=settings.dapr_host, port=str(settings.dapr_grpc_port))
