@@ -16,6 +16,7 @@ from sidecar.workflows.history import (
     PENDING,
     TERMINAL,
     event,
+    failure,
     kind,
     new_execution_id,
     pb,
@@ -28,6 +29,7 @@ __all__ = [
     "cascade_terminate",
     "child_ids",
     "create_instance",
+    "start_child",
     "first_generation",
     "notify_parent",
     "post",
@@ -194,3 +196,48 @@ def cascade_terminate(conn: sqlite3.Connection, fx: Effects, parent_id: str, now
         ev = event(now, executionTerminated=pb.ExecutionTerminatedEvent(recurse=True))
         if post(conn, fx, child_id, ev):
             fx.changed.add(child_id)
+
+
+def start_child(
+    conn: sqlite3.Connection,
+    fx: Effects,
+    parent_row: InstanceRow,
+    *,
+    task_id: int,
+    child_id: str,
+    spec: Any,
+    router: Any,
+    now: float,
+) -> bool:
+    """Create the child workflow `spec` (a CreateChildWorkflowAction or ChildWorkflowInstanceCreatedEvent)
+    of `parent_row`; if an active instance holds `child_id`, post ChildWorkflowInstanceFailed
+    (AlreadyExists) to the parent's inbox instead and return False."""
+    parent = pb.ParentInstanceInfo(
+        taskScheduledId=task_id,
+        name=string_value(parent_row.name),
+        workflowInstance=pb.WorkflowInstance(
+            instanceId=parent_row.id, executionId=string_value(parent_row.execution_id)
+        ),
+    )
+    ok = create_instance(
+        conn,
+        fx,
+        instance_id=child_id,
+        name=spec.name,
+        input=spec.input if spec.HasField("input") else None,
+        version=spec.version if spec.HasField("version") else None,
+        parent=parent,
+        router=router,
+        now=now,
+    )
+    if not ok:
+        failed = pb.ChildWorkflowInstanceFailedEvent(
+            taskScheduledId=task_id,
+            failureDetails=failure(
+                "AlreadyExists", f"an active workflow with ID '{child_id}' already exists"
+            ),
+        )
+        store.inbox_append(
+            conn, parent_row.id, [event(now, childWorkflowInstanceFailed=failed).SerializeToString()]
+        )
+    return ok

@@ -18,14 +18,13 @@ from sidecar.workflows.history import (
     RUNNING,
     TERMINAL,
     event,
-    failure,
     is_never,
     kind,
     new_execution_id,
     pb,
     string_value,
 )
-from sidecar.workflows.lifecycle import Effects, create_instance, first_generation
+from sidecar.workflows.lifecycle import Effects, first_generation, start_child
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 
 __all__ = ["rerun_from_event"]
@@ -143,28 +142,8 @@ def _restart_open_work(
 
 def _restart_child(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, ev: Any, now: float) -> None:
     spec = ev.childWorkflowInstanceCreated
-    parent = pb.ParentInstanceInfo(
-        taskScheduledId=ev.eventId,
-        name=string_value(row.name),
-        workflowInstance=pb.WorkflowInstance(instanceId=row.id, executionId=string_value(row.execution_id)),
-    )
-    ok = create_instance(
-        conn,
-        fx,
-        instance_id=spec.instanceId,
-        name=spec.name,
-        input=spec.input if spec.HasField("input") else None,
-        version=spec.version if spec.HasField("version") else None,
-        parent=parent,
-        router=ev.router if ev.HasField("router") else None,
-        now=now,
-    )
-    if not ok:
-        failed = pb.ChildWorkflowInstanceFailedEvent(
-            taskScheduledId=ev.eventId,
-            failureDetails=failure(
-                "AlreadyExists", f"an active workflow with ID '{spec.instanceId}' already exists"
-            ),
-        )
-        store.inbox_append(conn, row.id, [event(now, childWorkflowInstanceFailed=failed).SerializeToString()])
+    router = ev.router if ev.HasField("router") else None
+    if not start_child(
+        conn, fx, row, task_id=ev.eventId, child_id=spec.instanceId, spec=spec, router=router, now=now
+    ):
         fx.ready.add(row.id)

@@ -31,8 +31,8 @@ from sidecar.workflows.history import (
 from sidecar.workflows.lifecycle import (
     Effects,
     cascade_terminate,
-    create_instance,
     notify_parent,
+    start_child,
 )
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 
@@ -264,30 +264,7 @@ def _create_child(
         created.input.CopyFrom(spec.input)
     if spec.HasField("retryParentInstanceInfo"):
         created.retryParentInstanceInfo.CopyFrom(spec.retryParentInstanceInfo)
-    parent = pb.ParentInstanceInfo(
-        taskScheduledId=action.id,
-        name=string_value(row.name),
-        workflowInstance=pb.WorkflowInstance(instanceId=row.id, executionId=string_value(row.execution_id)),
-    )
-    ok = create_instance(
-        conn,
-        fx,
-        instance_id=child_id,
-        name=spec.name,
-        input=spec.input if spec.HasField("input") else None,
-        version=spec.version if spec.HasField("version") else None,
-        parent=parent,
-        router=router,
-        now=now,
-    )
-    if not ok:
-        failed = pb.ChildWorkflowInstanceFailedEvent(
-            taskScheduledId=action.id,
-            failureDetails=failure(
-                "AlreadyExists", f"an active workflow with ID '{child_id}' already exists"
-            ),
-        )
-        store.inbox_append(conn, row.id, [event(now, childWorkflowInstanceFailed=failed).SerializeToString()])
+    start_child(conn, fx, row, task_id=action.id, child_id=child_id, spec=spec, router=router, now=now)
     return event(now, event_id=action.id, router=router, childWorkflowInstanceCreated=created)
 
 
