@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from sidecar.clock import Clock
-
 __all__ = ["AppChannel", "AppResponse"]
 
 log = logging.getLogger("sidecar.appchannel")
@@ -97,7 +95,7 @@ class AppChannel:
             data = await resp.read()
             return AppResponse(resp.status, data, {k: v for k, v in resp.headers.items()})
 
-    async def wait_until_listening(self, clock: Clock | None = None, poll: float = 0.1) -> None:
+    async def wait_until_listening(self, poll: float = 0.1) -> None:
         """Wait until the app port accepts TCP connections (daprd polls every 100 ms)."""
         if self.port is None:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -55,16 +56,8 @@ class ServedApp:
         return f"http://127.0.0.1:{self.port}"
 
 
-class _NoSignals:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _no_signals() -> _NoSignals:
-    return _NoSignals()
+def _no_signals() -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

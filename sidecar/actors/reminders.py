@@ -44,7 +44,7 @@ class Reminders:
         self.callback_shape = callback_shape
         scheduler.register(JOB_KIND, self._fire)
 
-    async def _require_hosted(self, actor_type: str, code: str) -> None:
+    async def _require_hosted(self, actor_type: str) -> None:
         await self.host.wait_ready()
         if not self.host.hosts(actor_type):
             raise error(
@@ -53,7 +53,7 @@ class Reminders:
             )
 
     async def create(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
-        await self._require_hosted(actor_type, "ERR_ACTOR_REMINDER_CREATE")
+        await self._require_hosted(actor_type)
         try:
             req = json.loads(body or b"{}")
         except ValueError as exc:
@@ -91,7 +91,7 @@ class Reminders:
         await self.scheduler.put(job)
 
     async def get(self, actor_type: str, actor_id: str, name: str) -> dict[str, Any]:
-        await self._require_hosted(actor_type, "ERR_ACTOR_REMINDER_GET")
+        await self._require_hosted(actor_type)
         job = await self.scheduler.get(_job_key(actor_type, actor_id, name))
         if job is None:
             return {}
@@ -106,7 +106,7 @@ class Reminders:
         return out
 
     async def delete(self, actor_type: str, actor_id: str, name: str) -> None:
-        await self._require_hosted(actor_type, "ERR_ACTOR_REMINDER_DELETE")
+        await self._require_hosted(actor_type)
         await self.scheduler.delete(_job_key(actor_type, actor_id, name))
 
     def _callback_body(self, payload: dict[str, Any]) -> bytes:

@@ -173,9 +173,9 @@ class ActorHost:
         act = self.activation(actor_type, actor_id)
         await act.lock.acquire(rid, tconf.max_stack_depth)
         try:
-            act.deadline = self.clock.now() + tconf.idle_timeout
             return await self.channel.request("PUT", path, body=body, headers=hdrs)
         finally:
+            # The idle scan never touches a busy actor, so the deadline only matters from the turn's end.
             act.deadline = self.clock.now() + tconf.idle_timeout
             act.lock.release()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar.actors.runtime import ActorHost
-from sidecar.errors import DaprError, error
+from sidecar.errors import error
 from sidecar.gojson import dumps as go_dumps
 from sidecar.gojson import loads_float64
 from sidecar.state import DeleteOp, SetOp, StateError, StateStore, actor_state_key
@@ -88,7 +88,4 @@ class ActorState:
             return SetOp(full_key, go_dumps(request.get("value")), etag=etag, metadata=metadata)
         if operation == "delete":
             return DeleteOp(full_key, etag=etag, metadata=metadata)
-        raise DaprError(
-            error("ERR_ACTOR_STATE_TRANSACTION_SAVE", "").kind,
-            f"operation type {operation} not supported",
-        )
+        raise error("ERR_ACTOR_STATE_TRANSACTION_SAVE", f"operation type {operation} not supported")
