@@ -110,6 +110,8 @@ def create_channel_app(
                 ),
                 clock=clock or shared.clock.now,
                 publisher=events_publisher,
+                # State, reminder and timer calls of the actors share the channel's connection pool.
+                actor_client=proxies.client,
             )
             await register_actors(actor, config)
             # The series worker runs in the app process, beside the actors its activities call.

@@ -231,13 +231,14 @@ class Sidecar:
         await self.actor_host.stop()
         await self.timers.stop()
         await self.workflows.stop()
+        # In-flight deliveries finish first: the app's handler may still call back over gRPC or HTTP.
+        await self.pubsub.stop()
         await self._grpc.stop(grace=1.0)
         self._http.should_exit = True
         await asyncio.gather(self._http_task, return_exceptions=True)
         if self._metrics is not None:
             self._metrics[0].should_exit = True
             await asyncio.gather(self._metrics[1], return_exceptions=True)
-        await self.pubsub.stop()
         await self.scheduler.stop()
         await self.channel.close()
         await self.components.close()

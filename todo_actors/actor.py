@@ -83,9 +83,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self._list: TodoList | None = None
         self._loaded = False
         self._ordered: tuple[TodoList, list[TodoItem]] | None = None
-        self._outbox = Outbox(
-            self, publisher, config.pubsub_name, config.now, config.outbox_retry, self.clean_outbox
-        )
+        self._outbox = Outbox(self, publisher, config.pubsub_name, config.now, config.outbox_retry)
 
     # lifecycle ---------------------------------------------------------------------------------------
 
@@ -93,9 +91,9 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         # Effects a previous activation saved but did not apply (a crash, a failed publish).
         await self._outbox.flush(clean_now=True)
 
-    async def clean_outbox(self, _data: object) -> None:
-        """Timer callback (the SDK calls it by this name): drop done effects from the stored outbox."""
-        await self._outbox.clean()
+    async def _on_deactivate(self) -> None:
+        # The SDK has cleared the state cache; the outbox writes through the state manager all the same.
+        await self._outbox.release()
 
     # list methods ------------------------------------------------------------------------------------
 

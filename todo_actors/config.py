@@ -32,7 +32,7 @@ class ActorsConfig:
     the sidecar's manual clock. `publisher` defaults to one lazily connected gRPC `DaprClient` per
     registration; pass your own to close it in the app's lifespan. `actor_client` is what the actors use
     for state, reminders and timers (default: the SDK's `DaprActorHttpClient`, one TCP connection per
-    request); a pooled `DaprActorClientBase` saves a connection setup on every state write.
+    request); `pooled_client.PooledActorClient` saves a connection setup on every state write.
     """
 
     pubsub_name: str = "pubsub"

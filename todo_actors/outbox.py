@@ -5,10 +5,10 @@ applied right after it. What failed stays and is retried on the next flush, on a
 periodic `outbox:retry` reminder; so a crash between save and publish repeats an event (same id,
 subscribers dedupe) but never loses it, and state and registered reminders cannot drift apart.
 
-Done effects must leave the store too, or a later activation repeats them. Task events alone may wait
-for the next change's transaction (which rewrites `outbox` anyway) or a short actor timer: one state
-write per change instead of two, and a repeat is deduplicated by event id. Reminder registrations and
-notifications are removed in the same turn: repeating a past registration would notify the user again.
+Done effects must leave the store too, or a later activation repeats them. Task events alone wait for
+the next change's transaction (which rewrites `outbox` anyway) or the actor's deactivation: one state
+write per change instead of two, and a repeat after a crash is deduplicated by event id. Reminder
+registrations and notifications are removed in the same turn: a repeat would notify the user again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from dapr.actor import Actor
 from pydantic import BaseModel, ConfigDict
@@ -28,7 +28,6 @@ from todo_actors.reminders import ReminderChanges, delay_until, reminder_payload
 from todo_actors.serializer import PydanticSerializer
 
 __all__ = [
-    "CLEANUP_DELAY",
     "OUTBOX_KEY",
     "RETRY_REMINDER",
     "Outbox",
@@ -43,9 +42,6 @@ log = logging.getLogger("todo_actors.outbox")
 
 OUTBOX_KEY = "outbox"
 RETRY_REMINDER = "outbox:retry"
-CLEANUP_TIMER = "outbox:cleanup"
-# How long done effects may stay stored while no change comes to overwrite them.
-CLEANUP_DELAY = dt.timedelta(seconds=2)
 
 _SERIALIZER = PydanticSerializer()
 
@@ -112,8 +108,8 @@ _EMPTY = OutboxState()
 class Outbox:
     """The outbox of one actor activation, over the actor's state manager, reminders and timers.
 
-    The actor stages effects before its `save_state()` and calls `flush()` after it; every method runs
-    inside the actor's turn. `cleanup` is the actor's timer callback (its bound method is registered).
+    The actor stages effects before its `save_state()` and calls `flush()` after it, and `release()` when
+    it is deactivated; every method runs inside the actor's turn.
     """
 
     def __init__(
@@ -123,10 +119,8 @@ class Outbox:
         pubsub: str,
         clock: Callable[[], dt.datetime],
         retry_every: dt.timedelta,
-        cleanup: Callable[[Any], Awaitable[None]],
     ) -> None:
         self._actor = actor
-        self._cleanup = cleanup
         self._publisher = publisher
         self._pubsub = pubsub
         self._clock = clock
@@ -135,7 +129,6 @@ class Outbox:
         self._loaded = False
         # The stored outbox still holds effects that are done (cleared by the next write or the timer).
         self._stale = False
-        self._cleanup_armed = False
         self._retry_armed = False
 
     @property
@@ -168,7 +161,7 @@ class Outbox:
 
     async def flush(self, *, clean_now: bool = False) -> bool:
         """Apply pending effects in order (reminders, then events); what was done leaves the store in
-        this turn if it held reminder operations or `clean_now` is set (else soon after: see the module).
+        this turn if it held reminder operations or `clean_now` is set (else later: see the module).
 
         Never raises: a failed effect and everything after it (per kind) stay pending and a retry
         reminder is armed. Returns True when nothing is left pending.
@@ -186,20 +179,17 @@ class Outbox:
             done_e = await _run_in_order(pending.events, self._publish, self._actor)
             self._pending = OutboxState(reminders=pending.reminders[done_r:], events=pending.events[done_e:])
             self._stale = self._stale or self._pending != pending
-        if self._stale:
-            if clean_now:
-                await self._store()
-            else:
-                await self._arm_cleanup()
+        if self._stale and clean_now:
+            await self._store()
         if self._pending.empty:
             await self._disarm_retry()
         else:
             await self._arm_retry()
         return self._pending.empty
 
-    async def clean(self) -> None:
-        """The cleanup timer fired: write the outbox without its done effects."""
-        self._cleanup_armed = False
+    async def release(self) -> None:
+        """The actor is being deactivated: write the outbox without its done effects, so the next
+        activation does not publish them again. A failure only means a repeat (same ids) later."""
         if self._loaded and self._stale:
             await self._store()
 
@@ -231,17 +221,6 @@ class Outbox:
         except Exception:
             # The store keeps the larger outbox: its done effects are repeated later, harmlessly.
             log.warning("actor %s: cannot shrink its outbox", self._actor.id, exc_info=True)
-
-    async def _arm_cleanup(self) -> None:
-        if self._cleanup_armed:
-            return
-        try:
-            one_shot = dt.timedelta(0)
-            await self._actor.register_timer(CLEANUP_TIMER, self._cleanup, None, CLEANUP_DELAY, one_shot)
-            self._cleanup_armed = True
-        except Exception:
-            # Done effects then wait for the next write; after a restart they are repeated (same ids).
-            log.warning("actor %s: cannot arm the outbox cleanup timer", self._actor.id, exc_info=True)
 
     async def _arm_retry(self) -> None:
         if self._retry_armed:

@@ -80,10 +80,17 @@ async def test_done_effects_leave_the_stored_outbox(stack: Stack) -> None:
     proxy = stack.list_proxy(list_id)
     (await proxy.AddTodo(AddTodo(caller="alice", title="x"))).unwrap()
     await stack.wait_events("task-events", list_id, 1)
-    # Task events only: saved with the change, published, then removed by the cleanup timer.
+    # Task events only: saved with the change, published, and left for the next change to overwrite...
     assert (await stack.state(list_id, OUTBOX_KEY))["events"]
-    await stack.advance(3)
+    (await proxy.AddTodo(AddTodo(caller="alice", title="x2"))).unwrap()
+    second = (await stack.wait_events("task-events", list_id, 2))[1]
+    assert [e["id"] for e in (await stack.state(list_id, OUTBOX_KEY))["events"]] == [second["id"]]
+    # ...or removed when the actor is deactivated, so the next activation does not publish them again.
+    stack.deactivate(LIST_ACTOR_TYPE, list_id)
     await eventually(lambda: _absent(stack, list_id))
+    (await proxy.AddTodo(AddTodo(caller="alice", title="x3"))).unwrap()
+    events = await stack.wait_events("task-events", list_id, 3)
+    assert [e["data"]["item"]["title"] for e in events] == ["x", "x2", "x3"]
     # With reminder registrations: removed within the turn (a replay would notify again).
     (await proxy.AddTodo(AddTodo(caller="alice", title="y", due=Due(date=dt.date(2031, 1, 1))))).unwrap()
     assert await stack.state(list_id, OUTBOX_KEY) is None
