@@ -109,8 +109,20 @@ class Outbox:
     """The outbox of one actor activation, over the actor's state manager, reminders and timers.
 
     The actor stages effects before its `save_state()` and calls `flush()` after it, and `release()` when
-    it is deactivated; every method runs inside the actor's turn.
+    it is deactivated; every method runs inside the actor's turn. Slotted: one per active list.
     """
+
+    __slots__ = (
+        "_actor",
+        "_clock",
+        "_loaded",
+        "_pending",
+        "_publisher",
+        "_pubsub",
+        "_retry_armed",
+        "_retry_every",
+        "_stale",
+    )
 
     def __init__(
         self,

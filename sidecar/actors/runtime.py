@@ -45,13 +45,15 @@ _DROP_HEADERS = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Activation:
+    """One active actor. Slotted, and its timer names made on first use: a host keeps 100,000s."""
+
     actor_type: str
     actor_id: str
     lock: TurnLock = field(default_factory=TurnLock)
     deadline: float = 0.0
-    timers: set[str] = field(default_factory=set)
+    timers: set[str] | None = None
 
 
 class ActorHost:

@@ -59,6 +59,8 @@ class Timers:
         key = (actor_type, actor_id, name)
         self._cancel(key)
         act = self.host.activation(actor_type, actor_id)
+        if act.timers is None:
+            act.timers = set()
         act.timers.add(name)
         self._tasks[key] = asyncio.create_task(
             self._run(key, due, period.seconds, period.repetitions, expires, callback_body),
@@ -75,9 +77,9 @@ class Timers:
             task.cancel()
 
     def _drop_actor(self, act: Activation) -> None:
-        for name in list(act.timers):
+        for name in act.timers or ():
             self._cancel((act.actor_type, act.actor_id, name))
-        act.timers.clear()
+        act.timers = None
 
     async def _run(
         self,

@@ -16,7 +16,11 @@ __all__ = ["TurnLock"]
 
 
 class TurnLock:
-    """A strictly FIFO asyncio lock with optional reentrancy by request id."""
+    """A strictly FIFO asyncio lock with optional reentrancy by request id.
+
+    The waiter queue exists only while someone waits: most of a host's actors are idle, and an empty
+    deque costs 600 bytes each.
+    """
 
     __slots__ = ("_depth", "_locked", "_owner", "_waiters")
 
@@ -24,7 +28,7 @@ class TurnLock:
         self._locked = False
         self._owner: str | None = None
         self._depth = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None]] | None = None
 
     @property
     def busy(self) -> bool:
@@ -32,7 +36,7 @@ class TurnLock:
 
     @property
     def has_waiters(self) -> bool:
-        return any(not f.done() for f in self._waiters)
+        return self._waiters is not None and any(not f.done() for f in self._waiters)
 
     async def acquire(self, reentrancy_id: str | None = None, max_depth: int = 32) -> None:
         if self._locked and reentrancy_id is not None and reentrancy_id == self._owner:
@@ -44,6 +48,8 @@ class TurnLock:
             self._take(reentrancy_id)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = deque()
         self._waiters.append(fut)
         try:
             await fut
@@ -51,7 +57,7 @@ class TurnLock:
             if fut.done() and not fut.cancelled():
                 # We were handed the lock but are going away: pass it on.
                 self._release_one()
-            elif fut in self._waiters:  # a release may already have popped it
+            elif self._waiters is not None and fut in self._waiters:  # a release may have popped it
                 self._waiters.remove(fut)
             raise
         self._take(reentrancy_id)
@@ -76,4 +82,5 @@ class TurnLock:
                 # Hand over directly: the lock stays taken, so no newcomer can barge in (FIFO).
                 fut.set_result(None)
                 return
+        self._waiters = None
         self._locked = False

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import time
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.problems import install_problem_handlers
+from api.auth import LEEWAY_SECONDS, TokenVerifier, mint_token
+from api.problems import Unauthorized, install_problem_handlers
 from api.ratelimit import RateLimiter
 from api.settings import SettingsError, load_settings
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
@@ -154,3 +156,22 @@ async def test_the_public_app_never_routes_the_app_channel() -> None:
     assert not [
         p for p in app.openapi()["paths"] if p.startswith(("/actors", "/dapr", "/events", "/healthz"))
     ]
+
+
+def test_a_remembered_token_still_expires_and_a_forged_one_is_never_remembered() -> None:
+    secret, now = "k" * 40, [float(int(time.time()))]
+    verifier = TokenVerifier(secret, wall=lambda: now[0])
+    token = mint_token(secret, "alice", now=int(now[0]), ttl_seconds=60)
+    assert verifier.verify(token) == "alice"
+    now[0] += 60 + LEEWAY_SECONDS - 1
+    assert verifier.verify(token) == "alice"  # remembered, still inside exp + leeway
+    now[0] += 1
+    with pytest.raises(Unauthorized):
+        verifier.verify(token)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            TokenVerifier(secret).verify(forged)
+    early = mint_token(secret, "bob", now=int(now[0]) + 3600, ttl_seconds=60)
+    with pytest.raises(Unauthorized):  # PyJWT checks `iat` in the future; never remembered as valid
+        TokenVerifier(secret, wall=lambda: now[0]).verify(early)
