@@ -23,13 +23,17 @@ _EVENT_NAMESPACE = uuid.UUID("5b0d3f9c-6a53-4f0e-9a55-3c0f1f0a7e21")
 
 
 class TaskEvent(BaseModel):
-    """An item was created, updated, completed, reopened or deleted (`item` is the snapshot after)."""
+    """An item was created, updated, completed, reopened or deleted (`item` is the snapshot after).
+
+    `owner` is the list's owner, so subscribers route the event to a user without asking the list.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     type: EventType
     list_id: str
+    owner: str
     item_id: str
     item: TodoItem
     list_version: int
@@ -37,7 +41,7 @@ class TaskEvent(BaseModel):
 
 
 def task_event(
-    type: EventType, list_id: str, item: TodoItem, list_version: int, at: dt.datetime
+    type: EventType, list_id: str, owner: str, item: TodoItem, list_version: int, at: dt.datetime
 ) -> TaskEvent:
     """Build an event; for "deleted", `item` is the last snapshot before deletion."""
     # Each change bumps the item's version and a deletion happens once, so the key is unique per
@@ -47,6 +51,7 @@ def task_event(
         id=str(uuid.uuid5(_EVENT_NAMESPACE, key)),
         type=type,
         list_id=list_id,
+        owner=owner,
         item_id=item.id,
         item=item,
         list_version=list_version,

@@ -145,7 +145,7 @@ def delete_list(state: TodoList | None, cmd: DeleteList, now: dt.datetime) -> De
     _check_version("list", cmd.expected_version, state.version)
     items = state.ordered_items()
     return Deletion(
-        events=_events("deleted", state.id, items, state.version + 1, now),
+        events=_events("deleted", state, items, state.version + 1, now),
         reminders=_removed_reminders(state, items, now),
     )
 
@@ -190,7 +190,7 @@ def add_todo(
     return Outcome(
         new,
         item=item,
-        events=(task_event("created", state.id, item, new.version, now),),
+        events=(task_event("created", state.id, state.owner, item, new.version, now),),
         reminders=reminder_changes(None, item, now, state.zone),
     )
 
@@ -256,7 +256,7 @@ def delete_todo(
     return Outcome(
         new,
         item=item,
-        events=_events("deleted", state.id, doomed, new.version, now),
+        events=_events("deleted", state, doomed, new.version, now),
         reminders=_removed_reminders(state, doomed, now),
     )
 
@@ -292,7 +292,7 @@ def reorder(state: TodoList | None, cmd: ReorderTodos, now: dt.datetime) -> Outc
     }
     new = _commit(state, now, changed)
     moved = [changed[i] for i in new_order if i in changed]
-    return Outcome(new, events=_events("updated", state.id, moved, new.version, now))
+    return Outcome(new, events=_events("updated", state, moved, new.version, now))
 
 
 def _replace_item(
@@ -303,7 +303,7 @@ def _replace_item(
     return Outcome(
         new,
         item=new_item,
-        events=(task_event(event, state.id, new_item, new.version, now),),
+        events=(task_event(event, state.id, state.owner, new_item, new.version, now),),
         reminders=reminder_changes(item, new_item, now, state.zone),
     )
 
@@ -381,9 +381,9 @@ def _next_position(state: TodoList) -> int:
 
 
 def _events(
-    type: EventType, list_id: str, items: Iterable[TodoItem], list_version: int, at: dt.datetime
+    type: EventType, state: TodoList, items: Iterable[TodoItem], list_version: int, at: dt.datetime
 ) -> tuple[TaskEvent, ...]:
-    return tuple(task_event(type, list_id, i, list_version, at) for i in items)
+    return tuple(task_event(type, state.id, state.owner, i, list_version, at) for i in items)
 
 
 def _removed_reminders(state: TodoList, items: Iterable[TodoItem], now: dt.datetime) -> ReminderChanges:

@@ -57,7 +57,7 @@ async def test_each_change_publishes_one_event_of_its_type(stack: Stack) -> None
         ("task.deleted", sub.id),
     ]
     for event in events:
-        assert event["id"] == event["data"]["id"]
+        assert event["id"] == event["data"]["id"] and event["data"]["owner"] == "alice"
         assert event["type"] == f"task.{event['data']['type']}"
         assert event["datacontenttype"] == "application/json" and event["topic"] == "task-events"
     assert len({e["id"] for e in events}) == 7
