@@ -301,6 +301,30 @@ async def open_loop(
     }
 
 
+async def feed_events(session: aiohttp.ClientSession, target: Target) -> float:
+    """Events the facade's feed has taken in so far (its `/metrics` counter, all outcomes)."""
+    async with session.get(f"{target.base}/metrics") as r:
+        text = await r.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("todo_feed_events_total{")
+    )
+
+
+async def feed_drain(session: aiohttp.ClientSession, target: Target, quiet: float = 1.0) -> float:
+    """Seconds until the feed stops taking in events after the load ended: how far pub/sub deliveries
+    (serial per topic, as with daprd's in-memory component) lag behind the writes."""
+    start = last_change = time.perf_counter()
+    seen = await feed_events(session, target)
+    while time.perf_counter() - last_change < quiet:
+        await asyncio.sleep(0.1)
+        now = await feed_events(session, target)
+        if now != seen:
+            seen, last_change = now, time.perf_counter()
+    return last_change - start
+
+
 async def touch(session: aiohttp.ClientSession, target: Target, n: int) -> float:
     """GET n distinct lists (the seeded ones, then fresh ids: empty lists whose actors still activate)."""
     sem = asyncio.Semaphore(64)
@@ -339,6 +363,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                         k: round(v, 2)
                         for k, v in (await open_loop(session, target, rate, args.seconds)).items()
                     }
+                    if target.name == "facade":
+                        row[f"@{rate}"]["feed drained s after"] = round(await feed_drain(session, target), 2)
                 row["RSS MB after mix"] = round(target.rss(), 1)
                 if target.name == "facade":
                     touched = await touch(session, target, args.touch)

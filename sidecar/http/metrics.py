@@ -42,6 +42,13 @@ def build_metrics_app(sidecar: Sidecar) -> Starlette:
             "# TYPE dapr_scheduler_jobs_in_memory gauge",
             f'dapr_scheduler_jobs_in_memory{{app_id="{app_id}"}} {sidecar.scheduler.loaded_count()}',
         ]
+        lines += [
+            "# HELP dapr_pubsub_pending_messages Messages queued or in delivery, by topic.",
+            "# TYPE dapr_pubsub_pending_messages gauge",
+        ]
+        for (pubsub, topic), count in sorted(sidecar.pubsub.pending().items()):
+            labels = f'app_id="{app_id}",pubsub="{_escape(pubsub)}",topic="{_escape(topic)}"'
+            lines.append(f"dapr_pubsub_pending_messages{{{labels}}} {count}")
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     return Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])

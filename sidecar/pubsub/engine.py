@@ -161,6 +161,14 @@ class PubSubEngine:
 
         return publish
 
+    def pending(self) -> dict[tuple[str, str], int]:
+        """Messages enqueued or in delivery, by (pubsub, topic): how far subscribers lag behind."""
+        counts: dict[tuple[str, str], int] = {}
+        for w in self._workers:
+            key = (w.sub.pubsubname, w.topic)
+            counts[key] = counts.get(key, 0) + w.pending
+        return counts
+
     def subscriptions(self) -> list[dict[str, Any]]:
         """`subscriptions[]` of the metadata API (daprd's HTTP shape; empty fields omitted)."""
         return [s.describe() for s in merge_subscriptions(self._declarative, self._programmatic)]

@@ -127,9 +127,13 @@ async def test_a_blocked_topic_does_not_hold_up_others(apps: Apps, make_sidecar:
     await sc.publish("slow", b"held")
     await sc.publish("orders", b"free")
     await wait_for_async(lambda: rec.on("/events/pubsub/orders"), timeout=5)
+    await sc.publish("slow", b"queued")
     assert not gate.is_set()
+    await wait_for_async(lambda: sc.engine.pending().get(("pubsub", "orders")) == 0, timeout=5)
+    assert sc.engine.pending()[("pubsub", "slow")] == 2  # one in delivery, one queued: the lag
     gate.set()
     await sc.engine.idle()
+    assert sc.engine.pending()[("pubsub", "slow")] == 0
 
 
 async def test_expired_events_are_dropped_at_delivery(
