@@ -2,7 +2,8 @@
 
 One actor per list (actor id = list id). The loaded list is cached for the activation (loading 5,000
 items costs a few hundred ms); each change writes only `layout.state_changes`, plus its events and
-reminder changes through the outbox in the same transaction, then applies them.
+reminder changes through the outbox in the same transaction, then applies them. State goes through
+`ActorStore`, not the SDK's state manager, whose cache would hold a second copy of the list.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from todo_actors import transitions as tr
+from todo_actors.actor_state import ActorStore
 from todo_actors.commands import (
     AddTodo,
     CompleteTodo,
@@ -83,7 +85,10 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self._list: TodoList | None = None
         self._loaded = False
         self._ordered: tuple[TodoList, list[TodoItem]] | None = None
-        self._outbox = Outbox(self, publisher, config.pubsub_name, config.now, config.outbox_retry)
+        self._store = ActorStore(self)
+        self._outbox = Outbox(
+            self, self._store, publisher, config.pubsub_name, config.now, config.outbox_retry
+        )
 
     # lifecycle ---------------------------------------------------------------------------------------
 
@@ -92,7 +97,6 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         await self._outbox.flush(clean_now=True)
 
     async def _on_deactivate(self) -> None:
-        # The SDK has cleared the state cache; the outbox writes through the state manager all the same.
         await self._outbox.release()
 
     # list methods ------------------------------------------------------------------------------------
@@ -213,15 +217,15 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
     async def _current(self) -> TodoList | None:
         """The list as stored (None if it does not exist), loaded once per activation."""
         if not self._loaded:
-            state = self._state_manager
-            found, meta = await state.try_get_state(META_KEY)
+            store = self._store
+            found, meta = await store.try_get(META_KEY)
             loaded = None
             if found and meta is not None:
                 limit = asyncio.Semaphore(_LOAD_CONCURRENCY)
 
                 async def read(key: str) -> Any:
                     async with limit:
-                        ok, value = await state.try_get_state(key)
+                        ok, value = await store.try_get(key)
                     if not ok:
                         raise RuntimeError(f"list {self.id}: state key {key!r} named by meta is missing")
                     return value
@@ -264,11 +268,10 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         entries = [OutboxEvent.of(topic, e.id, task_event_type(e), e) for e in events]
 
         async def write() -> None:
-            state = self._state_manager
             for key, value in changes.upserts.items():
-                await state.set_state(key, value)
+                self._store.set(key, value)
             for key in changes.deletes:
-                await state.try_remove_state(key)
+                self._store.remove(key)
             await self._outbox.stage(events=entries, reminders=reminder_ops(reminders))
 
         await self._save(write)
@@ -276,13 +279,13 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         await self._outbox.flush()
 
     async def _save(self, write: Callable[[], Awaitable[None]]) -> None:
-        """Run `write` (state-manager calls) and `save_state()`; on any failure forget every cache,
-        since the SDK's tracker already counts the writes as saved and would never retry them."""
+        """Run `write` (staging writes) and commit them as one transaction; on any failure forget every
+        cache, since whether the store took the transaction is unknown: the next call reloads."""
         try:
             await write()
-            await self._state_manager.save_state()
+            await self._store.commit()
         except BaseException:
-            await self._state_manager.clear_cache()
+            self._store.discard()
             self._list, self._loaded, self._ordered = None, False, None
             self._outbox.forget()
             raise

@@ -21,6 +21,7 @@ from typing import TypeVar
 from dapr.actor import Actor
 from pydantic import BaseModel, ConfigDict
 
+from todo_actors.actor_state import ActorStore
 from todo_actors.due import UtcDatetime
 from todo_actors.events import TaskEvent
 from todo_actors.publisher import EventPublisher
@@ -108,7 +109,7 @@ _EMPTY = OutboxState()
 class Outbox:
     """The outbox of one actor activation, over the actor's state manager, reminders and timers.
 
-    The actor stages effects before its `save_state()` and calls `flush()` after it, and `release()` when
+    The actor stages effects before its commit and calls `flush()` after it, and `release()` when
     it is deactivated; every method runs inside the actor's turn. Slotted: one per active list.
     """
 
@@ -122,24 +123,27 @@ class Outbox:
         "_retry_armed",
         "_retry_every",
         "_stale",
+        "_store",
     )
 
     def __init__(
         self,
         actor: Actor,
+        store: ActorStore,
         publisher: EventPublisher,
         pubsub: str,
         clock: Callable[[], dt.datetime],
         retry_every: dt.timedelta,
     ) -> None:
         self._actor = actor
+        self._store = store
         self._publisher = publisher
         self._pubsub = pubsub
         self._clock = clock
         self._retry_every = retry_every
         self._pending = _EMPTY
         self._loaded = False
-        # The stored outbox still holds effects that are done (cleared by the next write or the timer).
+        # The stored outbox still holds effects that are done (cleared by the next write or `release`).
         self._stale = False
         self._retry_armed = False
 
@@ -151,7 +155,7 @@ class Outbox:
         """Read the stored outbox (once per activation, or again after `forget()`)."""
         if self._loaded:
             return
-        found, value = await self._actor._state_manager.try_get_state(OUTBOX_KEY)
+        found, value = await self._store.try_get(OUTBOX_KEY)
         self._pending = OutboxState.model_validate(value) if found else _EMPTY
         self._loaded, self._stale = True, False
 
@@ -161,14 +165,14 @@ class Outbox:
         self._loaded = self._stale = False
 
     async def stage(self, events: Iterable[OutboxEvent] = (), reminders: Iterable[ReminderOp] = ()) -> None:
-        """Add effects to the pending ones; they are stored by the actor's next `save_state()`."""
+        """Add effects to the pending ones; they are stored by the actor's next commit."""
         more = OutboxState(reminders=tuple(reminders), events=tuple(events))
         if more.empty:
             return
         await self.load()  # never overwrite stored effects this activation has not seen
         self._pending = self._pending.then(more)
         # Overwrites the stored value, dropping the effects that are done: no separate cleanup write.
-        await self._actor._state_manager.set_state(OUTBOX_KEY, self._pending)
+        self._store.set(OUTBOX_KEY, self._pending)
         self._stale = False
 
     async def flush(self, *, clean_now: bool = False) -> bool:
@@ -192,7 +196,7 @@ class Outbox:
             self._pending = OutboxState(reminders=pending.reminders[done_r:], events=pending.events[done_e:])
             self._stale = self._stale or self._pending != pending
         if self._stale and clean_now:
-            await self._store()
+            await self._write()
         if self._pending.empty:
             await self._disarm_retry()
         else:
@@ -203,7 +207,7 @@ class Outbox:
         """The actor is being deactivated: write the outbox without its done effects, so the next
         activation does not publish them again. A failure only means a repeat (same ids) later."""
         if self._loaded and self._stale:
-            await self._store()
+            await self._write()
 
     async def on_retry_reminder(self) -> None:
         """The `outbox:retry` reminder fired: flush, and stop the reminder once nothing is pending."""
@@ -221,14 +225,13 @@ class Outbox:
     async def _publish(self, event: OutboxEvent) -> None:
         await self._publisher.publish(self._pubsub, event.topic, event.id, event.type, event.data.encode())
 
-    async def _store(self) -> None:
-        state = self._actor._state_manager
+    async def _write(self) -> None:
         try:
             if self._pending.empty:
-                await state.try_remove_state(OUTBOX_KEY)
+                self._store.remove(OUTBOX_KEY)
             else:
-                await state.set_state(OUTBOX_KEY, self._pending)
-            await state.save_state()
+                self._store.set(OUTBOX_KEY, self._pending)
+            await self._store.commit()
             self._stale = False
         except Exception:
             # The store keeps the larger outbox: its done effects are repeated later, harmlessly.
