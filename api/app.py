@@ -24,7 +24,8 @@ from api.body_limit import BodyLimitMiddleware
 from api.deps import Resources
 from api.feed import Feed
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.metrics import ApiMetrics, MetricsMiddleware
+from api.logs import sdk_logger_options
+from api.metrics import MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
@@ -34,6 +35,8 @@ from api.routes import workflows as workflow_routes
 from api.settings import MIN_SECRET_BYTES, Settings, series_settings
 from api.shared import Shared
 from api.sidecar_link import open_dapr_client, wait_for_sidecar
+from api.span_export import SpanExport
+from api.tracing import TraceContextMiddleware, outgoing_headers
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
 from workflows.hosting import open_series
@@ -56,11 +59,14 @@ Todo lists and items as Dapr virtual actors.
 def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
     """The public API. Pass the same `shared` to `create_channel_app` when both run in one process."""
     shared = shared or Shared()
-    metrics = ApiMetrics()
+    metrics = shared.metrics
+    spans = SpanExport(settings.otel, role="public")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            spans.start()
+            stack.push_async_callback(spans.aclose)
             http = aiohttp.ClientSession()
             stack.push_async_callback(http.close)
             await wait_for_sidecar(settings, http)
@@ -74,6 +80,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
                     serializer,
                     api_token=settings.dapr_token,
                     on_call=metrics.count_actor_call,
+                    extra_headers=outgoing_headers,
                 ),
                 serializer,
             )
@@ -106,6 +113,8 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
                 api_token=settings.dapr_token,
                 list_actor=lambda list_id: proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id),
                 clock=shared.clock.now,
+                on_started=metrics.count_workflow_started,
+                logger_options=sdk_logger_options(),
             )
             stack.push_async_callback(series.aclose)
             app.state.series = series
@@ -119,7 +128,11 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs else None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Tracing and metrics are this app's own (api.tracing, api.metrics); FastAPI's native OpenTelemetry
+        # would add spans with other ids, and even off-by-environment it costs ~5 us per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
+            Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(IdempotencyMiddleware, store=_idempotency_store, verifier=_verifier),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -15,9 +14,10 @@ __all__ = ["main"]
 _USAGE = """usage: todo-engine <command> [options]
 
 commands:
-  up [--host H] [--port P] [--data-dir DIR] [--dev-clock]
+  up [--host H] [--port P] [--data-dir DIR] [--dev-clock] [--log-format text|json]
                  run the embedded sidecar and the app together (local SQLite under the data directory)
-  serve          run the app (public API + app channel) from environment settings, e.g. under `dapr run`
+  serve [--log-format text|json] [--log-level L] [--access-log]
+                 run the app (public API + app channel) from environment settings, e.g. under `dapr run`
   token <user> [--data-dir DIR] [--ttl SECONDS]
                  print a bearer token for <user>, valid for an instance with the same data directory
                  (or the same TODO_JWT_SECRET)
@@ -46,15 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return main_up(rest, dict(os.environ))
     if command == "serve":
-        if rest:
-            sys.stderr.write(
-                "todo-engine serve takes no arguments; it reads its settings from the environment\n"
-            )
-            return 2
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from api.server import main_serve
 
-        return main_serve(dict(os.environ))
+        return main_serve(dict(os.environ), rest)
     if command == "token":
         return _token(rest)
     sys.stderr.write(f"todo-engine: unknown command {command!r}\n\n{_USAGE}")

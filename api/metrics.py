@@ -1,6 +1,8 @@
-"""Prometheus metrics of the public API: request latency by route template, and actor calls by outcome.
+"""Prometheus metrics of the app process: request latency by route template, actor calls, reminders fired,
+event deliveries and series workflows started, completed and failed.
 
-Each app owns its own registry (several apps can live in one process, as in tests); `/metrics` serves it.
+One registry per process (`api.shared.Shared.metrics`: the public API and the app channel count into it;
+several processes' worth can live in one test run); the public API's `/metrics` serves it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ApiMetrics", "MetricsMiddleware"]
+__all__ = ["ApiMetrics", "MetricsMiddleware", "ReminderMetricsMiddleware"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -35,16 +37,68 @@ class ApiMetrics:
         )
         self.feed_events = Counter(
             "todo_feed_events_total",
-            "Events received from pub/sub, by topic and outcome (appended or duplicate).",
+            "Events delivered by pub/sub, by topic and outcome (appended, duplicate, dropped or retry).",
             ["topic", "outcome"],
+            registry=self.registry,
+        )
+        self.reminders_fired = Counter(
+            "todo_reminders_fired_total",
+            "Actor reminders fired into the app, by actor type, kind (due, rem, outbox) and outcome.",
+            ["actor_type", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.workflows_started = Counter(
+            "todo_workflows_started_total",
+            "Workflow instances the app scheduled, by workflow name.",
+            ["workflow"],
+            registry=self.registry,
+        )
+        self.workflows_completed = Counter(
+            "todo_workflows_completed_total",
+            "Workflow instances that completed (continue-as-new generations are not completions).",
+            ["workflow"],
+            registry=self.registry,
+        )
+        self.workflows_failed = Counter(
+            "todo_workflows_failed_total",
+            "Workflow instances that failed.",
+            ["workflow"],
             registry=self.registry,
         )
 
     def count_actor_call(self, actor_type: str, method: str, outcome: str) -> None:
         self.actor_calls.labels(actor_type, method, outcome).inc()
 
+    def count_delivery(self, topic: str, outcome: str) -> None:
+        self.feed_events.labels(topic, outcome).inc()
+
+    def count_workflow_started(self, workflow: str) -> None:
+        self.workflows_started.labels(workflow).inc()
+
+    def count_workflow_outcome(self, workflow: str, outcome: str) -> None:
+        """`outcome` is "completed" or "failed" (called from the workflow worker's threads)."""
+        counter = self.workflows_completed if outcome == "completed" else self.workflows_failed
+        counter.labels(workflow).inc()
+
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Status:
+    """The status a response started with; 500 until one starts (an exception, or nothing sent)."""
+
+    __slots__ = ("code",)
+
+    def __init__(self) -> None:
+        self.code = 500
+
+    def watching(self, send: Send) -> Send:
+        async def send_watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.code = message["status"]
+            await send(message)
+
+        return send_watched
 
 
 class MetricsMiddleware:
@@ -59,19 +113,36 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        status = _Status()
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, status.watching(send))
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            self.metrics.request_seconds.labels(template, scope["method"], str(status)).observe(
+            self.metrics.request_seconds.labels(template, scope["method"], str(status.code)).observe(
                 time.perf_counter() - start
             )
+
+
+class ReminderMetricsMiddleware:
+    """Counts the actor reminders the sidecar fires into the app channel
+    (`PUT /actors/{type}/{id}/method/remind/{name}`), by actor type, kind (the name's prefix before `:`)
+    and outcome; every other request passes straight through."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "/method/remind/" not in scope["path"]:
+            await self.app(scope, receive, send)
+            return
+        status = _Status()
+        try:
+            await self.app(scope, receive, status.watching(send))
+        finally:
+            parts = scope["path"].split("/")
+            if len(parts) == 7 and parts[1] == "actors":
+                kind = parts[6].split(":", 1)[0][:32]
+                outcome = "ok" if status.code < 400 else "error"
+                self.metrics.reminders_fired.labels(parts[2], kind, outcome).inc()

@@ -6,22 +6,24 @@ would fight over them), and stopping one stops both.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import uvicorn
 
 from api.app import create_app
 from api.channel import create_channel_app
+from api.logs import LOG_FORMATS, configure_logging
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
 from api.shared import Shared
 
-__all__ = ["AppServers", "bind", "main_serve", "run_loop"]
+__all__ = ["AppServers", "bind", "build_serve_parser", "main_serve", "run_loop"]
 
 log = logging.getLogger("api.server")
 
@@ -47,7 +49,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class AppServers:
-    """Both apps of one process. `public_sock`/`channel_sock` may be pre-bound (ports known early)."""
+    """Both apps of one process. `public_sock`/`channel_sock` may be pre-bound (ports known early).
+
+    uvicorn configures no logging of its own (`log_config=None`): its loggers, the access log included,
+    reach the process's root handler (`api.logs.configure_logging`)."""
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class AppServers:
         channel_sock: socket.socket | None = None,
         shared: Shared | None = None,
         log_level: str = "warning",
+        access_log: bool = False,
     ) -> None:
         self.settings = settings
         self.shared = shared or Shared()
@@ -67,7 +73,8 @@ class AppServers:
             config = uvicorn.Config(
                 app,  # type: ignore[arg-type]
                 log_level=log_level,
-                access_log=False,
+                log_config=None,
+                access_log=access_log,
                 lifespan="on",
                 timeout_keep_alive=60,
                 backlog=4096,
@@ -129,15 +136,38 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, stop)
 
 
-def main_serve(environ: Mapping[str, str]) -> int:
-    """`todo-engine serve`: both apps from environment settings (under `dapr run` or in a pod)."""
+def build_serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="todo-engine serve",
+        description="Run the app (public API + app channel); settings come from the environment.",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="text or json (default: TODO_LOG_FORMAT, else text)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--access-log", action="store_true", default=None, help="log every request (default: TODO_ACCESS_LOG)"
+    )
+    return p
+
+
+def main_serve(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
+    """`todo-engine serve`: both apps from environment settings (under `dapr run` or in a pod); the flags
+    override TODO_LOG_FORMAT and TODO_ACCESS_LOG."""
+    args = build_serve_parser().parse_args(argv)
+    flags = {"log_format": args.log_format, "access_log": args.access_log}
     try:
-        settings = load_settings(environ)
+        settings = load_settings(environ, **{k: v for k, v in flags.items() if v is not None})
     except SettingsError as exc:
+        configure_logging(args.log_format or "text", args.log_level, app_id="todo-engine")
         log.error("%s", exc)
         return 2
+    configure_logging(settings.log_format, args.log_level, app_id=settings.app_id)
     configure_dapr(settings)
-    servers = AppServers(settings, log_level="info")
+    servers = AppServers(settings, log_level=args.log_level, access_log=settings.access_log)
 
     async def run() -> None:
         install_signal_handlers(servers.request_stop)

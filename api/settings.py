@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -18,6 +19,7 @@ from workflows.config import SeriesSettings
 __all__ = [
     "ENV_NAMES",
     "MIN_SECRET_BYTES",
+    "OtelSettings",
     "Settings",
     "SettingsError",
     "configure_dapr",
@@ -32,6 +34,24 @@ MIN_TOKEN_CHARS = 16
 
 class SettingsError(ValueError):
     """A setting is missing or unsafe; the message names the environment variable. Not retryable."""
+
+
+class OtelSettings(BaseModel):
+    """OTLP/HTTP export of request spans, from the standard `OTEL_*` variables (see `load_settings`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    traces_endpoint: str = Field(pattern=r"^https?://")
+    service_name: str = Field("todo-engine", min_length=1)
+    resource_attributes: dict[str, str] = {}
+    # `key=value,...` as OTEL_EXPORTER_OTLP_HEADERS has it; secret: it usually holds an API key
+    headers: SecretStr | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+    schedule_delay_ms: int = Field(5000, ge=1)
+
+    def header_map(self) -> dict[str, str]:
+        raw = "" if self.headers is None else self.headers.get_secret_value()
+        return _key_values(raw)
 
 
 class Settings(BaseModel):
@@ -74,6 +94,12 @@ class Settings(BaseModel):
     feed_seen_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     sse_keepalive_seconds: float = Field(15.0, gt=0)
     sse_poll_seconds: float = Field(2.0, gt=0)
+    # logs and traces: OTLP export only when `otel` is set
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = False
+    otel: OtelSettings | None = None
+    # share of new traces (no sampled caller) marked sampled; daprd's spans follow the flag
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
     # local runs
     dev_clock: bool = False
     data_dir: Path = Path(".data")
@@ -146,7 +172,10 @@ ENV_NAMES: dict[str, str] = {
     "TODO_DEV_CLOCK": "dev_clock",
     "TODO_DATA_DIR": "data_dir",
     "TODO_DOCS": "docs",
+    "TODO_LOG_FORMAT": "log_format",
+    "TODO_ACCESS_LOG": "access_log",
 }
+_BOOLS = ("dev_clock", "docs", "access_log")
 _FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
 
 
@@ -159,7 +188,11 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
     for env, field in ENV_NAMES.items():
         raw = environ.get(env, "").strip()
         if raw:
-            values[field] = _parse_bool(env, raw) if field in ("dev_clock", "docs") else raw
+            values[field] = _parse_bool(env, raw) if field in _BOOLS else raw
+    if otel := _otel_settings(environ):
+        values["otel"] = otel
+    if (ratio := _sample_ratio(environ)) is not None:
+        values["trace_sample_ratio"] = ratio
     values.update(overrides)
     try:
         return Settings.model_validate(values)
@@ -170,6 +203,87 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
             name = _FIELD_ENV.get(field, field) or "settings"
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _otel_settings(environ: Mapping[str, str]) -> OtelSettings | None:
+    """Span export as the OpenTelemetry SDK environment variables describe it; None when off.
+
+    On when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is) or OTEL_EXPORTER_OTLP_ENDPOINT (plus
+    `/v1/traces`) is set, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none. Only OTLP over
+    HTTP/protobuf is spoken; asking for another protocol fails fast rather than exporting nothing.
+    """
+
+    def env(*names: str) -> str:
+        return next((v for n in names if (v := environ.get(n, "").strip())), "")
+
+    if env("OTEL_SDK_DISABLED").lower() == "true":
+        return None
+    exporter = env("OTEL_TRACES_EXPORTER").lower()
+    if exporter == "none":
+        return None
+    if exporter not in ("", "otlp"):
+        raise SettingsError(f"OTEL_TRACES_EXPORTER: only otlp or none are supported, got {exporter!r}")
+    endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not endpoint:
+        base = env("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if not base:
+            return None
+        endpoint = base.rstrip("/") + "/v1/traces"
+    protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol not in ("", "http/protobuf"):
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: the app exports over http/protobuf only, got {protocol!r}"
+        )
+    resource = _key_values(env("OTEL_RESOURCE_ATTRIBUTES"))
+    values: dict[str, Any] = {
+        "traces_endpoint": endpoint,
+        "service_name": env("OTEL_SERVICE_NAME") or resource.pop("service.name", "") or "todo-engine",
+        "resource_attributes": resource,
+        "headers": env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or None,
+    }
+    delay = env("OTEL_BSP_SCHEDULE_DELAY")
+    if delay:
+        values["schedule_delay_ms"] = delay
+    try:
+        return OtelSettings.model_validate(values)
+    except ValidationError as exc:
+        names = {
+            "traces_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "schedule_delay_ms": "OTEL_BSP_SCHEDULE_DELAY",
+        }
+        problems = [f"{names.get(str(e['loc'][0]), 'OTEL_*')}: {e['msg']}" for e in exc.errors()]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _sample_ratio(environ: Mapping[str, str]) -> float | None:
+    """The share of new traces to sample, from OTEL_TRACES_SAMPLER (+ _ARG); None when unset.
+
+    A caller's decision (the `traceparent` flag) is always kept, so every sampler acts as its
+    `parentbased_*` variant."""
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower().removeprefix("parentbased_")
+    if not sampler:
+        return None
+    if sampler in ("always_on", "always_off"):
+        return 1.0 if sampler == "always_on" else 0.0
+    if sampler != "traceidratio":
+        raise SettingsError(
+            "OTEL_TRACES_SAMPLER: expected [parentbased_]always_on, always_off or traceidratio, "
+            f"got {sampler!r}"
+        )
+    arg = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or "1.0"
+    try:
+        ratio = float(arg)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise SettingsError(f"OTEL_TRACES_SAMPLER_ARG: expected a ratio between 0 and 1, got {arg!r}")
+    return ratio
+
+
+def _key_values(raw: str) -> dict[str, str]:
+    """`k1=v1,k2=v2` with percent-encoded values (W3C baggage style, as the OTEL_* lists use)."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {unquote(k.strip()): unquote(v.strip()) for k, v in pairs if k.strip()}
 
 
 def _parse_bool(env: str, raw: str) -> bool:

@@ -1,5 +1,5 @@
-"""What the public API and the app channel of one process share: a change signal, the actors' clock and
-which user owns which list.
+"""What the public API and the app channel of one process share: a change signal, the actors' clock,
+which user owns which list, and the metrics registry both count into.
 
 The channel appends events to a user's feed and rings the signal; open SSE streams wake at once instead
 of waiting for their next poll. The dev clock follows the sidecar's manual clock (its offset from wall
@@ -19,6 +19,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from api.metrics import ApiMetrics
 
 __all__ = ["FeedSignal", "OffsetClock", "OwnerCache", "Shared", "Watch"]
 
@@ -124,3 +126,4 @@ class Shared:
     signal: FeedSignal = field(default_factory=FeedSignal)
     clock: OffsetClock = field(default_factory=OffsetClock)
     owners: OwnerCache = field(default_factory=OwnerCache)
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from api.auth import mint_token
 from api.local_secrets import load_or_create
+from api.logs import LOG_FORMATS, configure_logging
 from api.server import AppServers, bind, install_signal_handlers, run_loop
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
 
@@ -48,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resources-path", type=Path, default=None, help="Dapr component files (default: built in)"
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="text, or json for log pipelines (app and sidecar alike); default TODO_LOG_FORMAT or text",
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request (public API and app channel)")
     return p
 
 
@@ -74,6 +82,8 @@ def _sidecar_command(args: argparse.Namespace, channel_port: int, port_file: Pat
     ]
     if args.dev_clock:
         command.append("--dev-clock")
+    if args.log_format == "json":
+        command.append("--log-as-json")  # daprd's flag
     if args.resources_path is not None:
         command += ["--resources-path", str(args.resources_path)]
     return command
@@ -103,11 +113,11 @@ def _stop(sidecar: subprocess.Popen[bytes]) -> None:
 
 def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    args.log_format = args.log_format or environ.get("TODO_LOG_FORMAT", "").strip().lower() or "text"
+    if args.log_format not in LOG_FORMATS:
+        sys.stderr.write(f"todo-engine up: TODO_LOG_FORMAT must be text or json, not {args.log_format!r}\n")
+        return 2
+    configure_logging(args.log_format, args.log_level, app_id="todo-engine")
     data_dir: Path = args.data_dir
     local = load_or_create(data_dir)
     tokens = {
@@ -139,10 +149,16 @@ def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             jwt_secret=jwt_secret,
             dev_clock=args.dev_clock,
             data_dir=data_dir,
+            log_format=args.log_format,
+            **({"access_log": True} if args.access_log else {}),
         )
         configure_dapr(settings)
         servers = AppServers(
-            settings, public_sock=public_sock, channel_sock=channel_sock, log_level=args.log_level
+            settings,
+            public_sock=public_sock,
+            channel_sock=channel_sock,
+            log_level=args.log_level,
+            access_log=settings.access_log,
         )
         run_loop(_run(servers, sidecar, settings))
     except (RuntimeError, SettingsError) as exc:

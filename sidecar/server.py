@@ -156,8 +156,16 @@ class Sidecar:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, port))
+        # log_config None: uvicorn's records go through the process's handler (text, or JSON with
+        # --log-as-json), not a formatter of its own.
         ucfg = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=60, backlog=4096
+            app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=60,
+            backlog=4096,
         )
         server = _Uvicorn(ucfg)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=name)

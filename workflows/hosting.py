@@ -15,6 +15,7 @@ from datetime import datetime
 from dapr.aio.clients import DaprClient
 from dapr.ext.workflow import WorkflowRuntime
 from dapr.ext.workflow.aio import DaprWorkflowClient
+from dapr.ext.workflow.logger import LoggerOptions
 
 from workflows.activities import ListActorFactory, SeriesActivities
 from workflows.config import SeriesSettings
@@ -72,9 +73,15 @@ def open_series(
     api_token: str | None,
     list_actor: ListActorFactory,
     clock: Callable[[], datetime],
+    on_started: Callable[[str], None] | None = None,
+    logger_options: LoggerOptions | None = None,
 ) -> SeriesHandles:
-    """Open the API-side handles on the running loop (`dapr` is the app's gRPC `DaprClient`)."""
-    workflows = DaprWorkflowClient(host=host, port=str(grpc_port))
-    service = SeriesService(workflows, dapr, settings, list_actor=list_actor, clock=clock)
+    """Open the API-side handles on the running loop (`dapr` is the app's gRPC `DaprClient`);
+    `on_started(workflow)` is called for each workflow instance the service starts; `logger_options` go
+    to the SDK's workflow client."""
+    workflows = DaprWorkflowClient(host=host, port=str(grpc_port), logger_options=logger_options)
+    service = SeriesService(
+        workflows, dapr, settings, list_actor=list_actor, clock=clock, on_started=on_started
+    )
     taskhub = TaskHub(f"{host}:{grpc_port}", api_token)
     return SeriesHandles(service, WorkflowInspector(service, taskhub), workflows, taskhub)

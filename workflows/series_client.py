@@ -66,12 +66,14 @@ class SeriesService:
         *,
         list_actor: ListActorFactory,
         clock: Callable[[], datetime],
+        on_started: Callable[[str], None] | None = None,
     ) -> None:
         self.workflows = workflows
         self.store = SeriesStore(dapr, settings.state_store)
         self.settings = settings
         self._list_actor = list_actor
         self._clock = clock
+        self._on_started = on_started  # told the workflow's name per instance started (metrics)
 
     def now(self) -> datetime:
         return utc(self._clock())
@@ -137,6 +139,9 @@ class SeriesService:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
                 raise
+        else:
+            if self._on_started is not None:
+                self._on_started(SERIES_WORKFLOW)
         log.info(
             "series %s of %s started (%s from %s %s)",
             record.id,

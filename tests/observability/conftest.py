@@ -1,0 +1,181 @@
+"""One real stack for the observability tests: the embedded sidecar (manual clock), the app channel and
+the public API on loopback, with span export to an in-test OTLP receiver and the process's log records
+written as JSON lines to a buffer (uvicorn's access log included).
+
+Package-scoped, like the API suite's stack: the SDK's actor runtime is process-global.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from api.channel import create_channel_app
+from api.logs import JsonFormatter
+from api.server import bind
+from api.settings import OtelSettings, configure_dapr
+from api.shared import Shared
+from sidecar import ManualClock, SidecarConfig
+from sidecar.thread import SidecarThread
+from tests.api.conftest import Stack, stack_settings
+from tests.harness import ServedApp, bound_socket
+from tests.observability.receiver import OtlpReceiver
+
+APP_ID = "todo-obs"
+
+
+class LogBuffer(logging.Handler):
+    """Formats every record with the app's JsonFormatter as it is emitted (in the caller's context, as a
+    real stream handler does), and keeps the lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter(APP_ID))
+        self._lines: list[str] = []
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        with self._guard:
+            self._lines.append(line)
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._guard:
+            return [json.loads(line) for line in self._lines]
+
+    def of_trace(self, trace_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries() if e.get("trace_id") == trace_id]
+
+
+class LoggedApp(ServedApp):
+    """A served app whose uvicorn logs as `todo-engine serve` sets it up: no logging config of its own
+    (so serving it leaves the process's logging alone), access log on, records to the root logger."""
+
+    def __init__(self, app: Any, sock: socket.socket | None = None) -> None:
+        # Not ServedApp.__init__: its uvicorn.Config would apply uvicorn's default logging config.
+        self.sock = sock or bound_socket()
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(app, log_config=None, log_level="info", access_log=True, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"app:{self.port}")
+
+
+@pytest.fixture(scope="package")
+def receiver() -> Iterator[OtlpReceiver]:
+    r = OtlpReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="package")
+def logs() -> Iterator[LogBuffer]:
+    buffer = LogBuffer()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(buffer)
+    root.setLevel(logging.INFO)
+    yield buffer
+    root.removeHandler(buffer)
+    root.setLevel(level)
+
+
+@pytest.fixture(scope="package")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver, logs: LogBuffer
+) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("obs-sidecar")
+    channel_sock = bind("127.0.0.1", 0)
+    settings, jwt_secret, app_token = stack_settings(
+        channel_port=channel_sock.getsockname()[1],
+        app_id=APP_ID,
+        otel=OtelSettings(
+            traces_endpoint=f"{receiver.endpoint}/v1/traces",
+            service_name="todo-obs-test",
+            timeout_seconds=5.0,
+            schedule_delay_ms=50,
+        ),
+    )
+    clock = ManualClock()
+    sidecar = SidecarThread(
+        SidecarConfig(
+            app_id=APP_ID,
+            app_port=channel_sock.getsockname()[1],
+            http_port=0,
+            grpc_port=0,
+            data_dir=data,
+            api_token=settings.dapr_token,
+            app_token=app_token,
+        ),
+        clock=clock,
+    ).start()
+    settings = settings.model_copy(
+        update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
+    )
+    configure_dapr(settings)
+    shared = Shared()
+
+    def actors_now() -> dt.datetime:
+        return dt.datetime.fromtimestamp(clock.now(), dt.UTC)
+
+    channel = ServedApp(create_channel_app(settings, shared=shared, clock=actors_now), channel_sock).start()
+    public = LoggedApp(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
+    sidecar.wait_ready()
+    # As `api.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the other servers
+    # in this process gave them handlers of their own and stopped propagation).
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers.clear()
+        lg.propagate = True
+    try:
+        yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
+    finally:
+        for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
+            lg.handlers[:], lg.propagate = handlers, propagate
+        public.stop()
+        sidecar.stop()
+        channel.stop()
+
+
+@pytest.fixture(autouse=True)
+def _this_sidecar(stack: Stack) -> None:
+    configure_dapr(stack.settings)
+
+
+@pytest.fixture
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def client(stack: Stack, user: str) -> Iterator[httpx.Client]:
+    with stack.client(user) as c:
+        yield c
+
+
+def metric(stack: Stack, name: str, **labels: str) -> float:
+    """The sample `name` with exactly these labels from the public `/metrics` (0 when absent)."""
+    text = httpx.get(f"{stack.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def channel_headers(stack: Stack, **extra: str) -> dict[str, str]:
+    return {"dapr-api-token": stack.app_token, **extra}

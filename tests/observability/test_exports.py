@@ -1,0 +1,18 @@
+"""The observability modules say why they exist and export what `__all__` names."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module", ["api.tracing", "api.logs", "api.metrics", "api.span_export", "api.workflow_outcomes"]
+)
+def test_exports_exist_and_modules_say_why(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert mod.__doc__ and mod.__doc__.strip()
+    assert mod.__all__
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.__all__ names missing {name!r}"
