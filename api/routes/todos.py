@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey, IfMatch, ListId, ListProxy
 from api.openapi import problem_responses
+from api.page_relay import relay_page
 from api.responses import model_response
 from api.schemas import ItemCreate, ItemPage, ItemPatch, Reorder, command, set_fields
 from todo_actors.commands import AddTodo, CompleteTodo, DeleteTodo, ReopenTodo, ReorderTodos, UpdateTodo
@@ -83,9 +84,7 @@ async def list_items(
         limit=limit,
         cursor=cursor,
     )
-    page = (await actor.query_todos(query)).unwrap()
-    body = ItemPage(items=page.items, next_cursor=page.next_cursor, list_version=page.list_version)
-    return model_response(body, version=page.list_version)
+    return await relay_page(actor, query)
 
 
 @router.get("/items/{item_id}", response_model=TodoItem, summary="One item (ETag = its version)")

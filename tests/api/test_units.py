@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import time
 
@@ -10,10 +11,15 @@ import pytest
 from fastapi import FastAPI
 
 from api.auth import LEEWAY_SECONDS, TokenVerifier, mint_token
+from api.page_relay import split_page_reply
 from api.problems import Unauthorized, install_problem_handlers
 from api.ratelimit import RateLimiter
+from api.schemas import ItemPage
 from api.settings import SettingsError, load_settings
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
+from todo_actors.interface import TodoPage, TodoPageReply
+from todo_actors.model import TodoItem
+from todo_actors.serializer import PydanticSerializer
 
 GOOD = {"APP_API_TOKEN": "t" * 20, "TODO_JWT_SECRET": "s" * 40}
 
@@ -175,3 +181,26 @@ def test_a_remembered_token_still_expires_and_a_forged_one_is_never_remembered()
     early = mint_token(secret, "bob", now=int(now[0]) + 3600, ttl_seconds=60)
     with pytest.raises(Unauthorized):  # PyJWT checks `iat` in the future; never remembered as valid
         TokenVerifier(secret, wall=lambda: now[0]).verify(early)
+
+
+@pytest.mark.parametrize("cursor", [None, 'c,"list_version":9}'])
+def test_a_page_reply_is_relayed_byte_for_byte_as_the_public_page(cursor: str | None) -> None:
+    now = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    titles = ['ends like a page ,"list_version":5}', "日本語 \u2028 \"quoted\"", "2025-01-01 file taxes"]
+    items = [
+        TodoItem(id=f"i{n}", title=t, position=1024 * (n + 1), created_at=now, updated_at=now)
+        for n, t in enumerate(titles)
+    ]
+    page = TodoPage(items=items, next_cursor=cursor, list_version=42)
+    raw = PydanticSerializer().serialize(TodoPageReply(value=page))
+    split = split_page_reply(raw)
+    assert split is not None
+    body, version = split
+    assert version == 42
+    assert body == ItemPage(items=items, next_cursor=cursor, list_version=42).model_dump_json().encode()
+    assert ItemPage.model_validate_json(body).items[0].title == titles[0]
+
+
+def test_a_domain_error_reply_is_not_relayed() -> None:
+    raw = PydanticSerializer().serialize(TodoPageReply(error=NotFound("no such list").info()))
+    assert split_page_reply(raw) is None
