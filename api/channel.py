@@ -111,7 +111,7 @@ def create_channel_app(
             stack.push_async_callback(proxies.close)
             events_publisher = publisher
             if events_publisher is None:
-                own = DaprPublisher(settings.dapr_grpc_address)
+                own = DaprPublisher(settings.dapr_grpc_address, trace_context=outgoing_headers)
                 stack.push_async_callback(own.aclose)
                 events_publisher = own
             config = ActorsConfig(

@@ -1,12 +1,14 @@
 """How the actors put events on Dapr pub/sub: one lazily created gRPC `DaprClient` per host.
 
 The CloudEvent id and type travel as `cloudevent.*` publish metadata, so a republished event (outbox
-replay, duplicate reminder firing) carries the same id and subscribers can drop the copy.
+replay, duplicate reminder firing) carries the same id and subscribers can drop the copy. So does the
+W3C trace context of the turn that published (`cloudevent.traceparent`), so the delivery joins its trace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from dapr.aio.clients import DaprClient
@@ -30,20 +32,28 @@ class DaprPublisher:
     lifespan of the app that hosts the actors.
     """
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, *, trace_context: Callable[[], Mapping[str, str]] | None = None
+    ) -> None:
         self._address = address
         self._client: DaprClient | None = None
+        self._trace_context = trace_context  # the caller's `traceparent`/`tracestate` headers, if any
 
     async def publish(self, pubsub: str, topic: str, event_id: str, event_type: str, data: bytes) -> None:
         client = self._client
         if client is None:
             client = self._client = DaprClient(address=self._address)
             log.debug("connected the publisher's DaprClient")
+        metadata = {"cloudevent.id": event_id, "cloudevent.type": event_type}
+        if self._trace_context is not None:
+            for name, value in self._trace_context().items():
+                if name in ("traceparent", "tracestate"):
+                    metadata[f"cloudevent.{name}"] = value
         await client.publish_event(
             pubsub_name=pubsub,
             topic_name=topic,
             data=data,
-            publish_metadata={"cloudevent.id": event_id, "cloudevent.type": event_type},
+            publish_metadata=metadata,
             data_content_type="application/json",
         )
 

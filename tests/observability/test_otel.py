@@ -71,6 +71,28 @@ def test_public_requests_export_a_span_in_the_callers_trace(
     assert receiver.paths[-1] == "/v1/traces"
 
 
+def test_the_task_event_of_a_traced_write_is_delivered_in_the_same_trace(
+    client: httpx.Client, receiver: OtlpReceiver
+) -> None:
+    trace = "99999999999999999999999999999999"
+    lst = client.post("/v1/lists", json={"title": "traced events"}).json()
+    r = client.post(
+        f"/v1/lists/{lst['id']}/items",
+        json={"title": "publish me"},
+        headers={"traceparent": f"00-{trace}-8888888888888888-01"},
+    )
+    assert r.status_code == 201, r.text
+
+    def delivery() -> ReceivedSpan | None:
+        spans = receiver.of_trace(trace)
+        return next(
+            (s for s in spans if s.name.startswith("POST /events/") and "task-events" in s.name), None
+        )
+
+    span = wait_for(delivery)
+    assert span.resource["todo.app"] == "channel"
+
+
 def test_a_new_trace_is_exported_as_a_root_span(client: httpx.Client, receiver: OtlpReceiver) -> None:
     r = client.get("/v1/lists")
     trace = r.headers["traceparent"].split("-")[1]
