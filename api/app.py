@@ -37,6 +37,7 @@ from api.shared import Shared
 from api.sidecar_link import open_dapr_client, wait_for_sidecar
 from api.span_export import SpanExport
 from api.tracing import TraceContextMiddleware, outgoing_headers
+from api.web import router as web_router
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
 from workflows.hosting import open_series
@@ -143,6 +144,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         app.include_router(module.router)
     if settings.dev_clock:
         app.include_router(dev.router)
+    app.include_router(web_router)  # the reference page at `/` (not in the OpenAPI document)
     install_openapi(app, description=_DESCRIPTION)
     return app
 

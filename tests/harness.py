@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-__all__ = ["ServedApp", "bound_socket", "wait_for", "wait_for_async"]
+__all__ = ["ServedApp", "bound_socket", "engine_env", "up_command", "wait_for", "wait_for_async"]
+
+
+def up_command(data: Path, *flags: str) -> list[str]:
+    """`todo-engine up` on a free port with its data in `data` (the banner names the port it got)."""
+    return [
+        sys.executable,
+        "-m",
+        "api",
+        "up",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data),
+        "--log-level",
+        "warning",
+        *flags,
+    ]
+
+
+def engine_env() -> dict[str, str]:
+    """This process's environment without the Dapr/app/todo variables a test run may have set."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "TODO_"))}
 
 
 def bound_socket(host: str = "127.0.0.1") -> socket.socket:

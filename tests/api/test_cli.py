@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,30 +15,17 @@ import pytest
 
 from api.cli import main
 from api.local_secrets import SECRETS_FILE
-from tests.harness import wait_for
+from tests.harness import engine_env, up_command, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Up:
     def __init__(self, data: Path, *flags: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "TODO_"))}
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api",
-                "up",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data),
-                "--log-level",
-                "warning",
-                *flags,
-            ],
+            up_command(data, *flags),
             cwd=ROOT,
-            env=env,
+            env=engine_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -125,8 +125,10 @@ async def test_domain_errors_map_to_problems(
         "api.feed",
         "api.idempotency",
         "api.local_secrets",
+        "api.logs",
         "api.metrics",
         "api.openapi",
+        "api.page_relay",
         "api.problems",
         "api.ratelimit",
         "api.responses",
@@ -135,7 +137,12 @@ async def test_domain_errors_map_to_problems(
         "api.settings",
         "api.shared",
         "api.sidecar_link",
+        "api.span_export",
+        "api.tracing",
         "api.up",
+        "api.web",
+        "api.web.site",
+        "api.workflow_outcomes",
     ],
 )
 def test_exports_exist_and_modules_say_why(module: str) -> None:
@@ -186,7 +193,7 @@ def test_a_remembered_token_still_expires_and_a_forged_one_is_never_remembered()
 @pytest.mark.parametrize("cursor", [None, 'c,"list_version":9}'])
 def test_a_page_reply_is_relayed_byte_for_byte_as_the_public_page(cursor: str | None) -> None:
     now = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    titles = ['ends like a page ,"list_version":5}', "日本語 \u2028 \"quoted\"", "2025-01-01 file taxes"]
+    titles = ['ends like a page ,"list_version":5}', '日本語 \u2028 "quoted"', "2025-01-01 file taxes"]
     items = [
         TodoItem(id=f"i{n}", title=t, position=1024 * (n + 1), created_at=now, updated_at=now)
         for n, t in enumerate(titles)
