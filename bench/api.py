@@ -1,7 +1,7 @@
 """S1 (performance-anchors §4.2): REST CRUD through the facade (app + embedded sidecar, actor per list)
 vs the same endpoints in plain FastAPI + SQLite (`bench/plain_peer.py`), in one invocation.
 
-    .venv/bin/python bench/api.py [--quick] [--lists N] [--seconds S] [--touch N]
+    .venv/bin/python bench/api.py [--quick] [--lists N] [--seconds S] [--touch N] [--touch-only]
 
 Mix: 70% GET a list's items, 20% POST an item, 10% complete an item; list chosen Zipf(1.1) over the
 seeded lists of 100 users. For each system: the max rate (closed loop), then fixed arrival rates (open
@@ -342,7 +342,29 @@ async def touch(session: aiohttp.ClientSession, target: Target, n: int) -> float
     return n / (time.perf_counter() - t0)
 
 
+async def touch_only(args: argparse.Namespace) -> dict[str, object]:
+    """A fresh facade, then GET `args.touch` distinct (empty) lists: what each touched list costs."""
+    data = Path(tempfile.mkdtemp(prefix="bench-api-touch-"))
+    target = start_facade(data)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+            await wait_ready(session, target)
+            before = target.rss()
+            rate = await touch(session, target, args.touch)
+            after = target.rss()
+    finally:
+        target.stop()
+    return {
+        "RSS MB app+sidecar, fresh": round(before, 1),
+        f"touch {args.touch} lists: req/s": round(rate, 1),
+        f"RSS MB app+sidecar after {args.touch} lists touched": round(after, 1),
+        "KB per touched list": round((after - before) * 1024 / args.touch, 2),
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
+    if args.touch_only:
+        return await touch_only(args)
     report: dict[str, object] = {}
     rates = [250, 500] if args.quick else [250, 500, 1000]
     for starter in (start_facade, start_peer):
@@ -359,12 +381,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 row["max req/s (closed loop x32)"] = round(rps, 1)
                 row["max errors"] = errors
                 for rate in rates:
-                    row[f"@{rate}"] = {
+                    step = {
                         k: round(v, 2)
                         for k, v in (await open_loop(session, target, rate, args.seconds)).items()
                     }
                     if target.name == "facade":
-                        row[f"@{rate}"]["feed drained s after"] = round(await feed_drain(session, target), 2)
+                        step["feed drained s after"] = round(await feed_drain(session, target), 2)
+                    row[f"@{rate}"] = step
                 row["RSS MB after mix"] = round(target.rss(), 1)
                 if target.name == "facade":
                     touched = await touch(session, target, args.touch)
@@ -387,6 +410,7 @@ def main() -> None:
     p.add_argument("--lists", type=int, default=None)
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--touch", type=int, default=None)
+    p.add_argument("--touch-only", action="store_true", help="RSS of a fresh facade touching N lists")
     args = p.parse_args()
     args.lists = args.lists or (1000 if args.quick else 10_000)
     args.seconds = args.seconds or (5.0 if args.quick else 30.0)
