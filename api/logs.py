@@ -5,16 +5,12 @@ be joined on the trace id. uvicorn's own and access logs go through the same han
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import socket
 import sys
-import time
-from importlib import metadata
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from api.tracing import current
+from sidecar.jsonlog import DaprJsonFormatter
 
 if TYPE_CHECKING:
     from dapr.ext.workflow.logger import LoggerOptions
@@ -35,50 +31,22 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # uvicorn's loggers: with `log_config=None` uvicorn adds no handlers, so they reach the root handler.
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
-# daprd (logrus) level names; Python's CRITICAL is logrus' fatal.
-_LEVELS = {"CRITICAL": "fatal", "ERROR": "error", "WARNING": "warning", "INFO": "info", "DEBUG": "debug"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record.
+class JsonFormatter(DaprJsonFormatter):
+    """daprd's JSON line (`sidecar.jsonlog`) plus, inside a request, `trace_id` and `span_id`, and for
+    uvicorn's access log `client`, `method`, `path`, `status`."""
 
-    daprd's fields first: `time` (RFC 3339, UTC), `level`, `type` ("log"), `msg`, `scope` (the logger),
-    `instance` (host name), `app_id`, `ver`. Then, inside a request, `trace_id` and `span_id`; `exception`
-    (the traceback) when there is one; and for uvicorn's access log `client`, `method`, `path`, `status`.
-    """
-
-    def __init__(self, app_id: str, *, instance: str | None = None, version: str | None = None) -> None:
-        super().__init__()
-        self._fixed = {
-            "instance": instance or socket.gethostname(),
-            "app_id": app_id,
-            "ver": version or _version(),
-        }
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": _rfc3339(record.created),
-            "level": _LEVELS.get(record.levelname) or record.levelname.lower(),
-            "type": "log",
-            "msg": record.getMessage(),
-            "scope": record.name,
-            **self._fixed,
-        }
+    def extra_fields(self, record: logging.LogRecord) -> dict[str, object]:
+        fields: dict[str, object] = {}
         ctx = current()
         if ctx is not None:
-            entry["trace_id"] = ctx.trace_id
-            entry["span_id"] = ctx.span_id
-        if record.exc_info:
-            if not record.exc_text:
-                record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
+            fields["trace_id"] = ctx.trace_id
+            fields["span_id"] = ctx.span_id
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, _http_version, status = record.args
-            entry.update(client=client, method=method, path=path, status=status)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+            fields.update(client=client, method=method, path=path, status=status)
+        return fields
 
 
 def log_handler(log_format: LogFormat, *, app_id: str, stream: TextIO | None = None) -> logging.Handler:
@@ -117,17 +85,3 @@ def sdk_logger_options() -> LoggerOptions:
     from dapr.ext.workflow.logger import LoggerOptions
 
     return LoggerOptions(log_handler=logging.NullHandler())
-
-
-def _rfc3339(created: float) -> str:
-    seconds = int(created)
-    micros = int((created - seconds) * 1_000_000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
-
-
-@functools.cache
-def _version() -> str:
-    try:
-        return metadata.version("todo-engine")
-    except metadata.PackageNotFoundError:
-        return "dev"

@@ -26,7 +26,7 @@ _PREFIX = b'{"value":'
 _SUFFIX = b',"error":null}'
 # The page's last field: `list_version` is an int, so nothing inside the page can end the body like this.
 _VERSION_AT_END = re.compile(rb',"list_version":(\d{1,18})\}\Z')
-_METHOD = "QueryTodos"
+_METHOD: str = TodoListActorInterface.query_todos.__actormethod__  # the name the proxy sends
 
 
 def split_page_reply(raw: bytes) -> tuple[bytes, int] | None:

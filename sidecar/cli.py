@@ -13,16 +13,14 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 
 from sidecar.components import ComponentError
 from sidecar.config import SidecarConfig
+from sidecar.jsonlog import DaprJsonFormatter
 from sidecar.server import Sidecar
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -104,36 +102,6 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
     )
 
 
-class _JsonLogFormatter(logging.Formatter):
-    """daprd's `--log-as-json` line: time (RFC 3339, UTC), level, type, msg, scope, instance, app_id, ver,
-    plus `exception` (the traceback) when there is one."""
-
-    _LEVELS = {"CRITICAL": "fatal", "WARNING": "warning", "ERROR": "error", "INFO": "info", "DEBUG": "debug"}
-
-    def __init__(self, app_id: str) -> None:
-        super().__init__()
-        try:
-            version = metadata.version("todo-engine")
-        except metadata.PackageNotFoundError:
-            version = "dev"
-        self._fixed = {"instance": socket.gethostname(), "app_id": app_id, "ver": version}
-
-    def format(self, record: logging.LogRecord) -> str:
-        seconds = int(record.created)
-        micros = int((record.created - seconds) * 1_000_000)
-        entry: dict[str, object] = {
-            "time": f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z",
-            "level": self._LEVELS.get(record.levelname) or record.levelname.lower(),
-            "type": "log",
-            "msg": record.getMessage(),
-            "scope": record.name,
-            **self._fixed,
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
 def _log_level(name: str) -> int:
     level: int = {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(name) or getattr(
         logging, name.upper()
@@ -201,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.log_as_json:
         for handler in logging.getLogger().handlers:
-            handler.setFormatter(_JsonLogFormatter(args.app_id))
+            handler.setFormatter(DaprJsonFormatter(args.app_id))
     config = config_from_args(args, dict(os.environ))
     try:
         import uvloop  # a dependency through uvicorn[standard]; ~2x faster I/O than asyncio's loop

@@ -7,6 +7,7 @@ Package-scoped: the SDK's actor runtime is process-global, so this stack's regis
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import time
@@ -81,15 +82,19 @@ def stack_settings(**overrides: Any) -> tuple[Settings, str, str]:
     return load_settings({}, **values), jwt_secret, app_token
 
 
-@pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data: Path = tmp_path_factory.mktemp("api-sidecar")
+@contextlib.contextmanager
+def running_stack(
+    data: Path, *, app_id: str = "todo-engine", public_server: type[ServedApp] = ServedApp, **overrides: Any
+) -> Iterator[Stack]:
+    """Sidecar (own thread, manual clock), app channel and public API on loopback, for one suite."""
     channel_sock = bind("127.0.0.1", 0)
-    settings, jwt_secret, app_token = stack_settings(channel_port=channel_sock.getsockname()[1])
+    settings, jwt_secret, app_token = stack_settings(
+        channel_port=channel_sock.getsockname()[1], app_id=app_id, **overrides
+    )
     clock = ManualClock()
     sidecar = SidecarThread(
         SidecarConfig(
-            app_id="todo-engine",
+            app_id=app_id,
             app_port=channel_sock.getsockname()[1],
             http_port=0,
             grpc_port=0,
@@ -109,7 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return dt.datetime.fromtimestamp(clock.now(), dt.UTC)
 
     channel = ServedApp(create_channel_app(settings, shared=shared, clock=actors_now), channel_sock).start()
-    public = ServedApp(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
+    public = public_server(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
     try:
         sidecar.wait_ready()
         yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
@@ -117,6 +122,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         public.stop()
         sidecar.stop()  # before the channel: it deactivates actors through it
         channel.stop()
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("api-sidecar")) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

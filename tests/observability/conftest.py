@@ -8,7 +8,6 @@ Package-scoped, like the API suite's stack: the SDK's actor runtime is process-g
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import socket
@@ -22,15 +21,9 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
-from api.channel import create_channel_app
 from api.logs import JsonFormatter
-from api.server import bind
 from api.settings import OtelSettings, configure_dapr
-from api.shared import Shared
-from sidecar import ManualClock, SidecarConfig
-from sidecar.thread import SidecarThread
-from tests.api.conftest import Stack, stack_settings
+from tests.api.conftest import Stack, running_stack
 from tests.harness import ServedApp, bound_socket
 from tests.observability.receiver import OtlpReceiver
 
@@ -97,58 +90,26 @@ def logs() -> Iterator[LogBuffer]:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver, logs: LogBuffer
 ) -> Iterator[Stack]:
+    otel = OtelSettings(
+        traces_endpoint=f"{receiver.endpoint}/v1/traces",
+        service_name="todo-obs-test",
+        timeout_seconds=5.0,
+        schedule_delay_ms=50,
+    )
     data = tmp_path_factory.mktemp("obs-sidecar")
-    channel_sock = bind("127.0.0.1", 0)
-    settings, jwt_secret, app_token = stack_settings(
-        channel_port=channel_sock.getsockname()[1],
-        app_id=APP_ID,
-        otel=OtelSettings(
-            traces_endpoint=f"{receiver.endpoint}/v1/traces",
-            service_name="todo-obs-test",
-            timeout_seconds=5.0,
-            schedule_delay_ms=50,
-        ),
-    )
-    clock = ManualClock()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=APP_ID,
-            app_port=channel_sock.getsockname()[1],
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            api_token=settings.dapr_token,
-            app_token=app_token,
-        ),
-        clock=clock,
-    ).start()
-    settings = settings.model_copy(
-        update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
-    )
-    configure_dapr(settings)
-    shared = Shared()
-
-    def actors_now() -> dt.datetime:
-        return dt.datetime.fromtimestamp(clock.now(), dt.UTC)
-
-    channel = ServedApp(create_channel_app(settings, shared=shared, clock=actors_now), channel_sock).start()
-    public = LoggedApp(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
-    sidecar.wait_ready()
-    # As `api.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the other servers
-    # in this process gave them handlers of their own and stopped propagation).
-    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
-    saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
-    for lg in loggers:
-        lg.handlers.clear()
-        lg.propagate = True
-    try:
-        yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
-    finally:
-        for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
-            lg.handlers[:], lg.propagate = handlers, propagate
-        public.stop()
-        sidecar.stop()
-        channel.stop()
+    with running_stack(data, app_id=APP_ID, public_server=LoggedApp, otel=otel) as stack:
+        # As `api.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the servers in
+        # this process gave them handlers of their own and stopped propagation).
+        loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+        saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+        for lg in loggers:
+            lg.handlers.clear()
+            lg.propagate = True
+        try:
+            yield stack
+        finally:
+            for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
+                lg.handlers[:], lg.propagate = handlers, propagate
 
 
 @pytest.fixture(autouse=True)
