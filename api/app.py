@@ -95,7 +95,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
                 proxies=proxies,
                 dapr=dapr,
                 feed=Feed(
-                    dapr,
+                    proxies.client.http,
                     settings.state_store,
                     max_events=settings.feed_max_events,
                     seen_ttl_seconds=settings.feed_seen_ttl_seconds,

@@ -4,7 +4,8 @@ per-user cursor that only grows, deduplicated by event id and bounded to the new
 Layout (keys are prefixed with the app id by the sidecar): `feed|<user>|head` holds the last cursor,
 `feed|<user>|<cursor>` one event, `feed-seen|<event id>` (with a TTL) marks an event as appended. An append
 writes all three in one transaction guarded by the head's ETag, so concurrent appenders (deliveries,
-replicas) never share a cursor; a redelivered event finds its mark and is dropped.
+replicas) never share a cursor; a redelivered event finds its mark and is dropped. Calls go through the
+sidecar's HTTP state API (`SidecarHttp`): an append is two of them on every write of every list.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
 
-import grpc
-from dapr.aio.clients import DaprClient
-from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
-from dapr.clients.grpc._state import Concurrency, StateOptions
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from api.sidecar_link import SidecarError, grpc_status
+from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
 __all__ = ["Feed", "FeedEvent", "FeedPage"]
 
@@ -62,15 +61,16 @@ def _user_key(user: str) -> str:
 class Feed:
     def __init__(
         self,
-        client: DaprClient,
+        http: SidecarHttp,
         store: str,
         *,
         max_events: int,
         seen_ttl_seconds: int,
         on_append: Callable[[str], None] | None = None,
     ) -> None:
-        self._client = client
+        self._http = http
         self._store = store
+        self._state = f"/v1.0/state/{quote(store, safe='')}"
         self._max = max_events
         self._seen_ttl = str(seen_ttl_seconds)
         self._on_append = on_append
@@ -130,15 +130,14 @@ class Feed:
         seen_key = self._seen(event_id)
         head_key = self._head(user)
         for _ in range(_MAX_ATTEMPTS):
-            found = await self._client.get_bulk_state(self._store, [seen_key, head_key], parallelism=2)
-            by_key = {item.key: item for item in found.items}
-            if by_key[seen_key].data:
+            found = await self._bulk_get([seen_key, head_key])
+            if found.get(seen_key) is not None:
                 return None
-            head = by_key[head_key]
-            if not head.data:
+            head = found.get(head_key)
+            if head is None:
                 await self._create_head(head_key)
                 continue
-            cursor = int(json.loads(head.data)["seq"]) + 1
+            cursor = int(head[0]["seq"]) + 1
             entry = FeedEvent(
                 cursor=str(cursor),
                 id=event_id,
@@ -149,43 +148,51 @@ class Feed:
                 data=data,
             )
             ops = [
-                TransactionalStateOperation(head_key, json.dumps({"seq": cursor}), etag=head.etag),
-                TransactionalStateOperation(self._entry(user, cursor), entry.model_dump_json()),
-                TransactionalStateOperation(seen_key, str(cursor), metadata={"ttlInSeconds": self._seen_ttl}),
+                _upsert(head_key, json.dumps({"seq": cursor}), etag=head[1]),
+                _upsert(self._entry(user, cursor), entry.model_dump_json()),
+                _upsert(seen_key, str(cursor), metadata={"ttlInSeconds": self._seen_ttl}),
             ]
             if cursor > self._max:
-                ops.append(
-                    TransactionalStateOperation(
-                        self._entry(user, cursor - self._max),
-                        operation_type=TransactionOperationType.delete,
-                    )
-                )
+                ops.append(_delete(self._entry(user, cursor - self._max)))
             try:
-                await self._client.execute_state_transaction(self._store, ops)
-            except SidecarError as exc:
-                if grpc_status(exc) == grpc.StatusCode.ABORTED:  # another appender took this cursor
-                    continue
-                raise
+                await self._http.request(
+                    "POST", f"{self._state}/transaction", ('{"operations":[' + ",".join(ops) + "]}").encode()
+                )
+            except SidecarHttpError as exc:
+                # Every store error of a transaction is ERR_STATE_TRANSACTION (500), a stale head ETag
+                # (another appender took this cursor) included: read again and retry.
+                if exc.error_code != "ERR_STATE_TRANSACTION":
+                    raise
+                log.debug("feed append for an event %s raced: %s", event_id, exc)
+                continue
             if self._on_append is not None:
                 self._on_append(user)
             return cursor
         raise TimeoutError(f"could not append to the feed after {_MAX_ATTEMPTS} attempts (contention)")
 
+    async def _bulk_get(self, keys: list[str]) -> dict[str, tuple[Any, str | None]]:
+        """The stored keys among `keys`: their decoded JSON value and ETag."""
+        body = json.dumps({"keys": keys, "parallelism": len(keys)}).encode()
+        _, _, raw = await self._http.request("POST", f"{self._state}/bulk", body)
+        return {
+            item["key"]: (item["data"], item.get("etag"))
+            for item in json.loads(raw)
+            if item.get("data") is not None
+        }
+
     async def _create_head(self, head_key: str) -> None:
+        body = json.dumps(
+            [{"key": head_key, "value": {"seq": 0}, "options": {"concurrency": "first-write"}}]
+        ).encode()
         try:
-            await self._client.save_state(
-                self._store,
-                head_key,
-                json.dumps({"seq": 0}),
-                options=StateOptions(concurrency=Concurrency.first_write),
-            )
-        except SidecarError as exc:
-            if grpc_status(exc) != grpc.StatusCode.ABORTED:  # else someone else created it: fine
+            await self._http.request("POST", self._state, body)
+        except SidecarHttpError as exc:
+            if exc.status != 409:  # 409: someone else created it, fine
                 raise
 
     async def last_cursor(self, user: str) -> int:
-        head = await self._client.get_state(self._store, self._head(user))
-        return int(json.loads(head.data)["seq"]) if head.data else 0
+        head = (await self._bulk_get([self._head(user)])).get(self._head(user))
+        return int(head[0]["seq"]) if head is not None else 0
 
     async def page(self, user: str, since: int, limit: int) -> FeedPage:
         """Events with a cursor above `since`, oldest first, at most `limit`."""
@@ -194,12 +201,27 @@ class Feed:
         end = min(last, first + limit - 1)
         events: list[FeedEvent] = []
         if end >= first:
-            keys = [self._entry(user, c) for c in range(first, end + 1)]
-            resp = await self._client.get_bulk_state(self._store, keys, parallelism=len(keys))
+            found = await self._bulk_get([self._entry(user, c) for c in range(first, end + 1)])
             events = sorted(
-                (FeedEvent.model_validate_json(item.data) for item in resp.items if item.data),
+                (FeedEvent.model_validate(value) for value, _ in found.values()),
                 key=lambda e: int(e.cursor),
             )
         # A cursor past the end (the store was reset) restarts from the current end.
         next_cursor = end if end >= first else min(since, last)
         return FeedPage(events=events, next_cursor=str(next_cursor), has_more=end < last)
+
+
+def _upsert(
+    key: str, value_json: str, *, etag: str | None = None, metadata: dict[str, str] | None = None
+) -> str:
+    """One `upsert` operation of a state transaction, `value_json` embedded as it is (no re-encoding)."""
+    request = '{"key":' + json.dumps(key) + ',"value":' + value_json
+    if etag is not None:
+        request += ',"etag":' + json.dumps(etag)
+    if metadata:
+        request += ',"metadata":' + json.dumps(metadata)
+    return '{"operation":"upsert","request":' + request + "}}"
+
+
+def _delete(key: str) -> str:
+    return '{"operation":"delete","request":{"key":' + json.dumps(key) + "}}"

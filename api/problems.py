@@ -23,6 +23,7 @@ from starlette.responses import Response
 from api.schemas import READ_ONLY_FIELDS
 from api.sidecar_link import grpc_status
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
+from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = [
     "PROBLEM_JSON",
@@ -267,6 +268,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             return await on_unreachable(request, exc)
         if isinstance(exc, DaprHttpError) and (exc.status_code == 503 or exc.error_code in _NOT_READY):
             return await on_unreachable(request, exc)
+        if isinstance(exc, SidecarHttpError) and (exc.status == 503 or exc.error_code in _NOT_READY):
+            return await on_unreachable(request, exc)
         log.error("sidecar error on %s: %r", request.url.path, exc)
         return problem_response(
             "upstream-error",
@@ -288,6 +291,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TimeoutError, on_unreachable)
     app.add_exception_handler(DaprInternalError, on_dapr)
     app.add_exception_handler(grpc.RpcError, on_dapr)
+    app.add_exception_handler(SidecarHttpError, on_dapr)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -13,11 +13,13 @@ from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 
 from api.settings import Settings
+from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = ["SidecarError", "grpc_status", "open_dapr_client", "wait_for_sidecar"]
 
-SidecarError = (grpc.RpcError, DaprInternalError)
-"""What a `DaprClient` call raises when the sidecar refuses or fails it."""
+SidecarError = (grpc.RpcError, DaprInternalError, SidecarHttpError, aiohttp.ClientError)
+"""What a call to the sidecar raises when the sidecar refuses or fails it, or cannot be reached: a gRPC
+`DaprClient` call or a `SidecarHttp` request."""
 
 log = logging.getLogger("api.sidecar")
 

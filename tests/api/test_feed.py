@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-from dapr.aio.clients import DaprClient
-
 from api.feed import Feed
 from api.shared import FeedSignal
 from tests.api.conftest import Stack
+from todo_actors.sidecar_http import SidecarHttp
 
 
 async def test_append_dedupe_bound_and_page(stack: Stack, user: str) -> None:
     notified: list[str] = []
-    async with DaprClient(address=stack.settings.dapr_grpc_address) as client:
-        feed = Feed(client, "statestore", max_events=10, seen_ttl_seconds=3600, on_append=notified.append)
+    http = SidecarHttp(stack.settings.dapr_http_endpoint, api_token=stack.settings.dapr_token)
+    try:
+        feed = Feed(http, "statestore", max_events=10, seen_ttl_seconds=3600, on_append=notified.append)
         assert (await feed.page(user, 0, 100)).events == []
         cursors = [await feed.append(user, f"{user}-e{n}", "task.created", {"n": n}) for n in range(25)]
         assert cursors == list(range(1, 26)) and notified == [user] * 25
@@ -29,14 +29,15 @@ async def test_append_dedupe_bound_and_page(stack: Stack, user: str) -> None:
         assert (await feed.page(user, 25, 10)).events == [] and (
             await feed.page(user, 25, 10)
         ).next_cursor == "25"
+    finally:
+        await http.close()
 
 
 async def test_concurrent_appenders_never_share_a_cursor(stack: Stack, user: str) -> None:
-    async with (
-        DaprClient(address=stack.settings.dapr_grpc_address) as a,
-        DaprClient(address=stack.settings.dapr_grpc_address) as b,
-    ):
-        feeds = [Feed(c, "statestore", max_events=1000, seen_ttl_seconds=3600) for c in (a, b)]
+    endpoint, token = stack.settings.dapr_http_endpoint, stack.settings.dapr_token
+    pools = [SidecarHttp(endpoint, api_token=token) for _ in "ab"]
+    try:
+        feeds = [Feed(p, "statestore", max_events=1000, seen_ttl_seconds=3600) for p in pools]
         # 40 events, each delivered to both "replicas" at once.
         results = await asyncio.gather(
             *(
@@ -50,6 +51,9 @@ async def test_concurrent_appenders_never_share_a_cursor(stack: Stack, user: str
         page = await feeds[0].page(user, 0, 500)
         assert sorted(int(str(e.data["n"])) for e in page.events) == list(range(40))
         assert len({e.id for e in page.events}) == 40
+    finally:
+        for pool in pools:
+            await pool.close()
 
 
 async def test_signal_wakes_a_watcher_only_for_its_user() -> None:
