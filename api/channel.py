@@ -13,7 +13,7 @@ import datetime as dt
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -26,12 +26,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
+from api.channel_routes import ChannelRoutes, DeliveryHandler
 from api.feed import Feed
 from api.logs import sdk_logger_options
 from api.metrics import ReminderMetricsMiddleware
 from api.settings import Settings, series_settings
 from api.shared import Shared
-from api.sidecar_link import SidecarError, open_dapr_client, wait_for_sidecar
+from api.sidecar_link import SidecarError, wait_for_sidecar
 from api.span_export import SpanExport
 from api.tracing import TraceContextMiddleware, outgoing_headers
 from api.workflow_outcomes import WorkflowOutcomeInterceptor
@@ -87,6 +88,7 @@ def create_channel_app(
     metrics = shared.metrics
     spans = SpanExport(settings.otel, role="channel")
     state: dict[str, Any] = {}
+    deliveries: dict[str, DeliveryHandler] = {}  # filled below, before the app first starts
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,8 +98,6 @@ def create_channel_app(
             http = aiohttp.ClientSession()
             stack.push_async_callback(http.close)
             await wait_for_sidecar(settings, http)
-            dapr = open_dapr_client(settings)
-            stack.push_async_callback(dapr.close)
             serializer = PydanticSerializer()
             proxies = ActorProxies(
                 PooledActorClient(
@@ -111,9 +111,8 @@ def create_channel_app(
             stack.push_async_callback(proxies.close)
             events_publisher = publisher
             if events_publisher is None:
-                own = DaprPublisher(settings.dapr_grpc_address, trace_context=outgoing_headers)
-                stack.push_async_callback(own.aclose)
-                events_publisher = own
+                # Through the channel's own pool (closed with the proxies).
+                events_publisher = DaprPublisher(proxies.client.http, trace_context=outgoing_headers)
             config = ActorsConfig(
                 pubsub_name=settings.pubsub,
                 task_events_topic=TASK_EVENTS_TOPIC,
@@ -148,7 +147,7 @@ def create_channel_app(
             stack.push_async_callback(close_workflow_client, wf_client)
             state["workflows"] = wf_client
             state["feed"] = Feed(
-                dapr,
+                proxies.client.http,
                 settings.state_store,
                 max_events=settings.feed_max_events,
                 seen_ttl_seconds=settings.feed_seen_ttl_seconds,
@@ -172,6 +171,7 @@ def create_channel_app(
             Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
             Middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value()),
             Middleware(ReminderMetricsMiddleware, metrics=metrics),
+            Middleware(ChannelRoutes, deliveries=deliveries),
         ],
     )
     actor = DaprActor(app)
@@ -190,9 +190,9 @@ def create_channel_app(
         shared.owners.record(list_id, summary.owner)
         return summary.owner
 
-    async def deliver(topic: str, request: Request) -> dict[str, str]:
+    async def deliver(topic: str, body: bytes) -> dict[str, str]:
         try:
-            envelope = json.loads(await request.body())
+            envelope = json.loads(body)
         except ValueError:
             envelope = None
         if not isinstance(envelope, dict):
@@ -235,11 +235,11 @@ def create_channel_app(
         log.debug("%s: event %s %s", topic, event_id, "duplicate" if cursor is None else f"at {cursor}")
         return {"status": "SUCCESS"}
 
-    async def on_task_event(request: Request) -> dict[str, str]:
-        outcome = await deliver(TASK_EVENTS_TOPIC, request)
+    async def on_task_event(body: bytes) -> dict[str, str]:
+        outcome = await deliver(TASK_EVENTS_TOPIC, body)
         if outcome.get("status") == "SUCCESS" and "workflows" in state:
             # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
-            data = _event_data(await request.body())
+            data = _event_data(body)
             if data is not None:
                 try:
                     await forward_completion(state["workflows"], data)
@@ -248,14 +248,29 @@ def create_channel_app(
                     return {"status": "RETRY"}
         return outcome
 
-    async def on_reminder(request: Request) -> dict[str, str]:
+    async def on_reminder(body: bytes) -> dict[str, str]:
         # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
-        return await deliver(REMINDERS_TOPIC, request)
+        return await deliver(REMINDERS_TOPIC, body)
 
-    subscriptions.subscribe(pubsub=settings.pubsub, topic=TASK_EVENTS_TOPIC)(on_task_event)
-    subscriptions.subscribe(pubsub=settings.pubsub, topic=REMINDERS_TOPIC)(on_reminder)
+    for topic, handler in ((TASK_EVENTS_TOPIC, on_task_event), (REMINDERS_TOPIC, on_reminder)):
+        # Registered with `DaprApp` for `/dapr/subscribe` (and as a FastAPI route); `ChannelRoutes`
+        # serves the same path first.
+        deliveries[_delivery_route(settings.pubsub, topic)] = handler
+        subscriptions.subscribe(pubsub=settings.pubsub, topic=topic)(_as_endpoint(handler))
 
     return app
+
+
+def _delivery_route(pubsub: str, topic: str) -> str:
+    """The route `DaprApp.subscribe` gives a subscription without one of its own."""
+    return f"/events/{pubsub}/{topic}"
+
+
+def _as_endpoint(handler: DeliveryHandler) -> Callable[[Request], Awaitable[Mapping[str, Any]]]:
+    async def endpoint(request: Request) -> Mapping[str, Any]:
+        return await handler(await request.body())
+
+    return endpoint
 
 
 def _json_object(data: dict[str, Any]) -> dict[str, JsonValue]:
