@@ -9,7 +9,16 @@ import json
 import re
 from typing import Any
 
-__all__ = ["GoNumber", "decode_first", "dumps", "loads_float64", "loads_precise"]
+__all__ = [
+    "GoNumber",
+    "as_float64",
+    "decode_first",
+    "dumps",
+    "dumps_exact",
+    "loads_float64",
+    "loads_float64_exact",
+    "loads_precise",
+]
 
 _WS = " \t\n\r"
 
@@ -53,6 +62,60 @@ def loads_precise(data: bytes | str) -> Any:
 def loads_float64(data: bytes | str) -> Any:
     """Decode one whole JSON document with every number as float (Go's default `interface{}`)."""
     return _FLOAT64.decode(_text(data))
+
+
+_EXACT_LIMIT = 2**53  # every int below this in magnitude is a float64 that Go prints as its plain digits
+
+
+class _NotExact(Exception):
+    """A number Go would not print as int digits: the document is decoded again with floats."""
+
+
+def _exact_int(literal: str) -> int:
+    if literal != "-0":
+        if len(literal) < 16:  # at most 15 digits: below 2**53
+            return int(literal)
+        if len(literal) <= 17:
+            n = int(literal)
+            if -_EXACT_LIMIT < n < _EXACT_LIMIT:
+                return n
+    raise _NotExact
+
+
+def _not_exact(literal: str) -> float:
+    raise _NotExact
+
+
+_EXACT = json.JSONDecoder(parse_int=_exact_int, parse_float=_not_exact, parse_constant=_reject_constant)
+
+
+def loads_float64_exact(data: bytes | str) -> tuple[Any, bool]:
+    """Decode like `loads_float64`, but keep int literals below 2**53 in magnitude (not "-0") as `int`.
+
+    Returns `(value, exact)`: `exact` says every number in the document was such an int, so the value holds
+    only dict/list/str/int/bool/None and `dumps_exact` encodes it; otherwise the value is exactly
+    `loads_float64`'s, every number a float. The int and its float64 have the same value, and Go prints it
+    as `str(n)`. Errors are `loads_float64`'s: the same scanner reports the same position and message.
+    """
+    text = _text(data)
+    try:
+        return _EXACT.decode(text), True
+    except _NotExact:  # at the first float, big int or -0: all floats, not a mix
+        return _FLOAT64.decode(text), False
+
+
+def as_float64(value: Any) -> Any:
+    """`value` with its ints (not bools) as floats: what `loads_float64` gives where
+    `loads_float64_exact` kept ints (for code whose output shows the float, e.g. `str(60.0)`)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: as_float64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_float64(v) for v in value]
+    return value
 
 
 def decode_first(data: bytes, *, precise: bool = True) -> Any:
@@ -152,3 +215,29 @@ def dumps(value: Any) -> bytes:
     out: list[str] = []
     _encode(value, out)
     return "".join(out).encode("utf-8")
+
+
+# The C encoder writes exactly `dumps`'s bytes for dict(str keys)/list/str/int/bool/None trees: keys sorted
+# by code point, `"` `\\` \b \f \n \r \t escaped by name, other controls as lowercase \u00xx, everything
+# else raw. Only Go's HTML-safe escapes are missing; those characters can only occur inside strings.
+_C_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+
+
+_HTML_ESCAPES = tuple((char, _ESCAPES[char]) for char in "<>&\u2028\u2029")
+
+
+def dumps_exact(value: Any) -> bytes:
+    """`dumps(value)` for a value from `loads_float64_exact` that reported exact, via the C encoder.
+
+    Only for dict (str keys)/list/str/int/bool/None trees: floats would print in Python's format, not Go's.
+    """
+    text = _C_ENCODER.encode(value)
+    for char, escape in _HTML_ESCAPES:
+        if char in text:  # `in` is a memchr; `replace` counts the slow way even when nothing matches
+            text = text.replace(char, escape)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: the slow path writes them as U+FFFD, as Go does
+        return dumps(value)
