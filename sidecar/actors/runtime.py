@@ -117,6 +117,14 @@ class ActorHost:
         if self.closed:
             raise error("ERR_ACTOR_RUNTIME_CLOSED", "actor runtime is closed")
 
+    async def wait_ready_for_state(self, actor_type: str, actor_id: str) -> None:
+        """`wait_ready` for the actor state API: while the runtime stops, an actor not yet deactivated
+        may still read and save its state (the app's deactivation hook runs then, as in daprd)."""
+        if not self.ready.is_set():
+            await self.ready.wait()
+        if self.closed and not self.is_active(actor_type, actor_id):
+            raise error("ERR_ACTOR_RUNTIME_CLOSED", "actor runtime is closed")
+
     async def require_hosted(self, actor_type: str) -> None:
         """Resolve the placement of `actor_type`, retrying like daprd before giving up."""
         await self.wait_ready()
