@@ -47,7 +47,7 @@ from todo_actors.interface import (
     TodoPageReply,
 )
 from todo_actors.layout import META_KEY, item_keys, load, state_changes
-from todo_actors.model import TodoItem, TodoList
+from todo_actors.model import TodoList
 from todo_actors.notifications import REMINDER_FIRED, reminder_fired
 from todo_actors.outbox import RETRY_REMINDER, Outbox, OutboxEvent, reminder_ops, task_event_type
 from todo_actors.publisher import EventPublisher
@@ -84,7 +84,6 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self._config = config
         self._list: TodoList | None = None
         self._loaded = False
-        self._ordered: tuple[TodoList, list[TodoItem]] | None = None
         self._store = ActorStore(self)
         self._outbox = Outbox(
             self, self._store, publisher, config.pubsub_name, config.now, config.outbox_retry
@@ -159,7 +158,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
     async def query_todos(self, query: QueryTodos) -> TodoPageReply:
         async def run() -> Any:
             state = _visible(await self._current(), query.caller)
-            return query_page(state, query, self._ordered_items(state))
+            return query_page(state, query)
 
         return await reply(TodoPageReply, run)
 
@@ -235,12 +234,6 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
             self._list, self._loaded = loaded, True
         return self._list
 
-    def _ordered_items(self, state: TodoList) -> list[TodoItem]:
-        # Sorting 5,000 items per page request adds up; the order only changes with the list.
-        if self._ordered is None or self._ordered[0] is not state:
-            self._ordered = (state, state.ordered_items())
-        return self._ordered[1]
-
     async def _change(self, transition: _Transition) -> tr.Outcome:
         old = await self._current()
         outcome = transition(old, self._config.now())
@@ -286,7 +279,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
             await self._store.commit()
         except BaseException:
             self._store.discard()
-            self._list, self._loaded, self._ordered = None, False, None
+            self._list, self._loaded = None, False
             self._outbox.forget()
             raise
 

@@ -6,7 +6,10 @@ Every string a user typed is kept verbatim (a title "2025-01-01 file taxes" stay
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import bisect
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -161,12 +164,51 @@ class TodoList(BaseModel):
 
     def order(self) -> tuple[str, ...]:
         """Item ids in display order."""
-        return tuple(
-            item.id for item in sorted(self.items.values(), key=lambda i: (i.position, i.created_at, i.id))
-        )
+        return tuple(item.id for item in self.ordered_items())
 
-    def ordered_items(self) -> list[TodoItem]:
-        return [self.items[i] for i in self.order()]
+    def ordered_items(self) -> Sequence[TodoItem]:
+        """The items in display order: by `position`, then creation, then id. Sorted once per state; a
+        successor made by `with_items` updates its predecessor's order instead of sorting again (a
+        5,000-item list was re-sorted on every read after a write). Do not mutate the result."""
+        index: _OrderIndex | None = self.__dict__.get(_ORDER)
+        if index is None or index.source is not self.items:
+            items = sorted(self.items.values(), key=item_order_key)
+            index = _OrderIndex(self.items, [item_order_key(i) for i in items], items)
+            self.__dict__[_ORDER] = index
+        return index.items
+
+    def last_position(self) -> int:
+        """The largest item position (0 for an empty list)."""
+        index: _OrderIndex | None = self.__dict__.get(_ORDER)
+        if index is not None and index.source is self.items:
+            return index.keys[-1][0] if index.keys else 0
+        return max((i.position for i in self.items.values()), default=0)
+
+    def with_items(self, changes: Mapping[str, TodoItem | None], **fields: Any) -> TodoList:
+        """A copy with items replaced, added or (None) removed and list fields set, without validation
+        (the caller validated them); carries the display order over if this state had computed it."""
+        items = dict(self.items)
+        for item_id, item in changes.items():
+            if item is None:
+                items.pop(item_id, None)
+            else:
+                items[item_id] = item
+        new = self.model_copy(update={"items": items, **fields})
+        index: _OrderIndex | None = self.__dict__.get(_ORDER)
+        if index is not None and index.source is self.items:
+            keys, ordered = list(index.keys), list(index.items)
+            for item_id, item in changes.items():
+                old = self.items.get(item_id)
+                if old is not None:
+                    at = bisect.bisect_left(keys, item_order_key(old))
+                    del keys[at], ordered[at]
+                if item is not None:
+                    key = item_order_key(item)
+                    at = bisect.bisect_left(keys, key)
+                    keys.insert(at, key)
+                    ordered.insert(at, item)
+            new.__dict__[_ORDER] = _OrderIndex(items, keys, ordered)
+        return new
 
     @property
     def open_count(self) -> int:
@@ -197,3 +239,25 @@ class TodoList(BaseModel):
             open_count=open_count,
             completed_count=len(self.items) - open_count,
         )
+
+
+OrderKey = tuple[int, dt.datetime, str]
+
+
+def item_order_key(item: TodoItem) -> OrderKey:
+    """The display-order key: position, then creation, then id (ids are unique: no ties)."""
+    return (item.position, item.created_at, item.id)
+
+
+class _OrderIndex(NamedTuple):
+    """A state's items in display order with their keys, for the `items` dict it was built from.
+
+    Kept in the model's `__dict__`, not as a field or private attribute, so it is neither serialized nor
+    part of equality; `source` makes a copy with other items (`model_copy`) recompute it."""
+
+    source: Mapping[str, TodoItem]
+    keys: list[OrderKey]
+    items: list[TodoItem]
+
+
+_ORDER = "_order_index"

@@ -20,20 +20,14 @@ from pydantic import JsonValue
 from todo_actors.due import due_instant
 from todo_actors.errors import InvalidInput
 from todo_actors.interface import QueryTodos, TodoPage
-from todo_actors.model import TodoItem, TodoList
+from todo_actors.model import OrderKey, TodoItem, TodoList
+from todo_actors.model import item_order_key as order_key
 
 __all__ = ["decode_cursor", "encode_cursor", "order_key", "query_page"]
-
-OrderKey = tuple[int, dt.datetime, str]
 
 # Dues are compared by the start of their day or their wall time, so an all-day item due on D falls in
 # any range that covers the day [D 00:00, D+1 00:00) of the list's zone.
 _DAY_START = dt.time(0, 0)
-
-
-def order_key(item: TodoItem) -> OrderKey:
-    """The display-order key (`TodoList.order()` sorts by it)."""
-    return (item.position, item.created_at, item.id)
 
 
 def encode_cursor(parts: Sequence[JsonValue]) -> str:

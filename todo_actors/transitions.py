@@ -311,17 +311,9 @@ def _replace_item(
 def _commit(
     state: TodoList, now: dt.datetime, changes: Mapping[str, TodoItem | None], **fields: Any
 ) -> TodoList:
-    # model_copy skips validation: items were validated one by one and list fields come from
-    # validated commands, so a 5,000-item list is not re-validated on every change.
-    items = dict(state.items)
-    for item_id, item in changes.items():
-        if item is None:
-            items.pop(item_id, None)
-        else:
-            items[item_id] = item
-    return state.model_copy(
-        update={"items": items, "version": state.version + 1, "updated_at": now, **fields}
-    )
+    # No validation: items were validated one by one and list fields come from validated commands,
+    # so a 5,000-item list is not re-validated on every change.
+    return state.with_items(changes, version=state.version + 1, updated_at=now, **fields)
 
 
 def _fields(item: TodoItem, **changes: Any) -> dict[str, Any]:
@@ -376,8 +368,7 @@ def _check_reminder_count(count: int, limits: Limits) -> None:
 
 
 def _next_position(state: TodoList) -> int:
-    last = max((i.position for i in state.items.values()), default=0)
-    return min(last + POSITION_STEP, MAX_POSITION)
+    return min(state.last_position() + POSITION_STEP, MAX_POSITION)
 
 
 def _events(

@@ -25,7 +25,7 @@ from todo_actors.commands import (
 from todo_actors.due import Due, Reminder
 from todo_actors.errors import InvalidInput, LimitExceeded
 from todo_actors.layout import META_KEY, item_keys, load, state_changes
-from todo_actors.model import TodoItem, TodoList
+from todo_actors.model import TodoItem, TodoList, item_order_key
 from todo_actors.reminders import pending_reminders, reminder_changes
 from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import (
@@ -169,6 +169,8 @@ def test_random_sequences_keep_versions_store_and_reminders_consistent(data: st.
         # One-shot reminders that fired are gone from the sidecar.
         registered = {k: v for k, v in registered.items() if v > now}
         command = a_command(data, state, f"n{step}")  # fresh ids, like the actor's uuid4()
+        if data.draw(st.booleans()):
+            state.ordered_items()  # computed now: the next state derives its order from this one
         try:
             out = command(now)
         except (InvalidInput, LimitExceeded):
@@ -180,6 +182,9 @@ def test_random_sequences_keep_versions_store_and_reminders_consistent(data: st.
         stored(store, state, out.state)
         registered = out.reminders.apply(registered)
         state = out.state
+        # The order carried over from the previous state is the order a fresh sort gives.
+        assert list(state.ordered_items()) == sorted(state.items.values(), key=item_order_key)
+        assert state.last_position() == max((i.position for i in state.items.values()), default=0)
         assert reload(store) == state
         assert registered == all_pending(state, now)
         assert all(item.version >= 1 for item in state.items.values())
