@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from api.channel import create_channel_app
+from api.heap import HeapPolicy
 from api.logs import LOG_FORMATS, configure_logging
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
 from api.shared import Shared
@@ -97,7 +98,22 @@ class AppServers:
         self.channel.should_exit = True
 
     async def serve(self, on_started: Callable[[], None] | None = None) -> None:
-        """Run until `request_stop()`, or until either server stops by itself (then stop the other)."""
+        """Run until `request_stop()`, or until either server stops by itself (then stop the other).
+
+        The process's garbage collection follows `HeapPolicy` meanwhile (unless `gc_sweep_seconds` is 0)."""
+        heap = HeapPolicy(self.settings.gc_sweep_seconds) if self.settings.gc_sweep_seconds > 0 else None
+        sweeps = None
+        if heap is not None:
+            heap.install()
+            sweeps = asyncio.create_task(heap.sweeps(), name="heap-sweeps")
+        try:
+            await self._serve(on_started)
+        finally:
+            if heap is not None and sweeps is not None:
+                sweeps.cancel()
+                heap.uninstall()
+
+    async def _serve(self, on_started: Callable[[], None] | None) -> None:
         # The channel first: the sidecar waits for it before it reports ready.
         channel = asyncio.create_task(self.channel.serve(sockets=[self.channel_sock]), name="channel")
         public = asyncio.create_task(self.public.serve(sockets=[self.public_sock]), name="public")

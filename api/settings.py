@@ -100,6 +100,8 @@ class Settings(BaseModel):
     otel: OtelSettings | None = None
     # share of new traces (no sampled caller) marked sampled; daprd's spans follow the flag
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
+    # garbage collection of the app process (`api.heap`): 0 leaves CPython's default behaviour
+    gc_sweep_seconds: float = Field(600.0, ge=0)
     # local runs
     dev_clock: bool = False
     data_dir: Path = Path(".data")
@@ -174,6 +176,7 @@ ENV_NAMES: dict[str, str] = {
     "TODO_DOCS": "docs",
     "TODO_LOG_FORMAT": "log_format",
     "TODO_ACCESS_LOG": "access_log",
+    "TODO_GC_SWEEP_SECONDS": "gc_sweep_seconds",
 }
 _BOOLS = ("dev_clock", "docs", "access_log")
 _FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
