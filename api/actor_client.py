@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar, cast
 
 from dapr.actor import ActorId, ActorInterface, ActorProxy
+from dapr.actor.client.proxy import CallableProxy
+from dapr.actor.runtime._type_utils import get_dispatchable_attrs_from_interface
 from dapr.serializers import Serializer
 
 from todo_actors.pooled_client import PooledActorClient
@@ -15,13 +18,34 @@ __all__ = ["ActorProxies", "PooledActorClient"]
 P = TypeVar("P", bound=ActorInterface)
 
 
+@functools.cache
+def _dispatchable(interface: type[ActorInterface]) -> dict[str, dict[str, Any]]:
+    """The interface's methods as the SDK describes them, worked out once per interface (the SDK's
+    `ActorProxy` inspects the whole interface again in every proxy, one per request)."""
+    attrs: dict[str, dict[str, Any]] = {}
+    get_dispatchable_attrs_from_interface(interface, attrs)
+    return attrs
+
+
 class _InterfaceProxy(ActorProxy):
     """An `ActorProxy` callable by the interface's Python method names (`proxy.add_list(...)`), not
-    only by actor method names (`proxy.AddList(...)`), so the typed interface is true at run time."""
+    only by actor method names (`proxy.AddList(...)`), so the typed interface is true at run time.
+
+    Its `CallableProxy`s are not kept on the proxy: the pair made a reference cycle per request, which
+    only the cyclic collector could free."""
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._actor_interface, name, None)
-        return super().__getattr__(getattr(method, "__actormethod__", None) or name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        interface = self._actor_interface
+        if interface is None:
+            raise ValueError("actor_interface is not set. use invoke method.")
+        method = getattr(interface, name, None)
+        actor_method = getattr(method, "__actormethod__", None) or name
+        call_type = _dispatchable(interface).get(actor_method)
+        if call_type is None:
+            raise AttributeError(f"{interface.__name__} has no attribute {name}")
+        return CallableProxy(self, call_type, self._message_serializer)
 
 
 class ActorProxies:
