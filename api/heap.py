@@ -3,10 +3,12 @@ list with its items) and replaces some of them on every write.
 
 CPython's full collections scan every tracked object. With 1,000 active lists under the S1 mix that was
 44 full collections a minute at 130–190 ms each: 5.7 s of CPU, and most of the p99. Here the survivors of
-each full collection are frozen (`gc.freeze`), so the next ones scan only what was allocated since (a few
-ms). A frozen object that dies in a reference cycle (an actor with its state manager, once deactivated) is
-only reclaimed by a collection of the frozen set, so every `sweep_seconds` everything is unfrozen and
-collected once: one long pause per sweep instead of dozens a minute.
+a full collection that took `freeze_after_ms` or more are frozen (`gc.freeze`), so the next ones scan only
+what was allocated since. Only slow ones: whatever is frozen while in use and later dies in a reference
+cycle (a request in flight, an actor with its state manager once deactivated) stays until a collection of
+the frozen set, and freezing after every full collection kept 0.5 KB per list touched. Every
+`sweep_seconds` everything is unfrozen and collected once: one long pause per sweep instead of dozens a
+minute.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ log = logging.getLogger("api.heap")
 class HeapPolicy:
     """Install once per process (`install()`), run `sweeps()` as a task, `uninstall()` at shutdown."""
 
-    def __init__(self, sweep_seconds: float) -> None:
+    def __init__(self, sweep_seconds: float, freeze_after_ms: float = 10.0) -> None:
         self.sweep_seconds = sweep_seconds
+        self.freeze_after = freeze_after_ms / 1000
         self.installed = False
+        self._started = 0.0
 
     def install(self) -> None:
         if self.installed:
@@ -61,5 +65,9 @@ class HeapPolicy:
             self.sweep()
 
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "stop" and info.get("generation") == 2:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif time.perf_counter() - self._started >= self.freeze_after:
             gc.freeze()

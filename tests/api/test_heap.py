@@ -14,8 +14,22 @@ class Node:
         self.me = self  # a reference cycle: only the cyclic collector frees it
 
 
+def test_a_fast_full_collection_freezes_nothing() -> None:
+    heap = HeapPolicy(sweep_seconds=600, freeze_after_ms=60_000)
+    heap.install()
+    try:
+        node = Node()
+        ref = weakref.ref(node)
+        gc.collect()  # fast here: nothing is frozen, so the dead cycle is found next time
+        del node
+        gc.collect()
+        assert ref() is None
+    finally:
+        heap.uninstall()
+
+
 def test_frozen_cycles_wait_for_a_sweep() -> None:
-    heap = HeapPolicy(sweep_seconds=600)
+    heap = HeapPolicy(sweep_seconds=600, freeze_after_ms=0)  # a test process collects fast
     heap.install()
     try:
         node = Node()
