@@ -19,7 +19,7 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from todo_actors import transitions as tr
-from todo_actors.actor_state import ActorStore
+from todo_actors.actor_state import NO_STATE_MANAGER, ActorStore
 from todo_actors.commands import (
     AddTodo,
     CompleteTodo,
@@ -81,6 +81,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self, ctx: ActorRuntimeContext, actor_id: ActorId, config: ActorsConfig, publisher: EventPublisher
     ) -> None:
         super().__init__(ctx, actor_id)
+        self._state_manager = NO_STATE_MANAGER
         self._config = config
         self._list: TodoList | None = None
         self._loaded = False

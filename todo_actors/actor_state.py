@@ -13,7 +13,7 @@ from typing import Any
 from dapr.actor import Actor
 from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
 
-__all__ = ["ActorStore"]
+__all__ = ["NO_STATE_MANAGER", "ActorStore"]
 
 _DELETE = object()
 
@@ -61,3 +61,25 @@ class ActorStore:
         if self._staged is None:
             self._staged = {}
         self._staged[key] = value
+
+
+class _NoStateManager:
+    """Stands in for the SDK's per-actor `ActorStateManager` in actors that keep state through
+    `ActorStore`: the SDK still clears and saves its state manager around every call, which must cost
+    nothing, and 100,000 idle lists need not carry 100,000 empty trackers. Any other use is a bug."""
+
+    async def clear_cache(self) -> None:
+        return None
+
+    async def save_state(self) -> None:
+        return None
+
+    def set_state_context(self, context_id: str | None) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"this actor keeps its state through ActorStore, not the state manager ({name})")
+
+
+NO_STATE_MANAGER: Any = _NoStateManager()
+"""Assign to `self._state_manager` in an actor's `__init__` (shared by all such actors)."""
