@@ -248,9 +248,9 @@ async def request(
 
 
 async def closed_loop(
-    session: aiohttp.ClientSession, target: Target, seconds: float, workers: int
+    session: aiohttp.ClientSession, target: Target, seconds: float, workers: int, mix: Mix | None = None
 ) -> tuple[float, int]:
-    mix = Mix(target, 1)
+    mix = mix or Mix(target, 1)
     done = errors = 0
     stop_at = time.perf_counter() + seconds
 
