@@ -190,7 +190,8 @@ def create_channel_app(
         shared.owners.record(list_id, summary.owner)
         return summary.owner
 
-    async def deliver(topic: str, body: bytes) -> dict[str, str]:
+    async def deliver(topic: str, body: bytes) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """Record one delivered event in its owner's feed: the reply, and the event's `data` when recorded."""
         try:
             envelope = json.loads(body)
         except ValueError:
@@ -198,7 +199,7 @@ def create_channel_app(
         if not isinstance(envelope, dict):
             log.warning("%s: dropping a delivery that is not a JSON CloudEvent", topic)
             metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}
+            return {"status": "DROP"}, None
         event_id, event_type = envelope.get("id"), envelope.get("type")
         data = envelope.get("data")
         if isinstance(data, str):
@@ -207,7 +208,7 @@ def create_channel_app(
         if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(data, dict):
             log.warning("%s: dropping a malformed event %r", topic, str(envelope)[:200])
             metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}
+            return {"status": "DROP"}, None
         list_id, item_id = data.get("list_id"), data.get("item_id")
         owner = data.get("owner")
         if not isinstance(owner, str) and isinstance(list_id, str):
@@ -215,7 +216,7 @@ def create_channel_app(
         if not isinstance(owner, str):
             log.warning("%s: dropping event %s: the owner of list %r is unknown", topic, event_id, list_id)
             metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}
+            return {"status": "DROP"}, None
         feed: Feed = state["feed"]
         try:
             cursor = await feed.append(
@@ -230,27 +231,26 @@ def create_channel_app(
         except (*SidecarError, TimeoutError) as exc:
             log.warning("%s: could not record event %s (will be retried): %r", topic, event_id, exc)
             metrics.count_delivery(topic, "retry")
-            return {"status": "RETRY"}
+            return {"status": "RETRY"}, None
         metrics.count_delivery(topic, "duplicate" if cursor is None else "appended")
         log.debug("%s: event %s %s", topic, event_id, "duplicate" if cursor is None else f"at {cursor}")
-        return {"status": "SUCCESS"}
+        return {"status": "SUCCESS"}, data
 
     async def on_task_event(body: bytes) -> dict[str, str]:
-        outcome = await deliver(TASK_EVENTS_TOPIC, body)
-        if outcome.get("status") == "SUCCESS" and "workflows" in state:
+        outcome, data = await deliver(TASK_EVENTS_TOPIC, body)
+        if data is not None and "workflows" in state:
             # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
-            data = _event_data(body)
-            if data is not None:
-                try:
-                    await forward_completion(state["workflows"], data)
-                except Exception as exc:
-                    log.warning("could not forward a completion to its series: %r", exc)
-                    return {"status": "RETRY"}
+            try:
+                await forward_completion(state["workflows"], data)
+            except Exception as exc:
+                log.warning("could not forward a completion to its series: %r", exc)
+                return {"status": "RETRY"}
         return outcome
 
     async def on_reminder(body: bytes) -> dict[str, str]:
         # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
-        return await deliver(REMINDERS_TOPIC, body)
+        outcome, _ = await deliver(REMINDERS_TOPIC, body)
+        return outcome
 
     for topic, handler in ((TASK_EVENTS_TOPIC, on_task_event), (REMINDERS_TOPIC, on_reminder)):
         # Registered with `DaprApp` for `/dapr/subscribe` (and as a FastAPI route); `ChannelRoutes`
@@ -285,18 +285,3 @@ def _instant(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
-
-
-def _event_data(body: bytes) -> dict[str, Any] | None:
-    """The `data` object of a CloudEvent body (a JSON string is decoded once), else None."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        return None
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return None
-    return data if isinstance(data, dict) else None
