@@ -1,0 +1,88 @@
+"""Plain `GET .../items` requests are served in front of FastAPI (`api.hot_reads`) and must answer exactly as
+FastAPI's route does: the same request with an extra, ignored query parameter takes FastAPI's path."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.hot_reads import plain_query
+from tests.api.conftest import Stack, new_list
+
+_COMPARED_HEADERS = ("content-type", "content-length", "etag", "www-authenticate", "retry-after")
+
+
+def _same(hot: httpx.Response, routed: httpx.Response) -> None:
+    assert hot.status_code == routed.status_code, (hot.text, routed.text)
+    assert hot.content == routed.content
+    for name in _COMPARED_HEADERS:
+        assert hot.headers.get(name) == routed.headers.get(name), name
+
+
+@pytest.mark.parametrize(
+    ("query", "parsed"),
+    [
+        (b"", {}),
+        (b"limit=50", {"limit": 50}),
+        (b"limit=500&status=completed&cursor=abc%3D", {"limit": 500, "status": "completed", "cursor": "abc="}),
+        (b"limit=501", None),
+        (b"limit=0", None),
+        (b"limit=05", None),
+        (b"limit=abc", None),
+        (b"limit=5&limit=6", None),
+        (b"status=done", None),
+        (b"cursor=", None),
+        (b"label=x", None),
+        (b"limit", None),
+    ],
+)
+def test_only_plainly_valid_queries_are_taken(query: bytes, parsed: dict[str, object] | None) -> None:
+    assert plain_query(query) == parsed
+
+
+def test_hot_reads_answer_as_the_routed_ones(stack: Stack, user: str) -> None:
+    with stack.client(user) as c:
+        list_id = new_list(c, "hot")["id"]
+        for n in range(5):
+            item = c.post(f"/v1/lists/{list_id}/items", json={"title": f"2025-01-0{n + 1} t{n}"}).json()
+        c.post(f"/v1/lists/{list_id}/items/{item['id']}:complete").raise_for_status()
+        cursor = c.get(f"/v1/lists/{list_id}/items", params={"limit": 2}).json()["next_cursor"]
+        assert cursor
+        queries = ["", "?limit=2", "?limit=2&status=open", f"?cursor={cursor}", "?status=completed"]
+        for query in queries:
+            hot = c.get(f"/v1/lists/{list_id}/items{query}")
+            routed = c.get(f"/v1/lists/{list_id}/items{query}{'&' if query else '?'}ignored=1")
+            assert hot.status_code == 200
+            _same(hot, routed)
+        assert [i["title"] for i in c.get(f"/v1/lists/{list_id}/items?limit=2").json()["items"]] == [
+            "2025-01-01 t0",
+            "2025-01-02 t1",
+        ]
+        # Errors: an unknown list, a bad cursor.
+        for path in ("/v1/lists/nope/items", f"/v1/lists/{list_id}/items?cursor=garbage"):
+            hot = c.get(path)
+            assert hot.status_code in (404, 422)
+            _same(hot, c.get(path + ("&" if "?" in path else "?") + "ignored=1"))
+    path = f"/v1/lists/{list_id}/items"
+    with stack.client(user + "-other") as other:  # someone else's list: 404, as if it did not exist
+        hot = other.get(path)
+        assert hot.status_code == 404
+        _same(hot, other.get(path + "?ignored=1"))
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic x"}):
+        with httpx.Client(base_url=stack.url, headers=headers) as anonymous:
+            hot = anonymous.get(path)
+            assert hot.status_code == 401
+            _same(hot, anonymous.get(path + "?ignored=1"))
+
+
+def test_hot_reads_are_rate_limited(stack: Stack, user: str) -> None:
+    limited = stack.serve_public(rate_limit_burst=2, rate_limit_per_second=0.01)
+    try:
+        with httpx.Client(base_url=limited.url, headers={"Authorization": f"Bearer {stack.token(user)}"}) as c:
+            path = "/v1/lists/some-list/items"
+            assert [c.get(path).status_code for _ in range(2)] == [404, 404]
+            hot, routed = c.get(path), c.get(path + "?ignored=1")
+            assert hot.status_code == 429 and int(hot.headers["retry-after"]) >= 1
+            assert routed.status_code == 429 and hot.json()["type"] == routed.json()["type"]
+    finally:
+        limited.stop()
