@@ -93,6 +93,7 @@ class DeclarativeSubscription:
     dead_letter_topic: str | None
     metadata: Mapping[str, str]
     scopes: tuple[str, ...]
+    bulk_subscribe: Mapping[str, Any] | None = None  # `spec.bulkSubscribe` as read
 
 
 @dataclass
@@ -296,7 +297,17 @@ def _subscription(resource: _Resource) -> DeclarativeSubscription:
         dead_letter_topic=str(spec.get("deadLetterTopic") or "") or None,
         metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
         scopes=resource.scopes,
+        bulk_subscribe=_bulk_subscribe(resource),
     )
+
+
+def _bulk_subscribe(resource: _Resource) -> Mapping[str, Any] | None:
+    bulk = resource.spec.get("bulkSubscribe")
+    if bulk is None:
+        return None
+    if not isinstance(bulk, Mapping):
+        raise resource.error("`spec.bulkSubscribe` must be a mapping")
+    return bulk
 
 
 class _Builder:

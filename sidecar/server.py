@@ -122,6 +122,7 @@ class Sidecar:
                     dead_letter_topic=s.dead_letter_topic,
                     metadata=dict(s.metadata),
                     scopes=list(s.scopes),
+                    bulk_subscribe=s.bulk_subscribe,
                 )
                 for s in self.components.subscriptions
             ],

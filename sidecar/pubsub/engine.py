@@ -14,8 +14,9 @@ from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
 from sidecar.errors import DaprError, error
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
+from sidecar.pubsub.bulk_delivery import BulkSubscriptionWorker
 from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
-from sidecar.pubsub.delivery import DeadLetter, RetryPolicy, SubscriptionWorker
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, RetryPolicy, SubscriptionWorker
 from sidecar.pubsub.subscriptions import (
     INIT_RETRY_DELAYS,
     DeclarativeSubscription,
@@ -59,7 +60,7 @@ class PubSubEngine:
         stop_grace: float = 5.0,
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
-        subscription with an invalid or unsupported rule."""
+        subscription with an invalid or unsupported rule or bulk setting."""
         self.app_id = app_id
         self._channel = channel
         self._clock = clock
@@ -74,7 +75,7 @@ class PubSubEngine:
         self._init_retry_delays = tuple(init_retry_delays)
         self._queue_size = queue_size
         self._stop_grace = stop_grace
-        self._workers: list[SubscriptionWorker] = []
+        self._workers: list[DeliveryWorker] = []
         self._loaded = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -141,7 +142,8 @@ class PubSubEngine:
                     sub.pubsubname,
                 )
                 continue
-            worker = SubscriptionWorker(
+            worker_type = BulkSubscriptionWorker if sub.bulk_subscribe else SubscriptionWorker
+            worker = worker_type(
                 sub,
                 channel=self._channel,
                 clock=self._clock,

@@ -1,11 +1,12 @@
 """Subscriptions from the app's `GET /dapr/subscribe` (daprd 1.16 `GetSubscriptionsHTTP`) and from
-resources, merged as daprd does; unlike daprd, an unusable rule or `bulkSubscribe` fails loudly.
+resources, merged as daprd does; unlike daprd, an unusable rule or `bulkSubscribe` setting fails loudly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from sidecar.appchannel import AppChannel
 from sidecar.pubsub.routing import CelError, Rule, compile_rule
 
 __all__ = [
+    "BulkSubscribe",
     "DeclarativeSubscription",
     "Subscription",
     "SubscriptionError",
@@ -33,9 +35,23 @@ Kind = Literal["PROGRAMMATIC", "DECLARATIVE"]
 # daprd's built-in initialization retries for `/dapr/subscribe`: 3 retries, exponential from 500 ms.
 INIT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
 
+# daprd's default bulk subscriber (`default_bulksub.go`) when a setting is 0 or missing
+DEFAULT_MAX_MESSAGES = 100
+DEFAULT_MAX_AWAIT_MS = 1000
+_INT32_MAX = 2**31 - 1
+
 
 class SubscriptionError(ValueError):
-    """A subscription the sidecar cannot honour (bad JSON, bad or unsupported rule, bulk)."""
+    """A subscription the sidecar cannot honour (bad JSON, bad or unsupported rule or bulk setting)."""
+
+
+@dataclass(frozen=True)
+class BulkSubscribe:
+    """`bulkSubscribe` of an enabled bulk subscription, daprd's defaults applied: a batch is delivered
+    when it holds `max_messages` messages or `max_await_ms` after its first message."""
+
+    max_messages: int = DEFAULT_MAX_MESSAGES
+    max_await_ms: int = DEFAULT_MAX_AWAIT_MS
 
 
 @dataclass(frozen=True)
@@ -52,12 +68,17 @@ class DeclarativeSubscription:
     dead_letter_topic: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     scopes: Sequence[str] = ()
-    bulk_subscribe: bool = False
+    # the resource's `spec.bulkSubscribe` as read (`{"enabled", "maxMessagesCount", "maxAwaitDurationMs"}`)
+    bulk_subscribe: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """A subscription as the delivery side uses it; `rules` end with the default route if any."""
+    """A subscription as the delivery side uses it; `rules` end with the default route if any.
+
+    `bulk_subscribe` is set for a bulk subscription. `metadata_null`: the subscription had no `metadata`
+    (a nil map in daprd, so bulk entries carry `"metadata": null` rather than `{}`).
+    """
 
     pubsubname: str
     topic: str
@@ -66,6 +87,8 @@ class Subscription:
     metadata: Mapping[str, str] = field(default_factory=dict)
     kind: Kind = "PROGRAMMATIC"
     name: str = ""
+    bulk_subscribe: BulkSubscribe | None = None
+    metadata_null: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The metadata API entry (`GET /v1.0/metadata` `subscriptions[]`; empty fields omitted)."""
@@ -122,6 +145,40 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
     return {k: _string(v, f"{where}.{k}") for k, v in value.items()}
 
 
+def _int32(value: Any, where: str) -> int:
+    """A JSON integer as Go decodes it into an `int32` field (null is 0; 5.0 or "5" are errors)."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):  # from YAML
+        number = value
+    elif isinstance(value, gojson.GoNumber) and re.fullmatch(r"-?(0|[1-9][0-9]*)", value.literal):
+        number = int(value.literal)
+    else:
+        shown = value.literal if isinstance(value, gojson.GoNumber) else repr(value)
+        raise SubscriptionError(f"{where}: expected an integer, got {shown}")
+    if not -_INT32_MAX - 1 <= number <= _INT32_MAX:
+        raise SubscriptionError(f"{where}: {number} does not fit in an int32")
+    return number
+
+
+def _bulk_subscribe(raw: Any, where: str) -> BulkSubscribe | None:
+    """`bulkSubscribe` as daprd reads it: enabled or not, and 0/missing settings take the defaults."""
+    where = f"{where}: bulkSubscribe"
+    bulk = _fields(dict(raw) if isinstance(raw, Mapping) else raw, where)
+    enabled = bulk.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise SubscriptionError(f"{where}.enabled: expected true or false, got {enabled!r}")
+    count = _int32(bulk.get("maxmessagescount"), f"{where}.maxMessagesCount")
+    await_ms = _int32(bulk.get("maxawaitdurationms"), f"{where}.maxAwaitDurationMs")
+    if not enabled:
+        return None
+    # daprd silently takes the default for a negative value too; a negative setting is a mistake
+    for name, number in (("maxMessagesCount", count), ("maxAwaitDurationMs", await_ms)):
+        if number < 0:
+            raise SubscriptionError(f"{where}.{name} must not be negative, got {number}")
+    return BulkSubscribe(count or DEFAULT_MAX_MESSAGES, await_ms or DEFAULT_MAX_AWAIT_MS)
+
+
 def _routes(raw: Any, where: str) -> tuple[list[tuple[str, str]], str]:
     """`routes` as (match, path) pairs and the default path."""
     routes = _fields(raw, f"{where}.routes")
@@ -142,15 +199,14 @@ def _parse_item(raw: Any, index: int) -> Subscription:
     topic = _string(item.get("topic"), f"{where}.topic")
     where = f"subscription to topic {topic!r} on pubsub {pubsub!r}"
     pairs, default = _routes(item.get("routes"), where)
-    bulk = _fields(item.get("bulksubscribe"), f"{where}.bulkSubscribe")
-    if bulk.get("enabled") is True:
-        raise SubscriptionError(f"{where}: bulkSubscribe is not supported by the embedded sidecar")
     return Subscription(
         pubsubname=pubsub,
         topic=topic,
         rules=_compile_rules(where, pairs, default, _string(item.get("route"), f"{where}.route")),
         dead_letter_topic=_string(item.get("deadlettertopic"), f"{where}.deadLetterTopic"),
         metadata=_string_map(item.get("metadata"), f"{where}.metadata"),
+        bulk_subscribe=_bulk_subscribe(item.get("bulksubscribe"), where),
+        metadata_null=item.get("metadata") is None,
     )
 
 
@@ -175,12 +231,14 @@ def parse_app_subscriptions(body: bytes) -> list[Subscription]:
 
 
 def from_declarative(decl: DeclarativeSubscription, app_id: str) -> Subscription | None:
-    """The subscription for this app, or None when `scopes` exclude it; raises SubscriptionError."""
+    """The subscription for this app, or None when `scopes` exclude it; raises SubscriptionError.
+
+    The resource loader turns a missing `spec.metadata` into `{}`, so empty metadata counts as missing.
+    """
     if decl.scopes and app_id not in decl.scopes:
         return None
     where = f"subscription {decl.name!r} (topic {decl.topic!r} on pubsub {decl.pubsubname!r})"
-    if decl.bulk_subscribe:
-        raise SubscriptionError(f"{where}: bulkSubscribe is not supported by the embedded sidecar")
+    bulk = _bulk_subscribe(decl.bulk_subscribe, where)
     pairs, default = _routes(dict(decl.routes), where)
     rules = _compile_rules(where, pairs, default, "")
     if not rules:
@@ -194,6 +252,8 @@ def from_declarative(decl: DeclarativeSubscription, app_id: str) -> Subscription
         metadata=dict(decl.metadata),
         kind="DECLARATIVE",
         name=decl.name,
+        bulk_subscribe=bulk,
+        metadata_null=not decl.metadata,
     )
 
 

@@ -88,6 +88,9 @@ spec:
       path: /events/completed
     default: /events/todos
   deadLetterTopic: todos-dead
+  bulkSubscribe:
+    enabled: true
+    maxMessagesCount: 50
 scopes:
 - todo-api
 ---
@@ -153,6 +156,8 @@ async def test_loads_components_and_subscriptions(resources: Path, tmp_path: Pat
         }
         assert subs["todo-events"].dead_letter_topic == "todos-dead"
         assert subs["todo-events"].scopes == ("todo-api",)
+        assert subs["todo-events"].bulk_subscribe == {"enabled": True, "maxMessagesCount": 50}
+        assert subs["legacy"].bulk_subscribe is None
         assert subs["legacy"].routes == {"rules": [], "default": "/legacy"}
         assert subs["legacy"].metadata == {"rawPayload": "true"}
         described = {d["name"]: d for d in comps.describe()}

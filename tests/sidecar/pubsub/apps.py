@@ -1,12 +1,14 @@
 """Subscriber apps the pub/sub tests deliver to: one built with the SDK's `DaprApp`, one answering
-`/dapr/subscribe` with raw v2 routing rules. Both record every delivery and can be scripted to reply
-with a given status/body or to hold a delivery until released."""
+`/dapr/subscribe` with raw v2 routing rules, one with bulk subscriptions. All record every delivery and
+can be scripted to reply with a given status/body or to hold a delivery until released."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when the app had read the request
 
     @property
     def event(self) -> dict[str, Any]:
@@ -162,5 +165,59 @@ class RawApp:
             routes=[
                 Route("/dapr/subscribe", subscribe, methods=["GET"]),
                 Route("/{path:path}", record, methods=["POST"]),
+            ]
+        )
+
+
+def _bulk(topic: str, route: str, max_messages: int, await_ms: int, **extra: Any) -> dict[str, Any]:
+    bulk = {"enabled": True, "maxMessagesCount": max_messages, "maxAwaitDurationMs": await_ms}
+    return {"pubsubname": PUBSUB, "topic": topic, "route": route, "bulkSubscribe": bulk, **extra}
+
+
+BULK_SUBSCRIPTIONS: list[dict[str, Any]] = [
+    _bulk("bulk", "/bulk", 100, 200, deadLetterTopic="bulk-dlq", metadata={"team": "blue"}),
+    {"pubsubname": PUBSUB, "topic": "bulk-dlq", "route": "/bulk-dlq"},
+    _bulk("capped", "/capped", 3, 300),
+    _bulk("lone", "/lone", 0, 50),
+    _bulk("nodlq-bulk", "/nodlq-bulk", 0, 100),
+    _bulk("raw-bulk", "/raw-bulk", 0, 100, metadata={"rawPayload": "true"}),
+    {
+        **_bulk("split", "", 0, 500),
+        "routes": {
+            "rules": [{"match": 'event.type == "kind.a"', "path": "/split/a"}],
+            "default": "/split/other",
+        },
+    },
+]
+
+Verdict = Callable[[dict[str, Any]], str]
+
+
+@dataclass
+class BulkApp:
+    """Bulk subscriptions; a delivery without a scripted reply is answered with one status per entry,
+    `verdict(entry)` (SUCCESS unless the test sets it)."""
+
+    recorder: Recorder
+    verdict: Verdict = field(default=lambda entry: "SUCCESS")
+
+    def build(self) -> Starlette:
+        async def subscribe(request: Request) -> Response:
+            return Response(json.dumps(BULK_SUBSCRIPTIONS), media_type="application/json")
+
+        async def deliver(request: Request) -> Response:
+            reply = await self.recorder.handle(request)
+            if reply is not None:
+                return reply
+            envelope = json.loads(await request.body())
+            if "entries" not in envelope:  # a plain (dead letter) delivery
+                return Response(b"null", media_type="application/json")
+            statuses = [{"entryId": e["entryId"], "status": self.verdict(e)} for e in envelope["entries"]]
+            return Response(json.dumps({"statuses": statuses}), media_type="application/json")
+
+        return Starlette(
+            routes=[
+                Route("/dapr/subscribe", subscribe, methods=["GET"]),
+                Route("/{path:path}", deliver, methods=["POST"]),
             ]
         )

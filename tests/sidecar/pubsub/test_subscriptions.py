@@ -72,8 +72,8 @@ def test_default_route_wins_over_v1_route_and_keys_fold_case() -> None:
             "invalid routing rule",
         ),
         (
-            b'[{"pubsubname":"p","topic":"t","route":"/x","bulkSubscribe":{"enabled":true}}]',
-            "bulkSubscribe is not supported",
+            b'[{"pubsubname":"p","topic":"t","route":"/x","bulkSubscribe":{"enabled":true,"maxMessagesCount":-1}}]',
+            "maxMessagesCount must not be negative",
         ),
     ],
 )

@@ -1,0 +1,309 @@
+"""Bulk subscriptions (`bulkSubscribe`): daprd's default bulk subscriber and its HTTP bulk delivery
+(1.16 `bulksubscription.go`, `postman/http` `DeliverBulk`), so an app handles many events per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+from sidecar import gojson
+from sidecar.appchannel import AppChannel
+from sidecar.clock import Clock
+from sidecar.pubsub.cloudevents import CLOUDEVENT_CONTENT_TYPE
+from sidecar.pubsub.delivery import (
+    CHANNEL_ERRORS,
+    DeadLetter,
+    DeliveryWorker,
+    RetryPolicy,
+    trace_headers,
+)
+from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
+
+__all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
+
+log = logging.getLogger("sidecar.pubsub.bulk_delivery")
+
+BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
+RAW_CONTENT_TYPE = "application/octet-stream"
+
+
+class _Entry:
+    """One message of a batch on its way to the app: `encoded` is its JSON in the envelope's `entries`."""
+
+    __slots__ = ("data", "encoded", "entry_id", "event_id", "trace")
+
+    def __init__(
+        self, entry_id: str, data: bytes, event_id: Any, encoded: bytes, trace: dict[str, str]
+    ) -> None:
+        self.entry_id = entry_id
+        self.data = data  # the broker bytes, what a dead letter carries
+        self.event_id = event_id
+        self.encoded = encoded
+        self.trace = trace
+
+
+def _string(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"json: cannot unmarshal {value!r} into Go struct field {where} of type string")
+    return value
+
+
+def read_bulk_statuses(reply: Any) -> list[tuple[str, str]]:
+    """`(entryId, status)` pairs of a decoded bulk reply, as Go decodes `AppBulkResponse`: keys fold case,
+    null is empty, a later duplicate key wins. Raises ValueError where Go reports a type error."""
+    if reply is None:
+        return []
+    if not isinstance(reply, dict):
+        raise ValueError("json: cannot unmarshal a non-object into Go value of type AppBulkResponse")
+    items: Any = None
+    for key, value in reply.items():
+        if key.lower() == "statuses":
+            items = value
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError("json: cannot unmarshal a non-array into Go struct field statuses")
+    pairs = []
+    for item in items:
+        if item is not None and not isinstance(item, dict):
+            raise ValueError("json: cannot unmarshal a non-object into a statuses entry")
+        entry_id = status = ""
+        for key, value in (item or {}).items():
+            folded = key.lower()
+            if folded == "entryid":
+                entry_id = _string(value, "entryId")
+            elif folded == "status":
+                status = _string(value, "status")
+        pairs.append((entry_id, status))
+    return pairs
+
+
+class BulkSubscriptionWorker(DeliveryWorker):
+    """Delivers one bulk subscription's messages in batches, one request per route path at a time.
+
+    A batch is delivered when it holds `maxMessagesCount` messages or `maxAwaitDurationMs` after its first
+    message; the window is real (event loop) time, not the injected `Clock`, like the retry delays. Our
+    broker queues messages, so a batch takes what is queued and waits out the window for more; messages
+    queued while a batch is in flight start the next one. (daprd's in-memory component hands over one
+    message at a time and waits for its batch, so there every batch holds one message after the window.)
+
+    Deliberate deviations, as in `delivery`: failed entries are retried per `RetryPolicy`, only those (as
+    daprd's resiliency accumulator does), each attempt with a new envelope id (daprd's resiliency runner
+    resends the same id, its component-level redelivery makes new ones); then each is dead-lettered or
+    dropped with an error log. Status entry ids not in the request are ignored with a warning (daprd
+    accepts any id of the whole batch). On stop, the pending batch is delivered at once, without retries.
+    """
+
+    def __init__(
+        self,
+        sub: Subscription,
+        *,
+        channel: AppChannel,
+        clock: Clock,
+        dead_letter: DeadLetter,
+        retry: RetryPolicy,
+        queue_size: int = 10_000,
+    ) -> None:
+        super().__init__(
+            sub, channel=channel, clock=clock, dead_letter=dead_letter, retry=retry, queue_size=queue_size
+        )
+        bulk = sub.bulk_subscribe or BulkSubscribe()
+        self._max_messages = bulk.max_messages
+        self._window = bulk.max_await_ms / 1000
+        # the CEL evaluator must see daprd's float64 numbers, not the ints the fast decoder keeps
+        self._rules_read_event = any(rule.expression is not None for rule in sub.rules)
+        # constant per subscription: an entry's tail after its event, the envelope's tail after its id
+        metadata = b"null" if sub.metadata_null else gojson.dumps(dict(sub.metadata))
+        content_type = RAW_CONTENT_TYPE if self._raw else CLOUDEVENT_CONTENT_TYPE
+        self._entry_tail = b'"metadata":' + metadata + b',"contentType":' + gojson.dumps(content_type) + b"}"
+        pubsub = gojson.dumps(sub.pubsubname)
+        self._envelope_tail = b"".join(
+            (
+                b'"metadata":{"pubsubName":',
+                pubsub,
+                b'},"pubsubname":',
+                pubsub,
+                b',"topic":',
+                gojson.dumps(self.topic),
+                b',"type":',
+                gojson.dumps(BULK_EVENT_TYPE),
+                b"}",
+            )
+        )
+        # daprd sends the bulk message metadata as headers: only `pubsubName`, lowercased on the wire
+        self._headers = {"pubsubname": sub.pubsubname, "Content-Type": "application/json"}
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closing.is_set():
+            first = await self._next()
+            if first is None:
+                return
+            batch = [first]
+            deadline = loop.time() + self._window
+            while True:
+                self._drain(batch)
+                remaining = deadline - loop.time()
+                if len(batch) >= self._max_messages or remaining <= 0 or self._closing.is_set():
+                    break
+                data = await self._next(remaining)
+                if data is None:
+                    break
+                batch.append(data)
+            try:
+                await self._deliver_batch(batch)
+            except Exception:
+                log.exception("unexpected error delivering a batch of messages on topic %s", self.topic)
+            finally:
+                self._settled(len(batch))
+
+    def _drain(self, batch: list[bytes]) -> None:
+        while len(batch) < self._max_messages:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return
+
+    async def _deliver_batch(self, batch: list[bytes]) -> None:
+        by_path: dict[str, list[_Entry]] = {}
+        for data in batch:
+            prepared = await self._prepare(data)
+            if prepared is not None:
+                by_path.setdefault(prepared[0], []).append(prepared[1])
+        for path, entries in by_path.items():
+            await self._deliver(path, entries)
+
+    async def _prepare(self, data: bytes) -> tuple[str, _Entry] | None:
+        """The route path and entry for one message, or None when it is not delivered (handled here)."""
+        if self._metadata_error:
+            await self._give_up(data, None, self._metadata_error)
+            return None
+        if self._raw:
+            # daprd matches the rules against the payload as a string and sends it as base64
+            path = await self._route(data, data.decode("utf-8", errors="replace"), None, {})
+            event_id: Any = None
+            event = b'"' + base64.b64encode(data) + b'"'
+            trace: dict[str, str] = {}
+        else:
+            try:
+                parsed, exact = gojson.loads_float64_exact(data)
+            except ValueError as exc:
+                parsed, exact, error = None, False, str(exc)
+            else:
+                error = "the message is not a JSON object"
+            if not await self._cloud_event(data, parsed, error):
+                return None
+            event_id = parsed.get("id")
+            routed = gojson.as_float64(parsed) if exact and self._rules_read_event else parsed
+            path = await self._route(data, routed, event_id, parsed)
+            # daprd re-encodes the event it decoded into a map (float64 numbers, sorted keys)
+            event = gojson.dumps_exact(parsed) if exact else gojson.dumps(parsed)
+            trace = trace_headers(parsed)
+        if path is None:
+            return None
+        entry_id = str(uuid.uuid4())
+        encoded = b"".join((b'{"entryId":"', entry_id.encode(), b'","event":', event, b",", self._entry_tail))
+        return path, _Entry(entry_id, data, event_id, encoded, trace)
+
+    async def _deliver(self, path: str, entries: list[_Entry]) -> None:
+        delays = self._retry.delays()
+        reason = ""
+        for attempt in range(1, self._retry.attempts + 1):
+            sent = len(entries)
+            entries, reason = await self._post(path, entries)
+            if not entries:
+                return
+            log.warning(
+                "retriable failure %d/%d delivering %d of %d pub/sub event(s) on topic %s to %s: %s",
+                attempt,
+                self._retry.attempts,
+                len(entries),
+                sent,
+                self.topic,
+                path,
+                reason,
+            )
+            if not await self._retry_wait(delays):
+                if self._closing.is_set():
+                    return  # shutting down: daprd does not dead-letter on shutdown either
+                break
+        for entry in entries:
+            await self._give_up(
+                entry.data, entry.event_id, f"{self._retry.attempts} attempts failed; last: {reason}"
+            )
+
+    async def _post(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str]:
+        """One bulk request; returns the entries that failed and why."""
+        body = b"".join(
+            (
+                b'{"entries":[',
+                b",".join([entry.encoded for entry in entries]),
+                b'],"id":"',
+                str(uuid.uuid4()).encode(),
+                b'",',
+                self._envelope_tail,
+            )
+        )
+        headers = self._headers
+        # daprd starts a span per entry, each a child of the previous context: the last one is sent
+        trace = next((entry.trace for entry in reversed(entries) if entry.trace), None)
+        if trace:
+            headers = {**headers, **trace}
+        try:
+            resp = await self._channel.request("POST", path, body=body, headers=headers)
+        except CHANNEL_ERRORS as exc:
+            return entries, f"error from app channel: {type(exc).__name__}: {exc}"
+        if 200 <= resp.status <= 299:
+            return await self._read_reply(entries, resp.body)
+        if resp.status == 404:
+            log.error(
+                "non-retriable error returned from app while processing bulk pub/sub event on topic %s "
+                "(status code 404 from %s): dropping %d event(s)",
+                self.topic,
+                path,
+                len(entries),
+            )
+            return [], ""
+        return entries, f"retriable error returned from app: {resp.body[:200]!r} ({resp.status})"
+
+    async def _read_reply(self, entries: list[_Entry], body: bytes) -> tuple[list[_Entry], str]:
+        try:
+            pairs = read_bulk_statuses(gojson.decode_first(body))
+        except ValueError as exc:
+            return entries, f"failed unmarshalling app response for bulk subscribe: {exc}"
+        by_id = {entry.entry_id: entry for entry in entries}
+        statuses: dict[str, str] = {}
+        for entry_id, status in pairs:
+            if entry_id in by_id:
+                statuses[entry_id] = status  # the last status for an entry counts, as in daprd
+            else:
+                log.warning("invalid entry id %r received from app on topic %s", entry_id, self.topic)
+        failed: list[_Entry] = []
+        why: Counter[str] = Counter()
+        for entry in entries:
+            reply = statuses.get(entry.entry_id)
+            if reply == "SUCCESS":
+                continue
+            if reply == "DROP":
+                log.warning(
+                    "DROP status returned from app while processing pub/sub event %s (entry %s)",
+                    entry.event_id,
+                    entry.entry_id,
+                )
+                await self._dropped(entry.data, entry.event_id, "DROP status returned from app")
+                continue
+            failed.append(entry)
+            if reply is None:
+                why["no status returned"] += 1
+            elif reply in ("", "RETRY"):
+                why["RETRY status returned"] += 1
+            else:
+                why[f"unknown status {reply!r} returned"] += 1
+        return failed, ", ".join(f"{kind} for {count} entries" for kind, count in why.items())
