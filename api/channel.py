@@ -1,5 +1,5 @@
 """`create_channel_app(settings)`: the app channel, i.e. what the sidecar calls. Actor methods, reminders
-and timers (`DaprActor`), `/dapr/config`, `/dapr/subscribe` and event deliveries (`DaprApp`).
+and timers (`DaprActor`), `/dapr/config`, `/dapr/subscribe` and event deliveries (`api.deliveries`).
 
 It listens on its own loopback port and answers only requests carrying `dapr-api-token: APP_API_TOKEN`
 (the SDK's `DaprActor` checks no token, and daprd sends it on every call, `/dapr/config` included).
@@ -10,29 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hmac
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from dapr.ext.fastapi import DaprActor, DaprApp
+from dapr.ext.fastapi import DaprActor
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI, Request
-from pydantic import JsonValue
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.channel_routes import ChannelRoutes, DeliveryHandler
+from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
 from api.feed import Feed
 from api.logs import sdk_logger_options
 from api.metrics import ReminderMetricsMiddleware
 from api.settings import Settings, series_settings
 from api.shared import Shared
-from api.sidecar_link import SidecarError, wait_for_sidecar
+from api.sidecar_link import wait_for_sidecar
 from api.span_export import SpanExport
 from api.tracing import TraceContextMiddleware, outgoing_headers
 from api.workflow_outcomes import WorkflowOutcomeInterceptor
@@ -50,9 +50,6 @@ from workflows.taskhub import close_workflow_client
 __all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "AppTokenMiddleware", "create_channel_app"]
 
 log = logging.getLogger("api.channel")
-
-TASK_EVENTS_TOPIC = "task-events"
-REMINDERS_TOPIC = "reminders"
 
 
 class AppTokenMiddleware:
@@ -88,7 +85,11 @@ def create_channel_app(
     metrics = shared.metrics
     spans = SpanExport(settings.otel, role="channel")
     state: dict[str, Any] = {}
-    deliveries: dict[str, DeliveryHandler] = {}  # filled below, before the app first starts
+    deliveries = Deliveries(
+        settings.pubsub,
+        metrics,
+        Batching(max_messages=settings.feed_batch_max, window_ms=settings.feed_batch_window_ms),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,8 +146,7 @@ def create_channel_app(
                 logger_options=sdk_logger_options(),
             )
             stack.push_async_callback(close_workflow_client, wf_client)
-            state["workflows"] = wf_client
-            state["feed"] = Feed(
+            feed = Feed(
                 proxies.client.http,
                 settings.state_store,
                 max_events=settings.feed_max_events,
@@ -154,6 +154,8 @@ def create_channel_app(
                 on_append=shared.signal.notify,
             )
             state["proxies"] = proxies
+            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client))
+            stack.callback(deliveries.stop)
             log.info("app channel ready (actors registered, subscribed to %s)", settings.pubsub)
             yield
             state.clear()
@@ -171,11 +173,10 @@ def create_channel_app(
             Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
             Middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value()),
             Middleware(ReminderMetricsMiddleware, metrics=metrics),
-            Middleware(ChannelRoutes, deliveries=deliveries),
+            Middleware(ChannelRoutes, deliveries=deliveries.handlers()),
         ],
     )
     actor = DaprActor(app)
-    subscriptions = DaprApp(app)
 
     async def owner_of(list_id: str) -> str | None:
         owner = shared.owners.get(list_id)
@@ -190,80 +191,15 @@ def create_channel_app(
         shared.owners.record(list_id, summary.owner)
         return summary.owner
 
-    async def deliver(topic: str, body: bytes) -> tuple[dict[str, str], dict[str, Any] | None]:
-        """Record one delivered event in its owner's feed: the reply, and the event's `data` when recorded."""
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            envelope = None
-        if not isinstance(envelope, dict):
-            log.warning("%s: dropping a delivery that is not a JSON CloudEvent", topic)
-            metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}, None
-        event_id, event_type = envelope.get("id"), envelope.get("type")
-        data = envelope.get("data")
-        if isinstance(data, str):
-            with contextlib.suppress(ValueError):
-                data = json.loads(data)
-        if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(data, dict):
-            log.warning("%s: dropping a malformed event %r", topic, str(envelope)[:200])
-            metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}, None
-        list_id, item_id = data.get("list_id"), data.get("item_id")
-        owner = data.get("owner")
-        if not isinstance(owner, str) and isinstance(list_id, str):
-            owner = await owner_of(list_id)
-        if not isinstance(owner, str):
-            log.warning("%s: dropping event %s: the owner of list %r is unknown", topic, event_id, list_id)
-            metrics.count_delivery(topic, "dropped")
-            return {"status": "DROP"}, None
-        feed: Feed = state["feed"]
-        try:
-            cursor = await feed.append(
-                owner,
-                event_id,
-                event_type,
-                _json_object(data),
-                at=_instant(data.get("at") or data.get("fire_at")),
-                list_id=list_id if isinstance(list_id, str) else None,
-                item_id=item_id if isinstance(item_id, str) else None,
-            )
-        except (*SidecarError, TimeoutError) as exc:
-            log.warning("%s: could not record event %s (will be retried): %r", topic, event_id, exc)
-            metrics.count_delivery(topic, "retry")
-            return {"status": "RETRY"}, None
-        metrics.count_delivery(topic, "duplicate" if cursor is None else "appended")
-        log.debug("%s: event %s %s", topic, event_id, "duplicate" if cursor is None else f"at {cursor}")
-        return {"status": "SUCCESS"}, data
+    @app.get("/dapr/subscribe", include_in_schema=False)
+    async def subscribe() -> list[dict[str, Any]]:
+        return deliveries.subscriptions()
 
-    async def on_task_event(body: bytes) -> dict[str, str]:
-        outcome, data = await deliver(TASK_EVENTS_TOPIC, body)
-        if data is not None and "workflows" in state:
-            # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
-            try:
-                await forward_completion(state["workflows"], data)
-            except Exception as exc:
-                log.warning("could not forward a completion to its series: %r", exc)
-                return {"status": "RETRY"}
-        return outcome
-
-    async def on_reminder(body: bytes) -> dict[str, str]:
-        # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
-        outcome, _ = await deliver(REMINDERS_TOPIC, body)
-        return outcome
-
-    for topic, handler in ((TASK_EVENTS_TOPIC, on_task_event), (REMINDERS_TOPIC, on_reminder)):
-        # Registered with `DaprApp` for `/dapr/subscribe` (and as a FastAPI route); `ChannelRoutes`
-        # serves the same path first.
-        deliveries[_delivery_route(settings.pubsub, topic)] = handler
-        subscriptions.subscribe(pubsub=settings.pubsub, topic=topic)(_as_endpoint(handler))
+    for path, handler in deliveries.handlers().items():
+        # `ChannelRoutes` serves these first; FastAPI's routes answer the same if it is not installed.
+        app.add_api_route(path, _as_endpoint(handler), methods=["POST"], include_in_schema=False)
 
     return app
-
-
-def _delivery_route(pubsub: str, topic: str) -> str:
-    """The route `DaprApp.subscribe` gives a subscription without one of its own."""
-    return f"/events/{pubsub}/{topic}"
 
 
 def _as_endpoint(handler: DeliveryHandler) -> Callable[[Request], Awaitable[Mapping[str, Any]]]:
@@ -271,17 +207,3 @@ def _as_endpoint(handler: DeliveryHandler) -> Callable[[Request], Awaitable[Mapp
         return await handler(await request.body())
 
     return endpoint
-
-
-def _json_object(data: dict[str, Any]) -> dict[str, JsonValue]:
-    return {str(k): v for k, v in data.items()}
-
-
-def _instant(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None

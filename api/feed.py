@@ -5,7 +5,8 @@ Layout (keys are prefixed with the app id by the sidecar): `feed|<user>|head` ho
 `feed|<user>|<cursor>` one event, `feed-seen|<event id>` (with a TTL) marks an event as appended. An append
 writes all three in one transaction guarded by the head's ETag, so concurrent appenders (deliveries,
 replicas) never share a cursor; a redelivered event finds its mark and is dropped. Calls go through the
-sidecar's HTTP state API (`SidecarHttp`): an append is two of them on every write of every list.
+sidecar's HTTP state API (`SidecarHttp`): appending a batch of events (one bulk delivery), whatever their
+users, is two of them: one bulk read of the marks and heads, one transaction.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
-__all__ = ["Feed", "FeedEvent", "FeedPage"]
+__all__ = ["Feed", "FeedAppend", "FeedEvent", "FeedPage"]
 
 log = logging.getLogger("api.feed")
 
@@ -51,6 +52,18 @@ class FeedPage(BaseModel):
     events: list[FeedEvent]
     next_cursor: str
     has_more: bool
+
+
+class FeedAppend(NamedTuple):
+    """One event to record in `user`'s feed."""
+
+    user: str
+    event_id: str
+    event_type: str
+    data: dict[str, JsonValue]
+    at: dt.datetime | None = None
+    list_id: str | None = None
+    item_id: str | None = None
 
 
 def _user_key(user: str) -> str:
@@ -100,8 +113,21 @@ class Feed:
         item_id: str | None = None,
     ) -> int | None:
         """Append one event; returns its cursor, or None if this event id was appended before."""
-        async with self._user_lock(user):
-            return await self._append(user, event_id, event_type, data, at, list_id, item_id)
+        (cursor,) = await self.append_batch(
+            [FeedAppend(user, event_id, event_type, data, at, list_id, item_id)]
+        )
+        return cursor
+
+    async def append_batch(self, events: Sequence[FeedAppend]) -> list[int | None]:
+        """Append `events` in their order, all or none; the cursor of each, None for an event id appended
+        before (or earlier in the batch)."""
+        if not events:
+            return []
+        async with AsyncExitStack() as stack:
+            for user in sorted({e.user for e in events}):  # one order for every appender: no deadlock
+                await stack.enter_async_context(self._user_lock(user))
+            cursors = await self._append(events)
+        return cursors
 
     @asynccontextmanager
     async def _user_lock(self, user: str) -> AsyncIterator[None]:
@@ -117,58 +143,68 @@ class Feed:
             else:
                 self._locks[user] = (lock, users - 1)
 
-    async def _append(
-        self,
-        user: str,
-        event_id: str,
-        event_type: str,
-        data: dict[str, JsonValue],
-        at: dt.datetime | None,
-        list_id: str | None,
-        item_id: str | None,
-    ) -> int | None:
-        seen_key = self._seen(event_id)
-        head_key = self._head(user)
+    async def _append(self, events: Sequence[FeedAppend]) -> list[int | None]:
+        seen_keys = [self._seen(e.event_id) for e in events]
+        head_keys = {e.user: self._head(e.user) for e in events}
         for _ in range(_MAX_ATTEMPTS):
-            found = await self._bulk_get([seen_key, head_key])
-            if found.get(seen_key) is not None:
-                return None
-            head = found.get(head_key)
-            if head is None:
-                await self._create_head(head_key)
+            found = await self._bulk_get(list(dict.fromkeys([*seen_keys, *head_keys.values()])))
+            missing = [key for key in head_keys.values() if found.get(key) is None]
+            if missing:
+                for key in missing:
+                    await self._create_head(key)
                 continue
-            cursor = int(head[0]["seq"]) + 1
-            entry = FeedEvent(
-                cursor=str(cursor),
-                id=event_id,
-                type=event_type,
-                at=at,
-                list_id=list_id,
-                item_id=item_id,
-                data=data,
-            )
-            ops = [
-                _upsert(head_key, json.dumps({"seq": cursor}), etag=head[1]),
-                _upsert(self._entry(user, cursor), entry.model_dump_json()),
-                _upsert(seen_key, str(cursor), metadata={"ttlInSeconds": self._seen_ttl}),
+            seq = {user: int(found[key][0]["seq"]) for user, key in head_keys.items()}
+            cursors: list[int | None] = []
+            entries: list[str] = []
+            taken: set[str] = set()
+            for event, seen_key in zip(events, seen_keys, strict=True):
+                if seen_key in taken or found.get(seen_key) is not None:
+                    cursors.append(None)
+                    continue
+                taken.add(seen_key)
+                cursor = seq[event.user] = seq[event.user] + 1
+                cursors.append(cursor)
+                entries.append(_upsert(self._entry(event.user, cursor), self._event(event, cursor)))
+                entries.append(_upsert(seen_key, str(cursor), metadata={"ttlInSeconds": self._seen_ttl}))
+                if cursor > self._max:
+                    entries.append(_delete(self._entry(event.user, cursor - self._max)))
+            if not entries:
+                return cursors
+            heads = [
+                _upsert(key, json.dumps({"seq": seq[user]}), etag=found[key][1])
+                for user, key in head_keys.items()
+                if seq[user] != int(found[key][0]["seq"])
             ]
-            if cursor > self._max:
-                ops.append(_delete(self._entry(user, cursor - self._max)))
             try:
                 await self._http.request(
-                    "POST", f"{self._state}/transaction", ('{"operations":[' + ",".join(ops) + "]}").encode()
+                    "POST",
+                    f"{self._state}/transaction",
+                    ('{"operations":[' + ",".join(heads + entries) + "]}").encode(),
                 )
             except SidecarHttpError as exc:
                 # Every store error of a transaction is ERR_STATE_TRANSACTION (500), a stale head ETag
-                # (another appender took this cursor) included: read again and retry.
+                # (another appender took one of these cursors) included: read again and retry.
                 if exc.error_code != "ERR_STATE_TRANSACTION":
                     raise
-                log.debug("feed append for an event %s raced: %s", event_id, exc)
+                log.debug("feed append of %d event(s) raced: %s", len(events), exc)
                 continue
             if self._on_append is not None:
-                self._on_append(user)
-            return cursor
+                for user in head_keys:
+                    self._on_append(user)
+            return cursors
         raise TimeoutError(f"could not append to the feed after {_MAX_ATTEMPTS} attempts (contention)")
+
+    @staticmethod
+    def _event(event: FeedAppend, cursor: int) -> str:
+        return FeedEvent(
+            cursor=str(cursor),
+            id=event.event_id,
+            type=event.event_type,
+            at=event.at,
+            list_id=event.list_id,
+            item_id=event.item_id,
+            data=event.data,
+        ).model_dump_json()
 
     async def _bulk_get(self, keys: list[str]) -> dict[str, tuple[Any, str | None]]:
         """The stored keys among `keys`: their decoded JSON value and ETag."""

@@ -92,6 +92,9 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     feed_max_events: int = Field(10_000, ge=10)
     feed_seen_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    # task events reach the feed in batches (Dapr bulk subscribe): at most this many, held at most this long
+    feed_batch_max: int = Field(100, ge=1, le=1000)
+    feed_batch_window_ms: int = Field(5, ge=1, le=10_000)
     sse_keepalive_seconds: float = Field(15.0, gt=0)
     sse_poll_seconds: float = Field(2.0, gt=0)
     # logs and traces: OTLP export only when `otel` is set
@@ -170,6 +173,8 @@ ENV_NAMES: dict[str, str] = {
     "TODO_PAGE_SIZE": "page_size_default",
     "TODO_IDEMPOTENCY_TTL": "idempotency_ttl_seconds",
     "TODO_FEED_MAX_EVENTS": "feed_max_events",
+    "TODO_FEED_BATCH_MAX": "feed_batch_max",
+    "TODO_FEED_BATCH_WINDOW_MS": "feed_batch_window_ms",
     "TODO_SSE_KEEPALIVE": "sse_keepalive_seconds",
     "TODO_DEV_CLOCK": "dev_clock",
     "TODO_DATA_DIR": "data_dir",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.feed import Feed
+from api.feed import Feed, FeedAppend
 from api.shared import FeedSignal
 from tests.api.conftest import Stack
 from todo_actors.sidecar_http import SidecarHttp
@@ -54,6 +54,35 @@ async def test_concurrent_appenders_never_share_a_cursor(stack: Stack, user: str
     finally:
         for pool in pools:
             await pool.close()
+
+
+async def test_a_batch_spans_users_keeps_its_order_and_drops_duplicates(stack: Stack, user: str) -> None:
+    other = f"{user}-other"
+    notified: list[str] = []
+    http = SidecarHttp(stack.settings.dapr_http_endpoint, api_token=stack.settings.dapr_token)
+    try:
+        feed = Feed(http, "statestore", max_events=10, seen_ttl_seconds=3600, on_append=notified.append)
+        assert await feed.append(user, f"{user}-b0", "task.created", {"n": 0}) == 1
+        batch = [
+            FeedAppend(user, f"{user}-b0", "task.created", {"n": 0}),  # appended before: a redelivery
+            FeedAppend(other, f"{user}-b1", "task.created", {"n": 1}),
+            FeedAppend(user, f"{user}-b2", "task.updated", {"n": 2}),
+            FeedAppend(other, f"{user}-b1", "task.created", {"n": 1}),  # twice in one batch
+            *(FeedAppend(user, f"{user}-b{n}", "task.updated", {"n": n}) for n in range(3, 15)),
+        ]
+        cursors = await feed.append_batch(batch)
+        assert cursors == [None, 1, 2, None, *range(3, 15)]
+        assert sorted(set(notified)) == sorted({user, other})
+        mine = await feed.page(user, 0, 100)
+        # 14 events in all for `user`, pruned to the newest 10, in batch order.
+        assert [e.cursor for e in mine.events] == [str(c) for c in range(5, 15)]
+        assert [e.data["n"] for e in mine.events] == list(range(5, 15))
+        theirs = await feed.page(other, 0, 100)
+        assert [(e.cursor, e.id) for e in theirs.events] == [("1", f"{user}-b1")]
+        assert await feed.append_batch(batch) == [None] * len(batch)  # the whole batch redelivered
+        assert await feed.append_batch([]) == []
+    finally:
+        await http.close()
 
 
 async def test_signal_wakes_a_watcher_only_for_its_user() -> None:

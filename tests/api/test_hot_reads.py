@@ -24,7 +24,10 @@ def _same(hot: httpx.Response, routed: httpx.Response) -> None:
     [
         (b"", {}),
         (b"limit=50", {"limit": 50}),
-        (b"limit=500&status=completed&cursor=abc%3D", {"limit": 500, "status": "completed", "cursor": "abc="}),
+        (
+            b"limit=500&status=completed&cursor=abc%3D",
+            {"limit": 500, "status": "completed", "cursor": "abc="},
+        ),
         (b"limit=501", None),
         (b"limit=0", None),
         (b"limit=05", None),
@@ -78,7 +81,9 @@ def test_hot_reads_answer_as_the_routed_ones(stack: Stack, user: str) -> None:
 def test_hot_reads_are_rate_limited(stack: Stack, user: str) -> None:
     limited = stack.serve_public(rate_limit_burst=2, rate_limit_per_second=0.01)
     try:
-        with httpx.Client(base_url=limited.url, headers={"Authorization": f"Bearer {stack.token(user)}"}) as c:
+        with httpx.Client(
+            base_url=limited.url, headers={"Authorization": f"Bearer {stack.token(user)}"}
+        ) as c:
             path = "/v1/lists/some-list/items"
             assert [c.get(path).status_code for _ in range(2)] == [404, 404]
             hot, routed = c.get(path), c.get(path + "?ignored=1")

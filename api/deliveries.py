@@ -1,0 +1,218 @@
+"""Pub/sub deliveries to the app channel: each event is recorded once (by its id) in its owner's feed, and
+a completed occurrence item advances its series. Task events come in batches (Dapr bulk subscribe), so a
+batch costs one feed append whatever its size; reminders come one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import JsonValue
+
+from api.channel_routes import DeliveryHandler
+from api.feed import Feed, FeedAppend
+from api.metrics import ApiMetrics
+from api.sidecar_link import SidecarError
+
+__all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "Batching", "Deliveries"]
+
+log = logging.getLogger("api.channel")
+
+TASK_EVENTS_TOPIC = "task-events"
+REMINDERS_TOPIC = "reminders"
+
+_SUCCESS, _RETRY, _DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
+
+
+@dataclass(frozen=True)
+class Batching:
+    """`bulkSubscribe` of the task-events subscription: at most `max_messages` events per delivery, held
+    at most `window_ms` after the first (the sidecar's batching window, a latency floor at low load)."""
+
+    max_messages: int = 100
+    window_ms: int = 5
+
+
+@dataclass
+class _Parsed:
+    append: FeedAppend
+    data: dict[str, Any]
+
+
+class Deliveries:
+    """The delivery handlers and the subscriptions they answer (`GET /dapr/subscribe`). The feed, the
+    owner lookup and the series forwarding are given in `start`, once the channel's clients exist."""
+
+    def __init__(self, pubsub: str, metrics: ApiMetrics, batching: Batching) -> None:
+        self._pubsub = pubsub
+        self._metrics = metrics
+        self._batching = batching
+        self._feed: Feed | None = None
+        self._owner_of: Callable[[str], Awaitable[str | None]] | None = None
+        self._forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None = None
+
+    def start(
+        self,
+        feed: Feed,
+        owner_of: Callable[[str], Awaitable[str | None]],
+        forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None,
+    ) -> None:
+        self._feed, self._owner_of, self._forward = feed, owner_of, forward
+
+    def stop(self) -> None:
+        self._feed = self._owner_of = self._forward = None
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The app's subscriptions, in the form daprd reads from `GET /dapr/subscribe`."""
+        bulk = {
+            "enabled": True,
+            "maxMessagesCount": self._batching.max_messages,
+            "maxAwaitDurationMs": self._batching.window_ms,
+        }
+        return [
+            {
+                "pubsubname": self._pubsub,
+                "topic": TASK_EVENTS_TOPIC,
+                "route": self.route(TASK_EVENTS_TOPIC),
+                "metadata": {},
+                "bulkSubscribe": bulk,
+            },
+            {
+                "pubsubname": self._pubsub,
+                "topic": REMINDERS_TOPIC,
+                "route": self.route(REMINDERS_TOPIC),
+                "metadata": {},
+            },
+        ]
+
+    def route(self, topic: str) -> str:
+        return f"/events/{self._pubsub}/{topic}"
+
+    def handlers(self) -> dict[str, DeliveryHandler]:
+        """Route path -> handler, for `ChannelRoutes` and the FastAPI routes behind it."""
+        return {
+            self.route(TASK_EVENTS_TOPIC): self.on_task_events,
+            self.route(REMINDERS_TOPIC): self.on_reminder,
+        }
+
+    async def on_reminder(self, body: bytes) -> dict[str, str]:
+        # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            envelope = None
+        parsed = await self._parse(REMINDERS_TOPIC, envelope)
+        if parsed is None:
+            return _DROP
+        (status,) = await self._record(REMINDERS_TOPIC, [parsed])
+        return status
+
+    async def on_task_events(self, body: bytes) -> dict[str, list[dict[str, str]]]:
+        """A bulk delivery: `{"entries": [{"entryId", "event"}...]}` -> `{"statuses": [...]}` per entry."""
+        topic = TASK_EVENTS_TOPIC
+        try:
+            entries = json.loads(body)["entries"]
+        except (ValueError, KeyError, TypeError):
+            entries = None
+        if not isinstance(entries, list):
+            # Not a bulk envelope: answering no status asks the sidecar to redeliver every entry.
+            log.warning("%s: a delivery that is not a bulk envelope: %r", topic, body[:200])
+            return {"statuses": []}
+        statuses: list[dict[str, str]] = []
+        ids: list[str] = []
+        parsed: list[_Parsed] = []
+        for entry in entries:
+            entry_id = entry.get("entryId") if isinstance(entry, dict) else None
+            if not isinstance(entry_id, str):
+                log.warning("%s: a bulk entry without an entryId", topic)
+                continue
+            one = await self._parse(topic, entry.get("event"))
+            if one is None:
+                statuses.append({"entryId": entry_id, **_DROP})
+            else:
+                ids.append(entry_id)
+                parsed.append(one)
+        outcomes = await self._record(topic, parsed)
+        for entry_id, one, status in zip(ids, parsed, outcomes, strict=True):
+            if status is _SUCCESS and self._forward is not None:
+                # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
+                try:
+                    await self._forward(one.data)
+                except Exception as exc:
+                    log.warning("could not forward a completion to its series: %r", exc)
+                    status = _RETRY
+            statuses.append({"entryId": entry_id, **status})
+        return {"statuses": statuses}
+
+    async def _record(self, topic: str, parsed: list[_Parsed]) -> list[dict[str, str]]:
+        """Append `parsed` to the feed in one go: SUCCESS for each (new or a duplicate), or RETRY for all."""
+        if not parsed:
+            return []
+        feed = self._feed
+        if feed is None:
+            log.warning("%s: a delivery before the channel is ready (will be retried)", topic)
+            return [_RETRY] * len(parsed)
+        try:
+            cursors = await feed.append_batch([p.append for p in parsed])
+        except (*SidecarError, TimeoutError) as exc:
+            log.warning("%s: could not record %d event(s) (will be retried): %r", topic, len(parsed), exc)
+            for _ in parsed:
+                self._metrics.count_delivery(topic, "retry")
+            return [_RETRY] * len(parsed)
+        for cursor in cursors:
+            self._metrics.count_delivery(topic, "duplicate" if cursor is None else "appended")
+        return [_SUCCESS] * len(parsed)
+
+    async def _parse(self, topic: str, envelope: object) -> _Parsed | None:
+        """The feed entry of one CloudEvent, or None (counted, logged) for one that can never be recorded."""
+        if not isinstance(envelope, dict):
+            log.warning("%s: dropping a delivery that is not a JSON CloudEvent", topic)
+            self._metrics.count_delivery(topic, "dropped")
+            return None
+        event_id, event_type = envelope.get("id"), envelope.get("type")
+        data = envelope.get("data")
+        if isinstance(data, str):
+            with contextlib.suppress(ValueError):
+                data = json.loads(data)
+        if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(data, dict):
+            log.warning("%s: dropping a malformed event %r", topic, str(envelope)[:200])
+            self._metrics.count_delivery(topic, "dropped")
+            return None
+        list_id, item_id = data.get("list_id"), data.get("item_id")
+        owner = data.get("owner")
+        if not isinstance(owner, str) and isinstance(list_id, str) and self._owner_of is not None:
+            owner = await self._owner_of(list_id)
+        if not isinstance(owner, str):
+            log.warning("%s: dropping event %s: the owner of list %r is unknown", topic, event_id, list_id)
+            self._metrics.count_delivery(topic, "dropped")
+            return None
+        append = FeedAppend(
+            owner,
+            event_id,
+            event_type,
+            _json_object(data),
+            at=_instant(data.get("at") or data.get("fire_at")),
+            list_id=list_id if isinstance(list_id, str) else None,
+            item_id=item_id if isinstance(item_id, str) else None,
+        )
+        return _Parsed(append, data)
+
+
+def _json_object(data: dict[str, Any]) -> dict[str, JsonValue]:
+    return {str(k): v for k, v in data.items()}
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
