@@ -129,25 +129,13 @@ def state_changes(old: TodoList | None, new: TodoList | None) -> StateChanges:
         return StateChanges({}, frozenset(dump_state(old)) if old is not None else frozenset())
     if old is None:
         return StateChanges(dump_state(new), frozenset())
-    changed = (
-        set()
-        if old.items is new.items
-        else {
-            i
-            for i in old.items.keys() | new.items.keys()
-            if old.items.get(i) is not new.items.get(i) and old.items.get(i) != new.items.get(i)
-        }
-    )
+    changed = _changed(old, new)
     touched = {bucket_of(i) for i in changed}
     upserts: dict[str, BaseModel] = {}
     deletes: set[str] = set()
-    new_buckets: set[int] = set()
-    groups: dict[int, dict[str, TodoItem]] = {}
-    for item_id, item in new.items.items():
-        bucket = bucket_of(item_id)
-        new_buckets.add(bucket)
-        if bucket in touched:
-            groups.setdefault(bucket, {})[item_id] = item
+    members = _members(old, new, changed, touched)
+    new_buckets = set(members)
+    groups = {b: {i: new.items[i] for i in members[b]} for b in touched if b in members}
     for bucket in touched:
         if bucket in groups:
             upserts[bucket_key(bucket)] = ItemBucket(items=groups[bucket])
@@ -162,6 +150,54 @@ def state_changes(old: TodoList | None, new: TodoList | None) -> StateChanges:
     if _list_fields(old) != _list_fields(new) or old_buckets != new_buckets:
         upserts[META_KEY] = meta_of(new, new_buckets)
     return StateChanges(upserts, frozenset(deletes))
+
+
+def _changed(old: TodoList, new: TodoList) -> set[str]:
+    """Ids of the items that differ between `old` and `new`."""
+    if old.items is new.items:
+        return set()
+    hint = new.changed_since(old)
+    ids = hint if hint is not None else old.items.keys() | new.items.keys()
+    return {
+        i for i in ids if old.items.get(i) is not new.items.get(i) and old.items.get(i) != new.items.get(i)
+    }
+
+
+_MEMBERS = "_bucket_members"
+_INDEXED_FROM = 256  # items: below this, grouping every item per write is cheaper than keeping an index
+
+
+def _members(
+    old: TodoList, new: TodoList, changed: set[str], touched: set[int]
+) -> dict[int, dict[str, None]]:
+    """The ids of `new`'s items by bucket (non-empty buckets only), in `new.items` order.
+
+    Kept on large states like `TodoList`'s display order (in `__dict__`, keyed by the items' identity):
+    the next state copies the index and redoes only the touched buckets, so a write to a list of
+    thousands of items does not hash every id again."""
+    cached: tuple[Mapping[str, TodoItem], dict[int, dict[str, None]]] | None = old.__dict__.get(_MEMBERS)
+    if cached is not None and cached[0] is old.items:
+        members = dict(cached[1])
+        for bucket in touched:
+            ids = dict(members.get(bucket, {}))
+            for item_id in changed:
+                if bucket_of(item_id) != bucket:
+                    continue
+                if item_id not in new.items:
+                    ids.pop(item_id, None)
+                elif item_id not in ids:
+                    ids[item_id] = None
+            if ids:
+                members[bucket] = ids
+            else:
+                members.pop(bucket, None)
+    else:
+        members = {}
+        for item_id in new.items:
+            members.setdefault(bucket_of(item_id), {})[item_id] = None
+    if len(new.items) >= _INDEXED_FROM:
+        new.__dict__[_MEMBERS] = (new.items, members)
+    return members
 
 
 def _list_fields(state: TodoList) -> dict[str, Any]:

@@ -178,11 +178,16 @@ class TodoList(BaseModel):
         return index.items
 
     def last_position(self) -> int:
-        """The largest item position (0 for an empty list)."""
-        index: _OrderIndex | None = self.__dict__.get(_ORDER)
-        if index is not None and index.source is self.items:
-            return index.keys[-1][0] if index.keys else 0
-        return max((i.position for i in self.items.values()), default=0)
+        """The largest item position (0 for an empty list). Through the display order, so the next
+        states (each add asks) carry it instead of scanning every item again."""
+        ordered = self.ordered_items()
+        return ordered[-1].position if ordered else 0
+
+    def changed_since(self, old: TodoList) -> frozenset[str] | None:
+        """The ids of the items `with_items` replaced, added or removed to make this state from `old`;
+        None if this state was not made that way (compare the items instead)."""
+        diff: _Diff | None = self.__dict__.get(_DIFF)
+        return diff.ids if diff is not None and diff.source is old.items else None
 
     def with_items(self, changes: Mapping[str, TodoItem | None], **fields: Any) -> TodoList:
         """A copy with items replaced, added or (None) removed and list fields set, without validation
@@ -194,6 +199,7 @@ class TodoList(BaseModel):
             else:
                 items[item_id] = item
         new = self.model_copy(update={"items": items, **fields})
+        new.__dict__[_DIFF] = _Diff(self.items, frozenset(changes))
         index: _OrderIndex | None = self.__dict__.get(_ORDER)
         if index is not None and index.source is self.items:
             keys, ordered = list(index.keys), list(index.items)
@@ -261,3 +267,13 @@ class _OrderIndex(NamedTuple):
 
 
 _ORDER = "_order_index"
+
+
+class _Diff(NamedTuple):
+    """Which items `with_items` changed, kept like `_OrderIndex`: `source` is the predecessor's items."""
+
+    source: Mapping[str, TodoItem]
+    ids: frozenset[str]
+
+
+_DIFF = "_items_diff"

@@ -1,5 +1,5 @@
-"""Task events reach the app channel in bulk deliveries (Dapr bulk subscribe): the app declares it, answers
-a status per entry, records the good entries of a batch in their owners' feeds once, and drops the bad ones."""
+"""Task events reach the app channel in bulk deliveries (Dapr bulk subscribe): the app declares it,
+answers a status per entry, records a batch's good entries in their owners' feeds once, drops the bad."""
 
 from __future__ import annotations
 

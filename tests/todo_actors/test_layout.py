@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from todo_actors.commands import AddTodo, CompleteTodo, CreateList, DeleteTodo, UpdateList
 from todo_actors.layout import (
@@ -81,3 +82,41 @@ def test_load_accepts_models_or_plain_json() -> None:
     assert load(meta, buckets) == state
     plain = {k: v.model_dump(mode="json") for k, v in saved.items()}
     assert load(plain[META_KEY], [plain[k] for k in item_keys(plain[META_KEY])]) == state
+
+
+def test_a_large_list_carries_its_bucket_index_and_writes_the_same() -> None:
+    """Past a few hundred items each state keeps an index of item ids by bucket for the next one; the
+    writes it gives must be the ones computed from scratch, over adds, changes and deletes that fill
+    and empty buckets."""
+    rng = random.Random(7)
+    state = a_list(300)
+    store = {k: v.model_dump_json() for k, v in dump_state(state).items()}
+    next_id = 300
+    for step in range(400):
+        ids = sorted(state.items)
+        roll = rng.random()
+        if roll < 0.4 or len(ids) < 260:
+            out = add_todo(state, AddTodo(title=f"n{step}"), T0, f"item-{next_id:05d}")
+            next_id += 1
+        elif roll < 0.7:
+            out = complete_todo(state, CompleteTodo(id=rng.choice(ids)), T0)
+        else:
+            out = delete_todo(state, DeleteTodo(id=rng.choice(ids)), T0)
+        new = out.state
+        assert new is not None
+        carried = state_changes(state, new)
+        # The same states in copies with their own items dicts, which no carried index or diff matches:
+        # the writes from scratch.
+        fresh = state_changes(
+            state.model_copy(update={"items": dict(state.items)}),
+            new.model_copy(update={"items": dict(new.items)}),
+        )
+        assert carried.deletes == fresh.deletes
+        assert {k: v.model_dump_json() for k, v in carried.upserts.items()} == {
+            k: v.model_dump_json() for k, v in fresh.upserts.items()
+        }
+        for key in carried.deletes:
+            del store[key]
+        store.update({k: v.model_dump_json() for k, v in carried.upserts.items()})
+        state = new
+    assert store == {k: v.model_dump_json() for k, v in dump_state(state).items()}
