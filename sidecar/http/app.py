@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from sidecar.errors import DaprError
 from sidecar.http import actor_routes, publish_routes, secrets_routes, state_routes, system_routes
 from sidecar.http.auth import TokenMiddleware
+from sidecar.http.hot_routes import HotRoutes
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -49,4 +50,22 @@ def build_http_app(sidecar: Sidecar) -> ASGIApp:
         routes=all_routes,
         exception_handlers={DaprError: _dapr_error, 404: _not_found},
     )
-    return TokenMiddleware(app, sidecar.config.api_token)
+    hot = [r for r in all_routes if isinstance(r, Route) and r.path in _HOT]
+    if len(hot) != len(_HOT):  # a route renamed: fail at start-up, not by quietly losing the fast path
+        raise RuntimeError(f"hot routes not found: {sorted(_HOT - {r.path for r in hot})}")
+    return TokenMiddleware(HotRoutes(app, hot), sidecar.config.api_token)
+
+
+# What every actor call and list write uses (actor method, actor state save, publish, the feed's state
+# calls), with the bulk publish routes that precede single publish in the route list.
+_HOT = frozenset(
+    {
+        "/v1.0/actors/{actor_type}/{actor_id}/method/{method:path}",
+        "/v1.0/actors/{actor_type}/{actor_id}/state",
+        "/v1.0/state/{store}/bulk",
+        "/v1.0/state/{store}/transaction",
+        "/v1.0-alpha1/publish/bulk/{rest:path}",
+        "/v1.0/publish/bulk/{rest:path}",
+        "/v1.0/publish/{rest:path}",
+    }
+)
