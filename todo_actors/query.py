@@ -106,4 +106,6 @@ def query_page(state: TodoList, query: QueryTodos, ordered: Sequence[TodoItem] |
             next_cursor = _item_cursor(page[-1])
             break
         page.append(item)
-    return TodoPage(items=page, next_cursor=next_cursor, list_version=state.version)
+    # Built without validation: the items are the state's own, validated when they were stored (validating
+    # a 50-item page again ran every item's model validator, ~20 us a read).
+    return TodoPage.model_construct(items=page, next_cursor=next_cursor, list_version=state.version)
