@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PayloadTooLarge, problem_response
 
-__all__ = ["BodyLimitMiddleware"]
+__all__ = ["BodyLimitMiddleware", "replay"]
 
 
 class BodyLimitMiddleware:
@@ -38,7 +38,7 @@ class BodyLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, replay([message], receive), send)
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
@@ -49,7 +49,7 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         whole: Message = {"type": "http.request", "body": b"".join(parts), "more_body": False}
-        await self.app(scope, _replay([whole], receive), send)
+        await self.app(scope, replay([whole], receive), send)
 
     def _detail(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes"
@@ -66,7 +66,7 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
     """`messages` first, then the real `receive` (for the disconnect a streaming response waits on)."""
     pending = list(messages)
 

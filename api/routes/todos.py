@@ -22,7 +22,7 @@ from todo_actors.errors import NotFound
 from todo_actors.interface import GetTodo, ItemResult, QueryTodos
 from todo_actors.model import ListSummary, TodoItem
 
-__all__ = ["router"]
+__all__ = ["item_response", "router"]
 
 router = APIRouter(
     prefix="/v1/lists/{list_id}",
@@ -33,7 +33,7 @@ router = APIRouter(
 ItemId = Annotated[str, Path(pattern=ID_PATTERN, description="The item's id")]
 
 
-def _item_response(list_id: str, result: ItemResult, status_code: int = 200) -> Response:
+def item_response(list_id: str, result: ItemResult, status_code: int = 200) -> Response:
     if result.item is None:
         raise NotFound("the item no longer exists")
     item = result.item
@@ -56,7 +56,7 @@ async def add_item(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     result = (await actor.add_todo(command(AddTodo, caller=user, **set_fields(body)))).unwrap()
-    return _item_response(list_id, result, 201)
+    return item_response(list_id, result, 201)
 
 
 @router.get("/items", response_model=ItemPage, summary="A page of items in display order, filtered")
@@ -89,7 +89,7 @@ async def list_items(
 
 @router.get("/items/{item_id}", response_model=TodoItem, summary="One item (ETag = its version)")
 async def get_item(list_id: ListId, item_id: ItemId, user: CurrentUser, actor: ListProxy) -> Response:
-    return _item_response(list_id, (await actor.get_todo(GetTodo(caller=user, id=item_id))).unwrap())
+    return item_response(list_id, (await actor.get_todo(GetTodo(caller=user, id=item_id))).unwrap())
 
 
 @router.patch(
@@ -102,7 +102,7 @@ async def update_item(
     list_id: ListId, item_id: ItemId, body: ItemPatch, user: CurrentUser, actor: ListProxy, if_match: IfMatch
 ) -> Response:
     cmd = command(UpdateTodo, caller=user, expected_version=if_match, id=item_id, **set_fields(body))
-    return _item_response(list_id, (await actor.update_todo(cmd)).unwrap())
+    return item_response(list_id, (await actor.update_todo(cmd)).unwrap())
 
 
 @router.post(
@@ -120,7 +120,7 @@ async def complete_item(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     cmd = CompleteTodo(caller=user, expected_version=if_match, id=item_id)
-    return _item_response(list_id, (await actor.complete_todo(cmd)).unwrap())
+    return item_response(list_id, (await actor.complete_todo(cmd)).unwrap())
 
 
 @router.post(
@@ -138,7 +138,7 @@ async def reopen_item(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     cmd = ReopenTodo(caller=user, expected_version=if_match, id=item_id)
-    return _item_response(list_id, (await actor.reopen_todo(cmd)).unwrap())
+    return item_response(list_id, (await actor.reopen_todo(cmd)).unwrap())
 
 
 @router.delete(
