@@ -1,7 +1,8 @@
 """The sidecar's HTTP client to the app channel (actor calls, `/dapr/config`, `/dapr/subscribe`, deliveries).
 
-One pooled aiohttp session with keep-alive: every actor turn and event delivery reuses a connection instead
-of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every call when configured, as daprd does.
+Pooled keep-alive connections (`sidecar.app_http`): every actor turn and event delivery reuses a connection
+instead of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every call when configured, as
+daprd does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
+from sidecar.app_http import AppHttp
 
 __all__ = ["AppChannel", "AppResponse"]
 
@@ -46,7 +47,7 @@ class AppChannel:
         self._token = app_token
         self._timeout = timeout
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._http: AppHttp | None = None
 
     @property
     def configured(self) -> bool:
@@ -55,16 +56,6 @@ class AppChannel:
     @property
     def base_url(self) -> str:
         return f"http://{self.address}:{self.port}"
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
 
     async def request(
         self,
@@ -75,25 +66,19 @@ class AppChannel:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> AppResponse:
-        """Send one request to the app; connection errors propagate as `aiohttp.ClientError`/`OSError`."""
+        """Send one request to the app; connection errors propagate as `aiohttp.ClientError`, a timeout
+        as `TimeoutError`."""
         if self.port is None:
             raise ConnectionError("no app port configured")
         hdrs = dict(headers or {})
         if self._token:
             hdrs["dapr-api-token"] = self._token
-        session = self._get_session()
-        kwargs: dict[str, object] = {}
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-        async with session.request(
-            method,
-            self.base_url + path,
-            data=body,
-            headers=hdrs,
-            **kwargs,  # type: ignore[arg-type]
-        ) as resp:
-            data = await resp.read()
-            return AppResponse(resp.status, data, {k: v for k, v in resp.headers.items()})
+        if self._http is None:
+            self._http = AppHttp(self.address, self.port, max_connections=self._max_connections)
+        status, reply_headers, data = await self._http.request(
+            method, path, body, hdrs, self._timeout if timeout is None else timeout
+        )
+        return AppResponse(status, data, reply_headers)
 
     async def wait_until_listening(self, poll: float = 0.1) -> None:
         """Wait until the app port accepts TCP connections (daprd polls every 100 ms)."""
@@ -113,6 +98,6 @@ class AppChannel:
             return
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
