@@ -161,6 +161,8 @@ class AppHttp:
             raise
         if conn.reusable and not self._closed:
             self._idle.append(conn)
+        else:
+            conn.close()
         return reply
 
     async def _connect(self) -> _Connection:
