@@ -31,7 +31,7 @@ from api.feed import Feed
 from api.logs import sdk_logger_options
 from api.metrics import ReminderMetricsMiddleware
 from api.settings import Settings, series_settings
-from api.shared import Shared
+from api.shared import OffsetClock, Shared
 from api.sidecar_link import wait_for_sidecar
 from api.span_export import SpanExport
 from api.tracing import TraceContextMiddleware, outgoing_headers
@@ -47,7 +47,13 @@ from workflows.completion import forward_completion
 from workflows.hosting import start_worker
 from workflows.taskhub import close_workflow_client
 
-__all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "AppTokenMiddleware", "create_channel_app"]
+__all__ = [
+    "REMINDERS_TOPIC",
+    "TASK_EVENTS_TOPIC",
+    "AppTokenMiddleware",
+    "DevClockMiddleware",
+    "create_channel_app",
+]
 
 log = logging.getLogger("api.channel")
 
@@ -69,6 +75,29 @@ class AppTokenMiddleware:
                 )
                 await response(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+class DevClockMiddleware:
+    """With the dev clock: adopt the offset the sidecar sends with each call (`x-dev-clock-offset`).
+
+    The sidecar steps its clock through due instants; a reminder's handler must see the instant that
+    fired it, not the offset of the last advance request.
+    """
+
+    def __init__(self, app: ASGIApp, clock: OffsetClock) -> None:
+        self.app = app
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-dev-clock-offset":
+                    try:
+                        self._clock.follow(float(value))
+                    except ValueError:
+                        log.warning("ignoring a malformed x-dev-clock-offset header: %r", value[:40])
+                    break
         await self.app(scope, receive, send)
 
 
@@ -172,6 +201,7 @@ def create_channel_app(
         middleware=[
             Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
             Middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value()),
+            *([Middleware(DevClockMiddleware, clock=shared.clock)] if settings.dev_clock else []),
             Middleware(ReminderMetricsMiddleware, metrics=metrics),
             Middleware(ChannelRoutes, deliveries=deliveries.handlers()),
         ],

@@ -24,6 +24,7 @@ _DESCRIPTIONS = {
     429: "Rate limit exceeded; see Retry-After",
     502: "The sidecar reported an error",
     503: "The sidecar is unavailable; retry",
+    504: "The engine did not settle in time (dev clock advance)",
 }
 
 _REF = {"$ref": "#/components/schemas/Problem"}

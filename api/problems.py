@@ -28,6 +28,7 @@ from todo_actors.sidecar_http import SidecarHttpError
 __all__ = [
     "PROBLEM_JSON",
     "ApiProblem",
+    "ClockNotSettled",
     "FieldError",
     "IdempotencyInProgress",
     "IdempotencyKeyReused",
@@ -132,6 +133,12 @@ class IdempotencyInProgress(ApiProblem):
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
+
+
+class ClockNotSettled(ApiProblem):
+    """A dev-clock advance stopped where the engine stayed busy; the detail says how far it got."""
+
+    kind, status, title = "clock-not-settled", 504, "The engine did not settle while the dev clock advanced"
 
 
 class ServiceUnavailable(ApiProblem):

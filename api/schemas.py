@@ -129,12 +129,28 @@ class ItemPage(BaseModel):
 
 
 class ClockAdvance(_Body):
-    seconds: float = Field(ge=0, le=100 * 365 * 24 * 3600)
+    """Time passes with the engine up: every reminder, timer and job due on the way fires at its instant."""
+
+    seconds: float = Field(ge=0, le=100 * 365 * 24 * 3600, strict=True, allow_inf_nan=False)
+    wait: bool = Field(
+        default=True, strict=True, description="answer once the target is reached and the engine is quiet"
+    )
+    settle_timeout: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        strict=True,
+        allow_inf_nan=False,
+        description="seconds the engine may stay busy at one instant before the advance gives up",
+    )
 
 
 class ClockState(BaseModel):
     now: dt.datetime
     offset_seconds: float
+    advancing: bool = False
+    steps: int | None = Field(default=None, description="due instants the clock stood at on its way")
+    target: dt.datetime | None = None
 
 
 def command(cls: type[C], **fields: Any) -> C:

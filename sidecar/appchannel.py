@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sidecar.app_http import AppHttp
@@ -48,6 +48,9 @@ class AppChannel:
         self._timeout = timeout
         self._max_connections = max_connections
         self._http: AppHttp | None = None
+        self.in_flight = 0  # requests sent and not yet answered: the dev clock waits for them
+        # With the dev clock: extra headers for every call (the clock the app's handlers must see).
+        self.extra_headers: Callable[[], Mapping[str, str]] | None = None
 
     @property
     def configured(self) -> bool:
@@ -73,11 +76,17 @@ class AppChannel:
         hdrs = dict(headers or {})
         if self._token:
             hdrs["dapr-api-token"] = self._token
+        if self.extra_headers is not None:
+            hdrs.update(self.extra_headers())
         if self._http is None:
             self._http = AppHttp(self.address, self.port, max_connections=self._max_connections)
-        status, reply_headers, data = await self._http.request(
-            method, path, body, hdrs, self._timeout if timeout is None else timeout
-        )
+        self.in_flight += 1
+        try:
+            status, reply_headers, data = await self._http.request(
+                method, path, body, hdrs, self._timeout if timeout is None else timeout
+            )
+        finally:
+            self.in_flight -= 1
         return AppResponse(status, data, reply_headers)
 
     async def wait_until_listening(self, poll: float = 0.1) -> None:

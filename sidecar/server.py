@@ -28,17 +28,21 @@ from sidecar.daprconfig import DaprConfiguration, load_configuration
 from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
-from sidecar.http.app import build_http_app
+from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
+from sidecar.timeskip import TimeSkipper
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
-__all__ = ["RUNTIME_VERSION", "Sidecar"]
+__all__ = ["DEV_CLOCK_HEADER", "RUNTIME_VERSION", "Sidecar"]
 
 log = logging.getLogger("sidecar")
 
 RUNTIME_VERSION = "1.16.0-todo-engine"
+
+# Sent to the app on every call when the dev clock is on: the clock's offset from wall time, in seconds.
+DEV_CLOCK_HEADER = "x-dev-clock-offset"
 
 # The workflow streams' keepalive needs (answer idle pings, any message size) plus no SO_REUSEPORT, so a
 # busy port fails loudly instead of being shared with another sidecar.
@@ -60,6 +64,8 @@ class Sidecar:
         self.http_port = 0
         self.grpc_port = 0
         self.metrics_port: int | None = None
+        self._http_app: InFlight | None = None
+        self.timeskip: TimeSkipper | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -134,6 +140,7 @@ class Sidecar:
             max_concurrent_workflows=self.dapr_config.max_concurrent_workflows,
             max_concurrent_activities=self.dapr_config.max_concurrent_activities,
         )
+        self.timeskip = self._time_skipper()
         await self.scheduler.start()
         await self.pubsub.start()
         await self.workflows.start()
@@ -177,9 +184,47 @@ class Sidecar:
             await asyncio.sleep(0.005)
         return server, task, int(sock.getsockname()[1])
 
+    def _time_skipper(self) -> TimeSkipper | None:
+        """With the dev clock: what an advance steps through and waits for (see sidecar.timeskip)."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            return None
+        # The app's handlers must see the instant that fired them: every call carries the offset.
+        self.channel.extra_headers = lambda: {DEV_CLOCK_HEADER: repr(clock.offset)}
+
+        def channel_busy() -> str | None:
+            n = self.channel.in_flight
+            return f"{n} call(s) to the app unanswered" if n else None
+
+        def api_busy() -> str | None:
+            n = self._http_app.count if self._http_app is not None else 0
+            return f"{n} API request(s) being served" if n else None
+
+        def pubsub_busy() -> str | None:
+            n = sum(self.pubsub.pending().values())
+            return f"{n} message(s) not yet acknowledged by subscribers" if n else None
+
+        async def timers_next(now: float) -> float | None:
+            return self.timers.next_due_after(now)
+
+        return TimeSkipper(
+            clock,
+            busy={
+                "scheduler": self.scheduler.busy,
+                "actor timers": self.timers.busy,
+                "app channel": channel_busy,
+                "API": api_busy,
+                "workflows": self.workflows.busy,
+                "pub/sub": pubsub_busy,
+            },
+            next_due=[self.scheduler.next_due_after, timers_next],
+            on_step=self.save_dev_clock,
+        )
+
     async def _start_http(self) -> None:
+        self._http_app = build_http_app(self)
         self._http, self._http_task, self.http_port = await self._serve_asgi(
-            build_http_app(self), self.config.http_port, "http"
+            self._http_app, self.config.http_port, "http"
         )
 
     async def _start_metrics(self) -> None:
@@ -235,6 +280,8 @@ class Sidecar:
         self.stopped.set()
 
     async def stop(self) -> None:
+        if self.timeskip is not None:
+            await self.timeskip.stop()
         self._app_init.cancel()
         await asyncio.gather(self._app_init, return_exceptions=True)
         await self.actor_host.stop()

@@ -1,5 +1,6 @@
-"""`/v1/dev/clock` (only with `--dev-clock`): read and advance the sidecar's manual clock, so reminders
-and timers due in a month fire now. The app's clock follows the sidecar's offset."""
+"""`/v1/dev/clock` (only with `--dev-clock`): read and advance the sidecar's manual clock. An advance is
+time passing with the engine up: the sidecar steps through every due reminder, timer and job in order and
+answers once the engine is quiet. The app's clock follows the offset the sidecar sends with each call."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from starlette.responses import Response
 
 from api.deps import CurrentUser, ResourcesDep
 from api.openapi import problem_responses
-from api.problems import ServiceUnavailable
+from api.problems import ClockNotSettled, ServiceUnavailable
 from api.responses import model_response
 from api.schemas import ClockAdvance, ClockState
 
 __all__ = ["router", "sync_clock"]
 
-router = APIRouter(prefix="/v1/dev", tags=["dev"], responses=problem_responses(400, 401, 422, 429, 503))
+router = APIRouter(prefix="/v1/dev", tags=["dev"], responses=problem_responses(400, 401, 422, 429, 503, 504))
 
 
 async def _sidecar_clock(resources: ResourcesDep, method: str, path: str, body: bytes | None) -> ClockState:
@@ -27,17 +28,39 @@ async def _sidecar_clock(resources: ResourcesDep, method: str, path: str, body: 
     if settings.dapr_token:
         headers["dapr-api-token"] = settings.dapr_token
     url = f"{settings.dapr_http_endpoint}{path}"
+    # An advance takes as long as the work it makes due; each instant is bounded by its settle timeout.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     try:
-        async with resources.http.request(method, url, data=body, headers=headers) as resp:
+        async with resources.http.request(method, url, data=body, headers=headers, timeout=timeout) as resp:
             text = await resp.read()
-            if resp.status != 200:
+            if resp.status == 504:
+                raise ClockNotSettled(_message(text))
+            if resp.status not in (200, 202):
                 raise ServiceUnavailable(f"the sidecar's dev clock answered {resp.status}: {text[:200]!r}")
     except aiohttp.ClientError as exc:
         raise ServiceUnavailable(f"the sidecar's dev clock cannot be reached: {exc}") from exc
     data = json.loads(text)
     offset = float(data["offset_seconds"])
     resources.shared.clock.follow(offset)
-    return ClockState(now=dt.datetime.fromtimestamp(float(data["now"]), dt.UTC), offset_seconds=offset)
+    target = data.get("target")
+    return ClockState(
+        now=_instant(data["now"]),
+        offset_seconds=offset,
+        advancing=bool(data.get("advancing", False)),
+        steps=data.get("steps"),
+        target=None if target is None else _instant(target),
+    )
+
+
+def _instant(epoch: object) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(str(epoch)), dt.UTC)
+
+
+def _message(text: bytes) -> str:
+    try:
+        return str(json.loads(text)["message"])
+    except (ValueError, KeyError, TypeError):
+        return text[:500].decode("utf-8", "replace")
 
 
 async def sync_clock(resources: ResourcesDep) -> ClockState:
@@ -50,9 +73,13 @@ async def clock(user: CurrentUser, resources: ResourcesDep) -> Response:
     return model_response(await sync_clock(resources))
 
 
-@router.post("/clock:advance", response_model=ClockState, summary="Move the dev clock forward")
+@router.post(
+    "/clock:advance",
+    response_model=ClockState,
+    summary="Let time pass: every due reminder, occurrence and job fires on its instant, in order",
+    responses={202: {"model": ClockState, "description": "advancing in the background (`wait: false`)"}},
+)
 async def advance(body: ClockAdvance, user: CurrentUser, resources: ResourcesDep) -> Response:
-    payload = json.dumps({"seconds": body.seconds}).encode()
-    # The sidecar fires what became due before it answers, calling our actors: move their clock first.
-    resources.shared.clock.follow(resources.shared.clock.offset + body.seconds)
-    return model_response(await _sidecar_clock(resources, "POST", "/v1.0-dev/clock/advance", payload))
+    payload = json.dumps(body.model_dump()).encode()
+    state = await _sidecar_clock(resources, "POST", "/v1.0-dev/clock/advance", payload)
+    return model_response(state, status_code=200 if body.wait else 202)

@@ -27,6 +27,7 @@ class Timers:
         self.host = host
         self.clock = clock
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._dues: dict[tuple[str, str, str], float] = {}  # the instant each timer waits for
         host.on_deactivate(self._drop_actor)
 
     async def create(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
@@ -95,6 +96,7 @@ class Timers:
             while True:
                 if expires is not None and due >= expires:
                     return
+                self._dues[key] = due
                 await self.clock.wait_until(due)
                 await self._fire(actor_type, actor_id, name, body)
                 if remaining is not None:
@@ -105,6 +107,7 @@ class Timers:
         finally:
             if self._tasks.get(key) is asyncio.current_task():
                 del self._tasks[key]
+                self._dues.pop(key, None)
 
     async def _fire(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
         try:
@@ -130,3 +133,14 @@ class Timers:
 
     def count(self) -> int:
         return len(self._tasks)
+
+    def busy(self) -> str | None:
+        """Timers due and not yet fired (their callback is queued or running), or None."""
+        now = self.clock.now()
+        due = sum(1 for key, at in self._dues.items() if at <= now and key in self._tasks)
+        return f"{due} actor timer(s) firing" if due else None
+
+    def next_due_after(self, now: float) -> float | None:
+        """The earliest instant after `now` a timer waits for (the dev clock's time skipping steps to it)."""
+        later = [due for key, due in self._dues.items() if due > now and key in self._tasks]
+        return min(later) if later else None

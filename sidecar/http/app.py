@@ -16,11 +16,11 @@ from sidecar.http.auth import TokenMiddleware
 from sidecar.http.hot_routes import HotRoutes
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from sidecar.server import Sidecar
 
-__all__ = ["build_http_app"]
+__all__ = ["InFlight", "build_http_app"]
 
 log = logging.getLogger("sidecar.http")
 
@@ -37,7 +37,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     )
 
 
-def build_http_app(sidecar: Sidecar) -> ASGIApp:
+def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes: list[BaseRoute] = []
     all_routes += system_routes.routes(sidecar)
     all_routes += actor_routes.routes(
@@ -53,7 +53,25 @@ def build_http_app(sidecar: Sidecar) -> ASGIApp:
     hot = [r for r in all_routes if isinstance(r, Route) and r.path in _HOT]
     if len(hot) != len(_HOT):  # a route renamed: fail at start-up, not by quietly losing the fast path
         raise RuntimeError(f"hot routes not found: {sorted(_HOT - {r.path for r in hot})}")
-    return TokenMiddleware(HotRoutes(app, hot), sidecar.config.api_token)
+    return InFlight(TokenMiddleware(HotRoutes(app, hot), sidecar.config.api_token))
+
+
+class InFlight:
+    """Counts API requests being served (the dev clock's advance waits until none is), its own aside."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/v1.0-dev/"):
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
 
 
 # What every actor call and list write uses (actor method, actor state save, publish, the feed's state

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.clock import ManualClock
 from sidecar.errors import error
+from sidecar.timeskip import NotSettled, TimeSkipper
 
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
@@ -46,32 +48,57 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
         Route("/v1.0/metadata", metadata_get, methods=["GET"]),
         Route("/v1.0/metadata/{key}", metadata_put, methods=["PUT"]),
     ]
-    clock = sidecar.clock
-    if isinstance(clock, ManualClock):
-        manual: ManualClock = clock
+    skipper = sidecar.timeskip
+    if isinstance(sidecar.clock, ManualClock) and skipper is not None:
+        manual: ManualClock = sidecar.clock
+        timeskip: TimeSkipper = skipper
+
+        def state() -> dict[str, Any]:
+            return {"now": manual.now(), "offset_seconds": manual.offset, "advancing": timeskip.advancing}
 
         async def clock_get(request: Request) -> Response:
-            return JSONResponse({"now": manual.now(), "offset_seconds": manual.offset})
+            return JSONResponse(state())
 
         async def clock_advance(request: Request) -> Response:
+            """Time passes with the engine up: every due thing fires at its instant, in order."""
+            seconds, wait, settle_timeout = _advance_request(await request.body())
+            if not wait:
+                timeskip.advance_in_background(seconds, settle_timeout=settle_timeout)
+                return JSONResponse({**state(), "target": manual.now() + seconds}, status_code=202)
             try:
-                body = json.loads(await request.body() or b"{}")
-                seconds = float(body["seconds"])
-                if seconds < 0 or seconds != seconds:
-                    raise ValueError("seconds must be >= 0")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise error("ERR_MALFORMED_REQUEST", f'expected {{"seconds": N}} with N >= 0: {exc}') from exc
-            now = manual.advance(seconds)
-            sidecar.save_dev_clock()
-            try:
-                # Let jobs now due be dispatched before answering, so a test sees their effects.
-                await sidecar.scheduler.settled()
-            except TimeoutError:
-                pass  # a slow app callback must not turn a successful advance into an error
-            return JSONResponse({"now": now, "offset_seconds": manual.offset})
+                done = await timeskip.advance(seconds, settle_timeout=settle_timeout)
+            except NotSettled as exc:
+                body = {"errorCode": "ERR_DEV_CLOCK_NOT_SETTLED", "message": str(exc)}
+                return JSONResponse({**body, **exc.result.as_json(), "busy": exc.busy}, status_code=504)
+            return JSONResponse({**state(), **done.as_json()})
 
         out += [
             Route("/v1.0-dev/clock", clock_get, methods=["GET"]),
             Route("/v1.0-dev/clock/advance", clock_advance, methods=["POST"]),
         ]
     return out
+
+
+def _advance_request(raw: bytes) -> tuple[float, bool, float]:
+    """`{"seconds": N, "wait": true, "settle_timeout": 30}` -> its values; DaprError when malformed."""
+    try:
+        body = json.loads(raw or b"{}")
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        numbers: dict[str, float] = {}
+        for name in ("seconds", "settle_timeout"):
+            value = body.get(name, 30 if name == "settle_timeout" else None)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise TypeError(f"{name} must be a finite number")
+            numbers[name] = float(value)
+        seconds, settle, wait = numbers["seconds"], numbers["settle_timeout"], body.get("wait", True)
+        if not isinstance(wait, bool):
+            raise TypeError("wait must be true or false")
+        if seconds < 0 or settle <= 0:
+            raise ValueError("seconds must be >= 0 and settle_timeout > 0")
+    except (ValueError, TypeError) as exc:
+        raise error(
+            "ERR_MALFORMED_REQUEST",
+            f'expected {{"seconds": N}} with N >= 0 (optional "wait": bool, "settle_timeout": s > 0): {exc}',
+        ) from exc
+    return seconds, wait, settle

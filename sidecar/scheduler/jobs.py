@@ -191,6 +191,20 @@ class Scheduler:
         """Jobs currently held in memory (queued, running or staged)."""
         return len(self._window.live)
 
+    def busy(self) -> str | None:
+        """What keeps the scheduler from being quiet at `now` (a job due, firing, or a write pending)."""
+        if self._idle():
+            return None
+        return f"{self._inflight} job(s) firing, {self._pending_ops} write(s) pending"
+
+    async def next_due_after(self, now: float) -> float | None:
+        """The earliest instant after `now` at which a job (or a retry of one) fires."""
+        self._check_running()
+        stored = await self._db.run(lambda conn: store.next_due_after(conn, now))
+        held = self._window.next_fire_at()
+        times = [t for t in (stored, held) if t is not None and t > now]
+        return min(times) if times else None
+
     async def settled(self, timeout: float = 5.0) -> None:
         """Wait until no job due now is queued or running and no write is pending (for tests)."""
         loop = asyncio.get_running_loop()

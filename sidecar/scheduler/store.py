@@ -96,6 +96,12 @@ def count_jobs(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM scheduler_jobs").fetchone()[0])
 
 
+def next_due_after(conn: sqlite3.Connection, now: float) -> float | None:
+    """The earliest stored tick later than `now` (the index on (due, key) makes it one seek)."""
+    row = conn.execute("SELECT MIN(due) FROM scheduler_jobs WHERE due > ?", (now,)).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
 class StoreOp:
     """One queued write; `execute` runs on the database thread inside the batch transaction."""
 

@@ -183,6 +183,15 @@ class Dispatcher:
     def connected(self) -> bool:
         return bool(self._streams)
 
+    def busy(self) -> str | None:
+        """What is queued or in flight (turns, activities), or None when nothing is."""
+        turns = len(self._ready) + len(self._again) + len(self._turns)
+        activities = len(self._activities) + len(self._in_flight)
+        if not (turns or activities):
+            return None
+        worker = "" if self._streams else " (no worker connected)"
+        return f"{turns} orchestration turn(s) and {activities} activity(ies) pending{worker}"
+
     # -- work coming in --------------------------------------------------------------------------
 
     def mark_ready(self, instance_ids: Iterable[str], retry: bool = False) -> None:

@@ -123,6 +123,12 @@ class WorkflowEngine:
     def close_stream(self, stream: WorkerStream) -> None:
         self._dispatch.close_stream(stream)
 
+    def busy(self) -> str | None:
+        """Work queued, in flight with a worker, or being stored; None when the engine is quiet."""
+        if self._background:
+            return f"{len(self._background)} workflow result(s) being stored"
+        return self._dispatch.busy()
+
     async def next_item(self, stream: WorkerStream) -> Any | None:
         return await self._dispatch.next_item(stream)
 
