@@ -3,7 +3,7 @@
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +29,8 @@ class Record:
     timers: list[tuple[str, str, Any]] = field(default_factory=list)
     deactivated: list[str] = field(default_factory=list)
     fail_reminders: int = 0
+    # What the reminder callbacks read as "now" (the stack sets the sidecar's manual clock).
+    now: Callable[[], float] = time.time
 
     def enter(self, key: str) -> None:
         with self.lock:
@@ -142,7 +144,7 @@ class CounterActor(Actor, CounterInterface, Remindable):
             if RECORD.fail_reminders > 0:
                 RECORD.fail_reminders -= 1
                 raise RuntimeError("reminder callback failing on purpose")
-            RECORD.reminders.append((self.id.id, name, state, time.time()))
+            RECORD.reminders.append((self.id.id, name, state, RECORD.now()))
 
     async def _on_deactivate(self) -> None:
         with RECORD.lock:
