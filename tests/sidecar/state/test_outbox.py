@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from starlette.routing import Route
 
 from sidecar.config import SidecarConfig
 from sidecar.server import Sidecar
-from tests.harness import ServedApp, use_sidecar, wait_for_async
+from tests.harness import ServedApp, bound_socket, engine_env, use_sidecar, wait_for_async
 
 APP_ID = "outboxtest"
 
@@ -284,3 +287,50 @@ async def test_a_missing_outbox_pubsub_fails_too(start_sidecar: StartSidecar) ->
     status, error = await transaction(sidecar, {"operations": [upsert("k", "v")]})
     assert (status, error["errorCode"]) == (500, "ERR_PUBLISH_OUTBOX")
     assert "'internal'" in error["message"]
+
+
+@pytest.mark.slow
+async def test_a_kill_9_between_commit_and_publish_republishes_after_restart(
+    tmp_path: Path, start_sidecar: StartSidecar, subscriber: Subscriber
+) -> None:
+    """A real crash: the subprocess sidecar waits for an app port that refuses connections (so its relay
+    has not started), commits a transaction and is killed -9; the restarted sidecar publishes the event."""
+    folder = tmp_path / "resources"
+    folder.mkdir()
+    (folder / "0.yaml").write_text(store_yaml())
+    (folder / "1.yaml").write_text(PUBSUB)
+    port_file = tmp_path / "ports.json"
+    refusing = bound_socket()  # bound, never listening: the sidecar keeps waiting for the app
+    command = [
+        sys.executable,
+        "-m",
+        "sidecar",
+        "run",
+        "--app-id",
+        APP_ID,
+        "--app-port",
+        str(refusing.getsockname()[1]),
+    ]
+    command += ["--dapr-http-port", "0", "--dapr-grpc-port", "0", "--resources-path", str(folder)]
+    command += ["--data-dir", str(tmp_path / "data"), "--port-file", str(port_file), "--log-level", "warning"]
+    process = subprocess.Popen(command, env=engine_env())
+    try:
+        await wait_for_async(port_file.exists, timeout=30)
+        ports = json.loads(port_file.read_text())
+        url = f"http://127.0.0.1:{ports['http']}/v1.0/state/mystore/transaction"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, json={"operations": [upsert("k", "v")]}) as resp,
+        ):
+            assert resp.status == 204
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        refusing.close()
+    assert subscriber.received() == []
+    restarted = await start_sidecar(store_yaml(), PUBSUB)
+    await quiet(restarted)
+    (event,) = subscriber.received()
+    assert event["data"] == "v" and event["id"].startswith("outbox-")
