@@ -25,6 +25,7 @@ from sidecar.clock import Clock, SystemClock
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
 from sidecar.state.keys import normalize_key_prefix
+from sidecar.state.outbox import OutboxConfig
 from sidecar.state.properties import ComponentProperties, PropertyError, is_truthy
 
 __all__ = [
@@ -106,6 +107,7 @@ class Components:
     secret_stores: dict[str, SecretStore] = field(default_factory=dict)
     subscriptions: list[DeclarativeSubscription] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
+    outboxes: dict[str, OutboxConfig] = field(default_factory=dict)  # state store name -> its outbox
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -367,6 +369,17 @@ class _Builder:
             else:
                 store = InMemoryStateStore(name, self.clock, key_prefix=key_prefix)
             into.state_stores[name] = store
+            outbox = OutboxConfig.from_metadata(metadata)
+            if outbox is not None:
+                if "TRANSACTIONAL" not in store.features:  # daprd: every transaction would fail
+                    raise PropertyError(f"the outbox needs a transactional state store; {type_} is not one")
+                into.outboxes[name] = outbox
+                log.info(
+                    "state store %s publishes its transactions to %s/%s (outbox)",
+                    name,
+                    outbox.publish_pubsub,
+                    outbox.publish_topic,
+                )
             if props.flag("actorStateStore"):
                 if into.actor_state_store is not None:
                     raise PropertyError(

@@ -32,6 +32,7 @@ from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
+from sidecar.state.transactions import StateTransactions
 from sidecar.timeskip import TimeSkipper
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
@@ -57,8 +58,12 @@ class _Uvicorn(uvicorn.Server):
 
 
 class Sidecar:
-    def __init__(self, config: SidecarConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: SidecarConfig, *, clock: Clock | None = None, hold_outbox: bool = False
+    ) -> None:
+        """`hold_outbox`: outbox events commit but are never published (tests of a crash before publish)."""
         self.config = config
+        self.hold_outbox = hold_outbox
         self.clock: Clock = clock or (ManualClock() if config.dev_clock else SystemClock())
         self.extended_metadata: dict[str, str] = {}
         self.http_port = 0
@@ -133,6 +138,14 @@ class Sidecar:
                 for s in self.components.subscriptions
             ],
         )
+        self.transactions = StateTransactions(
+            self.components.state_stores,
+            self.components.outboxes,
+            self.pubsub,
+            self.clock,
+            cfg.app_id,
+            hold_relays=self.hold_outbox,
+        )
         self.workflows = WorkflowEngine(
             self.db,
             self.scheduler,
@@ -143,6 +156,7 @@ class Sidecar:
         self.timeskip = self._time_skipper()
         await self.scheduler.start()
         await self.pubsub.start()
+        await self.transactions.start()
         await self.workflows.start()
         await self._start_http()
         await self._start_grpc()
@@ -204,6 +218,9 @@ class Sidecar:
             n = sum(self.pubsub.pending().values())
             return f"{n} message(s) not yet acknowledged by subscribers" if n else None
 
+        def outbox_busy() -> str | None:
+            return "outbox events not yet handed to the broker" if self.transactions.busy() else None
+
         async def timers_next(now: float) -> float | None:
             return self.timers.next_due_after(now)
 
@@ -216,6 +233,7 @@ class Sidecar:
                 "API": api_busy,
                 "workflows": self.workflows.busy,
                 "pub/sub": pubsub_busy,
+                "state outbox": outbox_busy,
             },
             next_due=[self.scheduler.next_due_after, timers_next],
             on_step=self.save_dev_clock,
@@ -261,6 +279,7 @@ class Sidecar:
                     log.error("app subscriptions refused, none started from the app: %s", exc)
             else:
                 self.actor_host.mark_no_app()
+            self.transactions.open()  # outbox events published before subscriptions would be dropped
             self.ready.set()
             log.info("dapr sidecar is ready")
         except asyncio.CancelledError:
@@ -287,6 +306,7 @@ class Sidecar:
         await self.actor_host.stop()
         await self.timers.stop()
         await self.workflows.stop()
+        await self.transactions.stop()
         # In-flight deliveries finish first: the app's handler may still call back over gRPC or HTTP.
         await self.pubsub.stop()
         await self._grpc.stop(grace=1.0)

@@ -25,6 +25,7 @@ from sidecar.state import (
     api_error,
     state_key,
 )
+from sidecar.state.outbox import CONTENT_TYPE, EventPayload
 
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
@@ -144,10 +145,17 @@ class DaprService(dapr_pb2_grpc.DaprServicer):
     async def ExecuteStateTransaction(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             store = self._store(request.storeName)
+            outbox = self.sidecar.transactions.enabled(request.storeName)
             ops: list[SetOp | DeleteOp] = []
+            payloads: list[EventPayload | None] = []
             for op in request.operations:
                 if op.operationType == "upsert":
-                    ops.append(self._set_op(request.storeName, op.request))
+                    set_op = self._set_op(request.storeName, op.request)
+                    ops.append(set_op)
+                    # daprd publishes gRPC values as the bytes they are; only metadata names a content type
+                    payloads.append(
+                        EventPayload(set_op.value, set_op.metadata.get(CONTENT_TYPE, "")) if outbox else None
+                    )
                 elif op.operationType == "delete":
                     r = op.request
                     ops.append(
@@ -158,12 +166,21 @@ class DaprService(dapr_pb2_grpc.DaprServicer):
                             concurrency=_concurrency(r.options),  # type: ignore[arg-type]
                         )
                     )
+                    payloads.append(None)
                 else:
                     raise error(
                         "ERR_STATE_TRANSACTION",
                         f"operation type {op.operationType} not supported",
                     )
-            await store.transact(ops)
+            trace = dict(context.invocation_metadata() or ())
+            await self.sidecar.transactions.execute(
+                request.storeName,
+                store,
+                ops,
+                payloads,
+                traceparent=str(trace.get("traceparent", "")),
+                tracestate=str(trace.get("tracestate", "")),
+            )
         except DaprError as exc:
             await _abort(context, exc)
         except StateError as exc:

@@ -43,7 +43,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += actor_routes.routes(
         sidecar.actor_host, sidecar.actor_state, sidecar.reminders, sidecar.timers
     )
-    all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id)
+    all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
     all_routes += secrets_routes.routes(sidecar.components, sidecar.config.app_id)
     all_routes += publish_routes.routes(sidecar.pubsub)
     app = Starlette(

@@ -31,6 +31,8 @@ from sidecar.state import (
     check_options,
     state_key,
 )
+from sidecar.state.outbox import CONTENT_TYPE, EventPayload, http_payload
+from sidecar.state.transactions import StateTransactions
 
 __all__ = ["routes"]
 
@@ -47,9 +49,12 @@ class _Malformed(ValueError):
     """The body does not decode into daprd's request struct (Go's unmarshal error text)."""
 
 
-def routes(components: Components, app_id: str) -> list[BaseRoute]:
-    """Routes under `/v1.0/state` for the state stores in `components`."""
-    api = _StateAPI(components, app_id)
+def routes(
+    components: Components, app_id: str, transactions: StateTransactions | None = None
+) -> list[BaseRoute]:
+    """Routes under `/v1.0/state` for the state stores in `components`; transactions run through
+    `transactions` (which adds the outbox), or straight on the store without one."""
+    api = _StateAPI(components, app_id, transactions)
     both = ["POST", "PUT"]
     return [
         Route("/v1.0/state/{store}/bulk", api.bulk_get, methods=both),
@@ -62,9 +67,10 @@ def routes(components: Components, app_id: str) -> list[BaseRoute]:
 
 
 class _StateAPI:
-    def __init__(self, components: Components, app_id: str) -> None:
+    def __init__(self, components: Components, app_id: str, transactions: StateTransactions | None) -> None:
         self.components = components
         self.app_id = app_id
+        self.transactions = transactions
 
     def _store(self, request: Request) -> tuple[str, StateStore]:
         name = str(request.path_params["store"])
@@ -182,7 +188,9 @@ class _StateAPI:
         except (ValueError, _Malformed) as exc:
             raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
         query_metadata = _query_metadata(request)
+        outbox = self.transactions is not None and self.transactions.enabled(name)
         ops: list[SetOp | DeleteOp] = []
+        payloads: list[EventPayload | None] = []
         for raw in operations:
             try:
                 operation = _object(raw, "operation")
@@ -197,9 +205,12 @@ class _StateAPI:
                 raise error("ERR_MALFORMED_REQUEST", "missing key in state operation")
             try:
                 if kind == "upsert":
-                    ops.append(self._set_op(store, req, query_metadata, "SetRequest"))
+                    op = self._set_op(store, req, query_metadata, "SetRequest")
+                    ops.append(op)
+                    payloads.append(_event_payload(req, op) if outbox else None)
                 else:
                     ops.append(self._delete_op(store, req, query_metadata))
+                    payloads.append(None)
             except _Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
             except StateError as exc:  # bad options: a store error in daprd
@@ -209,7 +220,17 @@ class _StateAPI:
         if not ops:
             return Response(status_code=204)
         try:
-            await store.transact(ops)
+            if self.transactions is None:
+                await store.transact(ops)
+            else:
+                await self.transactions.execute(
+                    name,
+                    store,
+                    ops,
+                    payloads,
+                    traceparent=request.headers.get("traceparent", ""),
+                    tracestate=request.headers.get("tracestate", ""),
+                )
         except StateError as exc:
             raise error("ERR_STATE_TRANSACTION", f"error while executing state transaction: {exc}") from exc
         return Response(status_code=204)
@@ -247,6 +268,15 @@ class _StateAPI:
             _field(options, "consistency", str, "consistency"),
         )
         return DeleteOp(state_key(self.app_id, store, key), etag or None, metadata, concurrency)
+
+
+def _event_payload(req: Mapping[str, Any], op: SetOp) -> EventPayload:
+    """The outbox event data of an upsert: the request's `contentType` field (which Go's mapstructure
+    matches case-insensitively), else its `contentType` metadata, decides JSON or `%v` text."""
+    content_type = _field(req, "contenttype", str, "SetRequest.contentType")
+    if content_type is None:
+        content_type = op.metadata.get(CONTENT_TYPE, "")
+    return http_payload(_float64(_field(req, "value")), content_type)
 
 
 def _save_error(store: str, failures: list[StateError]) -> DaprError:

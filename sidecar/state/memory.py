@@ -7,15 +7,17 @@ invisible at once and swept at most once a second on writes. A lock makes it saf
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sidecar.clock import Clock
 from sidecar.state.store import (
     DeleteOp,
     ETagMismatch,
+    OutboxRecord,
     SetOp,
     StateItem,
     parse_ttl,
@@ -50,6 +52,9 @@ class InMemoryStateStore:
         self._items: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._next_sweep = 0.0
+        # The outbox lives beside the items under the same lock: lost with them on a restart, as it should.
+        self._outbox: dict[int, OutboxRecord] = {}
+        self._outbox_seq = 0
 
     async def get(self, key: str) -> StateItem | None:
         now = self._clock.now()
@@ -67,7 +72,7 @@ class InMemoryStateStore:
     async def delete(self, op: DeleteOp) -> None:
         await self.transact([op])
 
-    async def transact(self, ops: Sequence[SetOp | DeleteOp]) -> None:
+    async def transact(self, ops: Sequence[SetOp | DeleteOp], events: Sequence[OutboxRecord] = ()) -> None:
         ttls = [parse_ttl(op.metadata, lenient=True) if isinstance(op, SetOp) else None for op in ops]
         now = self._clock.now()
         with self._lock:
@@ -87,10 +92,29 @@ class InMemoryStateStore:
                     self._items.pop(key, None)
                 else:
                     self._items[key] = entry
+            for event in events:
+                self._outbox_seq += 1
+                self._outbox[self._outbox_seq] = replace(event, seq=self._outbox_seq)
+
+    def enable_outbox(self) -> None:
+        """Nothing to prepare: the outbox is a dict."""
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        with self._lock:
+            return list(itertools.islice(self._outbox.values(), limit))
+
+    async def outbox_remove(self, seq: int) -> None:
+        with self._lock:
+            self._outbox.pop(seq, None)
+
+    async def outbox_count(self) -> int:
+        with self._lock:
+            return len(self._outbox)
 
     async def close(self) -> None:
         with self._lock:
             self._items.clear()
+            self._outbox.clear()
 
     def _live(self, key: str, now: float) -> _Entry | None:
         entry = self._items.get(key)

@@ -27,6 +27,7 @@ from sidecar.state.properties import ComponentProperties, PropertyError
 from sidecar.state.store import (
     DeleteOp,
     ETagMismatch,
+    OutboxRecord,
     SetOp,
     StateError,
     StateItem,
@@ -219,8 +220,8 @@ class SqliteStateStore:
     async def delete(self, op: DeleteOp) -> None:
         await self.transact([op])
 
-    async def transact(self, ops: Sequence[SetOp | DeleteOp]) -> None:
-        if not ops:
+    async def transact(self, ops: Sequence[SetOp | DeleteOp], events: Sequence[OutboxRecord] = ()) -> None:
+        if not ops and not events:
             return
         ttls = [parse_ttl(op.metadata) if isinstance(op, SetOp) else None for op in ops]
         instant = self._clock.now()
@@ -235,10 +236,59 @@ class SqliteStateStore:
                     self._set(conn, op, ttl, instant, now)
                 else:
                     self._delete(conn, op)
+            if events:
+                conn.executemany(
+                    f"INSERT INTO {self._outbox} (event_id, pubsub, topic, content_type, data, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(e.event_id, e.pubsub, e.topic, e.content_type, e.data, now) for e in events],
+                )
             if cleanup:
                 self._cleanup(conn, now)
 
         await self._db.transaction(write)
+
+    # The outbox table sits beside the state table (named after it), so events commit with the rows they
+    # describe. It exists only in files whose component enables the outbox; daprd ignores it.
+
+    @property
+    def _outbox(self) -> str:
+        return f"{self._table}_outbox"
+
+    def enable_outbox(self) -> None:
+        self._db.run_sync(
+            lambda conn: conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self._outbox} (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL,
+                    pubsub TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    content_type TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    created TIMESTAMP NOT NULL
+                )"""
+            )
+        )
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        rows = await self._db.run(
+            lambda conn: conn.execute(
+                f"SELECT seq, event_id, pubsub, topic, content_type, data FROM {self._outbox}"
+                " ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [
+            OutboxRecord(str(r[1]), str(r[2]), str(r[3]), str(r[4]), bytes(r[5]), int(r[0])) for r in rows
+        ]
+
+    async def outbox_remove(self, seq: int) -> None:
+        await self._db.transaction(
+            lambda conn: conn.execute(f"DELETE FROM {self._outbox} WHERE seq = ?", (seq,))
+        )
+
+    async def outbox_count(self) -> int:
+        row = await self._db.run(lambda conn: conn.execute(f"SELECT COUNT(*) FROM {self._outbox}").fetchone())
+        return int(row[0])
 
     def _set(self, conn: sqlite3.Connection, op: SetOp, ttl: int | None, instant: float, now: str) -> None:
         value, is_binary = _stored_value(op.value)

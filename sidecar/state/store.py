@@ -21,6 +21,8 @@ __all__ = [
     "DeleteOp",
     "ETagInvalid",
     "ETagMismatch",
+    "OutboxLog",
+    "OutboxRecord",
     "SetOp",
     "StateError",
     "StateItem",
@@ -73,6 +75,21 @@ class DeleteOp:
     concurrency: Concurrency = "last-write"
 
 
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One event of the transactional outbox, committed with the state it describes.
+
+    `data` is the finished CloudEvent; `seq` orders records in commit order (0 until stored).
+    """
+
+    event_id: str
+    pubsub: str
+    topic: str
+    content_type: str
+    data: bytes
+    seq: int = 0
+
+
 class StateError(Exception):
     """A state store refused or failed an operation (daprd: a 500 unless it is an ETag error).
 
@@ -99,34 +116,20 @@ class ETagInvalid(StateError):
         super().__init__(f"{prefix}: {detail}" if detail else prefix)
 
 
-class StateStore(Protocol):
-    """A state component (`state.sqlite`, `state.in-memory`).
+class OutboxLog(Protocol):
+    """The outbox side of a state store: events committed with state, read and removed by the relay."""
 
-    `features` uses daprd's names (`ETAG`, `TRANSACTIONAL`, `TTL`, ...). `key_prefix` is the component's
-    `keyPrefix` strategy (`appid`, `name`, `none`, or a custom prefix), applied by the API layers through
-    `state_key`. Every method may raise `StateError`.
-    """
-
-    name: str
-    component_type: str
-    features: frozenset[str]
-    key_prefix: str
-
-    async def get(self, key: str) -> StateItem | None: ...
-
-    async def bulk_get(self, keys: Sequence[str]) -> list[tuple[str, StateItem | None]]:
-        """One entry per requested key, in request order; None for missing or expired keys."""
+    def enable_outbox(self) -> None:
+        """Prepare the outbox storage (blocking; at start-up)."""
         ...
 
-    async def set(self, op: SetOp) -> None: ...
-
-    async def delete(self, op: DeleteOp) -> None: ...
-
-    async def transact(self, ops: Sequence[SetOp | DeleteOp]) -> None:
-        """Apply all ops in order, atomically: if one fails, none is applied."""
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        """The oldest `limit` records not yet removed, in commit order."""
         ...
 
-    async def close(self) -> None: ...
+    async def outbox_remove(self, seq: int) -> None: ...
+
+    async def outbox_count(self) -> int: ...
 
 
 def check_options(concurrency: str | None, consistency: str | None) -> Concurrency:
@@ -177,3 +180,34 @@ def api_error(exc: StateError, code: str, message: str) -> DaprError:
     elif isinstance(exc, ETagInvalid):
         kind = ErrorKind(code, 400, grpc.StatusCode.INVALID_ARGUMENT)
     return DaprError(kind, message)
+
+
+class StateStore(OutboxLog, Protocol):
+    """A state component (`state.sqlite`, `state.in-memory`).
+
+    `features` uses daprd's names (`ETAG`, `TRANSACTIONAL`, `TTL`, ...). `key_prefix` is the component's
+    `keyPrefix` strategy (`appid`, `name`, `none`, or a custom prefix), applied by the API layers through
+    `state_key`. Every method may raise `StateError`.
+    """
+
+    name: str
+    component_type: str
+    features: frozenset[str]
+    key_prefix: str
+
+    async def get(self, key: str) -> StateItem | None: ...
+
+    async def bulk_get(self, keys: Sequence[str]) -> list[tuple[str, StateItem | None]]:
+        """One entry per requested key, in request order; None for missing or expired keys."""
+        ...
+
+    async def set(self, op: SetOp) -> None: ...
+
+    async def delete(self, op: DeleteOp) -> None: ...
+
+    async def transact(self, ops: Sequence[SetOp | DeleteOp], events: Sequence[OutboxRecord] = ()) -> None:
+        """Apply all ops in order, atomically: if one fails, none is applied. `events` are appended to
+        the store's outbox in the same transaction (the outbox must be enabled)."""
+        ...
+
+    async def close(self) -> None: ...
