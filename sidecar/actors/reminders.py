@@ -2,11 +2,15 @@
 
 A reminder is one `Job` keyed by actor and name; firing it calls the app's `remind/<name>` route inside the
 actor's turn. A non-200 reply fails the tick, which the scheduler retries (1 s, 3 times) before moving on;
-delivery is at-least-once and never early.
+delivery is at-least-once and never early. An app that cannot be reached (refused, reset: it is down or
+restarting) hosts no actors at that moment: as in daprd with app health checks, where an unhealthy app leaves
+placement and its reminders wait in the Scheduler, the reminder waits for the app instead of spending its
+retries, so a crashed app loses none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -124,17 +128,25 @@ class Reminders:
         if self.host.closed:
             raise ReminderFailed("actor runtime closed")
         payload = json.loads(job.payload)
-        try:
-            resp = await self.host.call_in_turn(
-                actor_type,
-                actor_id,
-                f"/actors/{actor_type}/{actor_id}/method/remind/{name}",
-                self._callback_body(payload),
-                {"Content-Type": "application/json"},
-                fresh_reentrancy=True,
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
+        while True:
+            try:
+                resp = await self.host.call_in_turn(
+                    actor_type,
+                    actor_id,
+                    f"/actors/{actor_type}/{actor_id}/method/remind/{name}",
+                    self._callback_body(payload),
+                    {"Content-Type": "application/json"},
+                    fresh_reentrancy=True,
+                )
+                break
+            except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+                if self.host.closed:
+                    raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
+                log.warning("reminder %s for %s/%s waits for the app: %s", name, actor_type, actor_id, exc)
+                await self.host.channel.wait_until_listening()
+                await asyncio.sleep(0.1)  # an app that accepts and then drops every call is not spun on
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
         if resp.status != 200:
             log.warning("reminder %s for %s/%s: app answered %s", name, actor_type, actor_id, resp.status)
             raise ReminderFailed(f"app answered {resp.status}")
