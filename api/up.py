@@ -3,8 +3,7 @@
 Secrets come from the environment or are generated once into the data directory; the sidecar runs as a
 child process on free ports (it reports them through a port file), the app runs in this process. Ctrl-C
 stops the sidecar first (it deactivates actors through the still-open app channel), then the app.
-`up` locks the data directory before anything else and hands that lock down to its sidecar, which also
-stops when `up` dies, kill -9 included (parent-death signal and a pipe): see sidecar/datadir.py.
+`up` locks the data dir first and hands the lock to its sidecar, which dies with `up` (sidecar/datadir.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`todo-engine sidecar run`: the embedded sidecar as a drop-in for `dapr run`.
 
 Accepts `dapr run`'s flags; with `-- <app command>` it starts the app with DAPR_HTTP_PORT, DAPR_GRPC_PORT and
-APP_ID set and stops both together; with no app command it runs the sidecar alone. It holds its data
-directory's lock for its whole life (see sidecar/datadir.py); under `todo-engine up` it stops when `up` dies.
+APP_ID set and stops both together; with no app command it runs the sidecar alone. It locks its data dir
+(sidecar/datadir.py) and, under `todo-engine up`, dies with `up` (sidecar/supervision.py).
 """
 
 from __future__ import annotations

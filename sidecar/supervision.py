@@ -1,9 +1,6 @@
-"""A sidecar started by `todo-engine up` must not outlive it, kill -9 included: two ways to notice.
-
-Linux's parent-death signal (`prctl(PR_SET_PDEATHSIG)`) sends SIGTERM when the parent dies; a pipe whose
-write end only the parent holds reaches EOF when it dies, on any POSIX system. Either starts the normal
-graceful stop, bounded so the sidecar is gone within `PARENT_GONE_GRACE` seconds.
-"""
+"""A sidecar started by `todo-engine up` must not outlive it, kill -9 included. Two ways to notice, either
+starting the graceful stop (bounded): Linux's parent-death signal (`prctl(PR_SET_PDEATHSIG)`, SIGTERM), and
+EOF on a pipe whose write end only the parent holds (any POSIX system)."""
 
 from __future__ import annotations
 

@@ -138,3 +138,8 @@ def test_clock_needs_an_existing_data_dir(tmp_path: Path, capsys: pytest.Capture
     assert cli_main(["clock", "show", "--data-dir", str(tmp_path / "none")]) == 1
     assert "is not a directory" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_help_lists_the_clock_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--help"]) == 0
+    assert "clock show --data-dir DIR | clock advance --data-dir DIR SECONDS" in capsys.readouterr().out

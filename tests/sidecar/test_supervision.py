@@ -15,6 +15,7 @@ import pytest
 from tests.harness import wait_for
 
 # The parent: starts the sidecar with one of the two mechanisms, says its pid, then waits to be killed.
+# (The sidecar's stdout, -3 = DEVNULL, is not the test's pipe: reading it to EOF would wait for the sidecar.)
 _PARENT = """
 import os, subprocess, sys, time
 mechanism, data, ports = sys.argv[1:]
@@ -22,10 +23,10 @@ cmd = [sys.executable, "-m", "sidecar", "run", "--dapr-http-port", "0", "--dapr-
        "--data-dir", data, "--port-file", ports, "--log-level", "warn"]
 if mechanism == "pipe":
     watch, alive = os.pipe()
-    child = subprocess.Popen([*cmd, "--parent-pipe", str(watch)], pass_fds=(watch,))
+    child = subprocess.Popen([*cmd, "--parent-pipe", str(watch)], pass_fds=(watch,), stdout=-3)
     os.close(watch)
 else:
-    child = subprocess.Popen([*cmd, "--parent-pid", str(os.getpid())])
+    child = subprocess.Popen([*cmd, "--parent-pid", str(os.getpid())], stdout=-3)
 print(child.pid, flush=True)
 time.sleep(120)
 """
@@ -85,3 +86,21 @@ def test_help_documents_the_supervision_flags() -> None:
     ).stdout
     for flag in ("--parent-pid", "--parent-pipe", "--data-dir-lock-fd"):
         assert flag in out
+
+
+def test_a_parent_that_dies_during_start_up_stops_the_start(tmp_path: Path) -> None:
+    # The parent exits right after the spawn: the pipe is at EOF before the sidecar has started.
+    ports = tmp_path / "ports.json"
+    parent = subprocess.run(
+        [sys.executable, "-c", _PARENT.replace("time.sleep(120)", ""), "pipe", str(tmp_path), str(ports)],
+        stdout=subprocess.PIPE,  # stderr not captured: the sidecar shares it and would hold it open
+        text=True,
+        timeout=60,
+    )
+    sidecar = int(parent.stdout)
+    try:
+        wait_for(lambda: not running(sidecar), timeout=10)
+        assert not ports.exists()
+    finally:
+        if running(sidecar):
+            subprocess.run(["kill", "-9", str(sidecar)], check=False)
