@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -23,6 +24,8 @@ commands:
                  (or the same TODO_JWT_SECRET)
   sidecar run [dapr run flags] [-- <app command>]
                  run the embedded Dapr-compatible sidecar (a drop-in for `dapr run`)
+  clock show --data-dir DIR | clock advance --data-dir DIR SECONDS
+                 show or move forward the stored dev clock of a stopped engine (simulates downtime)
 
 `todo-engine <command> --help` shows a command's options.
 """
@@ -51,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_serve(dict(os.environ), rest)
     if command == "token":
         return _token(rest)
+    if command == "clock":
+        return _clock(rest)
     sys.stderr.write(f"todo-engine: unknown command {command!r}\n\n{_USAGE}")
     return 2
 
@@ -87,3 +92,63 @@ def _token(argv: Sequence[str]) -> int:
     )
     sys.stdout.write(token + "\n")
     return 0
+
+
+# Far enough for any downtime and still a representable instant (datetime stops at year 9999).
+_MAX_ADVANCE_SECONDS = 100 * 366 * 86400.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_ADVANCE_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"seconds must be a finite number from 0 to {_MAX_ADVANCE_SECONDS:.0f}, not {text!r}"
+        )
+    return value
+
+
+def _clock(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="todo-engine clock",
+        description="The stored dev clock of a stopped engine (it takes effect when the engine runs with "
+        "--dev-clock): move it forward to simulate downtime, so due work fires late on the next start.",
+    )
+    sub = p.add_subparsers(dest="action", required=True)
+    show = sub.add_parser("show", help="print the stored offset and the instant it stands for")
+    show.add_argument("--data-dir", type=Path, default=Path(".data"))
+    advance = sub.add_parser("advance", help="move the stored clock forward; refused while an engine runs")
+    advance.add_argument("--data-dir", type=Path, default=Path(".data"))
+    advance.add_argument("seconds", type=_seconds, help="how far forward, in seconds (>= 0)")
+    args = p.parse_args(argv)
+    from sidecar.datadir import DataDirBusy, DataDirLock, read_dev_clock, write_dev_clock  # a stdlib leaf
+
+    data_dir: Path = args.data_dir
+    if not data_dir.is_dir():
+        sys.stderr.write(f"todo-engine clock: {data_dir} is not a directory (no engine ran there)\n")
+        return 1
+    if args.action == "show":
+        _print_clock(read_dev_clock(data_dir) or 0.0)
+        return 0
+    try:  # held while rewriting: no engine may start (or run) meanwhile
+        lock = DataDirLock.acquire(data_dir, "todo-engine clock advance")
+    except DataDirBusy as exc:
+        sys.stderr.write(f"todo-engine clock: refused, the engine is running: {exc}\n")
+        return 1
+    try:
+        offset = (read_dev_clock(data_dir) or 0.0) + args.seconds
+        write_dev_clock(data_dir, offset)
+    finally:
+        lock.release()
+    _print_clock(offset)
+    return 0
+
+
+def _print_clock(offset: float) -> None:
+    from datetime import UTC, datetime
+
+    instant = datetime.fromtimestamp(time.time() + offset, UTC).isoformat(timespec="seconds")
+    instant = instant.replace("+00:00", "Z")
+    sys.stdout.write(f"dev clock offset: {offset:+.3f} s\nstands for: {instant} (wall time now + offset)\n")

@@ -3,6 +3,7 @@
 Secrets come from the environment or are generated once into the data directory; the sidecar runs as a
 child process on free ports (it reports them through a port file), the app runs in this process. Ctrl-C
 stops the sidecar first (it deactivates actors through the still-open app channel), then the app.
+`up` locks the data dir first and hands the lock to its sidecar, which dies with `up` (sidecar/datadir.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from api.local_secrets import load_or_create
 from api.logs import LOG_FORMATS, configure_logging
 from api.server import AppServers, bind, install_signal_handlers, run_loop
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
+from sidecar.datadir import DataDirBusy, DataDirLock  # a standard-library leaf: no sidecar engine loads
 
 __all__ = ["build_parser", "main_up"]
 
@@ -59,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sidecar_command(args: argparse.Namespace, channel_port: int, port_file: Path) -> list[str]:
+def _sidecar_command(
+    args: argparse.Namespace, channel_port: int, port_file: Path, *, lock_fd: int, parent_pipe: int
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -79,6 +83,12 @@ def _sidecar_command(args: argparse.Namespace, channel_port: int, port_file: Pat
         str(port_file),
         "--log-level",
         "warn" if args.log_level == "warning" else args.log_level,
+        "--data-dir-lock-fd",
+        str(lock_fd),
+        "--parent-pid",
+        str(os.getpid()),
+        "--parent-pipe",
+        str(parent_pipe),
     ]
     if args.dev_clock:
         command.append("--dev-clock")
@@ -118,6 +128,18 @@ def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         sys.stderr.write(f"todo-engine up: TODO_LOG_FORMAT must be text or json, not {args.log_format!r}\n")
         return 2
     configure_logging(args.log_format, args.log_level, app_id="todo-engine")
+    try:  # first: a second `up` on this data dir must refuse before it binds or starts anything
+        lock = DataDirLock.acquire(args.data_dir, "todo-engine up")
+    except DataDirBusy as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        return _up(args, environ, lock)
+    finally:
+        lock.release()
+
+
+def _up(args: argparse.Namespace, environ: Mapping[str, str], lock: DataDirLock) -> int:
     data_dir: Path = args.data_dir
     local = load_or_create(data_dir)
     tokens = {
@@ -134,9 +156,18 @@ def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     port_file = data_dir / "sidecar-ports.json"
     port_file.unlink(missing_ok=True)
     channel_port = int(channel_sock.getsockname()[1])
-    sidecar = subprocess.Popen(
-        _sidecar_command(args, channel_port, port_file), env={**os.environ, **environ, **tokens}
-    )
+    # Only this process holds the write end: the sidecar sees EOF on the read end once we are gone.
+    # Popen runs on the main thread, which lives as long as the process: Linux's parent-death signal
+    # follows the thread that forked, not the process.
+    watch_end, alive_end = os.pipe()
+    try:
+        sidecar = subprocess.Popen(
+            _sidecar_command(args, channel_port, port_file, lock_fd=lock.fileno(), parent_pipe=watch_end),
+            env={**os.environ, **environ, **tokens},
+            pass_fds=(lock.fileno(), watch_end),
+        )
+    finally:
+        os.close(watch_end)
     try:
         ports = _wait_for_ports(sidecar, port_file)
         settings = load_settings(
@@ -166,6 +197,7 @@ def main_up(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return 1
     finally:
         _stop(sidecar)
+        os.close(alive_end)
     return 0
 
 

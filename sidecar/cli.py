@@ -1,7 +1,8 @@
 """`todo-engine sidecar run`: the embedded sidecar as a drop-in for `dapr run`.
 
 Accepts `dapr run`'s flags; with `-- <app command>` it starts the app with DAPR_HTTP_PORT, DAPR_GRPC_PORT and
-APP_ID set and stops both together; with no app command it runs the sidecar alone.
+APP_ID set and stops both together; with no app command it runs the sidecar alone. It locks its data dir
+(sidecar/datadir.py) and, under `todo-engine up`, dies with `up` (sidecar/supervision.py).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sidecar import heap
-from sidecar.components import ComponentError
 from sidecar.config import SidecarConfig
+from sidecar.datadir import DataDirBusy, DataDirLock
 from sidecar.jsonlog import DaprJsonFormatter
-from sidecar.server import Sidecar
+from sidecar.supervision import PARENT_GONE_GRACE, die_with_parent, exit_after, watch_parent_pipe
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -75,6 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write the bound ports as JSON to this file once listening",
     )
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="our parent: stop when it dies (SIGTERM via Linux prctl PR_SET_PDEATHSIG); refuse to start "
+        "if it already has",
+    )
+    p.add_argument(
+        "--parent-pipe",
+        type=int,
+        default=None,
+        metavar="FD",
+        help="inherited read end of a pipe whose write end only the parent holds: stop at EOF, i.e. when "
+        f"the parent dies (any POSIX). On parent death the graceful stop gets {PARENT_GONE_GRACE} s",
+    )
+    p.add_argument(
+        "--data-dir-lock-fd",
+        type=int,
+        default=None,
+        metavar="FD",
+        help="inherited descriptor of <data-dir>/engine.lock that the parent (todo-engine up) has locked: "
+        "share that lock instead of taking it; without it the sidecar locks the data dir itself",
+    )
     p.add_argument("app_command", nargs=argparse.REMAINDER, help="-- followed by the app command to start")
     return p
 
@@ -114,12 +139,50 @@ def _log_level(name: str) -> int:
     return level
 
 
-async def _run(config: SidecarConfig, command: list[str], port_file: Path | None) -> int:
-    sidecar = Sidecar(config)
+async def _run(
+    config: SidecarConfig,
+    command: list[str],
+    port_file: Path | None,
+    *,
+    lock: DataDirLock,
+    parent_pid: int | None,
+    parent_pipe: int | None,
+) -> int:
+    from sidecar.server import Sidecar  # here, not at import: the parent-death signal is set before this
+
+    sidecar = Sidecar(config, data_dir_lock=lock)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, sidecar.request_stop)
+    started = gone = False
+
+    def parent_gone() -> None:
+        nonlocal gone
+        if gone:
+            return
+        gone = True
+        log.warning("the parent process (pid %s) is gone: stopping", parent_pid or "unknown")
+        if not started:  # nothing to stop gracefully yet
+            logging.shutdown()
+            os._exit(1)
+        exit_after(PARENT_GONE_GRACE, 1)
+        sidecar.request_stop()
+
+    def on_term() -> None:
+        # The parent-death signal is SIGTERM too: tell it from a user's by who our parent is now.
+        if parent_pid is not None and os.getppid() != parent_pid:
+            parent_gone()
+        else:
+            sidecar.request_stop()
+
+    def pipe_eof() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop already closed: we are exiting anyway
+            loop.call_soon_threadsafe(parent_gone)
+
+    loop.add_signal_handler(signal.SIGINT, sidecar.request_stop)
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    if parent_pipe is not None:
+        watch_parent_pipe(parent_pipe, pipe_eof)
     await sidecar.start()
+    started = True
     if port_file is not None:  # written atomically: a watcher never reads half a file
         tmp = port_file.with_name(port_file.name + ".tmp")
         tmp.write_text(
@@ -167,6 +230,10 @@ async def _run(config: SidecarConfig, command: list[str], port_file: Path | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # First, before the heavy imports: a parent that dies from here on takes us with it.
+    if args.parent_pid is not None and not die_with_parent(args.parent_pid):
+        sys.stderr.write(f"sidecar: the parent process (pid {args.parent_pid}) is gone; not starting\n")
+        return 1
     command = list(args.app_command)
     if command and command[0] == "--":
         command = command[1:]
@@ -180,6 +247,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.setFormatter(DaprJsonFormatter(args.app_id))
     config = config_from_args(args, dict(os.environ))
     try:
+        lock = (
+            DataDirLock.adopt(args.data_dir_lock_fd, args.data_dir)
+            if args.data_dir_lock_fd is not None
+            else DataDirLock.acquire(args.data_dir, "todo-engine sidecar run")
+        )
+    except (DataDirBusy, ValueError, OSError) as exc:
+        log.error("sidecar failed to start: %s", exc)
+        return 1
+    from sidecar.components import ComponentError
+
+    try:
         import uvloop  # a dependency through uvicorn[standard]; ~2x faster I/O than asyncio's loop
 
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
@@ -187,7 +265,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop_factory = None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_run(config, command, args.port_file))
+            return runner.run(
+                _run(
+                    config,
+                    command,
+                    args.port_file,
+                    lock=lock,
+                    parent_pid=args.parent_pid,
+                    parent_pipe=args.parent_pipe,
+                )
+            )
     except (ComponentError, ValueError, OSError) as exc:
         # Start-up errors (bad component files, busy ports) are the user's to fix: say so plainly.
         log.error("sidecar failed to start: %s", exc)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,6 +22,7 @@ from sidecar.clock import Clock, ManualClock, SystemClock
 from sidecar.components import Components, default_components, load_components
 from sidecar.config import SidecarConfig
 from sidecar.daprconfig import DaprConfiguration, load_configuration
+from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
 from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
@@ -59,11 +57,19 @@ class _Uvicorn(uvicorn.Server):
 
 class Sidecar:
     def __init__(
-        self, config: SidecarConfig, *, clock: Clock | None = None, hold_outbox: bool = False
+        self,
+        config: SidecarConfig,
+        *,
+        clock: Clock | None = None,
+        hold_outbox: bool = False,
+        data_dir_lock: DataDirLock | None = None,
     ) -> None:
-        """`hold_outbox`: outbox events commit but are never published (tests of a crash before publish)."""
+        """`hold_outbox`: outbox events commit but are never published (tests of a crash before publish).
+        `data_dir_lock`: given by the CLI (which locked the data dir, or adopted `up`'s lock); else `start()`
+        takes it."""
         self.config = config
         self.hold_outbox = hold_outbox
+        self._data_dir_lock = data_dir_lock
         self.clock: Clock = clock or (ManualClock() if config.dev_clock else SystemClock())
         self.extended_metadata: dict[str, str] = {}
         self.http_port = 0
@@ -75,6 +81,21 @@ class Sidecar:
     # lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Lock the data directory (`DataDirBusy` if another engine has it), then start everything."""
+        if self._data_dir_lock is None:
+            self._data_dir_lock = DataDirLock.acquire(self.config.data_dir, "an in-process sidecar")
+        try:
+            await self._start()
+        except BaseException:
+            self._release_data_dir()
+            raise
+
+    def _release_data_dir(self) -> None:
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.release()
+            self._data_dir_lock = None
+
+    async def _start(self) -> None:
         cfg = self.config
         self.ready = asyncio.Event()
         self.outbound_ready = asyncio.Event()
@@ -319,16 +340,13 @@ class Sidecar:
         await self.channel.close()
         await self.components.close()
         self.db.close()
+        self._release_data_dir()
         log.info("dapr sidecar stopped")
-
-    def _dev_clock_file(self) -> Path:
-        return self.config.data_dir / "dev-clock.json"
 
     def _restore_dev_clock(self, clock: ManualClock) -> None:
         """A restarted dev-clock sidecar resumes the time it had reached: never moves backwards."""
-        try:
-            saved = float(json.loads(self._dev_clock_file().read_text())["offset_seconds"])
-        except (OSError, ValueError, KeyError, TypeError):
+        saved = read_dev_clock(self.config.data_dir)
+        if saved is None:
             return
         if saved > clock.offset:
             clock.advance(saved - clock.offset)
@@ -336,9 +354,7 @@ class Sidecar:
 
     def save_dev_clock(self) -> None:
         if isinstance(self.clock, ManualClock):
-            tmp = self._dev_clock_file().with_suffix(".tmp")
-            tmp.write_text(json.dumps({"offset_seconds": self.clock.offset}))
-            os.replace(tmp, self._dev_clock_file())
+            write_dev_clock(self.config.data_dir, self.clock.offset)
 
     # introspection -----------------------------------------------------------------------------
 
