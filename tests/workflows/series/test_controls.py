@@ -34,7 +34,9 @@ async def test_pause_then_resume(
     series = await service.create(owner, spec(list_id, "FREQ=DAILY", tomorrow_at(stack, 9)))
     series, _ = await step(stack, service, owner, series, 1)
     paused = await service.pause(owner, series.id)
+    # The workflow applied the pause (no timer armed), then it was suspended.
     assert paused.status == "paused" and paused.workflow.runtime_status == "SUSPENDED"
+    assert paused.next_occurrence_at is None and paused.upcoming == []
     assert (await service.pause(owner, series.id)).status == "paused"  # pausing twice is fine
     assert series.next_occurrence_at is not None
     stack.advance_to(series.next_occurrence_at + timedelta(days=1, hours=2))  # occurrences 1 and 2 fall due
