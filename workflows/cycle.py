@@ -40,6 +40,7 @@ from workflows.recurrence import (
 __all__ = [
     "ALL_DAY_LEAD",
     "BATCH",
+    "LEAD_MARGIN",
     "Plan",
     "apply_control",
     "create_at",
@@ -58,6 +59,10 @@ log = logging.getLogger("workflows.cycle")
 BATCH: Final = 25
 """Occurrences created per generation when catching up with `all`; the rest follow in the next ones."""
 
+LEAD_MARGIN: Final = timedelta(minutes=1)
+"""Added to the largest reminder offset: a list arms only reminders strictly after the item's creation,
+and the item is made a moment after its timer fires (a notify and a recreate activity later)."""
+
 ALL_DAY_LEAD: Final = timedelta(hours=24)
 """Extra lead of an all-day template with reminders: its item's due is 09:00 of the date in the *list's*
 zone, which may come before the occurrence's own time of day; a day ahead covers it."""
@@ -65,12 +70,13 @@ zone, which may come before the occurrence's own time of day; a day ahead covers
 
 def lead(template: SeriesTemplate) -> timedelta:
     """How long before its due an occurrence's item is created, so that every template reminder (all
-    relative: `before_due`) is still ahead when the item's actor arms it: the largest offset (at least
-    0), plus `ALL_DAY_LEAD` for all-day items. No reminders (or no due): created when due."""
+    relative: `before_due`; absolute ones are refused in a template) is still ahead when the list arms
+    it: the largest offset (at least 0) plus `LEAD_MARGIN`, plus `ALL_DAY_LEAD` for all-day items.
+    Without reminders (or without a due) the item is created when due."""
     offsets = [o for o in (r.offset for r in template.reminders) if o is not None]
     if not offsets or template.due == "none":
         return timedelta(0)
-    biggest = max(max(offsets), timedelta(0))
+    biggest = max(max(offsets), timedelta(0)) + LEAD_MARGIN
     return biggest + (ALL_DAY_LEAD if template.due == "all_day" else timedelta(0))
 
 

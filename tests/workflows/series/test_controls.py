@@ -3,13 +3,19 @@ completion anchor (through the item's `completed` task event), ownership and val
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, time, timedelta
 
 import pytest
 
-from tests.workflows.series.stack import SeriesStack, spec, step, wait_until
+from tests.workflows.series.stack import (
+    SeriesStack,
+    no_new_items,
+    spec,
+    step,
+    tomorrow_at,
+    wait_until,
+)
 from todo_actors.commands import DeleteList
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound
 from workflows.config import SeriesSettings
@@ -17,15 +23,6 @@ from workflows.errors import SeriesConflict
 from workflows.models import TemplatePatch
 from workflows.series_client import SeriesService
 from workflows.views import SeriesPatch
-
-
-def tomorrow_at(stack: SeriesStack, hour: int) -> datetime:
-    return datetime.combine((stack.now() + timedelta(days=1)).date(), time(hour))
-
-
-async def no_new_items(stack: SeriesStack, list_id: str, series_id: str, count: int) -> None:
-    await asyncio.sleep(0.5)  # give a wrongly fired occurrence time to show up
-    assert len(await stack.items(list_id, series_id)) == count
 
 
 async def test_pause_then_resume(

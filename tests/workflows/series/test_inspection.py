@@ -4,14 +4,13 @@ timeline (timers, events, pauses, activities, continue-as-new), and pause/resume
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 import pytest
 
-from tests.workflows.series.stack import SeriesStack, spec, step, wait_until
+from tests.workflows.series.stack import SeriesStack, spec, step
 from todo_actors.errors import InvalidInput, NotFound
 from workflows.errors import SeriesConflict
 from workflows.inspection import WorkflowInspector
