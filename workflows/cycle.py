@@ -135,11 +135,11 @@ def plan(state: SeriesState, now: datetime, batch: int = BATCH) -> Plan:
     # An occurrence is ready `lead` before its due: plan as of `now + lead` (lateness, and with it the
     # `skip` grace, is then measured from the creation time).
     horizon = now + lead(state.template)
-    schedule, grace = state.schedule, timedelta(seconds=state.grace_seconds)
-    due = due_on_resume(
-        schedule, state.cursor_index, state.cursor_at, horizon, index_offset=state.index_offset, grace=grace
-    )
+    schedule = state.schedule
     if schedule.anchor == "completion":
+        due = due_on_resume(
+            schedule, state.cursor_index, state.cursor_at, horizon, index_offset=state.index_offset
+        )
         if state.awaiting is not None:
             return Plan(state)
         if due:
@@ -147,6 +147,14 @@ def plan(state: SeriesState, now: datetime, batch: int = BATCH) -> Plan:
         upcoming = _completion_next(state)
         return Plan(state, next=upcoming) if upcoming is not None else Plan(_end(state, "completed", now))
     count, newest = _due_span(state, horizon)
+    ready = due_on_resume(
+        schedule.model_copy(update={"catch_up": "all"}),
+        state.cursor_index,
+        state.cursor_at,
+        horizon,
+        index_offset=state.index_offset,
+    )
+    due = _catch_up(state, ready, now)
     if due:
         missed = count - len(due)
         return Plan(state.model_copy(update={"missed": state.missed + missed}), create=tuple(due[:batch]))
@@ -154,6 +162,21 @@ def plan(state: SeriesState, now: datetime, batch: int = BATCH) -> Plan:
         state = _advance(state, newest).model_copy(update={"missed": state.missed + count})
     upcoming = occurrence_after(state.schedule, state.cursor_at, index_offset=state.index_offset)
     return Plan(state, next=upcoming) if upcoming is not None else Plan(_end(state, "completed", now))
+
+
+def _catch_up(state: SeriesState, ready: list[Occurrence], now: datetime) -> list[Occurrence]:
+    """Which of the ready occurrences (oldest first) to create. One whose creation time is at most the
+    grace ago is on time and always made (with a lead, several can be ready at once - none missed);
+    the late ones follow the policy: `skip` none, `latest` the newest if nothing is on time, `all` all."""
+    late_before = now - timedelta(seconds=state.grace_seconds)
+    since = state.live_since or datetime.min.replace(tzinfo=now.tzinfo)
+    on_time = [o for o in ready if max(create_at(state, o), since) >= late_before]
+    late = [o for o in ready if max(create_at(state, o), since) < late_before]
+    if state.schedule.catch_up == "all":
+        return late + on_time
+    if on_time:
+        return on_time
+    return late[-1:] if state.schedule.catch_up == "latest" else []
 
 
 def created(state: SeriesState, occurrence: Occurrence, outcome: str, now: datetime) -> SeriesState:
@@ -225,7 +248,7 @@ def apply_control(
 
 
 def _edit(state: SeriesState, edit: EditSeries, now: datetime) -> SeriesState:
-    changes: dict[str, object] = {"revision": state.revision + 1}
+    changes: dict[str, object] = {"revision": state.revision + 1, "live_since": now}
     if edit.template is not None:
         try:
             changes["template"] = edit.template.apply(state.template)
@@ -268,7 +291,7 @@ def _resume(state: SeriesState, at: datetime) -> SeriesState:
     the catch-up policy, so the series goes on with the first occurrence after `at`."""
     if state.paused_at is None:
         return state
-    state = state.model_copy(update={"paused_at": None})
+    state = state.model_copy(update={"paused_at": None, "live_since": at})
     if state.schedule.anchor == "completion":
         pending = None if state.awaiting is not None else _completion_next(state)
         if pending is None or pending.at_utc > at:

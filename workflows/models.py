@@ -106,7 +106,9 @@ class SeriesState(_Frozen):
     age. `cursor_index`/`cursor_at` name the last occurrence handled (created, skipped or missed; for
     anchor=completion: the last one completed, `cursor_at` being its completion time); before any, the
     index is None and `cursor_at` the series' creation. `awaiting` is the created occurrence an
-    anchor=completion series waits on.
+    anchor=completion series waits on. `paused_at` is set while paused; `live_since` is when the series
+    was started, last resumed or edited: an occurrence ready (see `cycle.lead`) before then is not late,
+    as it could not have been created earlier. `applied` is the id of the last control applied.
     """
 
     series_id: ItemId
@@ -129,6 +131,7 @@ class SeriesState(_Frozen):
     ended: EndReason | None = None
     ended_at: AwareDatetime | None = None
     paused_at: AwareDatetime | None = None
+    live_since: AwareDatetime | None = None
     applied: str | None = Field(default=None, max_length=64)
 
 

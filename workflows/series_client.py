@@ -147,6 +147,7 @@ class SeriesService:
             definition=schedule,
             schedule=schedule,
             cursor_at=record.created_at,
+            live_since=record.created_at,
             grace_seconds=record.grace_seconds,
         )
         try:
