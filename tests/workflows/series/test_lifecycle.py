@@ -22,6 +22,8 @@ from tests.workflows.series.stack import (
 from todo_actors.commands import DeleteList
 from todo_actors.due import Due
 from workflows import cycle
+from workflows.activities import SeriesActivities
+from workflows.models import RecreateInput, SeriesSnapshot, SeriesTemplate, TimerStep
 from workflows.series_client import SeriesService
 from workflows.views import SeriesPatch
 
@@ -186,3 +188,61 @@ async def test_history_spans_every_run(
     assert [o.index for o in page.items] == [0, 1] and page.next_cursor == "2"
     rest = await service.history(owner, series.id, cursor=page.next_cursor, limit=2)
     assert [o.index for o in rest.items] == [2] and rest.next_cursor is None
+
+
+async def test_a_replayed_recreate_adds_no_step(
+    stack: SeriesStack, service: SeriesService, owner: str, list_id: str
+) -> None:
+    """A worker that dies after an activity ran, before the engine recorded its result, runs it again:
+    the item and the recorded steps are keyed by occurrence, so the history stays the same."""
+    series = await service.create(owner, spec(list_id, "FREQ=DAILY", tomorrow_at(stack, 9)))
+    series = await stack.settled(service, owner, series.id, 0)
+    await service.pause(owner, series.id)  # the workflow itself stays out of the way
+    assert series.upcoming
+    first, now = series.upcoming[0], stack.now()
+    record = await service.owned(owner, series.id)
+    template = SeriesTemplate(title="task")
+    payload = RecreateInput(
+        series_id=series.id,
+        owner=owner,
+        list_id=list_id,
+        index=0,
+        key=cycle.entry_key(series.id, 0),
+        scheduled_at=first.at,
+        local=first.local,
+        tz="UTC",
+        template=template,
+        notified_at=now,
+        snapshot=SeriesSnapshot(
+            generation=record.generation,
+            revision=0,
+            rule="FREQ=DAILY",
+            template=template,
+            created=1,
+            missed=0,
+            skipped=0,
+            last_index=0,
+            last_at=first.at,
+        ),
+        generation=record.generation,
+        timer=TimerStep(set_at=now - timedelta(hours=1), fires_at=now, fired_at=now),
+        notify_scheduled_at=now,
+    )
+    activities = SeriesActivities(stack.settings, dapr_address=stack.grpc_address)
+    try:
+        once = await activities.recreate(payload)
+        twice = await activities.recreate(payload)
+    finally:
+        await activities.aclose()
+    assert once == twice and once.outcome == "created"
+    assert len(await stack.items(list_id, series.id)) == 1
+    history = await service.history(owner, series.id)
+    assert [o.index for o in history.items] == [0]
+    assert [(s.kind, s.event) for s in history.items[0].steps] == [
+        ("timer", "set"),
+        ("timer", "fired"),
+        ("notify", "scheduled"),
+        ("notify", "completed"),
+        ("recreate", "scheduled"),
+        ("recreate", "completed"),
+    ]
