@@ -27,6 +27,16 @@ from workflows.models import RecreateInput, SeriesSnapshot, SeriesTemplate, Time
 from workflows.series_client import SeriesService
 from workflows.views import SeriesPatch
 
+STEPS = [
+    ("timer", "set"),
+    ("timer", "fired"),
+    ("notify", "scheduled"),
+    ("notify", "completed"),
+    ("recreate", "scheduled"),
+    ("recreate", "completed"),
+]
+"""The steps of an occurrence created after its timer fired, in order."""
+
 
 def fired(stack: SeriesStack, item_id: str, kind: str) -> list[dict[str, Any]]:
     return stack.events.of(
@@ -172,14 +182,7 @@ async def test_history_spans_every_run(
     assert all(g is not None for g in generations) and generations == sorted(set(generations))  # type: ignore[type-var]
     for occurrence, due in zip(history.items, dues, strict=True):
         steps = [(s.kind, s.event) for s in occurrence.steps]
-        assert steps == [
-            ("timer", "set"),
-            ("timer", "fired"),
-            ("notify", "scheduled"),
-            ("notify", "completed"),
-            ("recreate", "scheduled"),
-            ("recreate", "completed"),
-        ]
+        assert steps == STEPS
         timer_fired = occurrence.steps[1].at
         assert occurrence.scheduled_at == due and occurrence.outcome == "created"
         assert due <= timer_fired < due + timedelta(seconds=5)
@@ -238,11 +241,4 @@ async def test_a_replayed_recreate_adds_no_step(
     assert len(await stack.items(list_id, series.id)) == 1
     history = await service.history(owner, series.id)
     assert [o.index for o in history.items] == [0]
-    assert [(s.kind, s.event) for s in history.items[0].steps] == [
-        ("timer", "set"),
-        ("timer", "fired"),
-        ("notify", "scheduled"),
-        ("notify", "completed"),
-        ("recreate", "scheduled"),
-        ("recreate", "completed"),
-    ]
+    assert [(s.kind, s.event) for s in history.items[0].steps] == STEPS
