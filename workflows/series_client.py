@@ -276,12 +276,9 @@ class SeriesService:
         workflow = await self._live(record, "paused")
         state = workflow_input(workflow)
         if state is None or state.paused_at is None:
-            if workflow.runtime_status == WorkflowStatus.SUSPENDED:  # suspended by the engine's own API
-                await self.workflows.resume_workflow(record.instance_id)
-            await self._apply(record, PauseSeries(at=self.now()))
-        if workflow.runtime_status != WorkflowStatus.SUSPENDED or state is None or state.paused_at is None:
-            await self.workflows.pause_workflow(record.instance_id)
-            await self._settle(record.instance_id, {WorkflowStatus.SUSPENDED})
+            await self._apply(record, PauseSeries(at=self.now()), suspend_after=True)
+        elif workflow.runtime_status != WorkflowStatus.SUSPENDED:  # applied, but not yet suspended
+            await self._suspend(record)
         return await self.get(owner, series_id)
 
     async def resume(self, owner: str, series_id: str) -> Series:
@@ -359,8 +356,6 @@ class SeriesService:
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
         if workflow is None or workflow.runtime_status in _TERMINAL:
             return False
-        if workflow.runtime_status == WorkflowStatus.SUSPENDED:
-            await self.workflows.resume_workflow(record.instance_id)
         await self._apply(record, EndSeries(reason="list_deleted", at=self.now()))
         log.info("series %s ended: its list %s was deleted", record.id, record.list_id)
         return True
@@ -384,12 +379,30 @@ class SeriesService:
             await asyncio.sleep(0.02)
         log.warning("workflow %s did not reach %s within %.0f s", instance_id, wanted, _SETTLE_SECONDS)
 
-    async def _apply(self, record: SeriesRecord, control: AnyControl) -> None:
+    async def _suspend(self, record: SeriesRecord) -> None:
+        await self.workflows.pause_workflow(record.instance_id)
+        await self._settle(record.instance_id, {WorkflowStatus.SUSPENDED})
+
+    async def _apply(self, record: SeriesRecord, control: AnyControl, *, suspend_after: bool = False) -> None:
         """Raise `control` and wait (bounded) until the workflow has applied it and is parked again (its
-        custom status names the control), so the caller answers with the state after the change."""
+        custom status names the control), so the caller answers with the state after the change.
+
+        A suspended instance (a paused series) applies nothing: it is resumed for the control - harmless,
+        as a paused series has no timer armed - and suspended again after it (as with `suspend_after`),
+        unless the control ended it."""
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+        if workflow is not None and workflow.runtime_status == WorkflowStatus.SUSPENDED:
+            suspend_after = True
+            await self.workflows.resume_workflow(record.instance_id)
         control = control.model_copy(update={"id": uuid.uuid4().hex})
-        if not await raise_control(self.workflows, record.id, control):
-            return
+        if await raise_control(self.workflows, record.id, control):
+            await self._applied(record, control)
+        if suspend_after:
+            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+            if workflow is not None and workflow.runtime_status not in _TERMINAL:
+                await self._suspend(record)
+
+    async def _applied(self, record: SeriesRecord, control: AnyControl) -> None:
         deadline = time.monotonic() + _SETTLE_SECONDS
         while time.monotonic() < deadline:
             workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)

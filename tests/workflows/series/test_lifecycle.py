@@ -242,3 +242,16 @@ async def test_a_replayed_recreate_adds_no_step(
     history = await service.history(owner, series.id)
     assert [o.index for o in history.items] == [0]
     assert [(s.kind, s.event) for s in history.items[0].steps] == STEPS
+
+
+async def test_editing_a_paused_series(
+    stack: SeriesStack, service: SeriesService, owner: str, list_id: str
+) -> None:
+    series = await service.create(owner, spec(list_id, "FREQ=DAILY", tomorrow_at(stack, 9)))
+    await stack.settled(service, owner, series.id, 0)
+    await service.pause(owner, series.id)
+    edited = await service.edit(owner, series.id, SeriesPatch(rule="FREQ=DAILY;INTERVAL=2"))
+    assert edited.rule == "FREQ=DAILY;INTERVAL=2"
+    assert edited.status == "paused" and edited.workflow.runtime_status == "SUSPENDED"
+    resumed = await service.resume(owner, series.id)
+    assert resumed.upcoming[1].at - resumed.upcoming[0].at == timedelta(days=2)
