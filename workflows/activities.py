@@ -171,6 +171,12 @@ class SeriesActivities:
             item_id=result.item_id,
             created_at=created_at,
             error=result.error,
+            generation=payload.generation,
+            timer_set_at=None if payload.timer is None else payload.timer.set_at,
+            timer_fires_at=None if payload.timer is None else payload.timer.fires_at,
+            timer_fired_at=None if payload.timer is None else payload.timer.fired_at,
+            notify_scheduled_at=payload.notify_scheduled_at,
+            outcome=result.outcome,
         )
         await self._store().log(payload.series_id, [entry], payload.snapshot, payload.notified_at)
         return result

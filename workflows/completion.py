@@ -17,7 +17,7 @@ import grpc
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from pydantic import ValidationError
 
-from workflows.models import EditSeries, OccurrenceCompleted, SkipNext, dump, utc
+from workflows.models import AnyControl, OccurrenceCompleted, dump, utc
 from workflows.runtime import series_instance_id
 from workflows.series import CONTROL_EVENT
 
@@ -26,9 +26,7 @@ __all__ = ["completion_of", "forward_completion", "raise_completed", "raise_cont
 log = logging.getLogger("workflows.completion")
 
 
-async def raise_control(
-    client: DaprWorkflowClient, series_id: str, control: SkipNext | EditSeries | OccurrenceCompleted
-) -> bool:
+async def raise_control(client: DaprWorkflowClient, series_id: str, control: AnyControl) -> bool:
     """Deliver a control event to the series' workflow; False if the instance does not exist (purged)."""
     try:
         await client.raise_workflow_event(series_instance_id(series_id), CONTROL_EVENT, data=dump(control))

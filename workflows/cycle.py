@@ -15,11 +15,16 @@ from typing import Final
 from pydantic import ValidationError
 
 from workflows.models import (
+    AnyControl,
     EditSeries,
+    EndSeries,
     OccurrenceCompleted,
     OccurrenceEntry,
+    PauseSeries,
+    ResumeSeries,
     SeriesSnapshot,
     SeriesState,
+    SeriesTemplate,
     SkipNext,
 )
 from workflows.recurrence import (
@@ -33,11 +38,15 @@ from workflows.recurrence import (
 )
 
 __all__ = [
+    "ALL_DAY_LEAD",
     "BATCH",
+    "LEAD_MARGIN",
     "Plan",
     "apply_control",
+    "create_at",
     "created",
     "entry_key",
+    "lead",
     "next_index",
     "plan",
     "rebase",
@@ -49,6 +58,31 @@ log = logging.getLogger("workflows.cycle")
 
 BATCH: Final = 25
 """Occurrences created per generation when catching up with `all`; the rest follow in the next ones."""
+
+LEAD_MARGIN: Final = timedelta(minutes=1)
+"""Added to the largest reminder offset: a list arms only reminders strictly after the item's creation,
+and the item is made a moment after its timer fires (a notify and a recreate activity later)."""
+
+ALL_DAY_LEAD: Final = timedelta(hours=24)
+"""Extra lead of an all-day template with reminders: its item's due is 09:00 of the date in the *list's*
+zone, which may come before the occurrence's own time of day; a day ahead covers it."""
+
+
+def lead(template: SeriesTemplate) -> timedelta:
+    """How long before its due an occurrence's item is created, so that every template reminder (all
+    relative: `before_due`; absolute ones are refused in a template) is still ahead when the list arms
+    it: the largest offset (at least 0) plus `LEAD_MARGIN`, plus `ALL_DAY_LEAD` for all-day items.
+    Without reminders (or without a due) the item is created when due."""
+    offsets = [o for o in (r.offset for r in template.reminders) if o is not None]
+    if not offsets or template.due == "none":
+        return timedelta(0)
+    biggest = max(max(offsets), timedelta(0)) + LEAD_MARGIN
+    return biggest + (ALL_DAY_LEAD if template.due == "all_day" else timedelta(0))
+
+
+def create_at(state: SeriesState, occurrence: Occurrence) -> datetime:
+    """When `occurrence`'s item is created: `lead` before its due (the due itself is unchanged)."""
+    return occurrence.at_utc - lead(state.template)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,20 +130,31 @@ def next_index(state: SeriesState) -> int:
 
 def plan(state: SeriesState, now: datetime, batch: int = BATCH) -> Plan:
     """What the series does at `now`: create what is due (per the catch-up policy), else wait."""
-    if state.ended is not None:
-        return Plan(state)
-    schedule, grace = state.schedule, timedelta(seconds=state.grace_seconds)
-    due = due_on_resume(
-        schedule, state.cursor_index, state.cursor_at, now, index_offset=state.index_offset, grace=grace
-    )
+    if state.ended is not None or state.paused_at is not None:
+        return Plan(state)  # paused: nothing is due and nothing is waited for but a control
+    # An occurrence is ready `lead` before its due: plan as of `now + lead` (lateness, and with it the
+    # `skip` grace, is then measured from the creation time).
+    horizon = now + lead(state.template)
+    schedule = state.schedule
     if schedule.anchor == "completion":
+        due = due_on_resume(
+            schedule, state.cursor_index, state.cursor_at, horizon, index_offset=state.index_offset
+        )
         if state.awaiting is not None:
             return Plan(state)
         if due:
             return Plan(state, create=(due[0],))
         upcoming = _completion_next(state)
         return Plan(state, next=upcoming) if upcoming is not None else Plan(_end(state, "completed", now))
-    count, newest = _due_span(state, now)
+    count, newest = _due_span(state, horizon)
+    ready = due_on_resume(
+        schedule.model_copy(update={"catch_up": "all"}),
+        state.cursor_index,
+        state.cursor_at,
+        horizon,
+        index_offset=state.index_offset,
+    )
+    due = _catch_up(state, ready, now)
     if due:
         missed = count - len(due)
         return Plan(state.model_copy(update={"missed": state.missed + missed}), create=tuple(due[:batch]))
@@ -117,6 +162,21 @@ def plan(state: SeriesState, now: datetime, batch: int = BATCH) -> Plan:
         state = _advance(state, newest).model_copy(update={"missed": state.missed + count})
     upcoming = occurrence_after(state.schedule, state.cursor_at, index_offset=state.index_offset)
     return Plan(state, next=upcoming) if upcoming is not None else Plan(_end(state, "completed", now))
+
+
+def _catch_up(state: SeriesState, ready: list[Occurrence], now: datetime) -> list[Occurrence]:
+    """Which of the ready occurrences (oldest first) to create. One whose creation time is at most the
+    grace ago is on time and always made (with a lead, several can be ready at once - none missed);
+    the late ones follow the policy: `skip` none, `latest` the newest if nothing is on time, `all` all."""
+    late_before = now - timedelta(seconds=state.grace_seconds)
+    since = state.live_since or datetime.min.replace(tzinfo=now.tzinfo)
+    on_time = [o for o in ready if max(create_at(state, o), since) >= late_before]
+    late = [o for o in ready if max(create_at(state, o), since) < late_before]
+    if state.schedule.catch_up == "all":
+        return late + on_time
+    if on_time:
+        return on_time
+    return late[-1:] if state.schedule.catch_up == "latest" else []
 
 
 def created(state: SeriesState, occurrence: Occurrence, outcome: str, now: datetime) -> SeriesState:
@@ -136,13 +196,19 @@ def created(state: SeriesState, occurrence: Occurrence, outcome: str, now: datet
 
 
 def apply_control(
-    state: SeriesState,
-    control: SkipNext | EditSeries | OccurrenceCompleted,
-    waiting_for: Occurrence | None,
-    now: datetime,
+    state: SeriesState, control: AnyControl, waiting_for: Occurrence | None, now: datetime
 ) -> tuple[SeriesState, tuple[OccurrenceEntry, ...]]:
     """Apply a control event; returns the new state and the log entries to merge. Stale or foreign
     events change nothing (a skip of an occurrence already handled, a completion from another list)."""
+    if state.ended is not None:
+        return state, ()
+    if isinstance(control, PauseSeries):
+        paused = state.paused_at is not None
+        return (state if paused else state.model_copy(update={"paused_at": control.at})), ()
+    if isinstance(control, ResumeSeries):
+        return _resume(state, control.at), ()
+    if isinstance(control, EndSeries):
+        return _end(state, control.reason, now), ()
     if isinstance(control, SkipNext):
         if waiting_for is None or control.index != waiting_for.index:
             log.debug(
@@ -182,7 +248,7 @@ def apply_control(
 
 
 def _edit(state: SeriesState, edit: EditSeries, now: datetime) -> SeriesState:
-    changes: dict[str, object] = {"revision": state.revision + 1}
+    changes: dict[str, object] = {"revision": state.revision + 1, "live_since": now}
     if edit.template is not None:
         try:
             changes["template"] = edit.template.apply(state.template)
@@ -220,6 +286,26 @@ def _edit(state: SeriesState, edit: EditSeries, now: datetime) -> SeriesState:
     return state.model_copy(update=changes)
 
 
+def _resume(state: SeriesState, at: datetime) -> SeriesState:
+    """Unpause at `at`: every unhandled occurrence due by then is dropped (counted as missed), whatever
+    the catch-up policy, so the series goes on with the first occurrence after `at`."""
+    if state.paused_at is None:
+        return state
+    state = state.model_copy(update={"paused_at": None, "live_since": at})
+    if state.schedule.anchor == "completion":
+        pending = None if state.awaiting is not None else _completion_next(state)
+        if pending is None or pending.at_utc > at:
+            return state
+        # As if completed at the resume: the next one is computed from there.
+        return state.model_copy(
+            update={"cursor_index": pending.index, "cursor_at": at, "missed": state.missed + 1}
+        )
+    count, newest = _due_span(state, at)
+    if newest is None:
+        return state
+    return _advance(state, newest).model_copy(update={"missed": state.missed + count})
+
+
 def snapshot(state: SeriesState) -> SeriesSnapshot:
     """The record fields the workflow owns, as of `state`."""
     last = state.awaiting if state.awaiting is not None else state.cursor_index
@@ -245,8 +331,8 @@ def snapshot(state: SeriesState) -> SeriesSnapshot:
 
 def upcoming(state: SeriesState, n: int) -> list[Occurrence]:
     """The next `n` occurrences not yet handled (for anchor=completion at most the one computed)."""
-    if state.ended is not None or n <= 0:
-        return []
+    if state.ended is not None or state.paused_at is not None or n <= 0:
+        return []  # paused: what comes next depends on when the series is resumed
     if state.schedule.anchor == "completion":
         nxt = None if state.awaiting is not None else _completion_next(state)
         return [nxt] if nxt is not None else []

@@ -133,7 +133,7 @@ class WorkflowInspector:
 
     async def terminate(self, owner: str, instance_id: str) -> WorkflowInfo:
         record = await self._owned(owner, instance_id)
-        await self.series.cancel(owner, record.id)
+        await self.series.cancel(owner, record.id, reason="terminated")
         return await self.get_workflow(owner, instance_id)
 
     async def purge(self, owner: str, instance_id: str) -> None:

@@ -18,9 +18,13 @@ from workflows.recurrence import Schedule
 
 __all__ = [
     "CONTROL",
+    "AnyControl",
     "Control",
     "EditSeries",
     "EndReason",
+    "EndSeries",
+    "PauseSeries",
+    "ResumeSeries",
     "NotifyInput",
     "OccurrenceCompleted",
     "OccurrenceEntry",
@@ -33,12 +37,14 @@ __all__ = [
     "SeriesTemplate",
     "SkipNext",
     "TemplatePatch",
+    "TimerStep",
     "dump",
     "utc",
 ]
 
-EndReason = Literal["completed", "list_deleted"]
-"""Why a series ended by itself: its rule ran out (COUNT/UNTIL), or its list was deleted."""
+EndReason = Literal["completed", "cancelled", "terminated", "list_deleted", "failed"]
+"""Why a series ended: its rule ran out (COUNT/UNTIL), the user cancelled it (`/v1/series`) or terminated
+its workflow (`/v1/workflows`), its list was deleted, or its workflow failed."""
 
 DueMode = Literal["occurrence", "all_day", "none"]
 
@@ -100,7 +106,9 @@ class SeriesState(_Frozen):
     age. `cursor_index`/`cursor_at` name the last occurrence handled (created, skipped or missed; for
     anchor=completion: the last one completed, `cursor_at` being its completion time); before any, the
     index is None and `cursor_at` the series' creation. `awaiting` is the created occurrence an
-    anchor=completion series waits on.
+    anchor=completion series waits on. `paused_at` is set while paused; `live_since` is when the series
+    was started, last resumed or edited: an occurrence ready (see `cycle.lead`) before then is not late,
+    as it could not have been created earlier. `applied` is the id of the last control applied.
     """
 
     series_id: ItemId
@@ -122,6 +130,14 @@ class SeriesState(_Frozen):
     skipped: int = Field(default=0, ge=0)
     ended: EndReason | None = None
     ended_at: AwareDatetime | None = None
+    paused_at: AwareDatetime | None = None
+    live_since: AwareDatetime | None = None
+    applied: str | None = Field(default=None, max_length=64)
+
+
+ControlId = Annotated[str | None, Field(max_length=64)]
+"""Set by the API on the controls it raises: the workflow shows the last one applied in its custom status,
+so the API can answer with the state after the change."""
 
 
 class SkipNext(_Frozen):
@@ -129,12 +145,14 @@ class SkipNext(_Frozen):
 
     kind: Literal["skip"] = "skip"
     index: int = Field(ge=0)
+    id: ControlId = None
 
 
 class EditSeries(_Frozen):
     """Change the rule and/or template from the next occurrence on (the rule was validated by the API)."""
 
     kind: Literal["edit"] = "edit"
+    id: ControlId = None
     rule: str | None = Field(default=None, max_length=1000)
     template: TemplatePatch | None = None
 
@@ -147,10 +165,38 @@ class OccurrenceCompleted(_Frozen):
     completed_at: AwareDatetime
     list_id: ItemId
     item_id: ItemId | None = None
+    id: ControlId = None
 
 
-Control = Annotated[SkipNext | EditSeries | OccurrenceCompleted, Field(discriminator="kind")]
-CONTROL: TypeAdapter[SkipNext | EditSeries | OccurrenceCompleted] = TypeAdapter(Control)
+class PauseSeries(_Frozen):
+    """Pause at `at`: no occurrence that comes due from then until the resume is ever created."""
+
+    kind: Literal["pause"] = "pause"
+    at: AwareDatetime
+    id: ControlId = None
+
+
+class ResumeSeries(_Frozen):
+    """Resume at `at`: what came due while paused is dropped (counted as missed); the series goes on with
+    the first occurrence after `at`."""
+
+    kind: Literal["resume"] = "resume"
+    at: AwareDatetime
+    id: ControlId = None
+
+
+class EndSeries(_Frozen):
+    """End the series now (its list was deleted): the workflow records the reason and completes."""
+
+    kind: Literal["end"] = "end"
+    reason: Literal["list_deleted"]
+    at: AwareDatetime
+    id: ControlId = None
+
+
+AnyControl = SkipNext | EditSeries | OccurrenceCompleted | PauseSeries | ResumeSeries | EndSeries
+Control = Annotated[AnyControl, Field(discriminator="kind")]
+CONTROL: TypeAdapter[AnyControl] = TypeAdapter(Control)
 """Parses the payload of the `series.control` external event."""
 
 
@@ -180,6 +226,15 @@ class OccurrenceEntry(_Frozen):
     completed_at: AwareDatetime | None = None
     skipped_at: AwareDatetime | None = None
     error: str | None = Field(default=None, max_length=500)
+    # The workflow steps behind the entry (read by `GET /v1/series/{id}/history`): the durable timer the
+    # generation waited on, the notify activity and the recreate activity. Times are the workflow's
+    # (deterministic on replay), so a retried activity rewrites the same values: no duplicate steps.
+    generation: int | None = None
+    timer_set_at: AwareDatetime | None = None
+    timer_fires_at: AwareDatetime | None = None
+    timer_fired_at: AwareDatetime | None = None
+    notify_scheduled_at: AwareDatetime | None = None
+    outcome: str | None = Field(default=None, max_length=20)
 
 
 class SeriesSnapshot(_Frozen):
@@ -199,6 +254,14 @@ class SeriesSnapshot(_Frozen):
     ended_at: AwareDatetime | None = None
 
 
+class TimerStep(_Frozen):
+    """The durable timer a generation waited on before creating an occurrence: set, due, fired."""
+
+    set_at: AwareDatetime
+    fires_at: AwareDatetime
+    fired_at: AwareDatetime
+
+
 class RecreateInput(_Frozen):
     """Add occurrence `index`'s item to the list (idempotent by `(series_id, index)`) and log it."""
 
@@ -213,6 +276,9 @@ class RecreateInput(_Frozen):
     template: SeriesTemplate
     notified_at: AwareDatetime
     snapshot: SeriesSnapshot
+    generation: int = Field(default=0, ge=0)
+    timer: TimerStep | None = None
+    notify_scheduled_at: AwareDatetime | None = None
 
 
 class RecreateResult(_Frozen):
@@ -236,11 +302,13 @@ class RecordInput(_Frozen):
 class SeriesProgress(_Frozen):
     """The workflow's custom status: what it is doing now."""
 
-    phase: Literal["creating", "waiting", "awaiting_completion", "ended"]
+    phase: Literal["creating", "waiting", "awaiting_completion", "paused", "ended"]
     generation: int
     next_index: int | None = None
     next_at: AwareDatetime | None = None
+    create_at: AwareDatetime | None = None
     awaiting: int | None = None
+    applied: str | None = None
 
     @classmethod
     def parse(cls, raw: str | None) -> SeriesProgress | None:

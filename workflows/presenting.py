@@ -28,9 +28,12 @@ _LIVE: Final = ("running", "paused")
 
 
 def series_status(record: SeriesRecord, workflow: WorkflowState | None) -> SeriesStatus:
-    """The series' status: the workflow's while it exists, else what the record remembers."""
+    """The series' status: the workflow's while it exists (paused: by a pause control, or suspended
+    through the engine), else what the record remembers."""
     if workflow is not None:
-        return _STATUS.get(workflow.runtime_status, "failed")
+        status = _STATUS.get(workflow.runtime_status, "failed")
+        state = workflow_input(workflow) if status == "running" else None
+        return "paused" if state is not None and state.paused_at is not None else status
     if record.cancelled_at is not None:
         return "cancelled"
     return "completed" if record.ended is not None else "failed"
@@ -45,6 +48,14 @@ def workflow_input(workflow: WorkflowState | None) -> SeriesState | None:
         return SeriesState.model_validate_json(raw)
     except ValidationError:
         return None
+
+
+def _ended_reason(record: SeriesRecord, status: SeriesStatus) -> str | None:
+    if status in _LIVE:
+        return None
+    if status == "failed":
+        return "failed"
+    return record.ended or ("cancelled" if status == "cancelled" else "completed")
 
 
 def series_view(record: SeriesRecord, workflow: WorkflowState | None, upcoming: int) -> Series:
@@ -74,7 +85,7 @@ def series_view(record: SeriesRecord, workflow: WorkflowState | None, upcoming: 
         anchor=record.anchor,
         catch_up=record.catch_up,
         status=status,
-        ended_reason=record.ended if status == "completed" else None,
+        ended_reason=_ended_reason(record, status),
         next_occurrence_at=next_at,
         next_occurrence_index=next_index,
         awaiting_completion_of=None if state is None else state.awaiting,

@@ -18,10 +18,12 @@ from workflows.models import EndReason, OccurrenceEntry, SeriesSnapshot, SeriesT
 
 __all__ = [
     "PAGE_SIZE",
+    "ListSeries",
     "OccurrencePage",
     "OwnedSeries",
     "OwnerIndex",
     "SeriesRecord",
+    "list_key",
     "merge_entry",
     "owner_key",
     "page_key",
@@ -98,11 +100,22 @@ class SeriesRecord(_Model):
                 "skipped": snapshot.skipped,
                 "last_index": snapshot.last_index,
                 "last_at": snapshot.last_at,
-                "ended": snapshot.ended,
-                "ended_at": snapshot.ended_at,
+                # An end the API recorded (cancelled, terminated) outlives a late activity's snapshot.
+                "ended": snapshot.ended if snapshot.ended is not None else self.ended,
+                "ended_at": snapshot.ended_at if snapshot.ended is not None else self.ended_at,
                 "updated_at": max(self.updated_at, at),
             }
         )
+
+
+def list_key(list_id: str) -> str:
+    return f"series-list:{list_id}"
+
+
+class ListSeries(_Model):
+    """The series ever made on a list (any member's), so deleting the list can end them at once."""
+
+    series: tuple[str, ...] = Field(default=(), max_length=100_000)
 
 
 class OccurrencePage(_Model):

@@ -25,6 +25,7 @@ from workflows.models import (
     RecreateResult,
     SeriesProgress,
     SeriesState,
+    TimerStep,
     dump,
     utc,
 )
@@ -63,7 +64,8 @@ Steps = Generator[Any, Any, Any]
 def series_workflow(ctx: DaprWorkflowContext, given: SeriesState | dict[str, Any]) -> Steps:
     """Run one generation of a series (see the module docstring); the input is a `SeriesState`."""
     state = given if isinstance(given, SeriesState) else SeriesState.model_validate(given)
-    plan = cycle.plan(state, _now(ctx))
+    started = _now(ctx)
+    plan = cycle.plan(state, started)
     if plan.create:
         state = yield from _create(ctx, plan.state, plan.create)
         return _continue(ctx, state)
@@ -73,30 +75,43 @@ def series_workflow(ctx: DaprWorkflowContext, given: SeriesState | dict[str, Any
     if state.ended is not None:
         return (yield from _finish(ctx, state))
     if plan.next is not None:
+        fires_at = cycle.create_at(state, plan.next)
         _status(ctx, state, "waiting", plan.next)
-        # The occurrence's time is the wait's timeout: when the timer wins, the SDK drops the waiter, so a
-        # control event arriving while we create is buffered and carried over (save_events) - not lost.
-        wait = ctx.wait_for_external_event(CONTROL_EVENT, timeout=_naive(plan.next.at_utc))
-    else:
-        _status(ctx, state, "awaiting_completion", None)
+        # The item's creation time is the wait's timeout: when the timer wins, the SDK drops the waiter, so
+        # a control event arriving while we create is buffered and carried over (save_events) - not lost.
+        wait = ctx.wait_for_external_event(CONTROL_EVENT, timeout=_naive(fires_at))
+    else:  # paused, or waiting for the awaited occurrence's completion: only a control moves it on
+        _status(ctx, state, "paused" if state.paused_at is not None else "awaiting_completion", None)
         wait = ctx.wait_for_external_event(CONTROL_EVENT)
     try:
         raw = yield wait
-    except TimeoutError:  # the occurrence is due (or, after a pause, maybe long past)
-        due = cycle.plan(state, _now(ctx))
+    except TimeoutError:  # the occurrence is ready (or, after an outage, maybe long past)
+        fired = _now(ctx)
+        due = cycle.plan(state, fired)
         if due.create:
-            after = yield from _create(ctx, due.state, due.create)
+            assert plan.next is not None
+            timer = TimerStep(set_at=started, fires_at=fires_at, fired_at=fired)
+            after = yield from _create(ctx, due.state, due.create, timer=(plan.next.index, timer))
         else:
             after = due.state
             if after.missed != state.missed:
                 yield from _record(ctx, after, ())
         return _continue(ctx, after)
     state = yield from _control(ctx, state, raw, plan.next)
+    if state.ended is not None:
+        return (yield from _finish(ctx, state))
     return _continue(ctx, state)
 
 
-def _create(ctx: DaprWorkflowContext, state: SeriesState, occurrences: tuple[Occurrence, ...]) -> Steps:
-    """Notify, then recreate, each occurrence in order; returns the state after the last."""
+def _create(
+    ctx: DaprWorkflowContext,
+    state: SeriesState,
+    occurrences: tuple[Occurrence, ...],
+    *,
+    timer: tuple[int, TimerStep] | None = None,
+) -> Steps:
+    """Notify, then recreate, each occurrence in order; returns the state after the last. `timer` is the
+    durable timer this generation waited on, and the index of the occurrence it was set for."""
     _status(ctx, state, "creating", occurrences[0])
     for occurrence in occurrences:
         key = cycle.entry_key(state.series_id, occurrence.index)
@@ -111,6 +126,7 @@ def _create(ctx: DaprWorkflowContext, state: SeriesState, occurrences: tuple[Occ
             tz=state.schedule.tz,
             title=state.template.title,
         )
+        notify_at = _now(ctx)
         yield ctx.call_activity(NOTIFY_ACTIVITY, input=dump(notify), retry_policy=ACTIVITY_RETRY)
         now = _now(ctx)
         after = cycle.created(state, occurrence, "created", now)
@@ -126,6 +142,9 @@ def _create(ctx: DaprWorkflowContext, state: SeriesState, occurrences: tuple[Occ
             template=state.template,
             notified_at=now,
             snapshot=cycle.snapshot(after),
+            generation=state.generation,
+            timer=timer[1] if timer is not None and timer[0] == occurrence.index else None,
+            notify_scheduled_at=notify_at,
         )
         raw = yield ctx.call_activity(RECREATE_ACTIVITY, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
         result = RecreateResult.model_validate(raw)
@@ -161,6 +180,8 @@ def _control(ctx: DaprWorkflowContext, state: SeriesState, raw: Any, waiting_for
         if not ctx.is_replaying:
             log.info("series %s: applied %s", state.series_id, control.kind)
         yield from _record(ctx, changed, entries)
+    if control.id is not None:  # shown in the custom status, so the API answers with the new state
+        changed = changed.model_copy(update={"applied": control.id})
     return changed
 
 
@@ -190,7 +211,9 @@ def _status(ctx: DaprWorkflowContext, state: SeriesState, phase: str, occurrence
             "generation": state.generation,
             "next_index": None if occurrence is None else occurrence.index,
             "next_at": None if occurrence is None else occurrence.at_utc,
+            "create_at": None if occurrence is None else cycle.create_at(state, occurrence),
             "awaiting": state.awaiting,
+            "applied": state.applied,
         }
     )
     ctx.set_custom_status(progress.model_dump_json())

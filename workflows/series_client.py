@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -30,17 +30,32 @@ from workflows.activities import ListActorFactory
 from workflows.completion import raise_control
 from workflows.config import SeriesSettings
 from workflows.errors import SeriesConflict
-from workflows.models import EditSeries, OccurrenceEntry, SeriesProgress, SeriesState, SkipNext, dump, utc
+from workflows.models import (
+    AnyControl,
+    EditSeries,
+    EndReason,
+    EndSeries,
+    OccurrenceEntry,
+    PauseSeries,
+    ResumeSeries,
+    SeriesProgress,
+    SeriesState,
+    SkipNext,
+    dump,
+    utc,
+)
 from workflows.presenting import series_status, series_view, workflow_input
 from workflows.records import OwnedSeries, SeriesRecord, page_of
 from workflows.recurrence import Schedule, occurrence_after
 from workflows.rrule_parse import InvalidRule, parse_rule
 from workflows.runtime import series_instance_id
 from workflows.series import SERIES_WORKFLOW
+from workflows.steps import occurrence_history
 from workflows.store import SeriesStore
 from workflows.views import (
     OccurrencesPage,
     Series,
+    SeriesHistory,
     SeriesPage,
     SeriesPatch,
     SeriesSpec,
@@ -52,6 +67,7 @@ __all__ = ["SeriesService"]
 log = logging.getLogger("workflows.series_client")
 
 _SETTLE_SECONDS: Final = 5.0
+_TERMINAL: Final = {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
 
 
 class SeriesService:
@@ -109,6 +125,7 @@ class SeriesService:
         await self.store.add_owned(
             owner, OwnedSeries(id=series_id, created_at=now), self.settings.series_per_owner
         )
+        await self.store.add_to_list(spec.list_id, series_id)
         stored = await self.store.insert(record)
         if stored.owner != owner:
             raise NotFound("no such series")
@@ -130,6 +147,7 @@ class SeriesService:
             definition=schedule,
             schedule=schedule,
             cursor_at=record.created_at,
+            live_since=record.created_at,
             grace_seconds=record.grace_seconds,
         )
         try:
@@ -191,6 +209,28 @@ class SeriesService:
     ) -> OccurrencesPage:
         """Logged occurrences from index `cursor` on (oldest first); the first page adds upcoming ones."""
         record = await self.owned(owner, series_id)
+        items, next_cursor = await self._log(record, cursor, limit)
+        next_upcoming: list[Upcoming] = []
+        if cursor is None:
+            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
+            next_upcoming = series_view(record, workflow, self._upcoming(upcoming)).upcoming
+        return OccurrencesPage(items=list(items), next_cursor=next_cursor, upcoming=next_upcoming)
+
+    async def history(
+        self, owner: str, series_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> SeriesHistory:
+        """The workflow steps of each occurrence (timer, notify, recreate, skip, completion), across all
+        the workflow's runs: recorded by the activities, since the engine keeps only the current run."""
+        record = await self.owned(owner, series_id)
+        items, next_cursor = await self._log(record, cursor, limit)
+        return SeriesHistory(
+            series_id=record.id, items=[occurrence_history(e) for e in items], next_cursor=next_cursor
+        )
+
+    async def _log(
+        self, record: SeriesRecord, cursor: str | None, limit: int
+    ) -> tuple[Sequence[OccurrenceEntry], str | None]:
+        """Logged occurrences from index `cursor` on (oldest first), at most `limit`, and the next cursor."""
         start = _position(cursor)
         pages = [p for p in record.pages if p >= page_of(start)]
         items: list[OccurrenceEntry] = []
@@ -199,13 +239,7 @@ class SeriesService:
             items += [e for e in await self.store.occurrences(record, chunk) if e.index >= start]
         more = len(items) > limit
         items = items[:limit]
-        next_upcoming: list[Upcoming] = []
-        if cursor is None:
-            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
-            next_upcoming = series_view(record, workflow, self._upcoming(upcoming)).upcoming
-        return OccurrencesPage(
-            items=items, next_cursor=str(items[-1].index + 1) if more else None, upcoming=next_upcoming
-        )
+        return items, str(items[-1].index + 1) if more else None
 
     # controls ------------------------------------------------------------------------------------
 
@@ -214,11 +248,10 @@ class SeriesService:
         if patch.rule is None and patch.template is None:
             raise InvalidInput("nothing to change: give 'rule' and/or 'template'")
         record = await self.owned(owner, series_id)
-        workflow = await self._live(record, "edited")
-        template = record.template
+        await self._live(record, "edited")
         if patch.template is not None:
             try:
-                template = patch.template.apply(record.template)
+                patch.template.apply(record.template)  # refused here, not silently by the workflow
             except ValidationError as exc:
                 raise InvalidInput.from_validation_error(exc) from None
         rule = record.rule
@@ -230,25 +263,34 @@ class SeriesService:
                 raise InvalidInput.at("rule", "the rule has no occurrence after now")
             rule = schedule.rule
         edit = EditSeries(rule=None if patch.rule is None else rule, template=patch.template)
-        await raise_control(self.workflows, record.id, edit)
-        shown = record.model_copy(update={"rule": rule, "template": template})
-        return series_view(shown, workflow, self._upcoming(None))
+        await self._apply(record, edit)
+        return await self.get(owner, series_id)
 
     async def pause(self, owner: str, series_id: str) -> Series:
-        """Suspend the workflow; occurrences falling due while paused follow the catch-up policy on resume."""
+        """Pause: no occurrence that comes due while paused is ever created, whatever the catch-up policy.
+
+        The workflow first applies a pause control (it then waits for a control only: no timer armed),
+        then the instance is suspended. Suspending alone would not do: a suspended workflow's timer still
+        fires, and on resume the workflow could not tell the pause from an outage."""
         record = await self.owned(owner, series_id)
         workflow = await self._live(record, "paused")
-        if workflow.runtime_status != WorkflowStatus.SUSPENDED:
-            await self.workflows.pause_workflow(record.instance_id)
-            await self._settle(record.instance_id, {WorkflowStatus.SUSPENDED})
+        state = workflow_input(workflow)
+        if state is None or state.paused_at is None:
+            await self._apply(record, PauseSeries(at=self.now()), suspend_after=True)
+        elif workflow.runtime_status != WorkflowStatus.SUSPENDED:  # applied, but not yet suspended
+            await self._suspend(record)
         return await self.get(owner, series_id)
 
     async def resume(self, owner: str, series_id: str) -> Series:
+        """Resume: what came due while paused is dropped; the next occurrence is the first after now."""
         record = await self.owned(owner, series_id)
         workflow = await self._live(record, "resumed")
-        if workflow.runtime_status == WorkflowStatus.SUSPENDED:
+        if workflow.runtime_status == WorkflowStatus.SUSPENDED:  # suspended through the engine itself
             await self.workflows.resume_workflow(record.instance_id)
             await self._settle(record.instance_id, {WorkflowStatus.RUNNING, WorkflowStatus.COMPLETED})
+        state = workflow_input(workflow)
+        if state is not None and state.paused_at is not None:
+            await self._apply(record, ResumeSeries(at=self.now()))
         return await self.get(owner, series_id)
 
     async def skip_next(self, owner: str, series_id: str) -> Series:
@@ -258,6 +300,8 @@ class SeriesService:
         state = workflow_input(workflow)
         if state is None:
             raise SeriesConflict("the series is starting; try again")
+        if series_status(record, workflow) == "paused":
+            raise SeriesConflict("the series is paused; its next occurrence is known once it is resumed")
         if state.awaiting is not None:
             raise SeriesConflict(
                 f"the series waits for occurrence {state.awaiting} to be completed; nothing to skip"
@@ -272,12 +316,12 @@ class SeriesService:
             if not upcoming:
                 raise SeriesConflict("the series has no next occurrence to skip")
             index = upcoming[0].index
-        await raise_control(self.workflows, record.id, SkipNext(index=index))
-        await self._settle_cursor(record.instance_id, index)
+        await self._apply(record, SkipNext(index=index))
         return await self.get(owner, series_id)
 
-    async def cancel(self, owner: str, series_id: str) -> Series:
-        """Terminate the workflow; items already created stay in the list."""
+    async def cancel(self, owner: str, series_id: str, *, reason: EndReason = "cancelled") -> Series:
+        """Terminate the workflow; items already created stay in the list. `reason` is `terminated` when
+        the user terminated the workflow through `/v1/workflows`."""
         record = await self.owned(owner, series_id)
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
         status = series_status(record, workflow)
@@ -285,14 +329,36 @@ class SeriesService:
             return await self.get(owner, series_id)
         if status in ("completed", "failed"):
             raise SeriesConflict(f"the series is {status}; there is nothing to cancel")
-        await self.workflows.terminate_workflow(record.instance_id, output={"cancelled": True})
+        await self.workflows.terminate_workflow(record.instance_id, output={reason: True})
         await self._settle(record.instance_id, {WorkflowStatus.TERMINATED, WorkflowStatus.COMPLETED})
         now = self.now()
         await self.store.update(
             series_id,
-            lambda r: r.model_copy(update={"cancelled_at": now, "updated_at": max(r.updated_at, now)}),
+            lambda r: r.model_copy(
+                update={
+                    "cancelled_at": now,
+                    "ended": r.ended or reason,
+                    "ended_at": r.ended_at or now,
+                    "updated_at": max(r.updated_at, now),
+                }
+            ),
         )
         return await self.get(owner, series_id)
+
+    async def end_for_list(self, list_id: str) -> int:
+        """End every live series made on list `list_id` (it was just deleted), each with the reason
+        `list_deleted`; returns how many were ended."""
+        records = await asyncio.gather(*(self.store.get(s) for s in await self.store.of_list(list_id)))
+        ended = await asyncio.gather(*(self._end_deleted(r) for r in records if r and r.list_id == list_id))
+        return sum(ended)
+
+    async def _end_deleted(self, record: SeriesRecord) -> bool:
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+        if workflow is None or workflow.runtime_status in _TERMINAL:
+            return False
+        await self._apply(record, EndSeries(reason="list_deleted", at=self.now()))
+        log.info("series %s ended: its list %s was deleted", record.id, record.list_id)
+        return True
 
     # helpers -------------------------------------------------------------------------------------
 
@@ -313,17 +379,52 @@ class SeriesService:
             await asyncio.sleep(0.02)
         log.warning("workflow %s did not reach %s within %.0f s", instance_id, wanted, _SETTLE_SECONDS)
 
-    async def _settle_cursor(self, instance_id: str, index: int) -> None:
-        """Wait (briefly) until the workflow has moved past occurrence `index` (a skip was applied)."""
+    async def _suspend(self, record: SeriesRecord) -> None:
+        await self.workflows.pause_workflow(record.instance_id)
+        await self._settle(record.instance_id, {WorkflowStatus.SUSPENDED})
+
+    async def _apply(self, record: SeriesRecord, control: AnyControl, *, suspend_after: bool = False) -> None:
+        """Raise `control` and wait (bounded) until the workflow has applied it and is parked again (its
+        custom status names the control), so the caller answers with the state after the change.
+
+        A suspended instance (a paused series) applies nothing: it is resumed for the control - harmless,
+        as a paused series has no timer armed - and suspended again after it (as with `suspend_after`),
+        unless the control ended it."""
+        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+        if workflow is not None and workflow.runtime_status == WorkflowStatus.SUSPENDED:
+            suspend_after = True
+            await self.workflows.resume_workflow(record.instance_id)
+        control = control.model_copy(update={"id": uuid.uuid4().hex})
+        if await raise_control(self.workflows, record.id, control):
+            await self._applied(record, control)
+        if suspend_after:
+            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
+            if workflow is not None and workflow.runtime_status not in _TERMINAL:
+                await self._suspend(record)
+
+    async def _applied(self, record: SeriesRecord, control: AnyControl) -> None:
         deadline = time.monotonic() + _SETTLE_SECONDS
         while time.monotonic() < deadline:
-            workflow = await self.workflows.get_workflow_state(instance_id, fetch_payloads=True)
-            if workflow is None or workflow.runtime_status != WorkflowStatus.RUNNING:
-                return  # a paused series applies the skip when resumed
+            workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
+            if workflow is None or workflow.runtime_status in _TERMINAL:
+                return
             state = workflow_input(workflow)
-            if state is None or (state.cursor_index is not None and state.cursor_index >= index):
+            progress = SeriesProgress.parse(workflow.serialized_custom_status)
+            if (
+                state is not None
+                and progress is not None
+                and progress.generation == state.generation
+                and progress.applied == control.id
+                and progress.phase != "creating"
+            ):
                 return
             await asyncio.sleep(0.02)
+        log.warning(
+            "series %s: %s not applied within %.0f s; answering with the state so far",
+            record.id,
+            control.kind,
+            _SETTLE_SECONDS,
+        )
 
     def _upcoming(self, n: int | None) -> int:
         n = self.settings.upcoming_default if n is None else n

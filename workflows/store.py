@@ -23,10 +23,12 @@ from pydantic import BaseModel
 from todo_actors.errors import LimitExceeded
 from workflows.models import OccurrenceEntry, SeriesSnapshot
 from workflows.records import (
+    ListSeries,
     OccurrencePage,
     OwnedSeries,
     OwnerIndex,
     SeriesRecord,
+    list_key,
     merge_entry,
     owner_key,
     page_key,
@@ -76,6 +78,10 @@ class SeriesStore:
 
     async def owned(self, owner: str) -> tuple[OwnedSeries, ...]:
         index, _ = await self._read(owner_key(owner), OwnerIndex)
+        return () if index is None else index.series
+
+    async def of_list(self, list_id: str) -> tuple[str, ...]:
+        index, _ = await self._read(list_key(list_id), ListSeries)
         return () if index is None else index.series
 
     async def occurrences(self, record: SeriesRecord, pages: Iterable[int]) -> list[OccurrenceEntry]:
@@ -207,6 +213,27 @@ class SeriesStore:
                     raise
             await _backoff(attempt)
         raise ConflictRetriesExhausted(f"the series index of {owner!r} kept changing")
+
+    async def add_to_list(self, list_id: str, series_id: str) -> None:
+        """Add `series_id` to the list's index of series (no-op if present)."""
+        key = list_key(list_id)
+        for attempt in range(_ATTEMPTS):
+            index, etag = await self._read(key, ListSeries)
+            current = () if index is None else index.series
+            if series_id in current:
+                return
+            new = ListSeries(series=(*current, series_id))
+            options = None if etag else StateOptions(concurrency=Concurrency.first_write)
+            try:
+                await self._client.save_state(
+                    self._store, key, new.model_dump_json(), etag=etag, options=options
+                )
+                return
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+            await _backoff(attempt)
+        raise ConflictRetriesExhausted(f"the series index of list {list_id!r} kept changing")
 
 
 async def _backoff(attempt: int) -> None:

@@ -14,8 +14,11 @@ from workflows.models import OccurrenceEntry, SeriesTemplate, TemplatePatch
 
 __all__ = [
     "Failure",
+    "HistoryStep",
+    "OccurrenceHistory",
     "OccurrencesPage",
     "Series",
+    "SeriesHistory",
     "SeriesPage",
     "SeriesPatch",
     "SeriesSpec",
@@ -111,6 +114,37 @@ class OccurrencesPage(BaseModel):
     items: list[OccurrenceEntry]
     next_cursor: str | None = None
     upcoming: list[Upcoming] = []
+
+
+class HistoryStep(BaseModel):
+    """One step the series' workflow took for an occurrence: `kind` (timer, notify, recreate, skip,
+    completion) and what happened to it (`event`: set, fired, scheduled, completed) at `at`."""
+
+    kind: Literal["timer", "notify", "recreate", "skip", "completion"]
+    event: Literal["set", "fired", "scheduled", "completed"]
+    at: AwareDatetime
+    detail: str
+
+
+class OccurrenceHistory(BaseModel):
+    """An occurrence's steps in time order; `generation` is the workflow run that created it."""
+
+    index: int
+    key: str
+    scheduled_at: AwareDatetime | None = None
+    generation: int | None = None
+    outcome: str | None = None
+    item_id: ItemId | None = None
+    steps: list[HistoryStep]
+
+
+class SeriesHistory(BaseModel):
+    """A series' workflow steps across all its runs (continue-as-new keeps only the current one in the
+    engine), one entry per occurrence, oldest first."""
+
+    series_id: ItemId
+    items: list[OccurrenceHistory]
+    next_cursor: str | None = None
 
 
 class Failure(BaseModel):

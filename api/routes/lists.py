@@ -7,10 +7,11 @@ passes `caller`, so another user's list answers 404 from the same actor call tha
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from api.deps import (
@@ -31,6 +32,8 @@ from todo_actors.interface import GetList, ListChange, PageRequest
 from todo_actors.model import ListSummary
 
 __all__ = ["router"]
+
+log = logging.getLogger("api.routes.lists")
 
 router = APIRouter(
     prefix="/v1/lists", tags=["lists"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
@@ -127,9 +130,10 @@ async def update_list(
     status_code=204,
     response_class=Response,
     responses=problem_responses(412),
-    summary="Delete a list with all its items",
+    summary="Delete a list with all its items (its recurring series end, reason `list_deleted`)",
 )
 async def delete_list(
+    request: Request,
     list_id: ListId,
     user: CurrentUser,
     actor: ListProxy,
@@ -140,4 +144,10 @@ async def delete_list(
     resources.shared.owners.record(list_id, user)
     (await actor.delete_list(DeleteList(caller=user, expected_version=if_match))).unwrap()
     (await owner_index.remove_list(ListChange(list_id=list_id))).unwrap()
+    series = getattr(request.app.state, "series", None)  # SeriesHandles, when series are enabled
+    if series is not None:
+        try:
+            await series.service.end_for_list(list_id)
+        except Exception as exc:  # the list is gone either way; a series left over ends on its next date
+            log.warning("could not end the series of deleted list %s: %r", list_id, exc)
     return Response(status_code=204)

@@ -1,5 +1,6 @@
 """`/v1/series`: recurring tasks. Create, read and list series, edit their rule or template, pause,
-resume, skip the next occurrence, cancel, and read every occurrence so far.
+resume, skip the next occurrence, cancel, and read every occurrence so far and the workflow steps behind
+each (across all of the workflow's runs).
 
 Each series is one durable workflow; the routes call `SeriesService`, which the lifespan opens with
 `workflows.hosting.open_series` and puts on `app.state.series`.
@@ -22,7 +23,7 @@ from api.responses import model_response
 from workflows.errors import SeriesConflict
 from workflows.hosting import SeriesHandles
 from workflows.series_client import SeriesService
-from workflows.views import OccurrencesPage, Series, SeriesPage, SeriesPatch, SeriesSpec
+from workflows.views import OccurrencesPage, Series, SeriesHistory, SeriesPage, SeriesPatch, SeriesSpec
 
 __all__ = ["SeriesStateConflict", "conflicts", "handles_of", "router"]
 
@@ -165,3 +166,18 @@ async def list_occurrences(
 ) -> Response:
     page = await service.occurrences(user, series_id, cursor=cursor, limit=limit, upcoming=upcoming)
     return model_response(page)
+
+
+@router.get(
+    "/{series_id}/history",
+    response_model=SeriesHistory,
+    summary="The workflow steps of every occurrence (timer, notify, recreate), across all runs",
+)
+async def series_history(
+    series_id: SeriesId,
+    user: CurrentUser,
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    return model_response(await service.history(user, series_id, cursor=cursor, limit=limit))

@@ -42,7 +42,7 @@ from workflows.series_client import SeriesService
 from workflows.taskhub import close_workflow_client
 from workflows.views import Series, SeriesSpec
 
-__all__ = ["Events", "SeriesStack", "spec", "step", "wait_until"]
+__all__ = ["Events", "SeriesStack", "no_new_items", "spec", "step", "tomorrow_at", "wait_until"]
 
 
 @dataclass
@@ -256,6 +256,17 @@ async def wait_until(condition: Callable[[], Any], timeout: float = 10, interval
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def tomorrow_at(stack: SeriesStack, hour: int) -> dt.datetime:
+    """Tomorrow (by the stack's clock) at `hour`:00, as a naive wall time."""
+    return dt.datetime.combine((stack.now() + dt.timedelta(days=1)).date(), dt.time(hour))
+
+
+async def no_new_items(stack: SeriesStack, list_id: str, series_id: str, count: int) -> None:
+    """Still exactly `count` items of the series, after giving a wrongly created one time to show up."""
+    await asyncio.sleep(0.5)
+    assert len(await stack.items(list_id, series_id)) == count
 
 
 def spec(list_id: str, rule: str, dtstart: dt.datetime, tz: str = "UTC", **fields: Any) -> SeriesSpec:

@@ -3,13 +3,19 @@ completion anchor (through the item's `completed` task event), ownership and val
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, time, timedelta
 
 import pytest
 
-from tests.workflows.series.stack import SeriesStack, spec, step, wait_until
+from tests.workflows.series.stack import (
+    SeriesStack,
+    no_new_items,
+    spec,
+    step,
+    tomorrow_at,
+    wait_until,
+)
 from todo_actors.commands import DeleteList
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound
 from workflows.config import SeriesSettings
@@ -19,22 +25,15 @@ from workflows.series_client import SeriesService
 from workflows.views import SeriesPatch
 
 
-def tomorrow_at(stack: SeriesStack, hour: int) -> datetime:
-    return datetime.combine((stack.now() + timedelta(days=1)).date(), time(hour))
-
-
-async def no_new_items(stack: SeriesStack, list_id: str, series_id: str, count: int) -> None:
-    await asyncio.sleep(0.5)  # give a wrongly fired occurrence time to show up
-    assert len(await stack.items(list_id, series_id)) == count
-
-
 async def test_pause_then_resume(
     stack: SeriesStack, service: SeriesService, owner: str, list_id: str
 ) -> None:
     series = await service.create(owner, spec(list_id, "FREQ=DAILY", tomorrow_at(stack, 9)))
     series, _ = await step(stack, service, owner, series, 1)
     paused = await service.pause(owner, series.id)
+    # The workflow applied the pause (no timer armed), then it was suspended.
     assert paused.status == "paused" and paused.workflow.runtime_status == "SUSPENDED"
+    assert paused.next_occurrence_at is None and paused.upcoming == []
     assert (await service.pause(owner, series.id)).status == "paused"  # pausing twice is fine
     assert series.next_occurrence_at is not None
     stack.advance_to(series.next_occurrence_at + timedelta(days=1, hours=2))  # occurrences 1 and 2 fall due
