@@ -171,7 +171,11 @@ def default_components(
     """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
     state store) and `pubsub` (pubsub.in-memory); plus `housekeeping` (bindings.cron, `@every 15m`) with no
     `direction`, so it is read only if the app answers daprd's OPTIONS probe on `/housekeeping`."""
-    options = SqliteOptions(path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous)
+    # Expired TTL rows (idempotency records, the feed's dedup marks) are swept hourly, as
+    # dapr/components/statestore.yaml declares (state.sqlite's own default never sweeps).
+    options = SqliteOptions(
+        path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous, cleanup_interval=3600.0
+    )
     store = SqliteStateStore("statestore", options, clock or SystemClock())
     return Components(
         state_stores={"statestore": store},
