@@ -21,6 +21,7 @@ __all__ = ["CRON_TYPE", "CronSpec", "deliver", "go_utc_string", "probe"]
 log = logging.getLogger("sidecar.bindings")
 
 CRON_TYPE = "bindings.cron"
+PROBE_TIMEOUT = 3.0  # daprd's --app-binding-options-timeout default
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ async def probe(channel: AppChannel, spec: CronSpec) -> bool:
     if spec.explicit_input:
         return True
     response = await channel.request(
-        "OPTIONS", _path(spec.route), headers={"Content-Type": "application/json"}, timeout=5.0
+        "OPTIONS", _path(spec.route), headers={"Content-Type": "application/json"}, timeout=PROBE_TIMEOUT
     )
     return response.status // 100 == 2 or response.status == 405
 
