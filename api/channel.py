@@ -1,5 +1,6 @@
 """`create_channel_app(settings)`: the app channel, i.e. what the sidecar calls. Actor methods, reminders
-and timers (`DaprActor`), `/dapr/config`, `/dapr/subscribe` and event deliveries (`api.deliveries`).
+and timers (`DaprActor`), `/dapr/config`, `/dapr/subscribe`, event deliveries (`api.deliveries`) and the
+`housekeeping` cron binding's ticks (`api.housekeeping`).
 
 It listens on its own loopback port and answers only requests carrying `dapr-api-token: APP_API_TOKEN`
 (the SDK's `DaprActor` checks no token, and daprd sends it on every call, `/dapr/config` included).
@@ -21,13 +22,14 @@ from dapr.ext.fastapi import DaprActor
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI, Request
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.channel_routes import ChannelRoutes, DeliveryHandler
 from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
 from api.feed import Feed
+from api.housekeeping import HOUSEKEEPING_ROUTE, Housekeeping, tick_time
 from api.logs import sdk_logger_options
 from api.metrics import ReminderMetricsMiddleware
 from api.settings import Settings, series_settings
@@ -45,7 +47,7 @@ from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import Limits
 from workflows.completion import forward_completion
 from workflows.hosting import start_worker
-from workflows.taskhub import close_workflow_client
+from workflows.taskhub import TaskHub, close_workflow_client
 
 __all__ = [
     "REMINDERS_TOPIC",
@@ -180,7 +182,19 @@ def create_channel_app(
                 settings.state_store,
                 max_events=settings.feed_max_events,
                 seen_ttl_seconds=settings.feed_seen_ttl_seconds,
-                on_append=shared.signal.notify,
+                on_append=appended,
+            )
+            taskhub = TaskHub(settings.dapr_grpc_address, settings.dapr_token)
+            stack.push_async_callback(taskhub.aclose)
+            state["housekeeping"] = Housekeeping(
+                taskhub=taskhub,
+                feed=feed,
+                http=proxies.client.http,
+                store=settings.state_store,
+                metrics=metrics,
+                clock=clock or shared.clock.now,
+                workflow_retention_seconds=settings.workflow_retention_seconds,
+                feed_retention_seconds=settings.feed_retention_seconds,
             )
             state["proxies"] = proxies
             deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client))
@@ -208,6 +222,12 @@ def create_channel_app(
     )
     actor = DaprActor(app)
 
+    def appended(user: str) -> None:
+        shared.signal.notify(user)
+        housekeeping: Housekeeping | None = state.get("housekeeping")
+        if housekeeping is not None:
+            housekeeping.touched(user)
+
     async def owner_of(list_id: str) -> str | None:
         owner = shared.owners.get(list_id)
         if owner is not None:
@@ -224,6 +244,16 @@ def create_channel_app(
     @app.get("/dapr/subscribe", include_in_schema=False)
     async def subscribe() -> list[dict[str, Any]]:
         return deliveries.subscriptions()
+
+    @app.options(HOUSEKEEPING_ROUTE, include_in_schema=False)
+    async def housekeeping_probe() -> Response:
+        return Response(status_code=200)  # daprd's probe: the app reads the `housekeeping` binding
+
+    @app.post(HOUSEKEEPING_ROUTE, include_in_schema=False)
+    async def housekeeping_tick(request: Request) -> dict[str, Any]:
+        housekeeping: Housekeeping = state["housekeeping"]
+        run = await housekeeping.run(tick_time(request.headers))
+        return {"skipped": True} if run is None else run.as_json()
 
     for path, handler in deliveries.handlers().items():
         # `ChannelRoutes` serves these first; FastAPI's routes answer the same if it is not installed.

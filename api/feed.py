@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
-__all__ = ["Feed", "FeedAppend", "FeedEvent", "FeedPage"]
+__all__ = ["Feed", "FeedAppend", "FeedCompaction", "FeedEvent", "FeedPage"]
 
 log = logging.getLogger("api.feed")
 
 _MAX_ATTEMPTS = 20
+_COMPACT_PAGE = 200  # entries read or deleted per state call when compacting
 
 
 class FeedEvent(BaseModel):
@@ -52,6 +53,15 @@ class FeedPage(BaseModel):
     events: list[FeedEvent]
     next_cursor: str
     has_more: bool
+
+
+class FeedCompaction(NamedTuple):
+    """What `Feed.compact` did: entries deleted, the cursor it reached (every entry up to it is gone) and
+    the time of the oldest event kept (None: none is kept)."""
+
+    deleted: int
+    floor: int
+    oldest: dt.datetime | None
 
 
 class FeedAppend(NamedTuple):
@@ -229,6 +239,32 @@ class Feed:
     async def last_cursor(self, user: str) -> int:
         head = (await self._bulk_get([self._head(user)])).get(self._head(user))
         return int(head[0]["seq"]) if head is not None else 0
+
+    async def compact(self, user: str, before: dt.datetime, floor: int) -> FeedCompaction:
+        """Delete `user`'s events recorded before `before`, oldest first, from the cursor after `floor` (what
+        an earlier compaction reached) or the oldest of the newest `max_events` (appends delete older ones).
+        Stops at the first younger event, or one whose time is unknown: cursors grow with time."""
+        last = await self.last_cursor(user)
+        cursor = max(floor + 1, last - self._max + 1, 1)
+        doomed: list[str] = []
+        oldest: dt.datetime | None = None
+        while cursor <= last and oldest is None:
+            end = min(last, cursor + _COMPACT_PAGE - 1)
+            found = await self._bulk_get([self._entry(user, c) for c in range(cursor, end + 1)])
+            for c in range(cursor, end + 1):
+                value = found.get(self._entry(user, c))
+                at = None if value is None else FeedEvent.model_validate(value[0]).at
+                if value is not None and (at is None or at >= before):
+                    oldest = at or before
+                    break
+                if value is not None:
+                    doomed.append(self._entry(user, c))
+                cursor = c + 1
+        for start in range(0, len(doomed), _COMPACT_PAGE):
+            chunk = doomed[start : start + _COMPACT_PAGE]
+            body = '{"operations":[' + ",".join(_delete(key) for key in chunk) + "]}"
+            await self._http.request("POST", f"{self._state}/transaction", body.encode())
+        return FeedCompaction(deleted=len(doomed), floor=cursor - 1, oldest=oldest)
 
     async def page(self, user: str, since: int, limit: int) -> FeedPage:
         """Events with a cursor above `since`, oldest first, at most `limit`."""

@@ -1,5 +1,5 @@
 """Prometheus metrics of the app process: request latency by route template, actor calls, reminders fired,
-event deliveries and series workflows started, completed and failed.
+event deliveries, series workflows started, completed and failed, and housekeeping runs and what they removed.
 
 One registry per process (`api.shared.Shared.metrics`: the public API and the app channel count into it;
 several processes' worth can live in one test run); the public API's `/metrics` serves it.
@@ -66,6 +66,19 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.housekeeping_runs = Counter(
+            "todo_housekeeping_runs_total",
+            "Housekeeping runs (cron binding ticks), by outcome (ok, error, skipped: a run was still going).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.housekeeping_items = Counter(
+            "todo_housekeeping_items_total",
+            "What housekeeping removed, by kind (workflows_purged, feed_events_deleted).",
+            ["kind"],
+            registry=self.registry,
+        )
+
     def count_actor_call(self, actor_type: str, method: str, outcome: str) -> None:
         self.actor_calls.labels(actor_type, method, outcome).inc()
 
@@ -79,6 +92,12 @@ class ApiMetrics:
         """`outcome` is "completed" or "failed" (called from the workflow worker's threads)."""
         counter = self.workflows_completed if outcome == "completed" else self.workflows_failed
         counter.labels(workflow).inc()
+
+    def count_housekeeping_run(self, outcome: str) -> None:
+        self.housekeeping_runs.labels(outcome).inc()
+
+    def count_housekeeping_items(self, kind: str, count: int) -> None:
+        self.housekeeping_items.labels(kind).inc(count)
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -92,6 +92,9 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     feed_max_events: int = Field(10_000, ge=10)
     feed_seen_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    # housekeeping (the `housekeeping` cron binding): what it keeps, counted from creation / the event's time
+    workflow_retention_seconds: int = Field(30 * 24 * 3600, ge=60)
+    feed_retention_seconds: int = Field(30 * 24 * 3600, ge=60)
     # task events reach the feed in batches (Dapr bulk subscribe): at most this many, held at most this long
     feed_batch_max: int = Field(100, ge=1, le=1000)
     feed_batch_window_ms: int = Field(5, ge=1, le=10_000)
@@ -174,6 +177,8 @@ ENV_NAMES: dict[str, str] = {
     "TODO_IDEMPOTENCY_TTL": "idempotency_ttl_seconds",
     "TODO_FEED_MAX_EVENTS": "feed_max_events",
     "TODO_FEED_BATCH_MAX": "feed_batch_max",
+    "TODO_WORKFLOW_RETENTION": "workflow_retention_seconds",
+    "TODO_FEED_RETENTION": "feed_retention_seconds",
     "TODO_FEED_BATCH_WINDOW_MS": "feed_batch_window_ms",
     "TODO_SSE_KEEPALIVE": "sse_keepalive_seconds",
     "TODO_DEV_CLOCK": "dev_clock",

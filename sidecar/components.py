@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from sidecar.bindings.cron import CRON_TYPE, CronSpec
 from sidecar.clock import Clock, SystemClock
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
@@ -47,6 +48,7 @@ SUPPORTED_TYPES = (
     "pubsub.in-memory",
     "secretstores.local.file",
     "secretstores.local.env",
+    CRON_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -108,6 +110,7 @@ class Components:
     subscriptions: list[DeclarativeSubscription] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
     outboxes: dict[str, OutboxConfig] = field(default_factory=dict)  # state store name -> its outbox
+    bindings: dict[str, CronSpec] = field(default_factory=dict)  # input bindings (bindings.cron)
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -121,6 +124,8 @@ class Components:
             entries.append(self._entry(name, spec.type, ["SUBSCRIBE_WILDCARDS"]))
         for name, secrets in self.secret_stores.items():
             entries.append(self._entry(name, secrets.component_type, sorted(secrets.features)))
+        for name, binding in self.bindings.items():
+            entries.append(self._entry(name, binding.type, ["INPUT_BINDING"]))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -166,14 +171,20 @@ def default_components(
     data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
 ) -> Components:
     """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
-    state store) and `pubsub` (pubsub.in-memory)."""
-    options = SqliteOptions(path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous)
+    state store) and `pubsub` (pubsub.in-memory); plus `housekeeping` (bindings.cron, `@every 15m`) with no
+    `direction`, so it is read only if the app answers daprd's OPTIONS probe on `/housekeeping`."""
+    # Expired TTL rows (idempotency records, the feed's dedup marks) are swept hourly, as
+    # dapr/components/statestore.yaml declares (state.sqlite's own default never sweeps).
+    options = SqliteOptions(
+        path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous, cleanup_interval=3600.0
+    )
     store = SqliteStateStore("statestore", options, clock or SystemClock())
     return Components(
         state_stores={"statestore": store},
         actor_state_store="statestore",
         pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.in-memory", "v1")},
-        versions={"statestore": "v1", "pubsub": "v1"},
+        versions={"statestore": "v1", "pubsub": "v1", "housekeeping": "v1"},
+        bindings={"housekeeping": CronSpec.from_metadata("housekeeping", {"schedule": "@every 15m"})},
     )
 
 
@@ -358,6 +369,8 @@ class _Builder:
             into.secret_stores[name] = EnvSecretStore.from_metadata(name, metadata, environ=self.environ)
         elif type_ == "pubsub.in-memory":
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
+        elif type_ == CRON_TYPE:
+            into.bindings[name] = CronSpec.from_metadata(name, metadata)
         else:
             key_prefix = normalize_key_prefix(props.get("keyPrefix"))
             store: StateStore

@@ -97,6 +97,8 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_SECRET_STORES_NOT_CONFIGURED", 500, _S.FAILED_PRECONDITION),
         ErrorKind("ERR_SECRET_STORE_NOT_FOUND", 401, _S.INVALID_ARGUMENT),
         ErrorKind("ERR_SECRET_GET", 500, _S.INTERNAL),
+        # bindings
+        ErrorKind("ERR_INVOKE_OUTPUT_BINDING", 500, _S.INTERNAL),
     ]
 }
 

@@ -18,6 +18,7 @@ import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
 from sidecar.appchannel import AppChannel
+from sidecar.bindings.registry import InputBindings
 from sidecar.clock import Clock, ManualClock, SystemClock
 from sidecar.components import Components, default_components, load_components
 from sidecar.config import SidecarConfig
@@ -137,6 +138,7 @@ class Sidecar:
             callback_shape=cfg.reminder_callback_shape if shape == "1.15" else shape,
         )
         self.timers = Timers(self.actor_host, self.clock)
+        self.bindings = InputBindings(self.components.bindings, self.scheduler, self.channel, self.clock)
         self.pubsub = PubSubEngine(
             [
                 BrokerSpec(p.name, p.type, p.version, dict(p.metadata))
@@ -298,6 +300,7 @@ class Sidecar:
                     await self.pubsub.load_subscriptions()
                 except SubscriptionError as exc:
                     log.error("app subscriptions refused, none started from the app: %s", exc)
+                await self.bindings.start()
             else:
                 self.actor_host.mark_no_app()
             self.transactions.open()  # outbox events published before subscriptions would be dropped

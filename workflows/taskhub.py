@@ -1,5 +1,6 @@
 """Direct calls to the sidecar's `TaskHubSidecarService` for what `DaprWorkflowClient` does not give:
-history events with all their fields (timer fire times, event payloads, activity inputs and results).
+history events with all their fields (timer fire times, event payloads, activity inputs and results), and
+the filtered purge housekeeping uses.
 
 The SDK's `get_workflow_history` keeps only names and ids; a readable timeline needs the rest.
 """
@@ -13,6 +14,7 @@ import grpc
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2 as service_pb
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as service_grpc
 from dapr.ext.workflow.aio import DaprWorkflowClient
+from google.protobuf.timestamp_pb2 import Timestamp
 
 __all__ = ["TaskHub", "close_workflow_client"]
 
@@ -44,10 +46,26 @@ class TaskHub:
             raise
         return list(response.events)
 
+    async def purge_finished(self, created_before: float) -> tuple[int, bool]:
+        """One batch of the filtered purge: terminal instances (with their children) created at or before
+        `created_before` (epoch seconds). Returns how many went, and whether none is left."""
+        request = service_pb.PurgeInstancesRequest(
+            purgeInstanceFilter=service_pb.PurgeInstanceFilter(createdTimeTo=_timestamp(created_before)),
+            recursive=True,
+        )
+        response = await self._stub().PurgeInstances(request, metadata=self._metadata, timeout=60)
+        return response.deletedInstanceCount, response.isComplete.value
+
     async def aclose(self) -> None:
         channel, self._channel = self._channel, None
         if channel is not None and channel[0] is asyncio.get_running_loop():
             await channel[1].close()
+
+
+def _timestamp(instant: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(round(instant * 1e9))
+    return stamp
 
 
 async def close_workflow_client(client: DaprWorkflowClient) -> None:

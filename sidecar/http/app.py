@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sidecar.bindings import routes as binding_routes
 from sidecar.errors import DaprError
 from sidecar.http import actor_routes, publish_routes, secrets_routes, state_routes, system_routes
 from sidecar.http.auth import TokenMiddleware
@@ -46,6 +47,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
     all_routes += secrets_routes.routes(sidecar.components, sidecar.config.app_id)
     all_routes += publish_routes.routes(sidecar.pubsub)
+    all_routes += binding_routes.routes(sidecar.bindings)
     app = Starlette(
         routes=all_routes,
         exception_handlers={DaprError: _dapr_error, 404: _not_found},

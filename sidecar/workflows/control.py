@@ -145,12 +145,57 @@ def request_resume(conn: sqlite3.Connection, request: Any, now: float) -> tuple[
     return fx, row.start_due is None
 
 
-def purge(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int]:
-    """Delete a terminal instance (and, if recursive, its children) with everything it owns."""
+# At most this many instances (roots and children) go in one filtered purge's transaction; the rest is
+# left for the next call (`isComplete` false), so a large purge never holds the database for long.
+PURGE_BATCH = 500
+
+
+def purge(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int, bool]:
+    """Delete a terminal instance (and, if recursive, its children) with everything it owns; or, with a
+    `purgeInstanceFilter`, every terminal instance it matches. The flag says whether nothing is left."""
     if request.HasField("purgeInstanceFilter"):
-        raise WorkflowError(grpc.StatusCode.UNIMPLEMENTED, "multi-instance purge is not implemented")
+        return _purge_matching(conn, request)
     fx = Effects()
-    root = _existing(conn, request.instanceId)
+    doomed = _purge_tree(conn, _existing(conn, request.instanceId), request)
+    _wipe(fx, conn, doomed)
+    return fx, len(doomed), True
+
+
+def _purge_matching(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int, bool]:
+    """Filtered purge (durabletask's `PurgeInstanceFilter`; daprd answers "multi-instance purge is not
+    implemented"): created in `[createdTimeFrom, createdTimeTo]`, in one of `runtimeStatus` (default: every
+    terminal status). Only terminal instances are purged, and a tree with a non-terminal member (a running
+    child) is skipped, not failed, unless `force`."""
+    spec = request.purgeInstanceFilter
+    statuses = set(spec.runtimeStatus) or set(TERMINAL)
+    active = sorted(pb.OrchestrationStatus.Name(s) for s in statuses - TERMINAL)
+    if active:
+        raise WorkflowError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"only terminal workflows can be purged; the filter names {', '.join(active)}",
+        )
+    created_from = seconds(spec.createdTimeFrom) if spec.HasField("createdTimeFrom") else None
+    created_to = seconds(spec.createdTimeTo) if spec.HasField("createdTimeTo") else None
+    fx = Effects()
+    doomed: dict[str, InstanceRow] = {}
+    complete = True
+    for row in store.matching_instances(conn, sorted(statuses), created_from, created_to):
+        if row.id in doomed:
+            continue  # a child of a root already taken
+        if len(doomed) >= PURGE_BATCH:
+            complete = False
+            break
+        try:
+            tree = _purge_tree(conn, row, request)
+        except WorkflowError:
+            continue
+        doomed.update((r.id, r) for r in tree)
+    _wipe(fx, conn, list(doomed.values()))
+    return fx, len(doomed), complete
+
+
+def _purge_tree(conn: sqlite3.Connection, root: InstanceRow, request: Any) -> list[InstanceRow]:
+    """The instance and, if `recursive`, its descendants; FAILED_PRECONDITION if one is not terminal."""
     doomed: list[InstanceRow] = []
     pending = [root]
     while pending:
@@ -166,9 +211,12 @@ def purge(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int]:
                 child = store.get_instance(conn, child_id)
                 if child is not None and child.parent_id == row.id:
                     pending.append(child)
+    return doomed
+
+
+def _wipe(fx: Effects, conn: sqlite3.Connection, doomed: list[InstanceRow]) -> None:
     for row in doomed:
         store.wipe_instance(conn, row.id)
         fx.drop_jobs.append((row.id, None))
         fx.cancel.append((row.id, row.generation))
         fx.changed.add(row.id)
-    return fx, len(doomed)

@@ -293,10 +293,12 @@ class WorkflowEngine:
                 lambda r: r is not None and r.status in TERMINAL | {RUNNING, STALLED},
             )
 
-    async def purge(self, request: Any) -> int:
-        fx, count = await self._tx.run(lambda c: control.purge(c, request))
+    async def purge(self, request: Any) -> tuple[int, bool]:
+        """How many instances were deleted, and whether the request is done (a filtered purge works in
+        batches: call again while it is not)."""
+        fx, count, complete = await self._tx.run(lambda c: control.purge(c, request))
         await self._apply(fx)
-        return count
+        return count, complete
 
     async def list_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
         """One page of instance ids in id order; the token is the last id of a full page."""

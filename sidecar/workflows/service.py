@@ -136,9 +136,9 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
 
     @_mapped
     async def PurgeInstances(self, request: Any, context: Any) -> Any:
-        count = await self._engine.purge(request)
+        count, complete = await self._engine.purge(request)
         response = pb.PurgeInstancesResponse(deletedInstanceCount=count)
-        response.isComplete.value = True
+        response.isComplete.value = complete
         return response
 
     @_mapped

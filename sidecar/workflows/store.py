@@ -6,8 +6,9 @@ All functions are synchronous and run on the database thread, inside the caller'
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "inbox_append",
     "inbox_prepend",
     "list_ids",
+    "matching_instances",
     "pending_starts",
     "ready_ids",
     "save_instance",
@@ -303,3 +305,17 @@ def list_ids(conn: sqlite3.Connection, after: str | None, limit: int | None) -> 
         (after or "", -1 if limit is None else limit),
     )
     return [r[0] for r in rows.fetchall()]
+
+
+def matching_instances(
+    conn: sqlite3.Connection, statuses: Sequence[int], created_from: float | None, created_to: float | None
+) -> Iterator[InstanceRow]:
+    """Instances in `statuses` created within `[created_from, created_to]` (either end open), oldest first."""
+    marks = ", ".join("?" for _ in statuses)
+    low = -math.inf if created_from is None else created_from
+    high = math.inf if created_to is None else created_to
+    rows = conn.execute(
+        f"{_SELECT} WHERE status IN ({marks}) AND created >= ? AND created <= ? ORDER BY created, id",
+        (*statuses, low, high),
+    )
+    return (InstanceRow(*r) for r in rows)

@@ -33,6 +33,7 @@ ANNOTATIONS = frozenset(
 
 # Metadata daprd reads itself, by building block (actor state store, key prefixes, topic scoping).
 _STATE_BUILTIN = {"actorStateStore", "keyPrefix"}
+_BINDING_BUILTIN = {"direction", "route"}
 _PUBSUB_BUILTIN = {"allowedTopics", "protectedTopics", "publishingScopes", "subscriptionScopes", "consumerID"}
 
 # (type, version) -> accepted metadata names, required names.
@@ -55,6 +56,8 @@ COMPONENT_METADATA: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]]
         frozenset(),
     ),
     ("pubsub.in-memory", "v1"): (frozenset(_PUBSUB_BUILTIN), frozenset()),
+    # components-contrib bindings/cron/metadata.yaml, plus what daprd reads of every binding
+    ("bindings.cron", "v1"): (frozenset({"schedule"} | _BINDING_BUILTIN), frozenset({"schedule"})),
     ("pubsub.redis", "v1"): (
         frozenset(
             _PUBSUB_BUILTIN
@@ -126,4 +129,5 @@ ALLOWED_VALUES = {
     "saslMechanism": {"SHA-512", "SHA-256", "PLAINTEXT"},
     "initialOffset": {"oldest", "newest"},
     "redisType": {"node", "cluster"},
+    "direction": {"input", "output", "input, output", "output, input"},
 }

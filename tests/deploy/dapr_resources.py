@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
+from sidecar.bindings.schedule import ScheduleError, parse_schedule
 from tests.deploy.dapr_fields import ALLOWED_VALUES, BOOLEANS, COMPONENT_METADATA, DURATIONS
 from tests.deploy.dapr_schemas import SCHEMAS
 
@@ -81,6 +82,17 @@ def _component(spec: Mapping[str, Any]) -> Iterator[str]:
             yield f"metadata {name!r}: {value!r} is not true or false"
         elif name in ALLOWED_VALUES and value not in ALLOWED_VALUES[name]:
             yield f"metadata {name!r}: {value!r} is not one of {sorted(ALLOWED_VALUES[name])}"
+        elif name == "schedule" and (reason := _schedule_problem(value)):
+            yield f"metadata {name!r}: {value!r} is not a schedule daprd's cron accepts: {reason}"
+
+
+def _schedule_problem(value: str) -> str | None:
+    # The sidecar's parser is checked against dapr/kit's rules and wording (tests/sidecar/bindings).
+    try:
+        parse_schedule(value)
+    except ScheduleError as exc:
+        return str(exc)
+    return None
 
 
 def _configuration(spec: Mapping[str, Any]) -> Iterator[str]:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from api.housekeeping import HOUSEKEEPING_ROUTE
 from sidecar.components import load_components
 from sidecar.config import SidecarConfig
 from sidecar.daprconfig import load_configuration
@@ -39,7 +40,7 @@ def test_every_resource_is_one_daprd_accepts() -> None:
         for doc in _docs(file):
             kinds.append(doc["kind"])
             assert problems(doc) == [], file
-    assert kinds.count("Component") == 3 and "Configuration" in kinds and "Resiliency" in kinds
+    assert kinds.count("Component") == 4 and "Configuration" in kinds and "Resiliency" in kinds
 
 
 def test_the_embedded_sidecar_loads_the_components(tmp_path: Path) -> None:
@@ -56,6 +57,12 @@ def test_the_embedded_sidecar_loads_the_components(tmp_path: Path) -> None:
         assert secrets.get("JWT") == {"JWT": JWT}
         # Only TODO_SECRET_* variables are secrets: the prefix hides the rest of the environment.
         assert set(secrets.bulk()) == {"JWT"}
+        housekeeping = loaded.bindings["housekeeping"]
+        assert (housekeeping.schedule_text, housekeeping.route, housekeeping.explicit_input) == (
+            "@every 15m",
+            "housekeeping",  # api.housekeeping.HOUSEKEEPING_ROUTE
+            True,
+        )
     finally:
         for s in loaded.state_stores.values():
             if isinstance(s, SqliteStateStore):
@@ -66,7 +73,12 @@ def test_the_run_files_extra_resources_path_adds_nothing_for_the_embedded_sideca
     """`dapr/` is a resources path too (for resiliency.yaml); its non-Component files are skipped."""
     loaded = load_components([COMPONENTS, DAPR], app_id=APP_ID, data_dir=tmp_path, environ={})
     try:
-        assert sorted(e["name"] for e in loaded.describe()) == ["pubsub", "secretstore", "statestore"]
+        assert sorted(e["name"] for e in loaded.describe()) == [
+            "housekeeping",
+            "pubsub",
+            "secretstore",
+            "statestore",
+        ]
     finally:
         for s in loaded.state_stores.values():
             if isinstance(s, SqliteStateStore):
@@ -105,6 +117,7 @@ async def test_a_sidecar_started_on_these_files_serves_them(tmp_path: Path, monk
             "statestore": "state.sqlite",
             "pubsub": "pubsub.in-memory",
             "secretstore": "secretstores.local.env",
+            "housekeeping": "bindings.cron",
         }
     finally:
         await sidecar.stop()
@@ -131,3 +144,21 @@ def test_the_dapr_folder_never_shadows_the_dapr_sdk() -> None:
     spec = importlib.util.find_spec("dapr")
     assert spec is not None and spec.origin is not None
     assert not Path(spec.origin).is_relative_to(DAPR)
+
+
+def test_the_checker_refuses_a_schedule_daprd_would_refuse() -> None:
+    doc = _docs(COMPONENTS / "housekeeping.yaml")[0]
+    doc["spec"]["metadata"][0]["value"] = "@every 15 minutes"
+    assert problems(doc) == [
+        "Component 'housekeeping': metadata 'schedule': '@every 15 minutes' is not a schedule daprd's cron "
+        "accepts: failed to parse duration @every 15 minutes: time: invalid duration '15 minutes'"
+    ]
+    doc["spec"]["metadata"][0]["value"] = "*/15 * * * *"
+    doc["spec"]["metadata"].append({"name": "schedules", "value": "x"})
+    assert problems(doc) == [
+        "Component 'housekeeping': metadata 'schedules' is not a field of bindings.cron v1"
+    ]
+
+
+def test_the_binding_route_is_the_apps() -> None:
+    assert HOUSEKEEPING_ROUTE == "/" + _docs(COMPONENTS / "housekeeping.yaml")[0]["metadata"]["name"]
