@@ -21,7 +21,6 @@ const UNITS = [
   ["604800", "weeks"],
 ];
 
-
 export function createClock(ctx) {
   const header = document.getElementById("clock");
   const nowEl = document.getElementById("clock-now");
