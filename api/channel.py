@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.channel_routes import ChannelRoutes, DeliveryHandler
+from api.dead_letters import DeadLetters
 from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
 from api.feed import Feed
 from api.logs import sdk_logger_options
@@ -183,7 +184,13 @@ def create_channel_app(
                 on_append=shared.signal.notify,
             )
             state["proxies"] = proxies
-            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client))
+            dead_letters = DeadLetters(
+                proxies.client.http,
+                settings.state_store,
+                max_kept=settings.dead_letters_max,
+                clock=shared.clock.now,
+            )
+            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client), dead_letters)
             stack.callback(deliveries.stop)
             log.info("app channel ready (actors registered, subscribed to %s)", settings.pubsub)
             yield

@@ -1,5 +1,5 @@
 """Prometheus metrics of the app process: request latency by route template, actor calls, reminders fired,
-event deliveries and series workflows started, completed and failed.
+event deliveries, dead letters and series workflows started, completed and failed.
 
 One registry per process (`api.shared.Shared.metrics`: the public API and the app channel count into it;
 several processes' worth can live in one test run); the public API's `/metrics` serves it.
@@ -41,6 +41,13 @@ class ApiMetrics:
             ["topic", "outcome"],
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "todo_dead_letters_total",
+            "Events dead-lettered by the app's subscriptions and kept, by original topic "
+            "(a redelivered dead letter is counted once; one dead-lettered again after a redrive again).",
+            ["topic"],
+            registry=self.registry,
+        )
         self.reminders_fired = Counter(
             "todo_reminders_fired_total",
             "Actor reminders fired into the app, by actor type, kind (due, rem, outbox) and outcome.",
@@ -71,6 +78,9 @@ class ApiMetrics:
 
     def count_delivery(self, topic: str, outcome: str) -> None:
         self.feed_events.labels(topic, outcome).inc()
+
+    def count_dead_letter(self, topic: str) -> None:
+        self.dead_letters.labels(topic).inc()
 
     def count_workflow_started(self, workflow: str) -> None:
         self.workflows_started.labels(workflow).inc()
