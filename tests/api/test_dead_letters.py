@@ -4,6 +4,7 @@ administrator (only) lists, redrives and discards it through `/v1/admin/dead-let
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -222,3 +223,50 @@ async def test_the_oldest_dead_letter_is_evicted_beyond_the_limit(stack: Stack) 
                 assert await dead_letters.discard(d.id)
     finally:
         await http.close()
+
+
+def test_a_rejected_reminder_is_kept_too(stack: Stack, admin: httpx.Client) -> None:
+    event_id = f"reminder-{uuid.uuid4().hex}"
+    before = _counted(stack, "reminders")
+    _publish(stack, "reminders", event_id, {"item_id": "i1"})  # whose? nobody knows: DROP
+    dead = _dead_letter(admin, event_id)
+    assert dead["topic"] == "reminders" and dead["dead_letter_topic"] == "reminders-dead"
+    assert _counted(stack, "reminders") == before + 1
+    assert admin.delete(f"{BASE}/{dead['id']}").status_code == 204
+
+
+class _DeadAgainWhilePublishing(SidecarHttp):
+    """The real sidecar, with the redriven event dead-lettered again right after its publish (the race a
+    redrive loses when the handler rejects the event before the dead letter is removed)."""
+
+    dead_letters: DeadLetters | None = None
+
+    async def request(self, method: str, path: str, data: bytes | None = None, **kw: Any) -> Any:
+        result = await super().request(method, path, data, **kw)
+        if path.startswith("/v1.0/publish/") and self.dead_letters is not None:
+            event = json.loads(data or b"{}")
+            assert await self.dead_letters.keep("nobody-listens", "x", event, event["id"]) == "again"
+        return result
+
+
+async def test_a_redrive_keeps_a_dead_letter_that_comes_back_before_it_is_removed(stack: Stack) -> None:
+    racing = _DeadAgainWhilePublishing(stack.settings.dapr_http_endpoint, api_token=stack.settings.dapr_token)
+    plain = SidecarHttp(stack.settings.dapr_http_endpoint, api_token=stack.settings.dapr_token)
+    try:
+        racing.dead_letters = DeadLetters(plain, "statestore", max_kept=1000)
+        dead_letters = DeadLetters(racing, "statestore", max_kept=1000)
+        event_id = f"race-{uuid.uuid4().hex}"
+        event: dict[str, Any] = {"id": event_id, "specversion": "1.0", "type": "t", "source": "s", "data": {}}
+        assert await dead_letters.keep("nobody-listens", "x", event, event_id) == "new"
+        (dead,) = [d for d in (await dead_letters.page(0, 10_000)).dead_letters if d.event_id == event_id]
+        redriven = await dead_letters.redrive(dead.id, "pubsub")
+        assert redriven is not None and redriven.removed is False
+        again = await dead_letters.get(dead.id)
+        assert again is not None and again.times == 2 and not again.redriving
+        racing.dead_letters = None
+        redriven = await dead_letters.redrive(dead.id, "pubsub")
+        assert redriven is not None and redriven.removed is True
+        assert await dead_letters.get(dead.id) is None
+    finally:
+        await racing.close()
+        await plain.close()
