@@ -3,7 +3,8 @@
 A route on the public API rather than a CLI on the sidecar: it works wherever the app runs (a pod under
 daprd has no shell for an operator, and the sidecar's state API is loopback-only there), and it comes with
 the API's auth, rate limit, tracing, metrics and problem+json errors. Only the JWT subjects listed in
-`TODO_ADMIN_USERS` may call it (none by default); any other authenticated caller gets 403.
+`TODO_ADMIN_USERS` may call it (none by default); any other authenticated caller gets 403. The CLI,
+`todo-engine dead-letters` (`api.dead_letters_cli`), only calls this route.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.cli import main
 from api.dead_letters import DeadLetters
 from api.routes.lists import new_list_id
 from tests.api.conftest import Stack, changes
@@ -270,3 +271,27 @@ async def test_a_redrive_keeps_a_dead_letter_that_comes_back_before_it_is_remove
     finally:
         await racing.close()
         await plain.close()
+
+
+def test_the_cli_operates_dead_letters_through_the_route(
+    stack: Stack, admin: httpx.Client, admin_app: ServedApp, user: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_id = f"cli-{uuid.uuid4().hex}"
+    _publish(stack, "reminders", event_id, {"item_id": "i1"})
+    dead = _dead_letter(admin, event_id)
+    cli = ["dead-letters", "--url", admin_app.url, "--token", stack.token(ADMIN)]
+
+    assert main([*cli, "list", "--topic", "reminders", "--limit", "500"]) == 0
+    listed = json.loads(capsys.readouterr().out)["dead_letters"]
+    assert dead in listed
+    assert main([*cli, "show", dead["id"]]) == 0
+    assert json.loads(capsys.readouterr().out) == dead
+    assert main([*cli, "redrive", dead["id"]]) == 0
+    assert json.loads(capsys.readouterr().out)["event_id"] == event_id
+    dead = _dead_letter(admin, event_id)  # rejected again: back
+    assert main([*cli, "discard", dead["id"]]) == 0
+    assert main([*cli, "discard", dead["id"]]) == 1
+    assert "404 Not found: no dead letter" in capsys.readouterr().err
+    not_admin = ["dead-letters", "--url", admin_app.url, "--token", stack.token(user), "list"]
+    assert main(not_admin) == 1
+    assert "403 Forbidden" in capsys.readouterr().err
