@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.channel_routes import ChannelRoutes, DeliveryHandler
+from api.dead_letters import DeadLetters
 from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
 from api.feed import Feed
 from api.housekeeping import HOUSEKEEPING_ROUTE, Housekeeping, tick_time
@@ -197,7 +198,13 @@ def create_channel_app(
                 feed_retention_seconds=settings.feed_retention_seconds,
             )
             state["proxies"] = proxies
-            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client))
+            dead_letters = DeadLetters(
+                proxies.client.http,
+                settings.state_store,
+                max_kept=settings.dead_letters_max,
+                clock=shared.clock.now,
+            )
+            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client), dead_letters)
             stack.callback(deliveries.stop)
             log.info("app channel ready (actors registered, subscribed to %s)", settings.pubsub)
             yield

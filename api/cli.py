@@ -22,6 +22,8 @@ commands:
   token <user> [--data-dir DIR] [--ttl SECONDS]
                  print a bearer token for <user>, valid for an instance with the same data directory
                  (or the same TODO_JWT_SECRET)
+  dead-letters [--url URL] [--token T] list|show|redrive|discard [ID]
+                 operate the dead letters of an instance through its admin API (TODO_ADMIN_USERS)
   sidecar run [dapr run flags] [-- <app command>]
                  run the embedded Dapr-compatible sidecar (a drop-in for `dapr run`)
   clock show --data-dir DIR | clock advance --data-dir DIR SECONDS
@@ -56,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(rest)
     if command == "clock":
         return _clock(rest)
+    if command == "dead-letters":
+        from api.dead_letters_cli import main_dead_letters
+
+        return main_dead_letters(rest, dict(os.environ))
     sys.stderr.write(f"todo-engine: unknown command {command!r}\n\n{_USAGE}")
     return 2
 

@@ -1,12 +1,16 @@
 """Pub/sub deliveries to the app channel: each event is recorded once (by its id) in its owner's feed, and
 a completed occurrence item advances its series. Task events come in batches (Dapr bulk subscribe), so a
-batch costs one feed append whatever its size; reminders come one by one.
+batch costs one feed append whatever its size; reminders come one by one. Each subscription names a
+dead-letter topic (`<topic>-dead`) that the app subscribes to as well: an event its handler drops, or that
+fails every retry, is kept for an operator (`api.dead_letters`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,16 +20,19 @@ from typing import Any
 from pydantic import JsonValue
 
 from api.channel_routes import DeliveryHandler
+from api.dead_letters import DeadLetters, dead_letter_topic
 from api.feed import Feed, FeedAppend
 from api.metrics import ApiMetrics
 from api.sidecar_link import SidecarError
 
-__all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "Batching", "Deliveries"]
+__all__ = ["DEAD_LETTERED", "REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "Batching", "Deliveries"]
 
 log = logging.getLogger("api.channel")
 
 TASK_EVENTS_TOPIC = "task-events"
 REMINDERS_TOPIC = "reminders"
+# The topics whose subscriptions dead-letter (to `dead_letter_topic(topic)`).
+DEAD_LETTERED = (TASK_EVENTS_TOPIC, REMINDERS_TOPIC)
 
 _SUCCESS, _RETRY, _DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
 
@@ -56,20 +63,25 @@ class Deliveries:
         self._feed: Feed | None = None
         self._owner_of: Callable[[str], Awaitable[str | None]] | None = None
         self._forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None = None
+        self._dead_letters: DeadLetters | None = None
 
     def start(
         self,
         feed: Feed,
         owner_of: Callable[[str], Awaitable[str | None]],
         forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._feed, self._owner_of, self._forward = feed, owner_of, forward
+        self._dead_letters = dead_letters
 
     def stop(self) -> None:
-        self._feed = self._owner_of = self._forward = None
+        self._feed = self._owner_of = self._forward = self._dead_letters = None
 
     def subscriptions(self) -> list[dict[str, Any]]:
-        """The app's subscriptions, in the form daprd reads from `GET /dapr/subscribe`."""
+        """The app's subscriptions, in the form daprd reads from `GET /dapr/subscribe`: each names its
+        dead-letter topic, and each dead-letter topic has its own subscription (which names none: a dead
+        letter the app cannot keep is retried, then dropped with daprd's error log, never looped)."""
         bulk = {
             "enabled": True,
             "maxMessagesCount": self._batching.max_messages,
@@ -81,6 +93,7 @@ class Deliveries:
                 "topic": TASK_EVENTS_TOPIC,
                 "route": self.route(TASK_EVENTS_TOPIC),
                 "metadata": {},
+                "deadLetterTopic": dead_letter_topic(TASK_EVENTS_TOPIC),
                 "bulkSubscribe": bulk,
             },
             {
@@ -88,7 +101,17 @@ class Deliveries:
                 "topic": REMINDERS_TOPIC,
                 "route": self.route(REMINDERS_TOPIC),
                 "metadata": {},
+                "deadLetterTopic": dead_letter_topic(REMINDERS_TOPIC),
             },
+            *(
+                {
+                    "pubsubname": self._pubsub,
+                    "topic": dead_letter_topic(topic),
+                    "route": self.route(dead_letter_topic(topic)),
+                    "metadata": {},
+                }
+                for topic in DEAD_LETTERED
+            ),
         ]
 
     def route(self, topic: str) -> str:
@@ -99,7 +122,38 @@ class Deliveries:
         return {
             self.route(TASK_EVENTS_TOPIC): self.on_task_events,
             self.route(REMINDERS_TOPIC): self.on_reminder,
+            **{
+                self.route(dead_letter_topic(t)): functools.partial(self.on_dead_letter, t)
+                for t in DEAD_LETTERED
+            },
         }
+
+    async def on_dead_letter(self, topic: str, body: bytes) -> dict[str, str]:
+        """A dead letter of `topic` (the original CloudEvent): kept once by its event id, and counted."""
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            log.error("%s: dropping a dead letter that is not a JSON CloudEvent", dead_letter_topic(topic))
+            return _DROP
+        dead_letters = self._dead_letters
+        if dead_letters is None:
+            log.warning("%s: a dead letter before the channel is ready (will be retried)", topic)
+            return _RETRY
+        event_id = event.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            # Not a CloudEvent daprd would deliver; keep it under its content so it is kept once all the same.
+            event_id = "sha256:" + hashlib.sha256(body).hexdigest()
+        try:
+            kept = await dead_letters.keep(topic, dead_letter_topic(topic), event, event_id)
+        except (*SidecarError, TimeoutError) as exc:
+            log.warning("%s: could not keep dead letter %s (will be retried): %r", topic, event_id, exc)
+            return _RETRY
+        if kept != "duplicate":
+            self._metrics.count_dead_letter(topic)
+            log.warning("%s: event %s was dead-lettered (%s); kept for an operator", topic, event_id, kept)
+        return _SUCCESS
 
     async def on_reminder(self, body: bytes) -> dict[str, str]:
         # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
-__all__ = ["Feed", "FeedAppend", "FeedCompaction", "FeedEvent", "FeedPage"]
+__all__ = ["Feed", "FeedAppend", "FeedCompaction", "FeedEvent", "FeedPage", "bulk_get"]
 
 log = logging.getLogger("api.feed")
 
@@ -217,14 +217,7 @@ class Feed:
         ).model_dump_json()
 
     async def _bulk_get(self, keys: list[str]) -> dict[str, tuple[Any, str | None]]:
-        """The stored keys among `keys`: their decoded JSON value and ETag."""
-        body = json.dumps({"keys": keys, "parallelism": len(keys)}).encode()
-        _, _, raw = await self._http.request("POST", f"{self._state}/bulk", body)
-        return {
-            item["key"]: (item["data"], item.get("etag"))
-            for item in json.loads(raw)
-            if item.get("data") is not None
-        }
+        return await bulk_get(self._http, self._state, keys)
 
     async def _create_head(self, head_key: str) -> None:
         body = json.dumps(
@@ -281,6 +274,18 @@ class Feed:
         # A cursor past the end (the store was reset) restarts from the current end.
         next_cursor = end if end >= first else min(since, last)
         return FeedPage(events=events, next_cursor=str(next_cursor), has_more=end < last)
+
+
+async def bulk_get(http: SidecarHttp, state: str, keys: list[str]) -> dict[str, tuple[Any, str | None]]:
+    """The stored keys among `keys` in the store at `state` (`/v1.0/state/<store>`), in one bulk read:
+    their decoded JSON value and ETag."""
+    body = json.dumps({"keys": keys, "parallelism": len(keys)}).encode()
+    _, _, raw = await http.request("POST", f"{state}/bulk", body)
+    return {
+        item["key"]: (item["data"], item.get("etag"))
+        for item in json.loads(raw)
+        if item.get("data") is not None
+    }
 
 
 def _upsert(

@@ -1,5 +1,6 @@
 """Prometheus metrics of the app process: request latency by route template, actor calls, reminders fired,
-event deliveries, series workflows started, completed and failed, and housekeeping runs and what they removed.
+event deliveries, dead letters, series workflows started, completed and failed, and housekeeping runs and
+what they removed.
 
 One registry per process (`api.shared.Shared.metrics`: the public API and the app channel count into it;
 several processes' worth can live in one test run); the public API's `/metrics` serves it.
@@ -39,6 +40,13 @@ class ApiMetrics:
             "todo_feed_events_total",
             "Events delivered by pub/sub, by topic and outcome (appended, duplicate, dropped or retry).",
             ["topic", "outcome"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "todo_dead_letters_total",
+            "Events dead-lettered by the app's subscriptions and kept, by original topic "
+            "(a redelivered dead letter is counted once; one dead-lettered again after a redrive again).",
+            ["topic"],
             registry=self.registry,
         )
         self.reminders_fired = Counter(
@@ -84,6 +92,9 @@ class ApiMetrics:
 
     def count_delivery(self, topic: str, outcome: str) -> None:
         self.feed_events.labels(topic, outcome).inc()
+
+    def count_dead_letter(self, topic: str) -> None:
+        self.dead_letters.labels(topic).inc()
 
     def count_workflow_started(self, workflow: str) -> None:
         self.workflows_started.labels(workflow).inc()

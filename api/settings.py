@@ -9,10 +9,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.functional_validators import BeforeValidator
 
 from workflows.config import SeriesSettings
 
@@ -34,6 +35,10 @@ MIN_TOKEN_CHARS = 16
 
 class SettingsError(ValueError):
     """A setting is missing or unsafe; the message names the environment variable. Not retryable."""
+
+
+def _comma_list(value: Any) -> Any:
+    return frozenset(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
 
 
 class OtelSettings(BaseModel):
@@ -100,6 +105,10 @@ class Settings(BaseModel):
     feed_batch_window_ms: int = Field(5, ge=1, le=10_000)
     sse_keepalive_seconds: float = Field(15.0, gt=0)
     sse_poll_seconds: float = Field(2.0, gt=0)
+    # dead letters of the app's subscriptions: how many are kept (oldest evicted), who may operate them
+    # (`TODO_ADMIN_USERS=alice,bob`: JWT subjects)
+    dead_letters_max: int = Field(1_000, ge=1, le=10_000)
+    admin_users: Annotated[frozenset[str], BeforeValidator(_comma_list)] = frozenset()
     # logs and traces: OTLP export only when `otel` is set
     log_format: Literal["text", "json"] = "text"
     access_log: bool = False
@@ -181,6 +190,8 @@ ENV_NAMES: dict[str, str] = {
     "TODO_FEED_RETENTION": "feed_retention_seconds",
     "TODO_FEED_BATCH_WINDOW_MS": "feed_batch_window_ms",
     "TODO_SSE_KEEPALIVE": "sse_keepalive_seconds",
+    "TODO_DEAD_LETTERS_MAX": "dead_letters_max",
+    "TODO_ADMIN_USERS": "admin_users",
     "TODO_DEV_CLOCK": "dev_clock",
     "TODO_DATA_DIR": "data_dir",
     "TODO_DOCS": "docs",

@@ -39,7 +39,8 @@ def test_app_channel_requires_the_token(stack: Stack) -> None:
                 assert c.request(method, path, headers=headers).status_code == 401, (headers, path)
         ok = c.get("/dapr/subscribe", headers={"dapr-api-token": stack.app_token})
         assert ok.status_code == 200
-        assert {s["topic"] for s in ok.json()} == {"task-events", "reminders"}
+        topics = {s["topic"] for s in ok.json()}
+        assert topics == {"task-events", "reminders", "task-events-dead", "reminders-dead"}
 
 
 async def test_fifty_concurrent_writers_lose_nothing(stack: Stack, user: str) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from api.channel import REMINDERS_TOPIC, TASK_EVENTS_TOPIC
+from api.dead_letters import dead_letter_topic
+from api.deliveries import DEAD_LETTERED
 from api.settings import ENV_NAMES, load_settings
 from tests.deploy.dapr_fields import ANNOTATIONS
 from tests.deploy.dapr_resources import problems
@@ -21,7 +23,8 @@ from tests.deploy.rendering import REPO, by_kind, k8s_problems, one
 
 Docs = list[dict[str, Any]]
 APP_ID = "todo-engine"
-TOPICS = {TASK_EVENTS_TOPIC, REMINDERS_TOPIC}
+# the app's topics and the dead-letter topics daprd publishes to (and the app subscribes to)
+TOPICS = {TASK_EVENTS_TOPIC, REMINDERS_TOPIC, *map(dead_letter_topic, DEAD_LETTERED)}
 
 
 def _dapr(docs: Docs) -> Docs:
