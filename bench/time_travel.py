@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +31,11 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -99,9 +105,12 @@ def run(url: str, token: str, pid: int, n_series: int, days: int) -> None:
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(create, range(n_series)))
         seconds = (start - now).total_seconds() + (days - 1) * DAY + 60
+        sidecar = children(pid)
+        cpu0 = cpu_seconds(pid), sum(cpu_seconds(s) for s in sidecar)
         t0 = time.perf_counter()
         r = c.post("/v1/dev/clock:advance", json={"seconds": seconds, "settle_timeout": 120})
         wall = time.perf_counter() - t0
+        cpu = cpu_seconds(pid) - cpu0[0], sum(cpu_seconds(s) for s in sidecar) - cpu0[1]
         r.raise_for_status()
         steps = r.json()["steps"]
         created = missed = 0
@@ -109,12 +118,13 @@ def run(url: str, token: str, pid: int, n_series: int, days: int) -> None:
             state = c.get(f"/v1/series/{series_id}").json()
             created += state["occurrences_created"]
             missed += state["occurrences_missed"]
-    sidecar = children(pid)
     app_rss, sidecar_rss = rss_mb(pid), sum(rss_mb(s) for s in sidecar)
     expected = n_series * days
     print(f"series: {n_series}, days: {days}, steps: {steps}")
     print(f"occurrences created: {created} (expected {expected}), missed: {missed}")
     print(f"advance wall time: {wall:.1f} s, {created / wall:.0f} occurrences/s (goal >= 500/s)")
+    per = 1000 / max(created, 1)
+    print(f"CPU per occurrence: app {cpu[0] * per:.2f} ms, sidecar {cpu[1] * per:.2f} ms")
     print(f"RSS at the end: app {app_rss:.0f} MB, sidecar {sidecar_rss:.0f} MB")
 
 

@@ -171,7 +171,7 @@ def default_components(
     data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
 ) -> Components:
     """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
-    state store) and `pubsub` (pubsub.in-memory); plus `housekeeping` (bindings.cron, `@every 15m`) with no
+    state store) and `pubsub` (pubsub.in-memory); plus `housekeeping` (bindings.cron, `@every 6h`) with no
     `direction`, so it is read only if the app answers daprd's OPTIONS probe on `/housekeeping`."""
     # Expired TTL rows (idempotency records, the feed's dedup marks) are swept hourly, as
     # dapr/components/statestore.yaml declares (state.sqlite's own default never sweeps).
@@ -184,7 +184,7 @@ def default_components(
         actor_state_store="statestore",
         pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.in-memory", "v1")},
         versions={"statestore": "v1", "pubsub": "v1", "housekeeping": "v1"},
-        bindings={"housekeeping": CronSpec.from_metadata("housekeeping", {"schedule": "@every 15m"})},
+        bindings={"housekeeping": CronSpec.from_metadata("housekeeping", {"schedule": "@every 6h"})},
     )
 
 

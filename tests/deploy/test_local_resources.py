@@ -59,7 +59,7 @@ def test_the_embedded_sidecar_loads_the_components(tmp_path: Path) -> None:
         assert set(secrets.bulk()) == {"JWT"}
         housekeeping = loaded.bindings["housekeeping"]
         assert (housekeeping.schedule_text, housekeeping.route, housekeeping.explicit_input) == (
-            "@every 15m",
+            "@every 6h",
             "housekeeping",  # api.housekeeping.HOUSEKEEPING_ROUTE
             True,
         )
