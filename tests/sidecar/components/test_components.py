@@ -306,7 +306,7 @@ async def test_default_components_match_dapr_init_with_sqlite(tmp_path: Path) ->
             ("housekeeping", "bindings.cron"),  # read only by an app that answers OPTIONS /housekeeping
         ]
         housekeeping = comps.bindings["housekeeping"]
-        assert housekeeping.schedule_text == "@every 15m" and not housekeeping.explicit_input
+        assert housekeeping.schedule_text == "@every 6h" and not housekeeping.explicit_input
         await comps.state_stores["statestore"].set(SetOp("k", b"1"))
         assert (tmp_path / "state.db").exists()
     finally:
