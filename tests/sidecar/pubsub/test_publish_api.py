@@ -9,8 +9,17 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from sidecar.pubsub import BrokerSpec
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
+
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

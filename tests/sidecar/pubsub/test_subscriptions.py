@@ -196,7 +196,7 @@ async def test_component_scopes_limit_subscriptions(apps: Apps, make_sidecar: Ma
 
 def test_unsupported_components_are_rejected() -> None:
     channel = AppChannel("127.0.0.1", None)
-    with pytest.raises(ValueError, match="implements only pubsub.in-memory"):
+    with pytest.raises(ValueError, match="implements only pubsub.embedded.sqlite, pubsub.in-memory"):
         PubSubEngine([BrokerSpec("p", "pubsub.redis")], APP_ID, channel, ManualClock())
     bad_rule = DeclarativeSubscription("d", "p", "t", {"rules": [{"match": "x == 1", "path": "/"}]})
     with pytest.raises(SubscriptionError, match="undeclared reference to 'x'"):
