@@ -44,6 +44,7 @@ SUPPORTED_TYPES = (
     "state.sqlite",
     "state.in-memory",
     "pubsub.in-memory",
+    "pubsub.embedded.sqlite",
     "secretstores.local.file",
     "secretstores.local.env",
 )
@@ -164,13 +165,14 @@ def default_components(
     data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
 ) -> Components:
     """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
-    state store) and `pubsub` (pubsub.in-memory)."""
+    state store) and `pubsub` (pubsub.embedded.sqlite at `<data_dir>/pubsub-pubsub.db`: durable, as
+    `dapr init`'s Redis streams are; pubsub.in-memory would lose messages on a crash)."""
     options = SqliteOptions(path=str(Path(data_dir) / "state.db"), synchronous=sqlite_synchronous)
     store = SqliteStateStore("statestore", options, clock or SystemClock())
     return Components(
         state_stores={"statestore": store},
         actor_state_store="statestore",
-        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.in-memory", "v1")},
+        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.embedded.sqlite", "v1")},
         versions={"statestore": "v1", "pubsub": "v1"},
     )
 
@@ -354,7 +356,7 @@ class _Builder:
             into.secret_stores[name] = LocalFileSecretStore.from_metadata(name, metadata, base_dir=Path.cwd())
         elif type_ == "secretstores.local.env":
             into.secret_stores[name] = EnvSecretStore.from_metadata(name, metadata, environ=self.environ)
-        elif type_ == "pubsub.in-memory":
+        elif type_ in ("pubsub.in-memory", "pubsub.embedded.sqlite"):
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
         else:
             key_prefix = normalize_key_prefix(props.get("keyPrefix"))

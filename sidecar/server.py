@@ -126,6 +126,8 @@ class Sidecar:
                 )
                 for s in self.components.subscriptions
             ],
+            data_dir=cfg.data_dir,
+            sqlite_synchronous=cfg.sqlite_synchronous,
         )
         self.workflows = WorkflowEngine(
             self.db,

@@ -183,14 +183,14 @@ class SqliteBroker:
     async def _write(self) -> None:
         """Commit what accumulated while the previous commit ran: one fsync for many publishes and acks."""
         while True:
-            await self._work.wait()
-            self._work.clear()
-            inserts, self._inserts = self._inserts, []
-            acks, self._acks = self._acks, []
-            if not inserts and not acks:
+            if not self._inserts and not self._acks:
                 if self._finished:
                     return
+                await self._work.wait()
+                self._work.clear()
                 continue
+            inserts, self._inserts = self._inserts, []
+            acks, self._acks = self._acks, []
             batch = [insert for insert, _ in inserts]
             try:
                 await self._db.transaction(functools.partial(commit_batch, inserts=batch, acks=acks))
