@@ -3,15 +3,21 @@ for every subscription known from an earlier run, until the subscriber acknowled
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription
-from tests.harness import ServedApp, bound_socket, wait_for_async
+from tests.harness import ServedApp, bound_socket, engine_env, wait_for, wait_for_async
 from tests.sidecar.pubsub.apps import PUBSUB, BulkApp, RawApp, Recorder
 from tests.sidecar.pubsub.conftest import MakeSidecar, Sidecar, serve
 
@@ -187,4 +193,78 @@ async def test_bulk_entries_are_kept_until_each_is_acknowledged(make_sidecar: Ma
         await (await make_sidecar(app, brokers=DURABLE)).engine.idle()
         assert len(recorder.deliveries) == count  # every entry was acknowledged
     finally:
+        app.stop()
+
+
+class _SidecarProcess:
+    """`python -m sidecar` with the default components (the durable broker), killable with SIGKILL."""
+
+    def __init__(self, data: Path, app_port: int) -> None:
+        self.port_file = data / f"ports-{time.monotonic_ns()}.json"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sidecar",
+                "--app-id",
+                "durable",
+                "--app-port",
+                str(app_port),
+                "--data-dir",
+                str(data),
+                "--dapr-http-port",
+                "0",
+                "--dapr-grpc-port",
+                "0",
+                "--log-level",
+                "error",
+                "--port-file",
+                str(self.port_file),
+            ],
+            env=engine_env(),
+        )
+        wait_for(self.port_file.exists, timeout=30)
+        self.url = f"http://127.0.0.1:{json.loads(self.port_file.read_text())['http']}"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_nothing_acknowledged_is_lost_after_kill_9(tmp_path: Path) -> None:
+    recorder = Recorder()
+    app = raw_app(recorder)
+    acknowledged: list[str] = []
+    first = _SidecarProcess(tmp_path, app.port)
+
+    def publish(worker: int) -> None:
+        with httpx.Client(base_url=first.url, timeout=5) as client:
+            for i in range(10_000):
+                try:
+                    resp = client.post("/v1.0/publish/pubsub/stream", content=f"{worker}-{i}")
+                except httpx.TransportError:
+                    return  # killed
+                if resp.status_code == 204:
+                    acknowledged.append(f"{worker}-{i}")
+
+    try:
+        wait_for(lambda: httpx.get(f"{first.url}/v1.0/metadata").json().get("subscriptions"), timeout=30)
+        publishers = [threading.Thread(target=publish, args=(n,)) for n in range(4)]
+        for thread in publishers:
+            thread.start()
+        wait_for(lambda: len(acknowledged) >= 300, timeout=60)
+        first.kill()  # publishes and deliveries in flight right now
+        for thread in publishers:
+            thread.join(timeout=30)
+        kept = set(acknowledged)
+        assert len(kept) >= 300
+        second = _SidecarProcess(tmp_path, app.port)
+        try:
+            wait_for(lambda: set(data_of(recorder, "/stream")) >= kept, timeout=60)
+        finally:
+            second.proc.terminate()
+            second.proc.wait(timeout=20)
+    finally:
+        first.kill()
         app.stop()
