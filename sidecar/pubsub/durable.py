@@ -38,6 +38,10 @@ log = logging.getLogger("sidecar.pubsub.durable")
 
 DURABLE_TYPE = "pubsub.embedded.sqlite"
 PAGE = 1000  # messages of one group held in memory: queued for, or in delivery to, the app
+REFILL = PAGE // 2  # page in again once the worker holds no more than this: reads in big pages
+# Acknowledgements alone are committed this much later, so most share a commit with publishes or each
+# other (an ack lost in a crash only means a redelivery).
+ACK_DELAY = 0.05
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class SqliteBroker:
         self._inserts: list[tuple[Insert, asyncio.Future[None]]] = []
         self._acks: list[tuple[int, int]] = []
         self._work = asyncio.Event()
+        self._published = asyncio.Event()  # a publish waits: commit the acknowledgements with it now
         self._writer: asyncio.Task[None] | None = None
         self._closed = False  # no more publishes
         self._finished = False  # the writer flushes what is left and stops
@@ -157,6 +162,7 @@ class SqliteBroker:
         self._seq += 1
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inserts.append((Insert(self._seq, data, groups), done))
+        self._published.set()
         self._kick()
         await done
         return len(groups)
@@ -189,6 +195,12 @@ class SqliteBroker:
                 await self._work.wait()
                 self._work.clear()
                 continue
+            if not self._inserts and not self._finished:
+                self._published.clear()
+                try:
+                    await asyncio.wait_for(self._published.wait(), ACK_DELAY)
+                except TimeoutError:
+                    pass
             inserts, self._inserts = self._inserts, []
             acks, self._acks = self._acks, []
             batch = [insert for insert, _ in inserts]
@@ -233,7 +245,7 @@ class SqliteBroker:
             group.wake.clear()
             while not self._closed:
                 room = PAGE - worker.pending
-                if room <= 0:
+                if worker.pending > REFILL:
                     break  # woken again by an acknowledgement
                 group.more = False
                 page = functools.partial(load_page, gid=group.id, after=group.cursor, limit=room)
