@@ -1,4 +1,5 @@
-"""Pub/sub for the embedded sidecar: `pubsub.in-memory` components with daprd's delivery semantics."""
+"""Pub/sub for the embedded sidecar with daprd's delivery semantics: `pubsub.embedded.sqlite` (durable,
+the default) and `pubsub.in-memory` components."""
 
 from sidecar.pubsub.broker import BrokerSpec
 from sidecar.pubsub.delivery import RetryPolicy
