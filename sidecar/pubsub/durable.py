@@ -275,6 +275,11 @@ class SqliteBroker:
             for group in busy:
                 await group.empty.wait()
 
+    def discard(self) -> None:
+        """Close the file of a broker that never started (the engine's construction failed)."""
+        self._closed = True
+        self._db.close()
+
     def close(self) -> None:
         """Refuse publishes; acknowledgements are still taken until `shutdown()`."""
         self._closed = True

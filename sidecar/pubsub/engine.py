@@ -93,11 +93,15 @@ class PubSubEngine:
         self._channel = channel
         self._clock = clock
         self._brokers: dict[str, Broker] = {}
-        for spec in brokers:
-            if spec.name in self._brokers:
-                raise ValueError(f"duplicate pubsub component name {spec.name!r}")
-            self._brokers[spec.name] = open_broker(spec, app_id, data_dir, sqlite_synchronous)
-        self._declarative = [sub for d in declarative if (sub := from_declarative(d, app_id)) is not None]
+        try:
+            for spec in brokers:
+                if spec.name in self._brokers:
+                    raise ValueError(f"duplicate pubsub component name {spec.name!r}")
+                self._brokers[spec.name] = open_broker(spec, app_id, data_dir, sqlite_synchronous)
+            self._declarative = [s for d in declarative if (s := from_declarative(d, app_id)) is not None]
+        except BaseException:
+            self._discard()
+            raise
         for sub in self._declarative:
             # known before the app is up: a durable component keeps their messages from now on
             durable = self._brokers.get(sub.pubsubname)
@@ -112,6 +116,12 @@ class PubSubEngine:
         self._loaded = False
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def _discard(self) -> None:
+        """Construction failed: close the files already opened."""
+        for broker in self._brokers.values():
+            if isinstance(broker, SqliteBroker):
+                broker.discard()
 
     async def start(self) -> None:
         """Ready to publish; deliveries begin with `load_subscriptions()`."""
@@ -162,7 +172,7 @@ class PubSubEngine:
         for sub in self._programmatic:
             log.info("app is subscribed to topic %s through pubsub=%s", sub.topic, sub.pubsubname)
         self._start_workers(merge_subscriptions(self._declarative, self._programmatic))
-        if programmatic is not None:  # the app answered: what it no longer subscribes to is gone
+        if programmatic is not None:  # the app answered its list: what it no longer has is gone
             for broker in self._brokers.values():
                 if isinstance(broker, SqliteBroker):
                     broker.retire_unattached()

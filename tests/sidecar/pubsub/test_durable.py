@@ -115,6 +115,21 @@ async def test_a_subscription_the_app_dropped_is_forgotten(
         other.stop()
 
 
+async def test_an_error_from_dapr_subscribe_forgets_nothing(make_sidecar: MakeSidecar) -> None:
+    recorder = Recorder()
+    failing = RawApp(recorder, subscribe_body=STREAM)
+    app = serve(failing.build())
+    try:
+        await stop(await make_sidecar(app, brokers=DURABLE))
+        failing.subscribe_status = 500
+        sc = await make_sidecar(app, brokers=DURABLE, load=False)
+        await sc.publish("stream", "kept")
+        await sc.engine.load_subscriptions()
+        assert sc.engine.pending()[(PUBSUB, "stream")] == 1 and recorder.on("/stream") == []
+    finally:
+        app.stop()
+
+
 async def test_app_down_uses_no_attempt_and_delivery_resumes_when_it_is_back(
     make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
