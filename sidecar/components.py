@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from sidecar.clock import Clock, SystemClock
+from sidecar.pubsub.durable import DurableOptions
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
 from sidecar.state.keys import normalize_key_prefix
@@ -357,6 +358,11 @@ class _Builder:
         elif type_ == "secretstores.local.env":
             into.secret_stores[name] = EnvSecretStore.from_metadata(name, metadata, environ=self.environ)
         elif type_ in ("pubsub.in-memory", "pubsub.embedded.sqlite"):
+            if type_ == "pubsub.embedded.sqlite":
+                try:  # checked here too, so the error names the file
+                    DurableOptions.from_metadata(name, metadata, self.data_dir)
+                except ValueError as exc:
+                    raise PropertyError(str(exc)) from exc
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
         else:
             key_prefix = normalize_key_prefix(props.get("keyPrefix"))

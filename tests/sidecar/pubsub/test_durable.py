@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sidecar.components import ComponentError, load_components
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription
 from tests.harness import ServedApp, bound_socket, engine_env, wait_for, wait_for_async
 from tests.sidecar.pubsub.apps import PUBSUB, BulkApp, RawApp, Recorder
@@ -283,3 +284,32 @@ def test_nothing_acknowledged_is_lost_after_kill_9(tmp_path: Path) -> None:
     finally:
         first.kill()
         app.stop()
+
+
+COMPONENT = """
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: events
+spec:
+  type: pubsub.embedded.sqlite
+  version: v1
+  metadata:
+    - name: dbFile
+      value: {db_file}
+    - name: somethingElse
+      value: ignored
+"""
+
+
+async def test_component_file_and_db_file_metadata(tmp_path: Path, make_sidecar: MakeSidecar) -> None:
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "events.yaml").write_text(COMPONENT.format(db_file="'.'"))
+    with pytest.raises(ComponentError, match=r"events\.yaml.*dbFile '\.' is not a file name"):
+        load_components([resources], app_id="a", data_dir=tmp_path)
+    (resources / "events.yaml").write_text(COMPONENT.format(db_file="queues/events.db"))
+    spec = load_components([resources], app_id="a", data_dir=tmp_path).pubsubs["events"]
+    sc = await make_sidecar(None, brokers=[BrokerSpec(spec.name, spec.type, spec.version, spec.metadata)])
+    sc.engine.validate("events", "t", {})
+    assert (tmp_path / "queues" / "events.db").exists()
