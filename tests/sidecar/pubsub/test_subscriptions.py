@@ -16,7 +16,13 @@ from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, Su
 from sidecar.pubsub.subscriptions import Subscription, merge_subscriptions, parse_app_subscriptions
 from tests.harness import ServedApp
 from tests.sidecar.pubsub.apps import PUBSUB, Recorder, build_sdk_app
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar, tcp_socket
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar, tcp_socket
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
 
 
 async def test_metadata_lists_sdk_and_v2_subscriptions(apps: Apps, make_sidecar: MakeSidecar) -> None:
