@@ -7,7 +7,9 @@ one commit) for every known consumer group of its topic: a group is one subscrip
 pattern), remembered across restarts, so messages are kept while the app is down or before it has
 been asked for `/dapr/subscribe` again. A message leaves a group when its subscriber acknowledged it
 (delivered, dropped per daprd's contract, or dead-lettered durably). Each group holds at most `PAGE`
-messages in memory; the rest is paged in from SQLite in order.
+messages in memory; the rest is paged in from SQLite in order. A message published while its topic has no
+group yet (a first run, before the app's subscriptions were read) is kept `unclaimedRetention` and goes to
+the groups created in that time, as a Redis streams group created at id 0 reads what the stream holds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sidecar.pubsub.journal import (
     load_page,
     register_group,
 )
+from sidecar.state.properties import ComponentProperties
 
 __all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]
 
@@ -39,6 +42,8 @@ log = logging.getLogger("sidecar.pubsub.durable")
 DURABLE_TYPE = "pubsub.embedded.sqlite"
 PAGE = 1000  # messages of one group held in memory: queued for, or in delivery to, the app
 REFILL = PAGE // 2  # page in again once the worker holds no more than this: reads in big pages
+DEFAULT_UNCLAIMED_RETENTION = 3600.0
+PRUNE_INTERVAL = 60.0  # seconds between deletions of expired unclaimed messages
 # Acknowledgements alone are committed this much later, so most share a commit with publishes or each
 # other (an ack lost in a crash only means a redelivery).
 ACK_DELAY = 0.05
@@ -47,10 +52,13 @@ ACK_DELAY = 0.05
 @dataclass(frozen=True)
 class DurableOptions:
     """The component's own metadata: `dbFile`, the SQLite file (relative to the sidecar's data dir;
-    default `pubsub-<component name>.db`). Other names are the pub/sub metadata every daprd component
-    reads (topic scopes) or are ignored, as daprd ignores metadata a component does not know."""
+    default `pubsub-<component name>.db`); `unclaimedRetention`, how long a message published before
+    any subscription to its topic existed is kept for one that appears (Go duration, default 1h, 0 =
+    dropped at once as `pubsub.in-memory` does). Other names are the pub/sub metadata every daprd
+    component reads (topic scopes) or are ignored, as daprd ignores metadata a component does not know."""
 
     path: Path
+    unclaimed_retention: float = DEFAULT_UNCLAIMED_RETENTION
 
     @classmethod
     def from_metadata(cls, name: str, metadata: Mapping[str, str], data_dir: Path) -> DurableOptions:
@@ -58,7 +66,12 @@ class DurableOptions:
         if db_file in (".", "..") or db_file.endswith(("/", "\\")):
             raise ValueError(f"pubsub component {name!r}: dbFile {db_file!r} is not a file name")
         path = Path(db_file or f"pubsub-{name}.db").expanduser()
-        return cls(path if path.is_absolute() else Path(data_dir) / path)
+        retention = ComponentProperties(metadata).duration(
+            "unclaimedRetention", default=DEFAULT_UNCLAIMED_RETENTION
+        )
+        if retention < 0:
+            raise ValueError(f"pubsub component {name!r}: unclaimedRetention must not be negative")
+        return cls(path if path.is_absolute() else Path(data_dir) / path, retention)
 
 
 class _Group:
@@ -100,6 +113,7 @@ class SqliteBroker:
         self._writer: asyncio.Task[None] | None = None
         self._closed = False  # no more publishes
         self._finished = False  # the writer flushes what is left and stops
+        self._pruned = float("-inf")  # monotonic time of the last deletion of expired unclaimed messages
         for group in self._groups.values():
             if group.backlog:
                 log.info(
@@ -115,8 +129,18 @@ class SqliteBroker:
         """Make `topic` (a subscription's topic pattern) a consumer group: its messages are kept from now."""
         if topic in self._groups:
             return
-        gid = self._db.transaction_sync(lambda conn: register_group(conn, self.app_id, topic, time.time()))
-        group = _Group(gid, topic, 0)
+        gid, backlog = self._db.transaction_sync(
+            functools.partial(
+                register_group,
+                app_id=self.app_id,
+                topic=topic,
+                now=time.time(),
+                claims=functools.partial(topic_matches, topic),
+            )
+        )
+        if backlog:
+            log.info("pubsub %s: topic %s takes %d message(s) published before it", self.name, topic, backlog)
+        group = _Group(gid, topic, backlog)
         self._groups[topic] = group
         self._by_id[gid] = group
 
@@ -149,19 +173,19 @@ class SqliteBroker:
     async def publish(self, topic: str, data: bytes, *, wait: bool = True) -> int:
         """Store `data` for every group of `topic`; returns once committed (how many groups).
 
-        With no group the message is dropped, as daprd's in-memory component and a Kafka consumer group
-        that starts at the newest offset do. `wait` is accepted for the in-memory broker's signature: a
-        publish never waits for a subscriber here.
+        With no group the message is kept unclaimed for `unclaimedRetention` (with 0, dropped as
+        `pubsub.in-memory` does). `wait` is accepted for the in-memory broker's signature: a publish
+        never waits for a subscriber here.
         """
         if self._closed:
             raise BrokerClosed("component is closed")
         groups = tuple(g.id for g in self._groups.values() if topic_matches(g.topic, topic))
-        if not groups:
+        if not groups and not self.options.unclaimed_retention:
             log.debug("no subscription for topic %s on pubsub %s; message dropped", topic, self.name)
             return 0
         self._seq += 1
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inserts.append((Insert(self._seq, data, groups), done))
+        self._inserts.append((Insert(self._seq, topic, data, groups, time.time()), done))
         self._published.set()
         self._kick()
         await done
@@ -204,8 +228,13 @@ class SqliteBroker:
             inserts, self._inserts = self._inserts, []
             acks, self._acks = self._acks, []
             batch = [insert for insert, _ in inserts]
+            expire_before = None
+            if self.options.unclaimed_retention and time.monotonic() - self._pruned > PRUNE_INTERVAL:
+                self._pruned = time.monotonic()
+                expire_before = time.time() - self.options.unclaimed_retention
+            commit = functools.partial(commit_batch, inserts=batch, acks=acks, expire_before=expire_before)
             try:
-                await self._db.transaction(functools.partial(commit_batch, inserts=batch, acks=acks))
+                await self._db.transaction(commit)
             except Exception as exc:
                 # acknowledgements lost here only mean a redelivery after a restart
                 log.error("pubsub %s: cannot store %d message(s): %s", self.name, len(batch), exc)

@@ -1,6 +1,6 @@
 """The pub/sub building block: publish APIs in (daprd 1.16 validation order, codes, messages),
 deliveries out. Subscriptions start once, in `load_subscriptions()`; earlier messages are dropped by an
-in-memory component and kept by a durable one (`pubsub.embedded.sqlite`) for the subscriptions it knows.
+in-memory component and kept by a durable one (`pubsub.embedded.sqlite`) until a subscriber acknowledged them.
 """
 
 from __future__ import annotations

@@ -146,8 +146,7 @@ async def make_sidecar(broker_type: str, tmp_path: Path) -> AsyncIterator[MakeSi
             clock,
             declarative=declarative,
             retry=retry,
-            data_dir=tmp_path,
-            **engine_kwargs,
+            **{"data_dir": tmp_path, **engine_kwargs},  # one data dir per test: a restart finds it
         )
         await engine.start()
         sock = tcp_socket()

@@ -313,3 +313,26 @@ async def test_component_file_and_db_file_metadata(tmp_path: Path, make_sidecar:
     sc = await make_sidecar(None, brokers=[BrokerSpec(spec.name, spec.type, spec.version, spec.metadata)])
     sc.engine.validate("events", "t", {})
     assert (tmp_path / "queues" / "events.db").exists()
+
+
+@pytest.mark.parametrize(("retention", "kept"), [("", True), ("0", False)])
+async def test_published_before_any_subscription_existed(
+    make_sidecar: MakeSidecar, retention: str, kept: bool
+) -> None:
+    """A first run: nothing is known yet. The message waits (unclaimedRetention, default 1h) for the
+    subscription that appears; with a retention of 0 it is dropped, as `pubsub.in-memory` does."""
+    spec = [BrokerSpec(PUBSUB, "pubsub.embedded.sqlite", metadata={"unclaimedRetention": retention})]
+    if not retention:
+        spec = DURABLE
+    first = await make_sidecar(unreachable_port(), brokers=spec, load=False)
+    assert (await first.publish("stream", "early")).status_code == 204
+    assert first.engine.pending() == {} and not first.engine.busy()  # nobody to acknowledge it yet
+    await stop(first)
+    recorder = Recorder()
+    app = raw_app(recorder)
+    try:
+        second = await make_sidecar(app, brokers=spec)
+        await second.engine.idle()
+        assert data_of(recorder, "/stream") == (["early"] if kept else [])
+    finally:
+        app.stop()
