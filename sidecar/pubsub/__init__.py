@@ -2,8 +2,8 @@
 the default) and `pubsub.in-memory` components."""
 
 from sidecar.pubsub.broker import BrokerSpec
-from sidecar.pubsub.delivery import RetryPolicy
 from sidecar.pubsub.engine import BulkEntry, PubSubEngine
+from sidecar.pubsub.retry import RetryPolicy
 from sidecar.pubsub.subscriptions import DeclarativeSubscription, SubscriptionError
 
 __all__ = [

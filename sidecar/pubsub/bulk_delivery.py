@@ -15,16 +15,8 @@ from sidecar import gojson
 from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
 from sidecar.pubsub.cloudevents import CLOUDEVENT_CONTENT_TYPE
-from sidecar.pubsub.delivery import (
-    CHANNEL_ERRORS,
-    DeadLetter,
-    DeliveryWorker,
-    Message,
-    RetryPolicy,
-    Settled,
-    app_unreachable,
-    trace_headers,
-)
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, Message, Settled, trace_headers
+from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
 
 __all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
@@ -226,7 +218,7 @@ class BulkSubscriptionWorker(DeliveryWorker):
 
     async def _deliver(self, path: str, entries: list[_Entry]) -> None:
         delays = self._retry.delays()
-        down_delays = self._down_delays()
+        down_delays = self._retry.down_delays()
         reason = ""
         attempt = 0
         while attempt < self._retry.attempts:
@@ -241,7 +233,7 @@ class BulkSubscriptionWorker(DeliveryWorker):
                 if await self._channel_down(down_delays):
                     continue
                 return  # shutting down: kept for redelivery
-            down_delays = self._down_delays()
+            down_delays = self._retry.down_delays()
             log.warning(
                 "retriable failure %d/%d delivering %d of %d pub/sub event(s) on topic %s to %s: %s",
                 attempt,

@@ -14,10 +14,7 @@ import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
 
 from sidecar import gojson
 from sidecar.appchannel import AppChannel
@@ -29,18 +26,16 @@ from sidecar.pubsub.cloudevents import (
     is_raw_payload,
     raw_payload_envelope,
 )
+from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.routing import CelEvalError, select_path
 from sidecar.pubsub.subscriptions import Subscription
 
 __all__ = [
-    "CHANNEL_ERRORS",
     "DeadLetter",
     "DeliveryWorker",
     "Message",
     "Outcome",
-    "RetryPolicy",
     "Settled",
-    "app_unreachable",
     "SubscriptionWorker",
     "classify_reply",
     "trace_headers",
@@ -50,35 +45,8 @@ log = logging.getLogger("sidecar.pubsub.delivery")
 
 DeadLetter = Callable[[str, bytes], Awaitable[None]]
 
-# what the app channel raises when the app cannot be reached: a retriable failure
-CHANNEL_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
-
-
-def app_unreachable(exc: BaseException) -> bool:
-    """A connection failure (app down or restarting), not an app that took too long to answer."""
-    down = isinstance(exc, aiohttp.ClientConnectionError | ConnectionError)
-    return down and not isinstance(exc, TimeoutError)
-
-
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SKIPPED_HEADERS = frozenset({"content-type", "content-length", "pubsubname"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Delivery attempts for retriable failures: `attempts` in all, sleeping `initial` seconds after
-    the first failure, multiplied by `factor` up to `maximum`."""
-
-    attempts: int = 5
-    initial: float = 0.1
-    maximum: float = 2.0
-    factor: float = 2.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial
-        for _ in range(self.attempts - 1):
-            yield min(delay, self.maximum)
-            delay *= self.factor
 
 
 class Message:
@@ -94,10 +62,6 @@ class Message:
 
 
 Settled = Callable[[list[Message]], None]
-
-# Backoff while the app channel is down and the broker keeps the message (durable brokers): no attempt is
-# used up, the delivery waits for the app.
-CHANNEL_DOWN_MAX_DELAY = 2.0
 
 
 class Outcome(enum.Enum):
@@ -229,7 +193,8 @@ class DeliveryWorker:
         await self._queue.join()
 
     async def stop(self, grace: float) -> None:
-        """Finish the in-flight delivery (up to `grace` s, no further retries), drop queued ones."""
+        """Finish the in-flight delivery (up to `grace` s, no further retries), drop queued ones (a
+        durable broker still has them)."""
         self._closing.set()
         task, self._task = self._task, None
         if task is not None:
@@ -244,7 +209,9 @@ class DeliveryWorker:
             self._queue.task_done()
             dropped += 1
         self.pending = 0
-        if dropped:
+        if dropped and self._on_settled is not None:
+            log.info("%d undelivered message(s) on %s kept for after a restart", dropped, self.topic)
+        elif dropped:
             log.warning("dropped %d undelivered message(s) on %s at shutdown", dropped, self.topic)
 
     async def _run(self) -> None:
@@ -270,21 +237,14 @@ class DeliveryWorker:
         for _ in messages:
             self._queue.task_done()
 
-    async def _channel_down(self, attempt_delays: Iterator[float]) -> bool:
-        """After an app-channel error with `wait_for_app`: wait (backoff up to
-        CHANNEL_DOWN_MAX_DELAY) and return True to try again; False when shutting down."""
-        delay = min(next(attempt_delays), CHANNEL_DOWN_MAX_DELAY)
+    async def _channel_down(self, down_delays: Iterator[float]) -> bool:
+        """After an app-channel error with `wait_for_app`: wait the next of `down_delays` and return
+        True to try again; False when shutting down."""
         try:
-            await asyncio.wait_for(self._closing.wait(), delay)
+            await asyncio.wait_for(self._closing.wait(), next(down_delays))
         except TimeoutError:
             return True
         return False
-
-    def _down_delays(self) -> Iterator[float]:
-        delay = self._retry.initial
-        while True:
-            yield delay
-            delay = min(delay * self._retry.factor, CHANNEL_DOWN_MAX_DELAY)
 
     async def _retry_wait(self, delays: Iterator[float]) -> bool:
         """Sleep before the next attempt; False when there is none or the sidecar is shutting down
@@ -400,7 +360,7 @@ class SubscriptionWorker(DeliveryWorker):
         headers = _headers(self.sub, event)
         event_id = event.get("id")
         delays = self._retry.delays()
-        down_delays = self._down_delays()
+        down_delays = self._retry.down_delays()
         reason = ""
         attempt = 0
         while attempt < self._retry.attempts:
@@ -416,7 +376,7 @@ class SubscriptionWorker(DeliveryWorker):
                     if await self._channel_down(down_delays):
                         continue
                     return  # shutting down: kept for redelivery
-            down_delays = self._down_delays()
+            down_delays = self._retry.down_delays()
             if outcome is Outcome.SUCCESS:
                 return
             if outcome is Outcome.NOT_FOUND:

@@ -19,8 +19,9 @@ from sidecar.pubsub.broker import SUPPORTED_TYPE as IN_MEMORY_TYPE
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
 from sidecar.pubsub.bulk_delivery import BulkSubscriptionWorker
 from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
-from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, RetryPolicy, SubscriptionWorker
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, SubscriptionWorker
 from sidecar.pubsub.durable import DURABLE_TYPE, SqliteBroker
+from sidecar.pubsub.retry import RetryPolicy
 from sidecar.pubsub.subscriptions import (
     INIT_RETRY_DELAYS,
     DeclarativeSubscription,
