@@ -23,6 +23,7 @@ import yaml
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
 from sidecar.clock import Clock, SystemClock
+from sidecar.pubsub.durable import DurableOptions
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
 from sidecar.state.keys import normalize_key_prefix
@@ -46,6 +47,7 @@ SUPPORTED_TYPES = (
     "state.sqlite",
     "state.in-memory",
     "pubsub.in-memory",
+    "pubsub.embedded.sqlite",
     "secretstores.local.file",
     "secretstores.local.env",
     CRON_TYPE,
@@ -171,8 +173,10 @@ def default_components(
     data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
 ) -> Components:
     """What `dapr init` gives, minus Redis: `statestore` (state.sqlite at `<data_dir>/state.db`, the actor
-    state store) and `pubsub` (pubsub.in-memory); plus `housekeeping` (bindings.cron, `@every 6h`) with no
-    `direction`, so it is read only if the app answers daprd's OPTIONS probe on `/housekeeping`."""
+    state store), `pubsub` (pubsub.embedded.sqlite at `<data_dir>/pubsub-pubsub.db`: durable, as `dapr init`'s
+    Redis streams are; pubsub.in-memory would lose messages on a crash); plus `housekeeping` (bindings.cron,
+    `@every 6h`) with no `direction`, so it is read only if the app answers daprd's OPTIONS probe on
+    `/housekeeping`."""
     # Expired TTL rows (idempotency records, the feed's dedup marks) are swept hourly, as
     # dapr/components/statestore.yaml declares (state.sqlite's own default never sweeps).
     options = SqliteOptions(
@@ -182,7 +186,7 @@ def default_components(
     return Components(
         state_stores={"statestore": store},
         actor_state_store="statestore",
-        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.in-memory", "v1")},
+        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.embedded.sqlite", "v1")},
         versions={"statestore": "v1", "pubsub": "v1", "housekeeping": "v1"},
         bindings={"housekeeping": CronSpec.from_metadata("housekeeping", {"schedule": "@every 6h"})},
     )
@@ -367,7 +371,12 @@ class _Builder:
             into.secret_stores[name] = LocalFileSecretStore.from_metadata(name, metadata, base_dir=Path.cwd())
         elif type_ == "secretstores.local.env":
             into.secret_stores[name] = EnvSecretStore.from_metadata(name, metadata, environ=self.environ)
-        elif type_ == "pubsub.in-memory":
+        elif type_ in ("pubsub.in-memory", "pubsub.embedded.sqlite"):
+            if type_ == "pubsub.embedded.sqlite":
+                try:  # checked here too, so the error names the file
+                    DurableOptions.from_metadata(name, metadata, self.data_dir)
+                except ValueError as exc:
+                    raise PropertyError(str(exc)) from exc
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
         elif type_ == CRON_TYPE:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)

@@ -160,6 +160,8 @@ class Sidecar:
                 )
                 for s in self.components.subscriptions
             ],
+            data_dir=cfg.data_dir,
+            sqlite_synchronous=cfg.sqlite_synchronous,
         )
         self.transactions = StateTransactions(
             self.components.state_stores,
@@ -238,8 +240,10 @@ class Sidecar:
             return f"{n} API request(s) being served" if n else None
 
         def pubsub_busy() -> str | None:
+            if not self.pubsub.busy():
+                return None
             n = sum(self.pubsub.pending().values())
-            return f"{n} message(s) not yet acknowledged by subscribers" if n else None
+            return f"{n} message(s) not yet acknowledged by subscribers"
 
         def outbox_busy() -> str | None:
             return "outbox events not yet handed to the broker" if self.transactions.busy() else None

@@ -109,7 +109,12 @@ class Subscriber(Protocol):
     @property
     def topic(self) -> str: ...
 
+    @property
+    def pending(self) -> int: ...
+
     async def enqueue(self, data: bytes, *, wait: bool) -> None: ...
+
+    async def idle(self) -> None: ...
 
 
 class InMemoryBroker:
@@ -117,15 +122,7 @@ class InMemoryBroker:
 
     def __init__(self, spec: BrokerSpec, app_id: str) -> None:
         if spec.type != SUPPORTED_TYPE:
-            raise ValueError(
-                f"pubsub component {spec.name!r} has type {spec.type!r}; the embedded sidecar "
-                f"implements only {SUPPORTED_TYPE}"
-            )
-        if spec.version not in ("v1", ""):
-            raise ValueError(
-                f"pubsub component {spec.name!r}: version {spec.version!r} of {SUPPORTED_TYPE} "
-                "does not exist (use v1)"
-            )
+            raise ValueError(f"pubsub component {spec.name!r} has type {spec.type!r}, not {SUPPORTED_TYPE}")
         self.spec = spec
         self.name = spec.name
         self.scopes = TopicScopes.from_metadata(spec.metadata, app_id)
@@ -138,6 +135,25 @@ class InMemoryBroker:
     def close(self) -> None:
         self._closed = True
         self._subscribers.clear()
+
+    async def shutdown(self) -> None:
+        """Nothing to keep: queued messages are dropped by their workers."""
+
+    def backlog(self) -> dict[str, int]:
+        """Messages queued or in delivery per subscription topic."""
+        counts: dict[str, int] = {}
+        for subscriber in self._subscribers:
+            counts[subscriber.topic] = counts.get(subscriber.topic, 0) + subscriber.pending
+        return counts
+
+    def busy(self) -> bool:
+        return any(subscriber.pending for subscriber in self._subscribers)
+
+    async def idle(self) -> None:
+        """Wait until every queued message (dead letters included) has been handled."""
+        while busy := [s for s in self._subscribers if s.pending]:
+            for subscriber in busy:
+                await subscriber.idle()
 
     async def publish(self, topic: str, data: bytes, *, wait: bool = True) -> int:
         """Queue `data` for every matching subscriber; returns how many. No subscriber = dropped.

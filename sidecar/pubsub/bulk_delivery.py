@@ -15,13 +15,8 @@ from sidecar import gojson
 from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
 from sidecar.pubsub.cloudevents import CLOUDEVENT_CONTENT_TYPE
-from sidecar.pubsub.delivery import (
-    CHANNEL_ERRORS,
-    DeadLetter,
-    DeliveryWorker,
-    RetryPolicy,
-    trace_headers,
-)
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, Message, Settled, trace_headers
+from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
 
 __all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
@@ -110,9 +105,18 @@ class BulkSubscriptionWorker(DeliveryWorker):
         dead_letter: DeadLetter,
         retry: RetryPolicy,
         queue_size: int = 10_000,
+        settled: Settled | None = None,
+        wait_for_app: bool = False,
     ) -> None:
         super().__init__(
-            sub, channel=channel, clock=clock, dead_letter=dead_letter, retry=retry, queue_size=queue_size
+            sub,
+            channel=channel,
+            clock=clock,
+            dead_letter=dead_letter,
+            retry=retry,
+            queue_size=queue_size,
+            settled=settled,
+            wait_for_app=wait_for_app,
         )
         bulk = sub.bulk_subscribe or BulkSubscribe()
         self._max_messages = bulk.max_messages
@@ -153,18 +157,18 @@ class BulkSubscriptionWorker(DeliveryWorker):
                 remaining = deadline - loop.time()
                 if len(batch) >= self._max_messages or remaining <= 0 or self._closing.is_set():
                     break
-                data = await self._next(remaining)
-                if data is None:
+                message = await self._next(remaining)
+                if message is None:
                     break
-                batch.append(data)
+                batch.append(message)
             try:
-                await self._deliver_batch(batch)
+                await self._deliver_batch([message.data for message in batch])
             except Exception:
                 log.exception("unexpected error delivering a batch of messages on topic %s", self.topic)
             finally:
-                self._settled(len(batch))
+                self._settled(batch)
 
-    def _drain(self, batch: list[bytes]) -> None:
+    def _drain(self, batch: list[Message]) -> None:
         while len(batch) < self._max_messages:
             try:
                 batch.append(self._queue.get_nowait())
@@ -214,12 +218,22 @@ class BulkSubscriptionWorker(DeliveryWorker):
 
     async def _deliver(self, path: str, entries: list[_Entry]) -> None:
         delays = self._retry.delays()
+        down_delays = self._retry.down_delays()
         reason = ""
-        for attempt in range(1, self._retry.attempts + 1):
+        attempt = 0
+        while attempt < self._retry.attempts:
+            attempt += 1
             sent = len(entries)
-            entries, reason = await self._post(path, entries)
+            entries, reason, down = await self._post(path, entries)
             if not entries:
                 return
+            if down and self._wait_for_app:
+                log.debug("app unreachable for %d pub/sub event(s) on %s: %s", sent, self.topic, reason)
+                attempt -= 1
+                if await self._channel_down(down_delays):
+                    continue
+                return  # shutting down: kept for redelivery
+            down_delays = self._retry.down_delays()
             log.warning(
                 "retriable failure %d/%d delivering %d of %d pub/sub event(s) on topic %s to %s: %s",
                 attempt,
@@ -239,8 +253,8 @@ class BulkSubscriptionWorker(DeliveryWorker):
                 entry.data, entry.event_id, f"{self._retry.attempts} attempts failed; last: {reason}"
             )
 
-    async def _post(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str]:
-        """One bulk request; returns the entries that failed and why."""
+    async def _post(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str, bool]:
+        """One bulk request; returns the entries that failed, why, and whether the app was unreachable."""
         body = b"".join(
             (
                 b'{"entries":[',
@@ -259,9 +273,10 @@ class BulkSubscriptionWorker(DeliveryWorker):
         try:
             resp = await self._channel.request("POST", path, body=body, headers=headers)
         except CHANNEL_ERRORS as exc:
-            return entries, f"error from app channel: {type(exc).__name__}: {exc}"
+            return entries, f"error from app channel: {type(exc).__name__}: {exc}", app_unreachable(exc)
         if 200 <= resp.status <= 299:
-            return await self._read_reply(entries, resp.body)
+            failed, reason = await self._read_reply(entries, resp.body)
+            return failed, reason, False
         if resp.status == 404:
             log.error(
                 "non-retriable error returned from app while processing bulk pub/sub event on topic %s "
@@ -270,8 +285,8 @@ class BulkSubscriptionWorker(DeliveryWorker):
                 path,
                 len(entries),
             )
-            return [], ""
-        return entries, f"retriable error returned from app: {resp.body[:200]!r} ({resp.status})"
+            return [], "", False
+        return entries, f"retriable error returned from app: {resp.body[:200]!r} ({resp.status})", False
 
     async def _read_reply(self, entries: list[_Entry], body: bytes) -> tuple[list[_Entry], str]:
         try:

@@ -14,10 +14,7 @@ import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
 
 from sidecar import gojson
 from sidecar.appchannel import AppChannel
@@ -29,15 +26,16 @@ from sidecar.pubsub.cloudevents import (
     is_raw_payload,
     raw_payload_envelope,
 )
+from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.routing import CelEvalError, select_path
 from sidecar.pubsub.subscriptions import Subscription
 
 __all__ = [
-    "CHANNEL_ERRORS",
     "DeadLetter",
     "DeliveryWorker",
+    "Message",
     "Outcome",
-    "RetryPolicy",
+    "Settled",
     "SubscriptionWorker",
     "classify_reply",
     "trace_headers",
@@ -47,28 +45,23 @@ log = logging.getLogger("sidecar.pubsub.delivery")
 
 DeadLetter = Callable[[str, bytes], Awaitable[None]]
 
-# what the app channel raises when the app cannot be reached: a retriable failure
-CHANNEL_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
-
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SKIPPED_HEADERS = frozenset({"content-type", "content-length", "pubsubname"})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Delivery attempts for retriable failures: `attempts` in all, sleeping `initial` seconds after
-    the first failure, multiplied by `factor` up to `maximum`."""
+class Message:
+    """One message on its way to a subscriber: the broker bytes and, for a durable broker, its consumer
+    group and sequence number (0 in memory)."""
 
-    attempts: int = 5
-    initial: float = 0.1
-    maximum: float = 2.0
-    factor: float = 2.0
+    __slots__ = ("data", "group", "seq")
 
-    def delays(self) -> Iterator[float]:
-        delay = self.initial
-        for _ in range(self.attempts - 1):
-            yield min(delay, self.maximum)
-            delay *= self.factor
+    def __init__(self, data: bytes, seq: int = 0, group: int = 0) -> None:
+        self.data = data
+        self.seq = seq
+        self.group = group
+
+
+Settled = Callable[[list[Message]], None]
 
 
 class Outcome(enum.Enum):
@@ -132,7 +125,12 @@ def _headers(sub: Subscription, event: dict[str, Any]) -> dict[str, str]:
 
 class DeliveryWorker:
     """A queue plus one task delivering one subscription's messages, and the steps every delivery
-    shares: reading `rawPayload`, expiration, routing, dead-lettering. Subclasses implement `_run`."""
+    shares: reading `rawPayload`, expiration, routing, dead-lettering. Subclasses implement `_run`.
+
+    `settled` (durable brokers) is told which messages reached a final outcome, so they are acknowledged;
+    a message abandoned at shutdown is not. `wait_for_app`: an unreachable app channel uses up no
+    attempt; the message waits (with backoff) until the app is back instead of being given up.
+    """
 
     def __init__(
         self,
@@ -143,6 +141,8 @@ class DeliveryWorker:
         dead_letter: DeadLetter,
         retry: RetryPolicy,
         queue_size: int = 10_000,
+        settled: Settled | None = None,
+        wait_for_app: bool = False,
     ) -> None:
         self.sub = sub
         self.topic = sub.topic
@@ -150,7 +150,9 @@ class DeliveryWorker:
         self._clock = clock
         self._dead_letter = dead_letter
         self._retry = retry
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=queue_size)
+        self._on_settled = settled
+        self._wait_for_app = wait_for_app
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.pending = 0  # enqueued or being delivered
@@ -171,18 +173,28 @@ class DeliveryWorker:
         self.pending += 1
         try:
             if wait:
-                await self._queue.put(data)
+                await self._queue.put(Message(data))
             else:
-                self._queue.put_nowait(data)
+                self._queue.put_nowait(Message(data))
         except BaseException:
             self.pending -= 1
             raise
+
+    def feed(self, message: Message) -> bool:
+        """Hand over one message a durable broker paged in (the broker bounds the queue); False when
+        closing."""
+        if self._closing.is_set():
+            return False
+        self.pending += 1
+        self._queue.put_nowait(message)
+        return True
 
     async def idle(self) -> None:
         await self._queue.join()
 
     async def stop(self, grace: float) -> None:
-        """Finish the in-flight delivery (up to `grace` s, no further retries), drop queued ones."""
+        """Finish the in-flight delivery (up to `grace` s, no further retries), drop queued ones (a
+        durable broker still has them)."""
         self._closing.set()
         task, self._task = self._task, None
         if task is not None:
@@ -197,13 +209,15 @@ class DeliveryWorker:
             self._queue.task_done()
             dropped += 1
         self.pending = 0
-        if dropped:
+        if dropped and self._on_settled is not None:
+            log.info("%d undelivered message(s) on %s kept for after a restart", dropped, self.topic)
+        elif dropped:
             log.warning("dropped %d undelivered message(s) on %s at shutdown", dropped, self.topic)
 
     async def _run(self) -> None:
         raise NotImplementedError
 
-    async def _next(self, timeout: float | None = None) -> bytes | None:
+    async def _next(self, timeout: float | None = None) -> Message | None:
         """The next queued message; None when closing or after `timeout` seconds without one."""
         getter = asyncio.ensure_future(self._queue.get())
         closing = asyncio.ensure_future(self._closing.wait())
@@ -214,11 +228,23 @@ class DeliveryWorker:
             return None
         return getter.result()
 
-    def _settled(self, count: int) -> None:
-        """`count` messages taken with `_next` are handled, whatever the outcome."""
-        self.pending -= count
-        for _ in range(count):
+    def _settled(self, messages: list[Message]) -> None:
+        """`messages` taken with `_next` are handled, whatever the outcome; acknowledged unless the
+        worker is shutting down (then a durable broker redelivers them after a restart)."""
+        if self._on_settled is not None and not self._closing.is_set():
+            self._on_settled(messages)
+        self.pending -= len(messages)
+        for _ in messages:
             self._queue.task_done()
+
+    async def _channel_down(self, down_delays: Iterator[float]) -> bool:
+        """After an app-channel error with `wait_for_app`: wait the next of `down_delays` and return
+        True to try again; False when shutting down."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), next(down_delays))
+        except TimeoutError:
+            return True
+        return False
 
     async def _retry_wait(self, delays: Iterator[float]) -> bool:
         """Sleep before the next attempt; False when there is none or the sidecar is shutting down
@@ -297,15 +323,15 @@ class SubscriptionWorker(DeliveryWorker):
 
     async def _run(self) -> None:
         while not self._closing.is_set():
-            data = await self._next()
-            if data is None:
+            message = await self._next()
+            if message is None:
                 return
             try:
-                await self._process(data)
+                await self._process(message.data)
             except Exception:
                 log.exception("unexpected error delivering a message on topic %s", self.topic)
             finally:
-                self._settled(1)
+                self._settled([message])
 
     async def _process(self, data: bytes) -> None:
         sub = self.sub
@@ -334,13 +360,23 @@ class SubscriptionWorker(DeliveryWorker):
         headers = _headers(self.sub, event)
         event_id = event.get("id")
         delays = self._retry.delays()
+        down_delays = self._retry.down_delays()
         reason = ""
-        for attempt in range(1, self._retry.attempts + 1):
+        attempt = 0
+        while attempt < self._retry.attempts:
+            attempt += 1
             try:
                 resp = await self._channel.request("POST", path, body=body, headers=headers)
                 outcome, reason = classify_reply(resp.status, resp.body)
             except CHANNEL_ERRORS as exc:
                 outcome, reason = Outcome.RETRY, f"error from app channel: {type(exc).__name__}: {exc}"
+                if self._wait_for_app and app_unreachable(exc):
+                    log.debug("app unreachable for pub/sub event %s on %s: %s", event_id, self.topic, reason)
+                    attempt -= 1
+                    if await self._channel_down(down_delays):
+                        continue
+                    return  # shutting down: kept for redelivery
+            down_delays = self._retry.down_delays()
             if outcome is Outcome.SUCCESS:
                 return
             if outcome is Outcome.NOT_FOUND:

@@ -1,5 +1,6 @@
 """The pub/sub building block: publish APIs in (daprd 1.16 validation order, codes, messages),
-deliveries out. Subscriptions start once, in `load_subscriptions()`; earlier messages are dropped.
+deliveries out. Subscriptions start once, in `load_subscriptions()`; earlier messages are dropped by an
+in-memory component and kept by a durable one (`pubsub.embedded.sqlite`) until a subscriber acknowledged them.
 """
 
 from __future__ import annotations
@@ -8,15 +9,19 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
 from sidecar.errors import DaprError, error
+from sidecar.pubsub.broker import SUPPORTED_TYPE as IN_MEMORY_TYPE
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
 from sidecar.pubsub.bulk_delivery import BulkSubscriptionWorker
 from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
-from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, RetryPolicy, SubscriptionWorker
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, SubscriptionWorker
+from sidecar.pubsub.durable import DURABLE_TYPE, SqliteBroker
+from sidecar.pubsub.retry import RetryPolicy
 from sidecar.pubsub.subscriptions import (
     INIT_RETRY_DELAYS,
     DeclarativeSubscription,
@@ -30,6 +35,27 @@ from sidecar.pubsub.subscriptions import (
 __all__ = ["BulkEntry", "PubSubEngine"]
 
 log = logging.getLogger("sidecar.pubsub")
+
+Broker = InMemoryBroker | SqliteBroker
+BROKER_TYPES = (DURABLE_TYPE, IN_MEMORY_TYPE)
+
+
+def open_broker(spec: BrokerSpec, app_id: str, data_dir: Path | None, synchronous: str) -> Broker:
+    """The broker of one component; ValueError for a type or setting the embedded sidecar lacks."""
+    if spec.type in BROKER_TYPES and spec.version not in ("v1", ""):
+        raise ValueError(
+            f"pubsub component {spec.name!r}: version {spec.version!r} of {spec.type} does not exist (use v1)"
+        )
+    if spec.type == DURABLE_TYPE:
+        if data_dir is None:
+            raise ValueError(f"pubsub component {spec.name!r}: {DURABLE_TYPE} needs the sidecar's data dir")
+        return SqliteBroker(spec, app_id, data_dir=data_dir, synchronous=synchronous)
+    if spec.type == IN_MEMORY_TYPE:
+        return InMemoryBroker(spec, app_id)
+    raise ValueError(
+        f"pubsub component {spec.name!r} has type {spec.type!r}; the embedded sidecar "
+        f"implements only {', '.join(BROKER_TYPES)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -58,18 +84,30 @@ class PubSubEngine:
         init_retry_delays: Sequence[float] = INIT_RETRY_DELAYS,
         queue_size: int = 10_000,
         stop_grace: float = 5.0,
+        data_dir: Path | None = None,
+        sqlite_synchronous: str = "FULL",
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
-        subscription with an invalid or unsupported rule or bulk setting."""
+        subscription with an invalid or unsupported rule or bulk setting. A durable component keeps its
+        file under `data_dir`."""
         self.app_id = app_id
         self._channel = channel
         self._clock = clock
-        self._brokers: dict[str, InMemoryBroker] = {}
-        for spec in brokers:
-            if spec.name in self._brokers:
-                raise ValueError(f"duplicate pubsub component name {spec.name!r}")
-            self._brokers[spec.name] = InMemoryBroker(spec, app_id)
-        self._declarative = [sub for d in declarative if (sub := from_declarative(d, app_id)) is not None]
+        self._brokers: dict[str, Broker] = {}
+        try:
+            for spec in brokers:
+                if spec.name in self._brokers:
+                    raise ValueError(f"duplicate pubsub component name {spec.name!r}")
+                self._brokers[spec.name] = open_broker(spec, app_id, data_dir, sqlite_synchronous)
+            self._declarative = [s for d in declarative if (s := from_declarative(d, app_id)) is not None]
+        except BaseException:
+            self._discard()
+            raise
+        for sub in self._declarative:
+            # known before the app is up: a durable component keeps their messages from now on
+            durable = self._brokers.get(sub.pubsubname)
+            if isinstance(durable, SqliteBroker) and durable.scopes.may_subscribe(sub.topic):
+                durable.remember(sub.topic)
         self._programmatic: list[Subscription] = []
         self._retry = retry or RetryPolicy()
         self._init_retry_delays = tuple(init_retry_delays)
@@ -80,22 +118,33 @@ class PubSubEngine:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
+    def _discard(self) -> None:
+        """Construction failed: close the files already opened."""
+        for broker in self._brokers.values():
+            if isinstance(broker, SqliteBroker):
+                broker.discard()
+
     async def start(self) -> None:
         """Ready to publish; deliveries begin with `load_subscriptions()`."""
 
     async def stop(self) -> None:
-        """Close every component, let in-flight deliveries finish (bounded) and drop queued ones."""
+        """Close every component, let in-flight deliveries finish (bounded) and drop queued ones
+        (a durable component keeps every message not acknowledged yet)."""
         self._loaded = True  # a later load_subscriptions() must not start workers
         for broker in self._brokers.values():
             broker.close()
         workers, self._workers = self._workers, []
         await asyncio.gather(*(worker.stop(self._stop_grace) for worker in workers))
+        await asyncio.gather(*(broker.shutdown() for broker in self._brokers.values()))
 
     async def idle(self) -> None:
-        """Wait until every queued message (dead letters included) has been handled."""
-        while busy := [w for w in self._workers if w.pending]:
-            for worker in busy:
-                await worker.idle()
+        """Wait until every message of a running subscription (dead letters included) was handled."""
+        for broker in self._brokers.values():
+            await broker.idle()
+
+    def busy(self) -> bool:
+        """Whether any message is not yet acknowledged by its subscriber or is in delivery (cheap)."""
+        return any(broker.busy() for broker in self._brokers.values())
 
     async def load_subscriptions(self) -> None:
         """Read `/dapr/subscribe` once and start delivering, declarative subscriptions included.
@@ -124,6 +173,10 @@ class PubSubEngine:
         for sub in self._programmatic:
             log.info("app is subscribed to topic %s through pubsub=%s", sub.topic, sub.pubsubname)
         self._start_workers(merge_subscriptions(self._declarative, self._programmatic))
+        if programmatic is not None:  # the app answered its list: what it no longer has is gone
+            for broker in self._brokers.values():
+                if isinstance(broker, SqliteBroker):
+                    broker.retire_unattached()
 
     def _start_workers(self, subs: Sequence[Subscription]) -> None:
         for sub in subs:
@@ -143,19 +196,22 @@ class PubSubEngine:
                 )
                 continue
             worker_type = BulkSubscriptionWorker if sub.bulk_subscribe else SubscriptionWorker
+            durable = isinstance(broker, SqliteBroker)
             worker = worker_type(
                 sub,
                 channel=self._channel,
                 clock=self._clock,
                 dead_letter=self._dead_letter_for(broker),
                 retry=self._retry,
-                queue_size=self._queue_size,
+                queue_size=0 if durable else self._queue_size,  # the durable broker pages
+                settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
+                wait_for_app=durable,
             )
             broker.attach(worker)
             worker.start()
             self._workers.append(worker)
 
-    def _dead_letter_for(self, broker: InMemoryBroker) -> DeadLetter:
+    def _dead_letter_for(self, broker: Broker) -> DeadLetter:
         async def publish(topic: str, data: bytes) -> None:
             if not broker.scopes.may_publish(topic):
                 raise PermissionError(f"topic {topic} is not allowed for app id {self.app_id}")
@@ -164,12 +220,13 @@ class PubSubEngine:
         return publish
 
     def pending(self) -> dict[tuple[str, str], int]:
-        """Messages enqueued or in delivery, by (pubsub, topic): how far subscribers lag behind."""
-        counts: dict[tuple[str, str], int] = {}
-        for w in self._workers:
-            key = (w.sub.pubsubname, w.topic)
-            counts[key] = counts.get(key, 0) + w.pending
-        return counts
+        """Messages enqueued or in delivery, by (pubsub, subscription topic): how far subscribers lag
+        behind. For a durable component: every message not acknowledged yet, stored backlog included."""
+        return {
+            (name, topic): count
+            for name, broker in self._brokers.items()
+            for topic, count in broker.backlog().items()
+        }
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """`subscriptions[]` of the metadata API (daprd's HTTP shape; empty fields omitted)."""
@@ -182,7 +239,7 @@ class PubSubEngine:
         self._resolve(pubsub, topic)
         self._raw_payload(metadata)
 
-    def _resolve(self, pubsub: str, topic: str) -> InMemoryBroker:
+    def _resolve(self, pubsub: str, topic: str) -> Broker:
         if not pubsub:
             raise error("ERR_PUBSUB_EMPTY", "pubsub name is empty")
         broker = self._brokers.get(pubsub)
@@ -224,7 +281,7 @@ class PubSubEngine:
         except ValueError as exc:
             raise error("ERR_PUBSUB_CLOUD_EVENTS_SER", "cannot create cloudevent") from exc
 
-    def _check_publish_allowed(self, broker: InMemoryBroker, topic: str) -> None:
+    def _check_publish_allowed(self, broker: Broker, topic: str) -> None:
         if not broker.scopes.may_publish(topic):
             raise error("ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed for app id {self.app_id}")
 
@@ -288,12 +345,16 @@ class PubSubEngine:
                 )
             prepared.append((entry.entry_id, payload))
         self._check_publish_allowed(broker, topic)
+        # started in order, so the entries keep it; a durable component commits them together
+        results = await asyncio.gather(
+            *(broker.publish(topic, payload) for _, payload in prepared), return_exceptions=True
+        )
         failed: list[tuple[str, str]] = []
-        for entry_id, payload in prepared:
-            try:
-                await broker.publish(topic, payload)
-            except BrokerClosed as exc:
-                failed.append((entry_id, str(exc)))
+        for (entry_id, _), result in zip(prepared, results, strict=True):
+            if isinstance(result, BrokerClosed):
+                failed.append((entry_id, str(result)))
+            elif isinstance(result, BaseException):
+                raise result
         return failed
 
     @staticmethod

@@ -283,7 +283,9 @@ async def fetch_app_subscriptions(
 ) -> list[Subscription] | None:
     """GET `/dapr/subscribe` once, retrying connection errors after each of `delays` seconds.
 
-    Returns None when the app stayed unreachable; raises SubscriptionError for an unusable reply.
+    Returns None when the app stayed unreachable or answered an error status (daprd then subscribes to
+    nothing from the app; None also tells a durable broker not to forget what it knew); raises
+    SubscriptionError for an unusable reply.
     """
     for attempt in range(len(delays) + 1):
         try:
@@ -302,6 +304,6 @@ async def fetch_app_subscriptions(
             return []
         if resp.status != 200:
             log.error("app returned http status code %s from subscription endpoint", resp.status)
-            return []
+            return None
         return parse_app_subscriptions(resp.body)
     return None  # pragma: no cover - the loop always returns

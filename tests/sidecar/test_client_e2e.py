@@ -142,7 +142,7 @@ def test_metadata_over_grpc(e2e: E2E) -> None:
         meta = c.get_metadata()
     assert meta.application_id == "e2e"
     names = {comp.name: comp.type for comp in meta.registered_components}
-    assert names["statestore"] == "state.sqlite" and names["pubsub"] == "pubsub.in-memory"
+    assert names["statestore"] == "state.sqlite" and names["pubsub"] == "pubsub.embedded.sqlite"
     assert meta.extended_metadata["team"] == "todo"
 
 

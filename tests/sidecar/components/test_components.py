@@ -302,7 +302,7 @@ async def test_default_components_match_dapr_init_with_sqlite(tmp_path: Path) ->
         assert comps.actor_state_store == "statestore"
         assert [(d["name"], d["type"]) for d in comps.describe()] == [
             ("statestore", "state.sqlite"),
-            ("pubsub", "pubsub.in-memory"),
+            ("pubsub", "pubsub.embedded.sqlite"),
             ("housekeeping", "bindings.cron"),  # read only by an app that answers OPTIONS /housekeeping
         ]
         housekeeping = comps.bindings["housekeeping"]

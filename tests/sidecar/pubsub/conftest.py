@@ -9,6 +9,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -114,7 +115,16 @@ MakeSidecar = Callable[..., Awaitable[Sidecar]]
 
 
 @pytest.fixture
-async def make_sidecar() -> AsyncIterator[MakeSidecar]:
+def broker_type() -> str:
+    """The default component's type; a module overrides this fixture to run its tests on both types."""
+    return "pubsub.in-memory"
+
+
+BOTH_TYPES = ("pubsub.in-memory", "pubsub.embedded.sqlite")
+
+
+@pytest.fixture
+async def make_sidecar(broker_type: str, tmp_path: Path) -> AsyncIterator[MakeSidecar]:
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
     async def make(
@@ -130,13 +140,13 @@ async def make_sidecar() -> AsyncIterator[MakeSidecar]:
         port = app.port if isinstance(app, ServedApp) else app
         channel = AppChannel("127.0.0.1", port)
         engine = PubSubEngine(
-            list(brokers if brokers is not None else [BrokerSpec(PUBSUB, "pubsub.in-memory")]),
+            list(brokers if brokers is not None else [BrokerSpec(PUBSUB, broker_type)]),
             APP_ID,
             channel,
             clock,
             declarative=declarative,
             retry=retry,
-            **engine_kwargs,
+            **{"data_dir": tmp_path, **engine_kwargs},  # one data dir per test: a restart finds it
         )
         await engine.start()
         sock = tcp_socket()

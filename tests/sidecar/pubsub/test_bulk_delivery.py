@@ -20,7 +20,14 @@ from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, Su
 from sidecar.pubsub.subscriptions import BulkSubscribe, from_declarative, parse_app_subscriptions
 from tests.harness import ServedApp, wait_for_async
 from tests.sidecar.pubsub.apps import PUBSUB, BulkApp, Delivery, Recorder
-from tests.sidecar.pubsub.conftest import APP_ID, MakeSidecar, serve
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, MakeSidecar, serve
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
+
 
 CE = "application/cloudevents+json"
 

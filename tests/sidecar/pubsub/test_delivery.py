@@ -16,7 +16,14 @@ import pytest
 from sidecar.pubsub import RetryPolicy
 from tests.harness import wait_for_async
 from tests.sidecar.pubsub.apps import Recorder, build_sdk_app
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar, serve
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar, serve
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
+
 
 FLAKY, FLAKY_DLQ = "/events/pubsub/flaky", "/events/pubsub/flaky-dlq"
 
@@ -94,6 +101,7 @@ async def test_default_retry_policy_backs_off_then_dead_letters(
     assert 1.5 <= elapsed < 5  # waits of 0.1 + 0.2 + 0.4 + 0.8 s between the five attempts
 
 
+@pytest.mark.parametrize("broker_type", ["pubsub.in-memory"])  # the durable one waits for the app
 async def test_connection_errors_are_retriable(
     make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:

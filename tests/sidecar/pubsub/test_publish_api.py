@@ -8,9 +8,19 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from sidecar.pubsub import BrokerSpec
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
+
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -195,9 +205,9 @@ async def test_topics_with_slashes_and_put(apps: Apps, make_sidecar: MakeSidecar
 
 
 async def test_publishing_without_subscribers_or_app_is_accepted(
-    apps: Apps, make_sidecar: MakeSidecar
+    apps: Apps, make_sidecar: MakeSidecar, tmp_path: Path
 ) -> None:
-    no_app = await make_sidecar(None)
+    no_app = await make_sidecar(None, data_dir=tmp_path / "no-app")
     assert (await no_app.publish("orders", b"x")).status_code == 204
     with_app = await make_sidecar(apps.sdk)
     assert (await with_app.publish("nobody-listens", b"x")).status_code == 204

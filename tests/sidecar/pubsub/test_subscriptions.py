@@ -16,7 +16,13 @@ from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, Su
 from sidecar.pubsub.subscriptions import Subscription, merge_subscriptions, parse_app_subscriptions
 from tests.harness import ServedApp
 from tests.sidecar.pubsub.apps import PUBSUB, Recorder, build_sdk_app
-from tests.sidecar.pubsub.conftest import APP_ID, Apps, MakeSidecar, tcp_socket
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar, tcp_socket
+
+
+@pytest.fixture(params=BOTH_TYPES)
+def broker_type(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both component types."""
+    return str(request.param)
 
 
 async def test_metadata_lists_sdk_and_v2_subscriptions(apps: Apps, make_sidecar: MakeSidecar) -> None:
@@ -196,7 +202,7 @@ async def test_component_scopes_limit_subscriptions(apps: Apps, make_sidecar: Ma
 
 def test_unsupported_components_are_rejected() -> None:
     channel = AppChannel("127.0.0.1", None)
-    with pytest.raises(ValueError, match="implements only pubsub.in-memory"):
+    with pytest.raises(ValueError, match="implements only pubsub.embedded.sqlite, pubsub.in-memory"):
         PubSubEngine([BrokerSpec("p", "pubsub.redis")], APP_ID, channel, ManualClock())
     bad_rule = DeclarativeSubscription("d", "p", "t", {"rules": [{"match": "x == 1", "path": "/"}]})
     with pytest.raises(SubscriptionError, match="undeclared reference to 'x'"):

@@ -1,0 +1,329 @@
+"""`pubsub.embedded.sqlite`: the embedded sidecar's durable broker, so a sidecar crash or an app that is
+down loses no message (at-least-once, as daprd gives with Redis streams or Kafka consumer groups).
+
+Its own type because daprd has no SQLite broker and `pubsub.in-memory` means "lost on restart" there. A
+publish is acknowledged once its message is committed (WAL, `synchronous=FULL`; concurrent publishes share
+one commit) for every known consumer group of its topic: a group is one subscription (app id + topic
+pattern), remembered across restarts, so messages are kept while the app is down or before it has
+been asked for `/dapr/subscribe` again. A message leaves a group when its subscriber acknowledged it
+(delivered, dropped per daprd's contract, or dead-lettered durably). Each group holds at most `PAGE`
+messages in memory; the rest is paged in from SQLite in order. A message published while its topic has no
+group yet (a first run, before the app's subscriptions were read) is kept `unclaimedRetention` and goes to
+the groups created in that time, as a Redis streams group created at id 0 reads what the stream holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidecar.db import Database
+from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, TopicScopes, topic_matches
+from sidecar.pubsub.delivery import DeliveryWorker, Message
+from sidecar.pubsub.journal import (
+    Insert,
+    commit_batch,
+    create_schema,
+    delete_group,
+    load_page,
+    register_group,
+)
+from sidecar.state.properties import ComponentProperties
+
+__all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]
+
+log = logging.getLogger("sidecar.pubsub.durable")
+
+DURABLE_TYPE = "pubsub.embedded.sqlite"
+PAGE = 1000  # messages of one group held in memory: queued for, or in delivery to, the app
+REFILL = PAGE // 2  # page in again once the worker holds no more than this: reads in big pages
+DEFAULT_UNCLAIMED_RETENTION = 3600.0
+PRUNE_INTERVAL = 60.0  # seconds between deletions of expired unclaimed messages
+# Acknowledgements alone are committed this much later, so most share a commit with publishes or each
+# other (an ack lost in a crash only means a redelivery).
+ACK_DELAY = 0.05
+
+
+@dataclass(frozen=True)
+class DurableOptions:
+    """The component's own metadata: `dbFile`, the SQLite file (relative to the sidecar's data dir;
+    default `pubsub-<component name>.db`); `unclaimedRetention`, how long a message published before
+    any subscription to its topic existed is kept for one that appears (Go duration, default 1h, 0 =
+    dropped at once as `pubsub.in-memory` does). Other names are the pub/sub metadata every daprd
+    component reads (topic scopes) or are ignored, as daprd ignores metadata a component does not know."""
+
+    path: Path
+    unclaimed_retention: float = DEFAULT_UNCLAIMED_RETENTION
+
+    @classmethod
+    def from_metadata(cls, name: str, metadata: Mapping[str, str], data_dir: Path) -> DurableOptions:
+        db_file = next((v for k, v in metadata.items() if k.lower() == "dbfile"), "").strip()
+        if db_file in (".", "..") or db_file.endswith(("/", "\\")):
+            raise ValueError(f"pubsub component {name!r}: dbFile {db_file!r} is not a file name")
+        path = Path(db_file or f"pubsub-{name}.db").expanduser()
+        retention = ComponentProperties(metadata).duration(
+            "unclaimedRetention", default=DEFAULT_UNCLAIMED_RETENTION
+        )
+        if retention < 0:
+            raise ValueError(f"pubsub component {name!r}: unclaimedRetention must not be negative")
+        return cls(path if path.is_absolute() else Path(data_dir) / path, retention)
+
+
+class _Group:
+    """One consumer group in memory: its backlog size, and the pager that feeds its worker in order."""
+
+    def __init__(self, gid: int, topic: str, backlog: int) -> None:
+        self.id = gid
+        self.topic = topic
+        self.backlog = backlog  # stored and not acknowledged (in memory, queued or in delivery included)
+        self.worker: DeliveryWorker | None = None
+        self.cursor = 0  # the highest sequence number handed to the worker
+        self.caught_up = False  # nothing stored after `cursor`: a new message can go straight to the worker
+        self.more = False  # stored while a page was being read
+        self.wake = asyncio.Event()
+        self.empty = asyncio.Event()
+        if backlog == 0:
+            self.empty.set()
+        self.pager: asyncio.Task[None] | None = None
+
+
+class SqliteBroker:
+    """One `pubsub.embedded.sqlite` component."""
+
+    def __init__(self, spec: BrokerSpec, app_id: str, *, data_dir: Path, synchronous: str = "FULL") -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.app_id = app_id
+        self.scopes = TopicScopes.from_metadata(spec.metadata, app_id)
+        self.options = DurableOptions.from_metadata(spec.name, spec.metadata, data_dir)
+        self.options.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = Database(self.options.path, synchronous=synchronous)
+        rows, self._seq = self._db.transaction_sync(create_schema)
+        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == app_id}
+        self._by_id = {group.id: group for group in self._groups.values()}
+        self._inserts: list[tuple[Insert, asyncio.Future[None]]] = []
+        self._acks: list[tuple[int, int]] = []
+        self._work = asyncio.Event()
+        self._published = asyncio.Event()  # a publish waits: commit the acknowledgements with it now
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False  # no more publishes
+        self._finished = False  # the writer flushes what is left and stops
+        self._pruned = float("-inf")  # monotonic time of the last deletion of expired unclaimed messages
+        for group in self._groups.values():
+            if group.backlog:
+                log.info(
+                    "pubsub %s: %d unacknowledged message(s) kept for topic %s",
+                    self.name,
+                    group.backlog,
+                    group.topic,
+                )
+
+    # --- consumer groups ------------------------------------------------------------------------
+
+    def remember(self, topic: str) -> None:
+        """Make `topic` (a subscription's topic pattern) a consumer group: its messages are kept from now."""
+        if topic in self._groups:
+            return
+        gid, backlog = self._db.transaction_sync(
+            functools.partial(
+                register_group,
+                app_id=self.app_id,
+                topic=topic,
+                now=time.time(),
+                claims=functools.partial(topic_matches, topic),
+            )
+        )
+        if backlog:
+            log.info("pubsub %s: topic %s takes %d message(s) published before it", self.name, topic, backlog)
+        group = _Group(gid, topic, backlog)
+        self._groups[topic] = group
+        self._by_id[gid] = group
+
+    def attach(self, worker: DeliveryWorker) -> None:
+        """Deliver the group's messages, backlog first, to `worker` (started by the caller)."""
+        self.remember(worker.topic)
+        group = self._groups[worker.topic]
+        if group.worker is not None:
+            raise ValueError(f"pubsub {self.name}: topic {worker.topic} already has a subscriber")
+        group.worker = worker
+        group.wake.set()
+        name = f"pubsub-pager:{self.name}/{group.topic}"
+        group.pager = asyncio.create_task(self._page_in(group), name=name)
+
+    def retire_unattached(self) -> None:
+        """Forget the groups no subscription uses any more (the app dropped them), backlog included."""
+        for group in [g for g in self._groups.values() if g.worker is None]:
+            log.warning(
+                "pubsub %s: the app no longer subscribes to topic %s; dropping %d undelivered message(s)",
+                self.name,
+                group.topic,
+                group.backlog,
+            )
+            self._db.transaction_sync(functools.partial(delete_group, gid=group.id))
+            del self._groups[group.topic]
+            del self._by_id[group.id]
+
+    # --- publish and acknowledge ----------------------------------------------------------------
+
+    async def publish(self, topic: str, data: bytes, *, wait: bool = True) -> int:
+        """Store `data` for every group of `topic`; returns once committed (how many groups).
+
+        With no group the message is kept unclaimed for `unclaimedRetention` (with 0, dropped as
+        `pubsub.in-memory` does). `wait` is accepted for the in-memory broker's signature: a publish
+        never waits for a subscriber here.
+        """
+        if self._closed:
+            raise BrokerClosed("component is closed")
+        groups = tuple(g.id for g in self._groups.values() if topic_matches(g.topic, topic))
+        if not groups and not self.options.unclaimed_retention:
+            log.debug("no subscription for topic %s on pubsub %s; message dropped", topic, self.name)
+            return 0
+        self._seq += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inserts.append((Insert(self._seq, topic, data, groups, time.time()), done))
+        self._published.set()
+        self._kick()
+        await done
+        return len(groups)
+
+    def acknowledge(self, messages: list[Message]) -> None:
+        """The subscriber is done with `messages`: delete them (committed with the next batch)."""
+        for message in messages:
+            self._acks.append((message.group, message.seq))
+            group = self._by_id.get(message.group)
+            if group is None:
+                continue
+            group.backlog -= 1
+            if group.backlog <= 0:
+                group.empty.set()
+            if not group.caught_up:
+                group.wake.set()  # room for the next page
+        self._kick()
+
+    def _kick(self) -> None:
+        self._work.set()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name=f"pubsub-writer:{self.name}")
+
+    async def _write(self) -> None:
+        """Commit what accumulated while the previous commit ran: one fsync for many publishes and acks."""
+        while True:
+            if not self._inserts and not self._acks:
+                if self._finished:
+                    return
+                await self._work.wait()
+                self._work.clear()
+                continue
+            if not self._inserts and not self._finished:
+                self._published.clear()
+                try:
+                    await asyncio.wait_for(self._published.wait(), ACK_DELAY)
+                except TimeoutError:
+                    pass
+            inserts, self._inserts = self._inserts, []
+            acks, self._acks = self._acks, []
+            batch = [insert for insert, _ in inserts]
+            expire_before = None
+            if self.options.unclaimed_retention and time.monotonic() - self._pruned > PRUNE_INTERVAL:
+                self._pruned = time.monotonic()
+                expire_before = time.time() - self.options.unclaimed_retention
+            commit = functools.partial(commit_batch, inserts=batch, acks=acks, expire_before=expire_before)
+            try:
+                await self._db.transaction(commit)
+            except Exception as exc:
+                # acknowledgements lost here only mean a redelivery after a restart
+                log.error("pubsub %s: cannot store %d message(s): %s", self.name, len(batch), exc)
+                for _, done in inserts:
+                    if not done.done():
+                        done.set_exception(BrokerClosed(f"cannot store the message: {exc}"))
+                continue
+            for insert, done in inserts:
+                self._stored(insert)
+                if not done.done():
+                    done.set_result(None)
+
+    def _stored(self, insert: Insert) -> None:
+        for gid in insert.groups:
+            group = self._by_id.get(gid)
+            if group is None:
+                continue
+            group.backlog += 1
+            group.empty.clear()
+            worker = group.worker
+            if worker is None:
+                continue
+            if group.caught_up and insert.seq > group.cursor and worker.pending < PAGE:
+                if worker.feed(Message(insert.data, insert.seq, gid)):
+                    group.cursor = insert.seq
+                continue
+            group.caught_up = False
+            group.more = True
+            group.wake.set()
+
+    async def _page_in(self, group: _Group) -> None:
+        """Feed the worker from SQLite, oldest first, keeping at most PAGE messages in memory."""
+        worker = group.worker
+        assert worker is not None
+        while not self._closed:
+            await group.wake.wait()
+            group.wake.clear()
+            while not self._closed:
+                room = PAGE - worker.pending
+                if worker.pending > REFILL:
+                    break  # woken again by an acknowledgement
+                group.more = False
+                page = functools.partial(load_page, gid=group.id, after=group.cursor, limit=room)
+                rows = await self._db.run(page)
+                for seq, data in rows:
+                    if seq <= group.cursor:
+                        continue
+                    if not worker.feed(Message(data, seq, group.id)):
+                        return
+                    group.cursor = seq
+                if len(rows) < room and not group.more:
+                    group.caught_up = True
+                    break
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def backlog(self) -> dict[str, int]:
+        """Unacknowledged messages per subscription topic, including those of subscriptions not yet loaded."""
+        return {group.topic: group.backlog for group in self._groups.values()}
+
+    def busy(self) -> bool:
+        return any(group.backlog > 0 for group in self._groups.values())
+
+    async def idle(self) -> None:
+        """Wait until every subscriber being delivered to has acknowledged its backlog."""
+        while busy := [g for g in self._groups.values() if g.worker is not None and g.backlog > 0]:
+            for group in busy:
+                await group.empty.wait()
+
+    def discard(self) -> None:
+        """Close the file of a broker that never started (the engine's construction failed)."""
+        self._closed = True
+        self._db.close()
+
+    def close(self) -> None:
+        """Refuse publishes; acknowledgements are still taken until `shutdown()`."""
+        self._closed = True
+        for group in self._groups.values():
+            group.wake.set()
+
+    async def shutdown(self) -> None:
+        """After the workers stopped: commit what is left and close the file."""
+        self._closed = True
+        pagers = [g.pager for g in self._groups.values() if g.pager is not None]
+        for pager in pagers:
+            pager.cancel()
+        await asyncio.gather(*pagers, return_exceptions=True)
+        self._finished = True
+        if self._writer is not None:
+            self._work.set()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await asyncio.to_thread(self._db.close)

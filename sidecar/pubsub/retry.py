@@ -1,0 +1,49 @@
+"""When a delivery is tried again: the retry policy for failures the app answered or caused, and, for a
+durable broker, the endless backoff while the app cannot be reached at all (no attempt is used up then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import aiohttp
+
+__all__ = ["CHANNEL_DOWN_MAX_DELAY", "CHANNEL_ERRORS", "RetryPolicy", "app_unreachable"]
+
+# what the app channel raises when the app cannot be reached: a retriable failure
+CHANNEL_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+# the longest wait between tries while the app channel is down and a durable broker keeps the message
+CHANNEL_DOWN_MAX_DELAY = 2.0
+
+
+def app_unreachable(exc: BaseException) -> bool:
+    """A connection failure (app down or restarting), not an app that took too long to answer."""
+    down = isinstance(exc, aiohttp.ClientConnectionError | ConnectionError)
+    return down and not isinstance(exc, TimeoutError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delivery attempts for retriable failures: `attempts` in all, sleeping `initial` seconds after
+    the first failure, multiplied by `factor` up to `maximum`."""
+
+    attempts: int = 5
+    initial: float = 0.1
+    maximum: float = 2.0
+    factor: float = 2.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial
+        for _ in range(self.attempts - 1):
+            yield min(delay, self.maximum)
+            delay *= self.factor
+
+    def down_delays(self) -> Iterator[float]:
+        """Waits between tries while the app is unreachable: from `initial`, growing by `factor` up
+        to CHANNEL_DOWN_MAX_DELAY, without end."""
+        delay = self.initial
+        while True:
+            yield min(delay, CHANNEL_DOWN_MAX_DELAY)
+            delay = min(delay * self.factor, CHANNEL_DOWN_MAX_DELAY)
