@@ -1,0 +1,58 @@
+"""The Dapr gRPC methods of the Jobs, output bindings, distributed lock and configuration building blocks,
+kept apart from `dapr_service` (which mixes them in) so each building block's wire lives in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from dapr.proto.runtime.v1 import jobs_pb2
+
+from sidecar.errors import DaprError
+from sidecar.jobs.errors import abort
+
+if TYPE_CHECKING:
+    from sidecar.server import Sidecar
+
+__all__ = ["BuildingBlocksMixin"]
+
+log = logging.getLogger("sidecar.grpc")
+
+
+class BuildingBlocksMixin:
+    sidecar: Sidecar
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def ScheduleJob(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            job = request.job if request.HasField("job") else None
+            await self.sidecar.jobs.schedule(job, request.overwrite)
+        except DaprError as exc:
+            await abort(context, exc)
+        return jobs_pb2.ScheduleJobResponse()
+
+    async def GetJob(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            job = await self.sidecar.jobs.get(request.name)
+        except DaprError as exc:
+            await abort(context, exc)
+        return jobs_pb2.GetJobResponse(job=job)
+
+    async def DeleteJob(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            await self.sidecar.jobs.delete(request.name)
+        except DaprError as exc:
+            await abort(context, exc)
+        return jobs_pb2.DeleteJobResponse()
+
+    async def ListJobs(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return jobs_pb2.ListJobsResponse(jobs=await self.sidecar.jobs.list())
+
+    async def ListJobsAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return jobs_pb2.ListJobsResponseAlpha1(jobs=await self.sidecar.jobs.list())
+
+    ScheduleJobAlpha1 = ScheduleJob
+    GetJobAlpha1 = GetJob
+    DeleteJobAlpha1 = DeleteJob
