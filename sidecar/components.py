@@ -23,6 +23,7 @@ import yaml
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
 from sidecar.clock import Clock, SystemClock
+from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
 from sidecar.state.keys import normalize_key_prefix
@@ -49,6 +50,7 @@ SUPPORTED_TYPES = (
     "secretstores.local.file",
     "secretstores.local.env",
     CRON_TYPE,
+    LOCK_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -111,6 +113,7 @@ class Components:
     versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
     outboxes: dict[str, OutboxConfig] = field(default_factory=dict)  # state store name -> its outbox
     bindings: dict[str, CronSpec] = field(default_factory=dict)  # input bindings (bindings.cron)
+    locks: dict[str, LockStore] = field(default_factory=dict)  # lock stores (lock.embedded.in-memory)
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -126,6 +129,8 @@ class Components:
             entries.append(self._entry(name, secrets.component_type, sorted(secrets.features)))
         for name, binding in self.bindings.items():
             entries.append(self._entry(name, binding.type, ["INPUT_BINDING"]))
+        for name in self.locks:
+            entries.append(self._entry(name, LOCK_TYPE, []))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -371,6 +376,8 @@ class _Builder:
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
         elif type_ == CRON_TYPE:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)
+        elif type_ == LOCK_TYPE:
+            into.locks[name] = LockStore(name, self.clock)
         else:
             key_prefix = normalize_key_prefix(props.get("keyPrefix"))
             store: StateStore

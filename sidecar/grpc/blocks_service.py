@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from dapr.proto.runtime.v1 import jobs_pb2
+from dapr.proto.runtime.v1 import jobs_pb2, lock_pb2
 
 from sidecar.errors import DaprError
 from sidecar.jobs.errors import abort
@@ -56,3 +56,21 @@ class BuildingBlocksMixin:
     ScheduleJobAlpha1 = ScheduleJob
     GetJobAlpha1 = GetJob
     DeleteJobAlpha1 = DeleteJob
+
+    # -- distributed lock -----------------------------------------------------------------------
+
+    async def TryLockAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            ok = self.sidecar.locks.try_lock(
+                request.store_name, request.resource_id, request.lock_owner, request.expiry_in_seconds
+            )
+        except DaprError as exc:
+            await abort(context, exc)
+        return lock_pb2.TryLockResponse(success=ok)
+
+    async def UnlockAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            status = self.sidecar.locks.unlock(request.store_name, request.resource_id, request.lock_owner)
+        except DaprError as exc:
+            await abort(context, exc)
+        return lock_pb2.UnlockResponse(status=status)  # type: ignore[arg-type]

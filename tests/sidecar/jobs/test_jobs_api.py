@@ -5,7 +5,6 @@ as the dev clock advances (`/v1.0-dev/clock/advance`), repeats/ttl, the failure 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, use_sidecar
 
-warnings.filterwarnings("ignore", category=DeprecationWarning, module="dapr")
+pytestmark = pytest.mark.filterwarnings("ignore:.*_alpha1 is deprecated:DeprecationWarning")
 
 
 @dataclass
