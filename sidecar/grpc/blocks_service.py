@@ -7,8 +7,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from dapr.proto.runtime.v1 import jobs_pb2, lock_pb2
+from dapr.proto.runtime.v1 import binding_pb2, jobs_pb2, lock_pb2
 
+from sidecar.bindings.output import OutputError, invoke_output
 from sidecar.errors import DaprError
 from sidecar.jobs.errors import abort
 
@@ -74,3 +75,18 @@ class BuildingBlocksMixin:
         except DaprError as exc:
             await abort(context, exc)
         return lock_pb2.UnlockResponse(status=status)  # type: ignore[arg-type]
+
+    # -- output bindings ------------------------------------------------------------------------
+
+    async def InvokeBinding(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        outputs = self.sidecar.components.output_bindings
+        try:
+            response = await invoke_output(
+                outputs, request.name, request.operation, bytes(request.data), dict(request.metadata)
+            )
+        except OutputError as exc:
+            await context.send_initial_metadata(
+                [("metadata." + k.lower(), v) for k, v in exc.metadata.items()]
+            )
+            await abort(context, exc)
+        return binding_pb2.InvokeBindingResponse(data=response.data or b"", metadata=dict(response.metadata))

@@ -49,7 +49,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
     all_routes += secrets_routes.routes(sidecar.components, sidecar.config.app_id)
     all_routes += publish_routes.routes(sidecar.pubsub)
-    all_routes += binding_routes.routes(sidecar.bindings)
+    all_routes += binding_routes.routes(sidecar.components.output_bindings)
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
     app = Starlette(
