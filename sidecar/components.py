@@ -22,7 +22,10 @@ from typing import Any
 import yaml
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
+from sidecar.bindings.localstorage import LOCALSTORAGE_TYPE, LocalStorage
+from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
+from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.pubsub.durable import DurableOptions
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
@@ -51,6 +54,8 @@ SUPPORTED_TYPES = (
     "secretstores.local.file",
     "secretstores.local.env",
     CRON_TYPE,
+    LOCK_TYPE,
+    LOCALSTORAGE_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -113,6 +118,8 @@ class Components:
     versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
     outboxes: dict[str, OutboxConfig] = field(default_factory=dict)  # state store name -> its outbox
     bindings: dict[str, CronSpec] = field(default_factory=dict)  # input bindings (bindings.cron)
+    locks: dict[str, LockStore] = field(default_factory=dict)  # lock stores (lock.embedded.in-memory)
+    output_bindings: dict[str, OutputBinding] = field(default_factory=dict)  # bindings.localstorage
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -128,6 +135,10 @@ class Components:
             entries.append(self._entry(name, secrets.component_type, sorted(secrets.features)))
         for name, binding in self.bindings.items():
             entries.append(self._entry(name, binding.type, ["INPUT_BINDING"]))
+        for name, output in self.output_bindings.items():
+            entries.append(self._entry(name, output.type, ["OUTPUT_BINDING"]))
+        for name in self.locks:
+            entries.append(self._entry(name, LOCK_TYPE, []))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -361,7 +372,7 @@ class _Builder:
         metadata = self._metadata(resource, into.secret_stores)
         try:
             self._build(name, type_, metadata, into)
-        except (PropertyError, StateError, SecretError, sqlite3.Error, OSError) as exc:
+        except (PropertyError, StateError, SecretError, sqlite3.Error, OSError, ValueError) as exc:
             raise resource.error(f"cannot initialize {type_}: {exc}") from exc
         into.versions[name] = version
 
@@ -380,6 +391,10 @@ class _Builder:
             into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
         elif type_ == CRON_TYPE:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)
+        elif type_ == LOCALSTORAGE_TYPE:
+            into.output_bindings[name] = LocalStorage.from_metadata(name, metadata)
+        elif type_ == LOCK_TYPE:
+            into.locks[name] = LockStore(name, self.clock)
         else:
             key_prefix = normalize_key_prefix(props.get("keyPrefix"))
             store: StateStore

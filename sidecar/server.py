@@ -29,6 +29,8 @@ from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
+from sidecar.jobs import JobsService
+from sidecar.lock import LockAPI
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
 from sidecar.state.transactions import StateTransactions
@@ -139,6 +141,8 @@ class Sidecar:
         )
         self.timers = Timers(self.actor_host, self.clock)
         self.bindings = InputBindings(self.components.bindings, self.scheduler, self.channel, self.clock)
+        self.jobs = JobsService(self.scheduler, self.channel, self.clock, cfg.app_id, cfg.app_protocol)
+        self.locks = LockAPI(self.components.locks, cfg.app_id)
         self.pubsub = PubSubEngine(
             [
                 BrokerSpec(p.name, p.type, p.version, dict(p.metadata))

@@ -1,5 +1,5 @@
 """The sidecar's input bindings at run time: which the app subscribes to, their ticks armed on the durable
-Scheduler, each tick delivered to the app; and the answer to invoking one as an output binding.
+Scheduler, each tick delivered to the app.
 
 Each tick is a one-shot job (kind `input-binding`, key `binding||<name>`) re-armed at the schedule's next
 instant when it fires, so ticks follow the sidecar's clock (a dev clock included) and a clock stepping
@@ -19,7 +19,6 @@ import aiohttp
 from sidecar.appchannel import AppChannel
 from sidecar.bindings.cron import CronSpec, deliver, probe
 from sidecar.clock import Clock
-from sidecar.errors import DaprError, error
 from sidecar.scheduler import Scheduler
 from sidecar.scheduler.model import Job
 
@@ -107,10 +106,3 @@ class InputBindings:
             )
             return
         self.fired[name] = self.fired.get(name, 0) + 1
-
-    def output_error(self, name: str, operation: str) -> DaprError:
-        """What `POST /v1.0/bindings/{name}` answers here: no binding of the sidecar is an output one."""
-        reason = f"couldn't find output binding {name}"
-        if not operation:
-            reason = "operation field is missing from request"
-        return error("ERR_INVOKE_OUTPUT_BINDING", f"error invoking output binding {name}: {reason}")

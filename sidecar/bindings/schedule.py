@@ -145,8 +145,10 @@ def local_zone() -> dt.tzinfo:
         return dt.UTC
 
 
-def parse_schedule(spec: str) -> Schedule:
-    """Parse `spec` as daprd's cron binding does; raises `ScheduleError` with dapr/kit's wording."""
+def parse_schedule(spec: str, *, optional_seconds: bool = True) -> Schedule:
+    """Parse `spec` as daprd's cron binding does; raises `ScheduleError` with dapr/kit's wording.
+
+    `optional_seconds=False` is the Jobs API's parser (go-etcd-cron): exactly six fields."""
     if not spec:
         raise ScheduleError("empty spec string")
     zone: dt.tzinfo | None = None
@@ -163,6 +165,8 @@ def parse_schedule(spec: str) -> Schedule:
     if spec.startswith("@"):
         return _descriptor(spec, zone)
     fields = spec.split()
+    if not optional_seconds and len(fields) != 6:
+        raise ScheduleError(f"expected exactly 6 fields, found {len(fields)}: [{' '.join(fields)}]")
     if not 5 <= len(fields) <= 6:
         raise ScheduleError(f"expected 5 to 6 fields, found {len(fields)}: [{' '.join(fields)}]")
     if len(fields) == 5:

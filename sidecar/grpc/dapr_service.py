@@ -14,6 +14,7 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, state
 from google.protobuf import empty_pb2
 
 from sidecar.errors import DaprError, error
+from sidecar.grpc.blocks_service import BuildingBlocksMixin
 from sidecar.pubsub import BulkEntry
 from sidecar.state import (
     DeleteOp,
@@ -53,7 +54,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(dapr_pb2_grpc.DaprServicer):
+class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:
@@ -272,7 +273,12 @@ def _unimplemented(name: str) -> Callable[..., Awaitable[None]]:
 def _fill_unimplemented() -> None:
     base = dapr_pb2_grpc.DaprServicer
     for name, attr in vars(base).items():
-        if name.startswith("_") or not callable(attr) or name in vars(DaprService):
+        if (
+            name.startswith("_")
+            or not callable(attr)
+            or name in vars(DaprService)
+            or name in vars(BuildingBlocksMixin)
+        ):
             continue
         setattr(DaprService, name, _unimplemented(name))
 

@@ -15,6 +15,8 @@ from sidecar.errors import DaprError
 from sidecar.http import actor_routes, publish_routes, secrets_routes, state_routes, system_routes
 from sidecar.http.auth import TokenMiddleware
 from sidecar.http.hot_routes import HotRoutes
+from sidecar.jobs import routes as job_routes
+from sidecar.lock import routes as lock_routes
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -47,7 +49,9 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
     all_routes += secrets_routes.routes(sidecar.components, sidecar.config.app_id)
     all_routes += publish_routes.routes(sidecar.pubsub)
-    all_routes += binding_routes.routes(sidecar.bindings)
+    all_routes += binding_routes.routes(sidecar.components.output_bindings)
+    all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
+    all_routes += lock_routes.routes(sidecar.locks)
     app = Starlette(
         routes=all_routes,
         exception_handlers={DaprError: _dapr_error, 404: _not_found},
