@@ -178,6 +178,9 @@ _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
 
 # Limits that depend on what is already stored, not on the request: a conflict with the current state.
 _STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner"})
+# Likewise fields that name other stored things: a `parent_id` naming no item of the list (or one's own
+# subtask) is well-formed input that the list's current items refuse.
+_STATE_FIELDS = frozenset({"parent_id"})
 
 
 def _domain_problem(request: Request, exc: TodoError) -> Response:
@@ -190,7 +193,10 @@ def _domain_problem(request: Request, exc: TodoError) -> Response:
         if exc.details.get("limit") in _STATE_LIMITS:
             status = 409
     if isinstance(exc, InvalidInput):
-        extra["errors"] = _field_errors(exc.details.get("errors") or []) or None
+        errors = _field_errors(exc.details.get("errors") or [])
+        extra["errors"] = errors or None
+        if errors and all(e["loc"][:1] and e["loc"][0] in _STATE_FIELDS for e in errors):
+            status = 409
     return problem_response(kind, status, title, exc.message, instance=request.url.path, **extra)
 
 
@@ -250,13 +256,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             405: "method-not-allowed",
             413: "payload-too-large",
         }
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         return problem_response(
             kinds.get(exc.status_code, f"http-{exc.status_code}"),
             exc.status_code,
             _reason(exc.status_code),
             exc.detail if isinstance(exc.detail, str) else None,
             instance=request.url.path,
-            headers=exc.headers,
+            headers=headers,
         )
 
     async def on_unreachable(request: Request, exc: Exception) -> Response:
@@ -300,6 +309,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(grpc.RpcError, on_dapr)
     app.add_exception_handler(SidecarHttpError, on_dapr)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only the first route whose path
+    matched, and FastAPI has one route per method, so `/v1/lists` would claim to allow POST alone."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
 
 
 def _reason(status: int) -> str:
