@@ -163,6 +163,12 @@ def tighten_domain_schemas(components: dict[str, Any]) -> None:
             kept = [v for v in prop.pop("anyOf", ()) if v != {"type": "null"}]
             prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
             prop.update(zone if field == "tz" else {})
+    patch = components.get("SeriesPatch")
+    if patch is not None:  # "nothing to change" otherwise
+        patch["anyOf"] = [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+            for name in ("rule", "template")
+        ]
     series = components.get("SeriesSpec")
     if series is not None:
         series["properties"]["dtstart"].update(local)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from api.schemas import READ_ONLY_FIELDS
 from api.sidecar_link import grpc_status
@@ -177,6 +178,8 @@ _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
 }
 
 # Limits that depend on what is already stored, not on the request: a conflict with the current state.
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
 _STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner"})
 # Likewise fields that name other stored things: a `parent_id` naming no item of the list (or one's own
 # subtask) is well-formed input that the list's current items refuse.
@@ -257,13 +260,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             413: "payload-too-large",
         }
         headers = dict(exc.headers or {})
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+            detail = "the request body is not UTF-8 (JSON text must be UTF-8: RFC 8259 section 8.1)"
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
         return problem_response(
             kinds.get(exc.status_code, f"http-{exc.status_code}"),
             exc.status_code,
             _reason(exc.status_code),
-            exc.detail if isinstance(exc.detail, str) else None,
+            detail,
             instance=request.url.path,
             headers=headers,
         )
@@ -314,13 +320,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path. Starlette names only the first route whose path
     matched, and FastAPI has one route per method, so `/v1/lists` would claim to allow POST alone."""
-    path = request.scope["path"]
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and route_methods and regex.match(path):
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def _reason(status: int) -> str:

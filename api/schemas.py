@@ -86,6 +86,15 @@ PositionCursor = Annotated[
 """The cursor of collections paged by position (series, workflows, occurrences): any such number is a
 place to start from (past the end, an empty page), so the pattern is the whole rule."""
 
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 3.0 as an integer (the document says `integer`); the domain's ints are strict.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholePriority = Annotated[Priority, BeforeValidator(_whole_number)]
+WholePosition = Annotated[Position, BeforeValidator(_whole_number)]
+
 # Bounds the payload only; the domain answers "limit exceeded" with the configured reminders limit.
 Reminders = Annotated[list[Reminder], Field(max_length=100)]
 
@@ -111,13 +120,13 @@ class ListPatch(_Body):
 class ItemCreate(_Body):
     title: Title
     notes: Notes = ""
-    priority: Priority = 0
+    priority: WholePriority = 0
     labels: Labels = ()
     due: Due | None = None
     start: Due | None = None
     deadline: Due | None = None
     reminders: Reminders = []
-    position: Position | None = None
+    position: WholePosition | None = None
     parent_id: ItemId | None = None
 
 
@@ -127,13 +136,13 @@ class ItemPatch(_Body):
 
     title: Title | None = None
     notes: Notes | None = None
-    priority: Priority | None = None
+    priority: WholePriority | None = None
     labels: Labels | None = None
     due: Due | None = None
     start: Due | None = None
     deadline: Due | None = None
     reminders: Reminders | None = None
-    position: Position | None = None
+    position: WholePosition | None = None
     parent_id: ItemId | None = None
 
 

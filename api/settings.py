@@ -97,6 +97,11 @@ class Settings(BaseModel):
     jwt_max_ttl_seconds: JwtMaxTtl = DEFAULT_JWT_MAX_TTL
     # limits
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # connections (`api.limits`): request line + headers over this are a 431; headers must be complete
+    # within `header_timeout` of their first byte, and a request body may pause at most `body_idle_timeout`
+    max_header_bytes: int = Field(32_768, ge=1024, le=1_048_576)
+    header_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    body_idle_timeout_seconds: float = Field(10.0, gt=0, le=600)
     rate_limit_per_second: float = Field(50.0, gt=0)
     rate_limit_burst: int = Field(200, ge=1)
     items_per_list: int = Field(5_000, ge=1)
@@ -188,6 +193,9 @@ ENV_NAMES: dict[str, str] = {
     "TODO_JWT_AUDIENCE": "jwt_audience",
     "TODO_JWT_MAX_TTL": "jwt_max_ttl_seconds",
     "TODO_MAX_BODY_BYTES": "max_body_bytes",
+    "TODO_MAX_HEADER_BYTES": "max_header_bytes",
+    "TODO_HEADER_TIMEOUT": "header_timeout_seconds",
+    "TODO_BODY_IDLE_TIMEOUT": "body_idle_timeout_seconds",
     "TODO_RATE_LIMIT": "rate_limit_per_second",
     "TODO_RATE_BURST": "rate_limit_burst",
     "TODO_ITEMS_PER_LIST": "items_per_list",

@@ -3,8 +3,9 @@ conforms to the app's own OpenAPI document (statuses, content types, schemas, he
 schema-valid requests are accepted and schema-invalid ones refused.
 
 The run is schemathesis' own command line (as a client would run it) with `tests/api/fuzz_hooks.py`
-for the state a generated request cannot know. The default run is small; the slow one sends >= 10,000
-requests (`TODO_FUZZ_EXAMPLES` sets the examples per operation of either).
+for the state a generated request cannot know. The default run is small (examples and fuzzing, ~10 per
+operation); the slow one adds the coverage phase (undeclared methods, `OPTIONS`, boundary values) and
+stateful sequences, and sends >= 10,000 requests (`TODO_FUZZ_EXAMPLES`: examples per operation).
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def run_schemathesis(
         "TODO_FUZZ_STATE": json.dumps(state),
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
     }
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3000, cwd=tmp)
-    output = done.stdout + done.stderr
-    (tmp / "schemathesis.out").write_text(output)
+    log = tmp / "schemathesis.out"
+    with log.open("w") as out:
+        done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3000, cwd=tmp)
+    output = log.read_text()
     generated = re.search(r"(\d+) generated", output)
     assert done.returncode == 0, output[-20_000:]
     assert generated is not None, output[-5_000:]
@@ -101,15 +103,16 @@ def run_schemathesis(
 
 
 def test_generated_requests_conform(stack: Stack, admin_app: ServedApp, user: str, tmp_path: Path) -> None:
-    examples = int(os.environ.get("TODO_FUZZ_EXAMPLES", "5"))
+    examples = int(os.environ.get("TODO_FUZZ_EXAMPLES", "10"))
     generated, output = run_schemathesis(
-        stack, admin_app.url, user, tmp_path, examples=examples, phases="examples,coverage,fuzzing"
+        stack, admin_app.url, user, tmp_path, examples=examples, phases="examples,fuzzing"
     )
-    assert generated >= 1000, output[-3_000:]
+    assert generated >= 300, output[-3_000:]
     assert httpx.get(f"{admin_app.url}/health/ready").status_code == 200
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)
 def test_ten_thousand_generated_requests_conform(
     stack: Stack, admin_app: ServedApp, user: str, tmp_path: Path
 ) -> None:
