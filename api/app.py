@@ -92,7 +92,12 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
                 shared=shared,
                 metrics=metrics,
                 limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-                verifier=TokenVerifier(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+                verifier=TokenVerifier(
+                    secret,
+                    issuer=settings.jwt_issuer,
+                    audience=settings.jwt_audience,
+                    max_ttl_seconds=settings.jwt_max_ttl_seconds,
+                ),
                 proxies=proxies,
                 dapr=dapr,
                 feed=Feed(

@@ -1,6 +1,9 @@
 """Bearer tokens: HS256 JWTs whose `sub` is the user, verified on every request and minted by
 `todo-engine token`.
 
+Every token carries `exp`, and lives at most the configured maximum (`TODO_JWT_MAX_TTL`): from `iat`
+to `exp` when it says when it was issued, else from now. A stolen token thus stops working on its own.
+
 Only HS256 is accepted (never `none`, never an algorithm named by the token), and the secret is at least
 256 bits (checked in settings). A token that verified once is remembered with its time bounds, so a client's
 next requests skip the HMAC and claim checks (only the clock is checked again).
@@ -33,9 +36,11 @@ class TokenVerifier:
         *,
         issuer: str | None = None,
         audience: str | None = None,
+        max_ttl_seconds: int,
         wall: Callable[[], float] = time.time,  # PyJWT's own clock: tests may only move it forward
     ) -> None:
         self._secret = secret
+        self._max_ttl = max_ttl_seconds
         self._issuer = issuer
         self._audience = audience
         self._wall = wall
@@ -75,17 +80,26 @@ class TokenVerifier:
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["sub"], "verify_aud": self._audience is not None},
+                options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"invalid token: it has no '{exc.claim}' claim (tokens must expire)") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 200 or not _is_utf8(sub):
             raise Unauthorized("invalid token: 'sub' must be a non-empty string of at most 200 characters")
-        exp = claims.get("exp")  # PyJWT checked it is a number when present
-        return sub, (float(exp) + LEEWAY_SECONDS) if isinstance(exp, int | float) else float("inf")
+        exp = float(claims["exp"])  # PyJWT checked it is a number
+        iat = claims.get("iat")  # likewise, when present
+        start = float(iat) if isinstance(iat, int | float) else self._wall()
+        if exp - start > self._max_ttl + LEEWAY_SECONDS:
+            raise Unauthorized(
+                f"invalid token: it lives longer than the {self._max_ttl} s this API accepts "
+                "(TODO_JWT_MAX_TTL)"
+            )
+        return sub, exp + LEEWAY_SECONDS
 
 
 def mint_token(

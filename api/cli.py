@@ -21,7 +21,7 @@ commands:
                  run the app (public API + app channel) from environment settings, e.g. under `dapr run`
   token <user> [--data-dir DIR] [--ttl SECONDS]
                  print a bearer token for <user>, valid for an instance with the same data directory
-                 (or the same TODO_JWT_SECRET)
+                 (or the same TODO_JWT_SECRET), for at most TODO_JWT_MAX_TTL seconds (30 days)
   dead-letters [--url URL] [--token T] list|show|redrive|discard [ID]
                  operate the dead letters of an instance through its admin API (TODO_ADMIN_USERS)
   sidecar run [dapr run flags] [-- <app command>]
@@ -70,10 +70,29 @@ def _token(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="todo-engine token", description="Print a bearer token for a user.")
     p.add_argument("user")
     p.add_argument("--data-dir", type=Path, default=Path(".data"))
-    p.add_argument("--ttl", type=int, default=30 * 24 * 3600, help="seconds the token stays valid")
+    p.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="seconds the token stays valid (default and most: TODO_JWT_MAX_TTL)",
+    )
     args = p.parse_args(argv)
     from api.auth import mint_token
     from api.local_secrets import read
+    from api.settings import SettingsError, jwt_max_ttl
+
+    try:
+        max_ttl = jwt_max_ttl(os.environ)
+    except SettingsError as exc:
+        sys.stderr.write(f"todo-engine token: {exc}\n")
+        return 2
+    ttl = max_ttl if args.ttl is None else args.ttl
+    if ttl > max_ttl:
+        sys.stderr.write(
+            f"todo-engine token: --ttl {ttl} is longer than the {max_ttl} s the API accepts "
+            "(TODO_JWT_MAX_TTL); such a token would be refused\n"
+        )
+        return 2
 
     secret = os.environ.get("TODO_JWT_SECRET")
     if not secret:
@@ -85,14 +104,14 @@ def _token(argv: Sequence[str]) -> int:
             )
             return 1
         secret = local.jwt_secret
-    if not args.user or len(args.user) > 200 or args.ttl <= 0:
+    if not args.user or len(args.user) > 200 or ttl <= 0:
         sys.stderr.write("todo-engine token: the user must be 1-200 characters and --ttl positive\n")
         return 2
     token = mint_token(
         secret,
         args.user,
         now=int(time.time()),
-        ttl_seconds=args.ttl,
+        ttl_seconds=ttl,
         issuer=os.environ.get("TODO_JWT_ISSUER") or None,
         audience=os.environ.get("TODO_JWT_AUDIENCE") or None,
     )

@@ -126,7 +126,7 @@ async def _if_match(
     if_match: Annotated[
         str | None,
         Header(
-            max_length=100,
+            pattern=r'^(\*|(W/)?"[1-9][0-9]{0,17}"|[1-9][0-9]{0,17})$',
             description='The ETag read earlier (`"3"`); the change fails with 412 if it is stale. `*` = any.',
         ),
     ] = None,

@@ -1,9 +1,14 @@
 """The OpenAPI document: error responses documented as `application/problem+json`, bearer auth, and the
 `Problem` schema in components, so generated clients and schema checks see what the API really answers.
+
+The document states the rules the code enforces and nothing looser: parameters are absent rather than
+null, and the one-of and text rules the domain checks in code (a due, a reminder, a local wall time, a
+zone name, a duration) are written as JSON Schema too (`tighten_domain_schemas`).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.problems import PROBLEM_JSON, FieldError, Problem
 
-__all__ = ["install_openapi", "problem_responses"]
+__all__ = ["SSE_EVENT_SCHEMA", "install_openapi", "problem_responses", "tighten_domain_schemas"]
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not UTF-8 JSON)",
@@ -28,6 +33,24 @@ _DESCRIPTIONS = {
 }
 
 _REF = {"$ref": "#/components/schemas/Problem"}
+
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One Server-Sent Event: `id` is the feed cursor (send it back as `Last-Event-ID`), "
+    "`event` the event's type and `data` the FeedEvent as JSON. A block with only `retry` sets the "
+    "reconnection delay; comment lines (`: keep-alive`) carry no event.",
+    "properties": {
+        "id": {"type": "string", "pattern": r"^\d{1,18}$"},
+        "event": {"type": "string"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/FeedEvent"},
+        },
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+"""`schema` of `text/event-stream` describes each event (OpenAPI 3.1 has no `itemSchema` yet)."""
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -55,7 +78,98 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             model_schema.pop("$defs", None)
             components.setdefault(model.__name__, model_schema)
+        _parameters_never_null(schema)
+        tighten_domain_schemas(components)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _parameters_never_null(schema: dict[str, Any]) -> None:
+    """`str | None = None` parameters are optional, not nullable: a query or header has no null on the
+    wire (a client sending the text `null` sends a string, which the parameter's own rules judge)."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", ()):
+                param_schema = parameter.get("schema", {})
+                variants = param_schema.get("anyOf")
+                if not variants:
+                    continue
+                kept = [v for v in variants if v != {"type": "null"}]
+                if len(kept) == 1:
+                    del param_schema["anyOf"]
+                    param_schema.update(kept[0])
+                else:
+                    param_schema["anyOf"] = kept
+
+
+# A wall time without offset, as the domain reads it (`YYYY-MM-DDTHH:MM[:SS[.ffffff]]`); days past a
+# month's end and 29 February are left out, so every string matching is a real wall time.
+_DATE = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+LOCAL_DATETIME = rf"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?$"
+# `todo_actors.due.parse_duration`: weeks, days, hours, minutes, seconds, at most 366 days in all; the
+# digits are bounded so that any duration matching stays under that (9 W + 99 D + 999 H + ... < 212 days).
+DURATION = (
+    r"^P(?!$)(?:[0-9]W)?(?:[0-9]{1,2}D)?"
+    r"(?:T(?=[0-9])(?:[0-9]{1,3}H)?(?:[0-9]{1,4}M)?(?:[0-9]{1,5}S)?)?$"
+)
+
+
+def _zone_names() -> list[str]:
+    text = importlib.resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return sorted(set(text.split()) - {"Factory"})
+
+
+def _exactly_one(first: str, second: str) -> list[dict[str, Any]]:
+    """One of two members given (not null), the other absent or null."""
+    return [
+        {"required": [a], "properties": {a: {"type": "string"}, b: {"type": "null"}}}
+        for a, b in ((first, second), (second, first))
+    ]
+
+
+def tighten_domain_schemas(components: dict[str, Any]) -> None:
+    """Write the rules the domain types check in code into their component schemas."""
+    zone = {"type": "string", "enum": _zone_names()}
+    local = {"type": "string", "pattern": LOCAL_DATETIME}
+    due = components.get("Due")
+    if due is not None:
+        props = due["properties"]
+        props["datetime"] = {"anyOf": [local, {"type": "null"}], "title": "Datetime"}
+        props["tz"] = {"anyOf": [zone, {"type": "null"}], "title": "Tz"}
+        due["oneOf"] = _exactly_one("date", "datetime")
+        # an all-day date carries no zone (it resolves in the list's)
+        due["oneOf"][0]["properties"]["tz"] = {"type": "null"}
+    reminder = components.get("Reminder")
+    if reminder is not None:
+        reminder["properties"]["before_due"] = {
+            "anyOf": [{"type": "string", "pattern": DURATION}, {"type": "null"}],
+            "title": "Before Due",
+        }
+        reminder["oneOf"] = _exactly_one("at", "before_due")
+    for name in ("ListCreate", "ListPatch", "SeriesSpec"):
+        model = components.get(name)
+        if model is not None:
+            model["properties"]["tz"] = {**model["properties"]["tz"], **zone}
+    # `UpdateList` and `UpdateTodo` refuse an explicit null for these: leave them out to keep them.
+    for name, fields in (("ListPatch", ("title", "tz")), ("ItemPatch", ("title", "position"))):
+        properties = components.get(name, {}).get("properties", {})
+        for field in fields:
+            prop = properties[field]
+            kept = [v for v in prop.pop("anyOf", ()) if v != {"type": "null"}]
+            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            prop.update(zone if field == "tz" else {})
+    patch = components.get("SeriesPatch")
+    if patch is not None:  # "nothing to change" otherwise
+        patch["anyOf"] = [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+            for name in ("rule", "template")
+        ]
+    series = components.get("SeriesSpec")
+    if series is not None:
+        series["properties"]["dtstart"].update(local)
+        series["properties"]["dtstart"].pop("format", None)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from api.schemas import READ_ONLY_FIELDS
 from api.sidecar_link import grpc_status
@@ -177,7 +178,12 @@ _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
 }
 
 # Limits that depend on what is already stored, not on the request: a conflict with the current state.
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
 _STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner"})
+# Likewise fields that name other stored things: a `parent_id` naming no item of the list (or one's own
+# subtask) is well-formed input that the list's current items refuse.
+_STATE_FIELDS = frozenset({"parent_id"})
 
 
 def _domain_problem(request: Request, exc: TodoError) -> Response:
@@ -190,7 +196,10 @@ def _domain_problem(request: Request, exc: TodoError) -> Response:
         if exc.details.get("limit") in _STATE_LIMITS:
             status = 409
     if isinstance(exc, InvalidInput):
-        extra["errors"] = _field_errors(exc.details.get("errors") or []) or None
+        errors = _field_errors(exc.details.get("errors") or [])
+        extra["errors"] = errors or None
+        if errors and all(e["loc"][:1] and e["loc"][0] in _STATE_FIELDS for e in errors):
+            status = 409
     return problem_response(kind, status, title, exc.message, instance=request.url.path, **extra)
 
 
@@ -250,13 +259,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             405: "method-not-allowed",
             413: "payload-too-large",
         }
+        headers = dict(exc.headers or {})
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+            detail = "the request body is not UTF-8 (JSON text must be UTF-8: RFC 8259 section 8.1)"
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         return problem_response(
             kinds.get(exc.status_code, f"http-{exc.status_code}"),
             exc.status_code,
             _reason(exc.status_code),
-            exc.detail if isinstance(exc.detail, str) else None,
+            detail,
             instance=request.url.path,
-            headers=exc.headers,
+            headers=headers,
         )
 
     async def on_unreachable(request: Request, exc: Exception) -> Response:
@@ -300,6 +315,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(grpc.RpcError, on_dapr)
     app.add_exception_handler(SidecarHttpError, on_dapr)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only the first route whose path
+    matched, and FastAPI has one route per method, so `/v1/lists` would claim to allow POST alone."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def _reason(status: int) -> str:

@@ -8,10 +8,12 @@ counts, `status`, series fields) is a 422 naming it, never silently dropped. Pat
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from todo_actors.due import Due, Reminder, ZoneKey
 from todo_actors.model import (
@@ -31,12 +33,14 @@ __all__ = [
     "READ_ONLY_FIELDS",
     "ClockAdvance",
     "ClockState",
+    "Instant",
     "ItemCreate",
     "ItemPage",
     "ItemPatch",
     "ListCreate",
     "ListPage",
     "ListPatch",
+    "PositionCursor",
     "Reorder",
     "command",
     "set_fields",
@@ -61,6 +65,35 @@ READ_ONLY_FIELDS = frozenset(
     }
 )
 """Fields the server sets; a body carrying one is rejected with a message saying so."""
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would also read `0.5` or `1700000000` as Unix time; the document says `date-time`.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with an offset, e.g. 2030-01-01T09:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+"""A query parameter instant: RFC 3339 text with an offset (`format: date-time`), nothing looser."""
+
+PositionCursor = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{1,12}$", description="`next_cursor` of the previous page (a position)"),
+]
+"""The cursor of collections paged by position (series, workflows, occurrences): any such number is a
+place to start from (past the end, an empty page), so the pattern is the whole rule."""
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 3.0 as an integer (the document says `integer`); the domain's ints are strict.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholePriority = Annotated[Priority, BeforeValidator(_whole_number)]
+WholePosition = Annotated[Position, BeforeValidator(_whole_number)]
 
 # Bounds the payload only; the domain answers "limit exceeded" with the configured reminders limit.
 Reminders = Annotated[list[Reminder], Field(max_length=100)]
@@ -87,13 +120,13 @@ class ListPatch(_Body):
 class ItemCreate(_Body):
     title: Title
     notes: Notes = ""
-    priority: Priority = 0
+    priority: WholePriority = 0
     labels: Labels = ()
     due: Due | None = None
     start: Due | None = None
     deadline: Due | None = None
     reminders: Reminders = []
-    position: Position | None = None
+    position: WholePosition | None = None
     parent_id: ItemId | None = None
 
 
@@ -103,18 +136,20 @@ class ItemPatch(_Body):
 
     title: Title | None = None
     notes: Notes | None = None
-    priority: Priority | None = None
+    priority: WholePriority | None = None
     labels: Labels | None = None
     due: Due | None = None
     start: Due | None = None
     deadline: Due | None = None
     reminders: Reminders | None = None
-    position: Position | None = None
+    position: WholePosition | None = None
     parent_id: ItemId | None = None
 
 
 class Reorder(_Body):
-    ids: Annotated[list[ItemId], Field(min_length=1, max_length=10_000)]
+    ids: Annotated[
+        list[ItemId], Field(min_length=1, max_length=10_000, json_schema_extra={"uniqueItems": True})
+    ]
 
 
 class ListPage(BaseModel):

@@ -20,6 +20,7 @@ import uvicorn
 from api.app import create_app
 from api.channel import create_channel_app
 from api.heap import HeapPolicy
+from api.limits import server_limits, uvicorn_options
 from api.logs import LOG_FORMATS, configure_logging
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
 from api.shared import Shared
@@ -79,6 +80,7 @@ class AppServers:
                 lifespan="on",
                 timeout_keep_alive=60,
                 backlog=4096,
+                **uvicorn_options(server_limits(settings)),
             )
             return _Server(config)
 

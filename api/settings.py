@@ -12,18 +12,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from workflows.config import SeriesSettings
 
 __all__ = [
+    "DEFAULT_JWT_MAX_TTL",
     "ENV_NAMES",
     "MIN_SECRET_BYTES",
     "OtelSettings",
     "Settings",
     "SettingsError",
     "configure_dapr",
+    "jwt_max_ttl",
     "load_settings",
     "series_settings",
 ]
@@ -31,6 +33,11 @@ __all__ = [
 # Shortest HMAC secret we accept: RFC 7518 §3.2 asks for at least the hash size (256 bits) for HS256.
 MIN_SECRET_BYTES = 32
 MIN_TOKEN_CHARS = 16
+
+
+# The longest a bearer token may live unless TODO_JWT_MAX_TTL says otherwise.
+DEFAULT_JWT_MAX_TTL = 30 * 24 * 3600
+JwtMaxTtl = Annotated[int, Field(ge=60, le=366 * 24 * 3600)]
 
 
 class SettingsError(ValueError):
@@ -86,8 +93,15 @@ class Settings(BaseModel):
     jwt_secret_key: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # the longest a bearer token may live (`exp` - `iat`); tokens without `exp` are refused
+    jwt_max_ttl_seconds: JwtMaxTtl = DEFAULT_JWT_MAX_TTL
     # limits
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # connections (`api.limits`): request line + headers over this are a 431; headers must be complete
+    # within `header_timeout` of their first byte, and a request body may pause at most `body_idle_timeout`
+    max_header_bytes: int = Field(32_768, ge=1024, le=1_048_576)
+    header_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    body_idle_timeout_seconds: float = Field(10.0, gt=0, le=600)
     rate_limit_per_second: float = Field(50.0, gt=0)
     rate_limit_burst: int = Field(200, ge=1)
     items_per_list: int = Field(5_000, ge=1)
@@ -177,7 +191,11 @@ ENV_NAMES: dict[str, str] = {
     "TODO_JWT_SECRET_KEY": "jwt_secret_key",
     "TODO_JWT_ISSUER": "jwt_issuer",
     "TODO_JWT_AUDIENCE": "jwt_audience",
+    "TODO_JWT_MAX_TTL": "jwt_max_ttl_seconds",
     "TODO_MAX_BODY_BYTES": "max_body_bytes",
+    "TODO_MAX_HEADER_BYTES": "max_header_bytes",
+    "TODO_HEADER_TIMEOUT": "header_timeout_seconds",
+    "TODO_BODY_IDLE_TIMEOUT": "body_idle_timeout_seconds",
     "TODO_RATE_LIMIT": "rate_limit_per_second",
     "TODO_RATE_BURST": "rate_limit_burst",
     "TODO_ITEMS_PER_LIST": "items_per_list",
@@ -227,6 +245,17 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
             name = _FIELD_ENV.get(field, field) or "settings"
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def jwt_max_ttl(environ: Mapping[str, str]) -> int:
+    """TODO_JWT_MAX_TTL alone, for the commands that mint tokens without loading the whole settings."""
+    raw = environ.get("TODO_JWT_MAX_TTL", "").strip()
+    if not raw:
+        return DEFAULT_JWT_MAX_TTL
+    try:
+        return int(TypeAdapter(JwtMaxTtl).validate_python(raw))
+    except ValidationError as exc:
+        raise SettingsError(f"invalid settings: TODO_JWT_MAX_TTL: {exc.errors()[0]['msg']}") from None
 
 
 def _otel_settings(environ: Mapping[str, str]) -> OtelSettings | None:

@@ -224,7 +224,10 @@ async def _run(servers: AppServers, sidecar: subprocess.Popen[bytes], settings: 
         if settings.dev_clock:
             assert settings.jwt_secret is not None
             token = mint_token(
-                settings.jwt_secret.get_secret_value(), "dev", now=int(time.time()), ttl_seconds=DEV_TOKEN_TTL
+                settings.jwt_secret.get_secret_value(),
+                "dev",
+                now=int(time.time()),
+                ttl_seconds=min(DEV_TOKEN_TTL, settings.jwt_max_ttl_seconds),
             )
             lines.append(f'dev clock on: POST {base}/v1/dev/clock:advance {{"seconds": N}}')
             lines.append(f"dev token (user 'dev'): {token}")

@@ -86,7 +86,10 @@ async def list_dead_letters(
 
 
 @router.get(
-    "/{dead_letter_id}", response_model=DeadLetter, responses=_responses(404), summary="One dead letter"
+    "/{dead_letter_id:segment}",
+    response_model=DeadLetter,
+    responses=_responses(404),
+    summary="One dead letter",
 )
 async def get_dead_letter(dead_letter_id: DeadLetterId, dead_letters: AdminDeadLetters) -> Response:
     found = await dead_letters.get(dead_letter_id)
@@ -96,7 +99,7 @@ async def get_dead_letter(dead_letter_id: DeadLetterId, dead_letters: AdminDeadL
 
 
 @router.post(
-    "/{dead_letter_id}/redrive",
+    "/{dead_letter_id:segment}/redrive",
     response_model=Redriven,
     responses=_responses(404),
     summary="Publish the original event again to its topic, then remove the dead letter",
@@ -115,7 +118,7 @@ async def redrive_dead_letter(
 
 
 @router.delete(
-    "/{dead_letter_id}",
+    "/{dead_letter_id:segment}",
     status_code=204,
     response_class=Response,
     responses=_responses(404),

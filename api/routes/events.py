@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api.deps import CurrentUser, ResourcesDep
 from api.feed import Feed, FeedPage
-from api.openapi import problem_responses
+from api.openapi import SSE_EVENT_SCHEMA, problem_responses
 from api.responses import model_response
 from api.shared import FeedSignal
 
@@ -44,7 +44,7 @@ async def changes(
     "/events",
     summary="The caller's changes as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}},
 )
 async def events(
     user: CurrentUser,

@@ -104,7 +104,7 @@ async def list_lists(
     return model_response(ListPage(items=items, next_cursor=page.next_cursor))
 
 
-@router.get("/{list_id}", response_model=ListSummary, summary="One list (ETag = its version)")
+@router.get("/{list_id:segment}", response_model=ListSummary, summary="One list (ETag = its version)")
 async def get_list(list_id: ListId, user: CurrentUser, actor: ListProxy, resources: ResourcesDep) -> Response:
     summary = (await actor.get_list(GetList(caller=user))).unwrap()
     resources.shared.owners.record(list_id, user)
@@ -112,7 +112,7 @@ async def get_list(list_id: ListId, user: CurrentUser, actor: ListProxy, resourc
 
 
 @router.patch(
-    "/{list_id}",
+    "/{list_id:segment}",
     response_model=ListSummary,
     responses=problem_responses(412, 413),
     summary="Change a list's title, description or zone",
@@ -126,7 +126,7 @@ async def update_list(
 
 
 @router.delete(
-    "/{list_id}",
+    "/{list_id:segment}",
     status_code=204,
     response_class=Response,
     responses=problem_responses(412),

@@ -20,6 +20,7 @@ from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey
 from api.openapi import problem_responses
 from api.problems import ApiProblem, ServiceUnavailable
 from api.responses import model_response
+from api.schemas import PositionCursor
 from workflows.errors import SeriesConflict
 from workflows.hosting import SeriesHandles
 from workflows.series_client import SeriesService
@@ -92,12 +93,12 @@ async def list_series(
     user: CurrentUser,
     service: ServiceDep,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: PositionCursor = None,
 ) -> Response:
     return model_response(await service.list(user, cursor=cursor, limit=limit))
 
 
-@router.get("/{series_id}", response_model=Series, summary="One series: status and the next dates")
+@router.get("/{series_id:segment}", response_model=Series, summary="One series: status and the next dates")
 async def get_series(
     series_id: SeriesId, user: CurrentUser, service: ServiceDep, upcoming: UpcomingCount = None
 ) -> Response:
@@ -105,7 +106,7 @@ async def get_series(
 
 
 @router.patch(
-    "/{series_id}",
+    "/{series_id:segment}",
     response_model=Series,
     responses=problem_responses(409, 413),
     summary="Change the rule and/or template (applies from the next occurrence)",
@@ -117,20 +118,24 @@ async def edit_series(
         return model_response(await service.edit(user, series_id, body))
 
 
-@router.post("/{series_id}:pause", response_model=Series, responses=problem_responses(409), summary="Pause")
+@router.post(
+    "/{series_id:segment}:pause", response_model=Series, responses=problem_responses(409), summary="Pause"
+)
 async def pause_series(series_id: SeriesId, user: CurrentUser, service: ServiceDep) -> Response:
     with conflicts():
         return model_response(await service.pause(user, series_id))
 
 
-@router.post("/{series_id}:resume", response_model=Series, responses=problem_responses(409), summary="Resume")
+@router.post(
+    "/{series_id:segment}:resume", response_model=Series, responses=problem_responses(409), summary="Resume"
+)
 async def resume_series(series_id: SeriesId, user: CurrentUser, service: ServiceDep) -> Response:
     with conflicts():
         return model_response(await service.resume(user, series_id))
 
 
 @router.post(
-    "/{series_id}:skip",
+    "/{series_id:segment}:skip",
     response_model=Series,
     responses=problem_responses(409),
     summary="Skip the next occurrence",
@@ -141,7 +146,7 @@ async def skip_next(series_id: SeriesId, user: CurrentUser, service: ServiceDep)
 
 
 @router.post(
-    "/{series_id}:cancel",
+    "/{series_id:segment}:cancel",
     response_model=Series,
     responses=problem_responses(409),
     summary="Cancel the series (items already created stay)",
@@ -152,7 +157,7 @@ async def cancel_series(series_id: SeriesId, user: CurrentUser, service: Service
 
 
 @router.get(
-    "/{series_id}/occurrences",
+    "/{series_id:segment}/occurrences",
     response_model=OccurrencesPage,
     summary="Every occurrence so far (index, times, item) and the upcoming dates",
 )
@@ -161,7 +166,7 @@ async def list_occurrences(
     user: CurrentUser,
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: PositionCursor = None,
     upcoming: UpcomingCount = None,
 ) -> Response:
     page = await service.occurrences(user, series_id, cursor=cursor, limit=limit, upcoming=upcoming)
@@ -169,7 +174,7 @@ async def list_occurrences(
 
 
 @router.get(
-    "/{series_id}/history",
+    "/{series_id:segment}/history",
     response_model=SeriesHistory,
     summary="The workflow steps of every occurrence (timer, notify, recreate), across all runs",
 )
@@ -178,6 +183,6 @@ async def series_history(
     user: CurrentUser,
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: PositionCursor = None,
 ) -> Response:
     return model_response(await service.history(user, series_id, cursor=cursor, limit=limit))

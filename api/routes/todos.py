@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey, IfMatch, ListId, ListProxy
 from api.openapi import problem_responses
 from api.page_relay import relay_page
 from api.responses import model_response
-from api.schemas import ItemCreate, ItemPage, ItemPatch, Reorder, command, set_fields
+from api.schemas import Instant, ItemCreate, ItemPage, ItemPatch, Reorder, command, set_fields
 from todo_actors.commands import AddTodo, CompleteTodo, DeleteTodo, ReopenTodo, ReorderTodos, UpdateTodo
 from todo_actors.errors import NotFound
 from todo_actors.interface import GetTodo, ItemResult, QueryTodos
@@ -25,7 +24,7 @@ from todo_actors.model import ListSummary, TodoItem
 __all__ = ["item_response", "router"]
 
 router = APIRouter(
-    prefix="/v1/lists/{list_id}",
+    prefix="/v1/lists/{list_id:segment}",
     tags=["items"],
     responses=problem_responses(400, 401, 404, 422, 429, 502, 503),
 )
@@ -65,8 +64,8 @@ async def list_items(
     user: CurrentUser,
     actor: ListProxy,
     status: Literal["open", "completed"] | None = None,
-    due_before: Annotated[AwareDatetime | None, Query(description="due < this instant")] = None,
-    due_after: Annotated[AwareDatetime | None, Query(description="due >= this instant")] = None,
+    due_before: Annotated[Instant | None, Query(description="due < this instant")] = None,
+    due_after: Annotated[Instant | None, Query(description="due >= this instant")] = None,
     label: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     series_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     parent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -87,13 +86,13 @@ async def list_items(
     return await relay_page(actor, query)
 
 
-@router.get("/items/{item_id}", response_model=TodoItem, summary="One item (ETag = its version)")
+@router.get("/items/{item_id:segment}", response_model=TodoItem, summary="One item (ETag = its version)")
 async def get_item(list_id: ListId, item_id: ItemId, user: CurrentUser, actor: ListProxy) -> Response:
     return item_response(list_id, (await actor.get_todo(GetTodo(caller=user, id=item_id))).unwrap())
 
 
 @router.patch(
-    "/items/{item_id}",
+    "/items/{item_id:segment}",
     response_model=TodoItem,
     responses=problem_responses(409, 412, 413),
     summary="Change an item",
@@ -106,7 +105,7 @@ async def update_item(
 
 
 @router.post(
-    "/items/{item_id}:complete",
+    "/items/{item_id:segment}:complete",
     response_model=TodoItem,
     responses=problem_responses(409, 412),
     summary="Mark an item completed (completing a completed item changes nothing)",
@@ -124,7 +123,7 @@ async def complete_item(
 
 
 @router.post(
-    "/items/{item_id}:reopen",
+    "/items/{item_id:segment}:reopen",
     response_model=TodoItem,
     responses=problem_responses(409, 412),
     summary="Mark a completed item open again",
@@ -142,7 +141,7 @@ async def reopen_item(
 
 
 @router.delete(
-    "/items/{item_id}",
+    "/items/{item_id:segment}",
     status_code=204,
     response_class=Response,
     responses=problem_responses(412),

@@ -14,7 +14,8 @@ from api.deps import CurrentUser
 from api.openapi import problem_responses
 from api.responses import model_response
 from api.routes.series import conflicts, handles_of
-from workflows.inspection import WorkflowInspector
+from api.schemas import PositionCursor
+from workflows.inspection import STATUS_NAMES, WorkflowInspector
 from workflows.views import WorkflowInfo, WorkflowPage, WorkflowTimeline
 
 __all__ = ["router"]
@@ -39,23 +40,24 @@ async def list_workflows(
     user: CurrentUser,
     inspector: InspectorDep,
     status: Annotated[
-        str | None, Query(max_length=20, description="RUNNING, SUSPENDED, COMPLETED, FAILED, TERMINATED...")
+        str | None,
+        Query(pattern=f"^({'|'.join(sorted(STATUS_NAMES))})$", description="Only instances in this status"),
     ] = None,
     name: Annotated[str | None, Query(max_length=100, description="Workflow name, e.g. `series`")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: PositionCursor = None,
 ) -> Response:
     page = await inspector.list_workflows(user, status=status, name=name, cursor=cursor, limit=limit)
     return model_response(page)
 
 
-@router.get("/{instance_id}", response_model=WorkflowInfo, summary="One workflow instance")
+@router.get("/{instance_id:segment}", response_model=WorkflowInfo, summary="One workflow instance")
 async def get_workflow(instance_id: InstanceId, user: CurrentUser, inspector: InspectorDep) -> Response:
     return model_response(await inspector.get_workflow(user, instance_id))
 
 
 @router.get(
-    "/{instance_id}/history",
+    "/{instance_id:segment}/history",
     response_model=WorkflowTimeline,
     summary="The current generation's history as a timeline",
 )
@@ -64,7 +66,10 @@ async def workflow_history(instance_id: InstanceId, user: CurrentUser, inspector
 
 
 @router.post(
-    "/{instance_id}:pause", response_model=WorkflowInfo, responses=problem_responses(409), summary="Suspend"
+    "/{instance_id:segment}:pause",
+    response_model=WorkflowInfo,
+    responses=problem_responses(409),
+    summary="Suspend",
 )
 async def pause_workflow(instance_id: InstanceId, user: CurrentUser, inspector: InspectorDep) -> Response:
     with conflicts():
@@ -72,7 +77,10 @@ async def pause_workflow(instance_id: InstanceId, user: CurrentUser, inspector: 
 
 
 @router.post(
-    "/{instance_id}:resume", response_model=WorkflowInfo, responses=problem_responses(409), summary="Resume"
+    "/{instance_id:segment}:resume",
+    response_model=WorkflowInfo,
+    responses=problem_responses(409),
+    summary="Resume",
 )
 async def resume_workflow(instance_id: InstanceId, user: CurrentUser, inspector: InspectorDep) -> Response:
     with conflicts():
@@ -80,7 +88,7 @@ async def resume_workflow(instance_id: InstanceId, user: CurrentUser, inspector:
 
 
 @router.post(
-    "/{instance_id}:terminate",
+    "/{instance_id:segment}:terminate",
     response_model=WorkflowInfo,
     responses=problem_responses(409),
     summary="Terminate (for a series: cancel it)",
@@ -91,7 +99,7 @@ async def terminate_workflow(instance_id: InstanceId, user: CurrentUser, inspect
 
 
 @router.delete(
-    "/{instance_id}",
+    "/{instance_id:segment}",
     status_code=204,
     response_class=Response,
     responses=problem_responses(409),

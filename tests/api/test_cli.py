@@ -123,7 +123,24 @@ def test_token_needs_a_secret(
     token = capsys.readouterr().out.strip()
     from api.auth import TokenVerifier
 
-    assert TokenVerifier("s" * 40).verify(token) == "bob"
+    assert TokenVerifier("s" * 40, max_ttl_seconds=30 * 24 * 3600).verify(token) == "bob"
+
+
+def test_token_lives_at_most_the_configured_maximum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwt
+
+    monkeypatch.setenv("TODO_JWT_SECRET", "s" * 40)
+    monkeypatch.setenv("TODO_JWT_MAX_TTL", "600")
+    assert main(["token", "bob"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), "s" * 40, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 600  # the default is the maximum
+    assert main(["token", "bob", "--ttl", "601"]) == 2
+    assert "TODO_JWT_MAX_TTL" in capsys.readouterr().err
+    monkeypatch.setenv("TODO_JWT_MAX_TTL", "forever")
+    assert main(["token", "bob"]) == 2
+    assert "TODO_JWT_MAX_TTL" in capsys.readouterr().err
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

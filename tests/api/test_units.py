@@ -7,6 +7,7 @@ import importlib
 import time
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 
@@ -82,7 +83,8 @@ def test_rate_limiter_memory_is_bounded() -> None:
     ("error", "if_match", "status", "kind"),
     [
         (NotFound("no such list"), None, 404, "not-found"),
-        (InvalidInput.at("parent_id", "no such item"), None, 422, "invalid-input"),
+        (InvalidInput.at("parent_id", "no such item"), None, 409, "invalid-input"),
+        (InvalidInput.at("title", "no such item"), None, 422, "invalid-input"),
         (LimitExceeded("too many", limit_name="reminders_per_item", limit=10), None, 422, "limit-exceeded"),
         (LimitExceeded("too many", limit_name="items_per_list", limit=5000), None, 409, "limit-exceeded"),
         (LimitExceeded("too many", limit_name="lists_per_owner", limit=1000), None, 409, "limit-exceeded"),
@@ -109,7 +111,9 @@ async def test_domain_errors_map_to_problems(
         body["type"] == f"/problems/{kind}" and body["detail"] == error.message and body["instance"] == "/x"
     )
     if isinstance(error, InvalidInput):
-        assert body["errors"] == [{"loc": ["parent_id"], "msg": "no such item", "type": None}]
+        assert body["errors"] == [
+            {"loc": [error.details["errors"][0]["loc"][0]], "msg": "no such item", "type": None}
+        ]
 
 
 @pytest.mark.parametrize(
@@ -173,7 +177,7 @@ async def test_the_public_app_never_routes_the_app_channel() -> None:
 
 def test_a_remembered_token_still_expires_and_a_forged_one_is_never_remembered() -> None:
     secret, now = "k" * 40, [float(int(time.time()))]
-    verifier = TokenVerifier(secret, wall=lambda: now[0])
+    verifier = TokenVerifier(secret, max_ttl_seconds=3600, wall=lambda: now[0])
     token = mint_token(secret, "alice", now=int(now[0]), ttl_seconds=60)
     assert verifier.verify(token) == "alice"
     now[0] += 60 + LEEWAY_SECONDS - 1
@@ -184,10 +188,25 @@ def test_a_remembered_token_still_expires_and_a_forged_one_is_never_remembered()
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     for _ in range(2):
         with pytest.raises(Unauthorized):
-            TokenVerifier(secret).verify(forged)
+            TokenVerifier(secret, max_ttl_seconds=3600).verify(forged)
     early = mint_token(secret, "bob", now=int(now[0]) + 3600, ttl_seconds=60)
     with pytest.raises(Unauthorized):  # PyJWT checks `iat` in the future; never remembered as valid
-        TokenVerifier(secret, wall=lambda: now[0]).verify(early)
+        TokenVerifier(secret, max_ttl_seconds=3600, wall=lambda: now[0]).verify(early)
+
+
+def test_a_token_must_expire_within_the_maximum_lifetime() -> None:
+    secret, now = "k" * 40, float(int(time.time()))
+    verifier = TokenVerifier(secret, max_ttl_seconds=3600, wall=lambda: now)
+    assert verifier.verify(mint_token(secret, "alice", now=int(now), ttl_seconds=3600)) == "alice"
+    too_long = mint_token(secret, "alice", now=int(now), ttl_seconds=3600 + LEEWAY_SECONDS + 1)
+    never = jwt.encode({"sub": "alice", "iat": int(now)}, secret, algorithm="HS256")
+    # without `iat`, the lifetime counts from now
+    far = jwt.encode({"sub": "alice", "exp": int(now) + 7200}, secret, algorithm="HS256")
+    near = jwt.encode({"sub": "alice", "exp": int(now) + 600}, secret, algorithm="HS256")
+    assert verifier.verify(near) == "alice"
+    for token, reason in ((too_long, "longer than the 3600 s"), (never, "no 'exp'"), (far, "longer")):
+        with pytest.raises(Unauthorized, match=reason):
+            verifier.verify(token)
 
 
 @pytest.mark.parametrize("cursor", [None, 'c,"list_version":9}'])

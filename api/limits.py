@@ -1,0 +1,200 @@
+"""Connection limits of the served apps: request headers over a size are refused with 431, headers that do
+not arrive within a time and request bodies that stop arriving close the connection.
+
+uvicorn has none of these with httptools (its h11 option only bounds header size, with a bare 400), so
+they live here, in a subclass of its httptools protocol: the narrowest place that sees the bytes before
+any ASGI code runs. `uvicorn_options(limits)` is what `api.server` passes to each `uvicorn.Config`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import to_json
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.settings import Settings
+
+__all__ = ["ServerLimits", "server_limits", "uvicorn_options"]
+
+log = logging.getLogger("api.limits")
+
+# How long a refused connection's further bytes are read and dropped before it closes.
+_LINGER_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_header_bytes: int
+    header_timeout: float
+    body_idle_timeout: float
+
+
+def server_limits(settings: Settings) -> ServerLimits:
+    return ServerLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_idle_timeout=settings.body_idle_timeout_seconds,
+    )
+
+
+def uvicorn_options(limits: ServerLimits) -> dict[str, Any]:
+    """`uvicorn.Config` keyword arguments enforcing `limits` (the httptools protocol, limits bound)."""
+
+    class Protocol(_GuardedProtocol):
+        pass
+
+    Protocol.limits = limits
+    return {"http": Protocol, "h11_max_incomplete_event_size": limits.max_header_bytes}
+
+
+class _HeadersTooLarge(Exception):
+    pass
+
+
+class _GuardedProtocol(HttpToolsProtocol):
+    limits: ServerLimits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_headers = True  # until the current request's headers are complete
+        self._header_bytes = 0  # of the current request's request line and fields, as parsed
+        self._unparsed_bytes = 0  # received while its headers were incomplete
+        self._too_large = False
+        self._body_pending = False
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never sends a byte is held by nothing else (keep-alive starts after a response).
+        self._start_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._too_large:
+            return  # refused: dropped while lingering
+        if self._awaiting_headers and self._header_timer is None:
+            self._start_header_timer()
+        super().data_received(data)
+        if self._awaiting_headers and not self._too_large and self.parser is not None:
+            # llhttp holds an incomplete header block in memory: bound what it may hold.
+            self._unparsed_bytes += len(data)
+            if self._unparsed_bytes > self.limits.max_header_bytes:
+                self._refuse_headers()
+        elif self._body_pending:
+            self._start_body_timer()
+
+    # request line and header fields, counted as parsed
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_headers, self._header_bytes, self._unparsed_bytes = True, 0, 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._cancel(self._header_timer)
+        self._header_timer = None
+        self._body_pending = True  # until on_message_complete (a body-less request: in this same chunk)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_pending = False
+        self._awaiting_headers = True  # the next request's, timed from its first byte
+        self._cancel(self._body_timer)
+        self._body_timer = None
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:  # the parser stopped on our callback's exception
+            self._send_431()
+        else:
+            super().send_400_response(msg)
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._too_large = True
+            raise _HeadersTooLarge
+
+    def _refuse_headers(self) -> None:
+        self._too_large = True
+        self._send_431()
+
+    def _send_431(self) -> None:
+        self._cancel_timers()
+        log.warning("request headers from %s over %d bytes: 431", self.client, self.limits.max_header_bytes)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # a response is under way on this connection: no room for another
+            return
+        body = to_json(
+            {
+                "type": "/problems/header-fields-too-large",
+                "title": "Request header fields too large",
+                "status": 431,
+                "detail": f"the request line and headers exceed {self.limits.max_header_bytes} bytes",
+            }
+        )
+        head = (
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/problem+json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head + body)
+        # Lingering close: stop sending, drop what the client still sends for a moment, then close. Closing
+        # with unread bytes would reset the connection, and a client could lose the 431 before reading it.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+    def _start_header_timer(self) -> None:
+        self._cancel(self._header_timer)
+        self._header_timer = self.loop.call_later(self.limits.header_timeout, self._headers_late)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if self._awaiting_headers and not busy and not self.transport.is_closing():
+            log.info(
+                "closing %s: headers not complete within %.1f s", self.client, self.limits.header_timeout
+            )
+            self.transport.close()
+
+    def _start_body_timer(self) -> None:
+        self._cancel(self._body_timer)
+        self._body_timer = self.loop.call_later(self.limits.body_idle_timeout, self._body_idle)
+
+    def _body_idle(self) -> None:
+        self._body_timer = None
+        if not self._body_pending or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the app is not reading: the wait is ours, not the client's
+            self._start_body_timer()
+            return
+        log.info("closing %s: no request body bytes for %.1f s", self.client, self.limits.body_idle_timeout)
+        self.transport.close()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._header_timer, self._body_timer):
+            self._cancel(timer)
+        self._header_timer = self._body_timer = None
+
+    @staticmethod
+    def _cancel(timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()

@@ -1,0 +1,54 @@
+"""schemathesis hooks for the fuzz run (`SCHEMATHESIS_HOOKS=tests.api.fuzz_hooks`): state a generated
+request cannot know, handed over in `TODO_FUZZ_STATE` by the test that starts the run.
+
+Only schema-valid (positive) cases are touched, and only where the value is state rather than input:
+- half of them use a real list and item of the caller, to get past the 404s into the actors;
+- an `Idempotency-Key` is made fresh per request: reusing one for a different request is a 422 by
+  design (draft-ietf-httpapi-idempotency-key-header), tested on its own in test_conventions;
+- an opaque cursor (`/v1/lists`, `.../items`) is one a real page returned: like an id, a made-up cursor
+  names no page, and the API says so with a 422.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from typing import Any
+
+import schemathesis
+from schemathesis import GenerationMode
+
+_STATE: dict[str, Any] = json.loads(os.environ.get("TODO_FUZZ_STATE", "{}"))
+_OPAQUE_CURSORS = {"/v1/lists": "lists_cursor", "/v1/lists/{list_id}/items": "items_cursor"}
+_RANDOM = random.Random(0)
+
+
+def _positive(case: Any) -> bool:
+    meta = case.meta
+    return meta is None or meta.generation.mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    if not _positive(case):
+        return case
+    params = case.path_parameters or {}
+    if "list_id" in params and _RANDOM.random() < 0.5:
+        params["list_id"] = _STATE["list_id"]
+        if "item_id" in params:
+            params["item_id"] = _STATE["item_id"]
+    cursor_key = _OPAQUE_CURSORS.get(case.operation.path)
+    if cursor_key and case.query and "cursor" in case.query:
+        case.query["cursor"] = _STATE[cursor_key]
+    return case
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if not _positive(case) or not case.headers:
+        return
+    for name in list(case.headers):
+        if name.lower() == "idempotency-key":
+            case.headers[name] = uuid.uuid4().hex
