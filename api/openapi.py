@@ -169,7 +169,25 @@ def tighten_domain_schemas(components: dict[str, Any]) -> None:
             {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
             for name in ("rule", "template")
         ]
+    # A series' wall times: years 1900-9000 (the recurrence refuses others), no offset.
+    series_local = {
+        "type": "string",
+        "pattern": "^(?=(?:19|[2-8][0-9])[0-9][0-9]-|9000-)" + LOCAL_DATETIME[1:],
+    }
     series = components.get("SeriesSpec")
     if series is not None:
-        series["properties"]["dtstart"].update(local)
+        series["properties"]["dtstart"].update(series_local)
         series["properties"]["dtstart"].pop("format", None)
+        series["properties"]["exdates"]["items"] = series_local
+    # Responses carry the same local wall times (no offset, so not an RFC 3339 `date-time`).
+    for name, field in (("Series", "dtstart"), ("Upcoming", "local"), ("OccurrenceEntry", "local")):
+        prop = components.get(name, {}).get("properties", {}).get(field)
+        if prop is None:
+            continue
+        nullable = any(v == {"type": "null"} for v in prop.get("anyOf", ()))
+        for key in ("anyOf", "format", "type"):
+            prop.pop(key, None)
+        prop.update({"anyOf": [local, {"type": "null"}]} if nullable else local)
+    series_out = components.get("Series")
+    if series_out is not None:
+        series_out["properties"]["exdates"]["items"] = local

@@ -24,9 +24,10 @@ from todo_actors.model import (
     ListTitle,
     Notes,
     Position,
-    Priority,
     Title,
     TodoItem,
+    WholePriority,
+    whole_number,
 )
 
 __all__ = [
@@ -87,13 +88,7 @@ PositionCursor = Annotated[
 place to start from (past the end, an empty page), so the pattern is the whole rule."""
 
 
-def _whole_number(value: Any) -> Any:
-    # JSON Schema counts 3.0 as an integer (the document says `integer`); the domain's ints are strict.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-WholePriority = Annotated[Priority, BeforeValidator(_whole_number)]
-WholePosition = Annotated[Position, BeforeValidator(_whole_number)]
+WholePosition = Annotated[Position, BeforeValidator(whole_number)]
 
 # Bounds the payload only; the domain answers "limit exceeded" with the configured reminders limit.
 Reminders = Annotated[list[Reminder], Field(max_length=100)]

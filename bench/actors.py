@@ -158,7 +158,11 @@ async def open_loop(session: aiohttp.ClientSession, base: str, rate: float, seco
     return latencies
 
 
-async def reminders(session: aiohttp.ClientSession, stack: Stack, n: int, spread: float) -> dict[str, float]:
+async def reminders(
+    session: aiohttp.ClientSession, stack: Stack, n: int, spread: float, deliver: bool = False
+) -> dict[str, float]:
+    """Register `n` reminders due together (or spread over `spread` s) and measure their fires; with
+    `deliver`, each fire also publishes an event to the durable broker and the counts are of deliveries."""
     app = f"http://127.0.0.1:{stack.app_port}/bench/fires"
     async with session.delete(app):
         pass
@@ -173,7 +177,8 @@ async def reminders(session: aiohttp.ClientSession, stack: Stack, n: int, spread
         async with (
             sem,
             session.put(
-                f"{stack.base}/actors/BenchActor/m{i % 500}/reminders/r{i}", json={"dueTime": stamp}
+                f"{stack.base}/actors/BenchActor/m{i % 500}/reminders/r{i}",
+                json={"dueTime": stamp, **({"data": "ZGVsaXZlcg=="} if deliver else {})},  # b"deliver"
             ) as r,
         ):
             if r.status != 204:
@@ -184,9 +189,12 @@ async def reminders(session: aiohttp.ClientSession, stack: Stack, n: int, spread
     reg_rate = n / (time.perf_counter() - t0)
     deadline = due_at + spread + 60
     fires: list[list[object]] = []
+    source = app.replace("/fires", "/deliveries") if deliver else app
     while time.time() < deadline:
-        async with session.get(app) as r:
+        async with session.get(source) as r:
             fires = await r.json()
+            if deliver:  # (name, delivered at) -> the shape of a fire
+                fires = [["", name, at] for name, at in fires]
         if len({f[1] for f in fires}) >= n:
             break
         await asyncio.sleep(0.25)
@@ -228,6 +236,9 @@ async def main(quick: bool) -> None:
             burst = await reminders(session, stack, n, 0)
             for k, v in burst.items():
                 rows.append((f"reminder burst {n}: {k}", f"{v:.1f}"))
+            durable = await reminders(session, stack, n, 0, deliver=True)
+            for k, v in durable.items():
+                rows.append((f"reminder burst {n}, each fire published and delivered: {k}", f"{v:.1f}"))
             spread = await reminders(session, stack, n, 10 if quick else 20)
             for k, v in spread.items():
                 rows.append((f"reminders spread over {10 if quick else 20}s: {k}", f"{v:.1f}"))

@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from todo_actors.due import UTC, Due, Reminder, UtcDatetime, ZoneKey, zone
 
@@ -27,6 +35,8 @@ __all__ = [
     "Title",
     "TodoItem",
     "TodoList",
+    "WholePriority",
+    "whole_number",
 ]
 
 MAX_REMINDERS = 10
@@ -63,6 +73,16 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterVali
 Labels = Annotated[tuple[Label, ...], Field(max_length=MAX_LABELS), AfterValidator(_unique)]
 Priority = Annotated[int, Field(strict=True, ge=0, le=4)]
 """0 = none, 1 = low ... 4 = urgent."""
+
+
+def whole_number(value: Any) -> Any:
+    """JSON Schema counts 3.0 as an integer (API documents say `integer`); the domain's ints are strict, so a
+    request's float without a fraction is taken as that int."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholePriority = Annotated[Priority, BeforeValidator(whole_number)]
+"""A priority as a request gives it (3.0 is 3)."""
 Position = Annotated[int, Field(strict=True, ge=0, le=MAX_POSITION)]
 Occurrence = Annotated[int, Field(strict=True, ge=0)]
 Version = Annotated[int, Field(strict=True, ge=1)]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from todo_actors.due import Reminder
-from todo_actors.model import ItemId, Labels, Notes, Priority, Title, UserId
+from todo_actors.model import ItemId, Labels, Notes, Title, UserId, WholePriority
 from workflows.recurrence import Schedule
 
 __all__ = [
@@ -68,7 +68,7 @@ class SeriesTemplate(_Frozen):
 
     title: Title
     notes: Notes = ""
-    priority: Priority = 0
+    priority: WholePriority = 0
     labels: Labels = ()
     reminders: tuple[Reminder, ...] = Field(default=(), max_length=10)
     due: DueMode = "occurrence"
@@ -87,7 +87,7 @@ class TemplatePatch(_Frozen):
 
     title: Title | None = None
     notes: Notes | None = None
-    priority: Priority | None = None
+    priority: WholePriority | None = None
     labels: Labels | None = None
     reminders: tuple[Reminder, ...] | None = Field(default=None, max_length=10)
     due: DueMode | None = None

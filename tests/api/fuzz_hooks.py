@@ -6,7 +6,10 @@ Only schema-valid (positive) cases are touched, and only where the value is stat
 - an `Idempotency-Key` is made fresh per request: reusing one for a different request is a 422 by
   design (draft-ietf-httpapi-idempotency-key-header), tested on its own in test_conventions;
 - an opaque cursor (`/v1/lists`, `.../items`) is one a real page returned: like an id, a made-up cursor
-  names no page, and the API says so with a 422.
+  names no page, and the API says so with a 422;
+- a series `rule` is a real RFC 5545 RRULE: its grammar (names, value syntax, which parts combine) cannot be
+  written as a JSON Schema, so the document declares a string and the API answers a bad rule with a 422
+  naming the part (tested on its own in tests/workflows/recurrence).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from schemathesis import GenerationMode
 _STATE: dict[str, Any] = json.loads(os.environ.get("TODO_FUZZ_STATE", "{}"))
 _OPAQUE_CURSORS = {"/v1/lists": "lists_cursor", "/v1/lists/{list_id}/items": "items_cursor"}
 _RANDOM = random.Random(0)
+_RULES = ("FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,FR", "FREQ=MONTHLY;BYMONTHDAY=1;COUNT=3", "FREQ=YEARLY")
 
 
 def _positive(case: Any) -> bool:
@@ -39,6 +43,8 @@ def map_case(context: Any, case: Any) -> Any:
         params["list_id"] = _STATE["list_id"]
         if "item_id" in params:
             params["item_id"] = _STATE["item_id"]
+    if isinstance(case.body, dict) and isinstance(case.body.get("rule"), str):
+        case.body["rule"] = _RANDOM.choice(_RULES)
     cursor_key = _OPAQUE_CURSORS.get(case.operation.path)
     if cursor_key and case.query and "cursor" in case.query:
         case.query["cursor"] = _STATE[cursor_key]
