@@ -70,7 +70,11 @@ ListTitle = Annotated[str, StringConstraints(min_length=1, max_length=200), Afte
 Notes = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_utf8)]
 Description = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_utf8)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_utf8)]
-Labels = Annotated[tuple[Label, ...], Field(max_length=MAX_LABELS), AfterValidator(_unique)]
+Labels = Annotated[
+    tuple[Label, ...],
+    Field(max_length=MAX_LABELS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_unique),
+]
 Priority = Annotated[int, Field(strict=True, ge=0, le=4)]
 """0 = none, 1 = low ... 4 = urgent."""
 

@@ -14,7 +14,7 @@ from dapr.clients import DaprClient
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from dapr.ext.fastapi import DaprApp
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, lock_pb2, metadata_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, state_pb2
 from fastapi import Body, FastAPI
 
 from sidecar import SidecarConfig
@@ -164,12 +164,12 @@ def test_unsupported_rpc_names_itself(e2e: E2E) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{e2e.sidecar.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.TryLockAlpha1(
-                lock_pb2.TryLockRequest(store_name="s", resource_id="r"),
+            stub.QueryStateAlpha1(
+                state_pb2.QueryStateRequest(store_name="statestore", query="{}"),
                 metadata=[("dapr-api-token", e2e.token)],
             )
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "TryLockAlpha1" in (err.value.details() or "")
+    assert "QueryStateAlpha1" in (err.value.details() or "")
 
 
 def test_unsupported_component_type_names_type_and_file(tmp_path: Path) -> None:
