@@ -36,7 +36,10 @@ HERE = Path(__file__).resolve()
 
 
 def run_sidecar(db_path: str) -> None:
-    """Serve the workflow engine on 127.0.0.1:<free port>; print the port; stop on SIGTERM."""
+    """Serve the workflow engine on 127.0.0.1:<free port>; print the port; stop on SIGTERM, then print
+    the history sent to workers (HistoryTraffic) as one JSON line."""
+    from dataclasses import asdict
+
     import grpc
 
     from sidecar.clock import SystemClock
@@ -63,6 +66,7 @@ def run_sidecar(db_path: str) -> None:
         await server.stop(grace=0.5)
         await scheduler.stop()
         db.close()
+        print(json.dumps(asdict(engine.history_traffic)), flush=True)
 
     asyncio.run(serve())
 
@@ -149,10 +153,11 @@ def run_dbos(db_path: str, count: int) -> None:
 # -- the driver --------------------------------------------------------------------------------------
 
 
-def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+def spawn(*args: str, script: Path = HERE) -> tuple[subprocess.Popen[str], str]:
+    """Run a role of `script` in a child process; returns it and the first line it prints."""
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent))
     proc = subprocess.Popen(
-        [sys.executable, str(HERE), *args],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

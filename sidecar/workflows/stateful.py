@@ -64,7 +64,7 @@ class HistoryTraffic:
     delta_turns: int = 0  # turns sent with cachedHistory
     past_events: int = 0
     past_bytes: int = 0
-    max_past_bytes: int = 0  # the largest pastEvents of a single turn
+    max_delta_bytes: int = 0  # the largest pastEvents of a turn sent as a delta
     history_fetches: int = 0  # GetInstanceHistory calls (a worker's cache missed)
 
     def count(self, past: list[bytes], delta: bool) -> None:
@@ -73,4 +73,5 @@ class HistoryTraffic:
         self.delta_turns += int(delta)
         self.past_events += len(past)
         self.past_bytes += size
-        self.max_past_bytes = max(self.max_past_bytes, size)
+        if delta:
+            self.max_delta_bytes = max(self.max_delta_bytes, size)
