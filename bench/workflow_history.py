@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import workflows
 from bench.workflows import gather_limited, spawn
 
 HERE = Path(__file__).resolve()
@@ -40,23 +41,7 @@ def long_chain(ctx: Any, steps: int):  # type: ignore[no-untyped-def]
 
 
 def run_worker(port: str, stateful: bool) -> None:
-    from dapr.ext.workflow import WorkflowRuntime
-
-    runtime = WorkflowRuntime(host="127.0.0.1", port=port, disable_stateful_history=not stateful)
-    runtime.register_workflow(long_chain)
-    runtime.register_activity(step)
-    stop = False
-
-    def on_term(*_: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    runtime.start()
-    print("ready", flush=True)
-    while not stop:
-        time.sleep(0.1)
-    runtime.shutdown()
+    workflows.run_worker(port, (long_chain,), (step,), disable_stateful_history=not stateful)
 
 
 async def drive(port: str, workflows: int, steps: int) -> float:

@@ -93,13 +93,20 @@ def idle(ctx: Any, _: Any):  # type: ignore[no-untyped-def]
     yield ctx.create_timer(timedelta(days=1))
 
 
-def run_worker(port: str) -> None:
+def run_worker(
+    port: str,
+    workflows: tuple[Any, ...] = (chain3, timed, idle),
+    activities: tuple[Any, ...] = (noop,),
+    **options: Any,
+) -> None:
+    """An SDK worker for `workflows` and `activities` (WorkflowRuntime `options`); stops on SIGTERM."""
     from dapr.ext.workflow import WorkflowRuntime
 
-    runtime = WorkflowRuntime(host="127.0.0.1", port=port)
-    for wf in (chain3, timed, idle):
+    runtime = WorkflowRuntime(host="127.0.0.1", port=port, **options)
+    for wf in workflows:
         runtime.register_workflow(wf)
-    runtime.register_activity(noop)
+    for act in activities:
+        runtime.register_activity(act)
     stop = False
 
     def on_term(*_: Any) -> None:

@@ -14,16 +14,15 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.clock import Clock
 from sidecar.workflows.history import event, pack_repeated, pb, string_value
-from sidecar.workflows.stateful import HistoryTraffic, WarmHistories
 from sidecar.workflows.store import ActivityRow
+from sidecar.workflows.streams import ActivityWork, HistoryTraffic, Turn, WarmHistories, WorkerStream
 from sidecar.workflows.turns import TurnInput
 
-__all__ = ["ActivityWork", "Dispatcher", "Turn", "WorkerStream"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("sidecar.workflows.dispatch")
 
@@ -32,43 +31,6 @@ TurnLoader = Callable[[list[tuple[str, bool, tuple[int, int] | None]]], Awaitabl
 
 _BATCH = 64  # turns loaded from the database in one call
 _REAPER_PERIOD = 1.0
-
-
-@dataclass(eq=False)
-class WorkerStream:
-    """One open GetWorkItems call and what was sent on it and not yet answered."""
-
-    id: int
-    health_ping: bool
-    warm: WarmHistories
-    queue: asyncio.Queue[tuple[str, str, Any] | None] = field(default_factory=asyncio.Queue)
-    turns: set[str] = field(default_factory=set)
-    activities: set[str] = field(default_factory=set)
-
-    @property
-    def load(self) -> int:
-        return len(self.turns) + len(self.activities)
-
-
-@dataclass(eq=False)
-class Turn:
-    instance_id: str
-    generation: int
-    token: str
-    inbox_ords: list[int]
-    new_blobs: list[bytes]
-    stream: WorkerStream
-    dispatched_at: float
-    committing: bool = False
-
-
-@dataclass(eq=False)
-class ActivityWork:
-    row: ActivityRow
-    token: str = ""
-    stream: WorkerStream | None = None
-    dispatched_at: float = 0.0
-    cancelled: bool = False
 
 
 _RESERVED = object()  # a turn being loaded from the database

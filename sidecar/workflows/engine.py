@@ -23,12 +23,12 @@ from sidecar.scheduler import Scheduler
 from sidecar.workflows import control, rerun, store
 from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
-from sidecar.workflows.dispatch import ActivityWork, Dispatcher, Turn, WorkerStream
+from sidecar.workflows.dispatch import Dispatcher
 from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
 from sidecar.workflows.lifecycle import Effects, post
-from sidecar.workflows.stateful import HistoryTraffic
 from sidecar.workflows.status import Waiters, has_started, is_terminal
 from sidecar.workflows.store import InstanceRow
+from sidecar.workflows.streams import ActivityWork, HistoryTraffic, Turn, WorkerStream
 from sidecar.workflows.timers import TimerBridge
 from sidecar.workflows.turns import TurnInput, commit_turn, load_turn
 
@@ -337,7 +337,7 @@ class WorkflowEngine:
     async def rerun(self, request: Any) -> str:
         new_id = request.newInstanceID if request.HasField("newInstanceID") else uuid.uuid4().hex
         now = self._clock.now()
-        fx = await self._tx.run(lambda c: rerun.rerun_from_event(c, request, new_id, now))
+        fx = await self._tx.run(lambda c: rerun.rerun_from_event(c, request, new_id, now, self._app_id))
         await self._apply(fx)
         return new_id
 

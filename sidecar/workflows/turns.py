@@ -35,8 +35,8 @@ from sidecar.workflows.lifecycle import (
     start_child,
 )
 from sidecar.workflows.propagation import Outgoing
-from sidecar.workflows.stateful import delta_start
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
+from sidecar.workflows.streams import delta_start
 
 __all__ = ["TurnInput", "commit_turn", "load_turn"]
 
@@ -52,7 +52,7 @@ class TurnInput:
     execution_id: str
     history: list[bytes]  # committed events from `cached` on
     inbox: list[tuple[int, bytes]]
-    cached: int = 0  # leading committed events left out: the worker holds them (stateful.py)
+    cached: int = 0  # leading committed events left out: the worker holds them (streams.py)
     history_len: int = 0
     propagated: bytes | None = None  # the PropagatedHistory the instance received
 

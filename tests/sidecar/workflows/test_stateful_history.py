@@ -22,7 +22,7 @@ from dapr.ext.workflow import (
 )
 
 from sidecar.clock import ManualClock
-from sidecar.workflows.stateful import HistoryTraffic
+from sidecar.workflows.streams import HistoryTraffic
 from tests.sidecar.workflows.support import WorkflowSidecar, eventually, fresh, running_worker
 
 

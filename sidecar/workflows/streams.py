@@ -1,18 +1,23 @@
-"""Stateful history: a worker that keeps each instance's history is sent only what it lacks.
+"""Worker streams: what each was sent and has not answered, and the history its worker holds.
 
-A worker advertising `WORKER_CAPABILITY_STATEFUL_HISTORY` caches, per stream, the committed history it
-replayed for each instance. As in durabletask-go (backend/executor_stateful.go), the sidecar remembers
-per stream how many committed events it sent for each instance and, on the next turn, omits that prefix
-and names its length in `cachedHistory.eventCount`. The worker uses its cache only if it holds exactly
-that many events and otherwise fetches the full history with `GetInstanceHistory`, so a wrong guess
-costs one round trip, never a wrong replay.
+Unanswered work is recorded with its stream, so a closing stream's work can be re-queued.
+Stateful history: a worker advertising `WORKER_CAPABILITY_STATEFUL_HISTORY` caches, per stream, the
+committed history it replayed for each instance. As in durabletask-go (backend/executor_stateful.go),
+the sidecar remembers per stream how many committed events it sent for each instance and, on the next
+turn, omits that prefix and names its length in `cachedHistory.eventCount`. The worker uses its cache
+only if it holds exactly that many events and otherwise fetches the full history with
+`GetInstanceHistory`, so a wrong guess costs one round trip, never a wrong replay.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["HistoryTraffic", "WarmHistories", "delta_start"]
+from sidecar.workflows.store import ActivityRow
+
+__all__ = ["ActivityWork", "HistoryTraffic", "Turn", "WarmHistories", "WorkerStream", "delta_start"]
 
 # Finished instances are never dispatched again, so their entries are never replaced; past this many
 # the oldest are forgotten (that only costs one full send if such an instance ever runs again).
@@ -75,3 +80,40 @@ class HistoryTraffic:
         self.past_bytes += size
         if delta:
             self.max_delta_bytes = max(self.max_delta_bytes, size)
+
+
+@dataclass(eq=False)
+class WorkerStream:
+    """One open GetWorkItems call and what was sent on it and not yet answered."""
+
+    id: int
+    health_ping: bool
+    warm: WarmHistories
+    queue: asyncio.Queue[tuple[str, str, Any] | None] = field(default_factory=asyncio.Queue)
+    turns: set[str] = field(default_factory=set)
+    activities: set[str] = field(default_factory=set)
+
+    @property
+    def load(self) -> int:
+        return len(self.turns) + len(self.activities)
+
+
+@dataclass(eq=False)
+class Turn:
+    instance_id: str
+    generation: int
+    token: str
+    inbox_ords: list[int]
+    new_blobs: list[bytes]
+    stream: WorkerStream
+    dispatched_at: float
+    committing: bool = False
+
+
+@dataclass(eq=False)
+class ActivityWork:
+    row: ActivityRow
+    token: str = ""
+    stream: WorkerStream | None = None
+    dispatched_at: float = 0.0
+    cancelled: bool = False
