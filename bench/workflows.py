@@ -36,7 +36,10 @@ HERE = Path(__file__).resolve()
 
 
 def run_sidecar(db_path: str) -> None:
-    """Serve the workflow engine on 127.0.0.1:<free port>; print the port; stop on SIGTERM."""
+    """Serve the workflow engine on 127.0.0.1:<free port>; print the port; stop on SIGTERM, then print
+    the history sent to workers (HistoryTraffic) as one JSON line."""
+    from dataclasses import asdict
+
     import grpc
 
     from sidecar.clock import SystemClock
@@ -63,6 +66,7 @@ def run_sidecar(db_path: str) -> None:
         await server.stop(grace=0.5)
         await scheduler.stop()
         db.close()
+        print(json.dumps(asdict(engine.history_traffic)), flush=True)
 
     asyncio.run(serve())
 
@@ -89,13 +93,20 @@ def idle(ctx: Any, _: Any):  # type: ignore[no-untyped-def]
     yield ctx.create_timer(timedelta(days=1))
 
 
-def run_worker(port: str) -> None:
+def run_worker(
+    port: str,
+    workflows: tuple[Any, ...] = (chain3, timed, idle),
+    activities: tuple[Any, ...] = (noop,),
+    **options: Any,
+) -> None:
+    """An SDK worker for `workflows` and `activities` (WorkflowRuntime `options`); stops on SIGTERM."""
     from dapr.ext.workflow import WorkflowRuntime
 
-    runtime = WorkflowRuntime(host="127.0.0.1", port=port)
-    for wf in (chain3, timed, idle):
+    runtime = WorkflowRuntime(host="127.0.0.1", port=port, **options)
+    for wf in workflows:
         runtime.register_workflow(wf)
-    runtime.register_activity(noop)
+    for act in activities:
+        runtime.register_activity(act)
     stop = False
 
     def on_term(*_: Any) -> None:
@@ -149,10 +160,11 @@ def run_dbos(db_path: str, count: int) -> None:
 # -- the driver --------------------------------------------------------------------------------------
 
 
-def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+def spawn(*args: str, script: Path = HERE) -> tuple[subprocess.Popen[str], str]:
+    """Run a role of `script` in a child process; returns it and the first line it prints."""
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent))
     proc = subprocess.Popen(
-        [sys.executable, str(HERE), *args],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

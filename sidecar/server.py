@@ -181,6 +181,7 @@ class Sidecar:
             self.clock,
             max_concurrent_workflows=self.dapr_config.max_concurrent_workflows,
             max_concurrent_activities=self.dapr_config.max_concurrent_activities,
+            app_id=cfg.app_id,
         )
         self.timeskip = self._time_skipper()
         await self.scheduler.start()

@@ -14,58 +14,23 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.clock import Clock
 from sidecar.workflows.history import event, pack_repeated, pb, string_value
 from sidecar.workflows.store import ActivityRow
+from sidecar.workflows.streams import ActivityWork, HistoryTraffic, Turn, WarmHistories, WorkerStream
 from sidecar.workflows.turns import TurnInput
 
-__all__ = ["ActivityWork", "Dispatcher", "Turn", "WorkerStream"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("sidecar.workflows.dispatch")
 
-TurnLoader = Callable[[list[tuple[str, bool]]], Awaitable[list[TurnInput | None]]]
+# (instance, retry a stalled instance, what the chosen worker holds of its history) -> next turns
+TurnLoader = Callable[[list[tuple[str, bool, tuple[int, int] | None]]], Awaitable[list[TurnInput | None]]]
 
 _BATCH = 64  # turns loaded from the database in one call
 _REAPER_PERIOD = 1.0
-
-
-@dataclass(eq=False)
-class WorkerStream:
-    """One open GetWorkItems call and what was sent on it and not yet answered."""
-
-    id: int
-    health_ping: bool
-    queue: asyncio.Queue[tuple[str, str, Any] | None] = field(default_factory=asyncio.Queue)
-    turns: set[str] = field(default_factory=set)
-    activities: set[str] = field(default_factory=set)
-
-    @property
-    def load(self) -> int:
-        return len(self.turns) + len(self.activities)
-
-
-@dataclass(eq=False)
-class Turn:
-    instance_id: str
-    generation: int
-    token: str
-    inbox_ords: list[int]
-    new_blobs: list[bytes]
-    stream: WorkerStream
-    dispatched_at: float
-    committing: bool = False
-
-
-@dataclass(eq=False)
-class ActivityWork:
-    row: ActivityRow
-    token: str = ""
-    stream: WorkerStream | None = None
-    dispatched_at: float = 0.0
-    cancelled: bool = False
 
 
 _RESERVED = object()  # a turn being loaded from the database
@@ -107,6 +72,7 @@ class Dispatcher:
         # dispatch (or an earlier sidecar process) never match.
         self._token_prefix = uuid.uuid4().hex[:12]
         self._token_seq = itertools.count(1)
+        self.traffic = HistoryTraffic()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -128,11 +94,17 @@ class Dispatcher:
 
     # -- streams ---------------------------------------------------------------------------------
 
-    def open_stream(self, health_ping: bool) -> WorkerStream:
+    def open_stream(self, health_ping: bool, stateful_history: bool = False) -> WorkerStream:
+        """A new stream starts cold: its worker holds no history yet (the SDK resets its cache)."""
         self._next_stream += 1
-        stream = WorkerStream(self._next_stream, health_ping)
+        stream = WorkerStream(self._next_stream, health_ping, WarmHistories(stateful_history))
         self._streams[stream.id] = stream
-        log.info("worker stream %d connected (health pings: %s)", stream.id, health_ping)
+        log.info(
+            "worker stream %d connected (health pings: %s, stateful history: %s)",
+            stream.id,
+            health_ping,
+            stateful_history,
+        )
         self.on_stream_open()
         self._wake.set()
         return stream
@@ -288,6 +260,11 @@ class Dispatcher:
             return None
         return min(self._streams.values(), key=lambda s: s.load)
 
+    def _warm_stream(self, instance_id: str) -> WorkerStream | None:
+        """The stream whose worker holds the instance's history: its turns stay there (affinity, as in
+        durabletask-go) so they can be sent as deltas."""
+        return next((s for s in self._streams.values() if s.warm.holds(instance_id)), None)
+
     async def _pump(self) -> None:
         while True:
             await self._wake.wait()
@@ -329,22 +306,26 @@ class Dispatcher:
             room = min(room, self._max_turns - len(self._turns))
         if room <= 0:
             return False
-        batch: list[tuple[str, bool]] = []
+        batch: list[tuple[str, bool, WorkerStream | None]] = []
         while self._ready and len(batch) < room:
             instance_id, retry = next(iter(self._ready.items()))
             del self._ready[instance_id]
             self._turns[instance_id] = _RESERVED
-            batch.append((instance_id, retry))
+            batch.append((instance_id, retry, self._warm_stream(instance_id)))
         try:
-            loaded = await self._load_turns(batch)
+            loaded = await self._load_turns([(i, r, w.warm.holds(i) if w else None) for i, r, w in batch])
         except Exception:
-            for instance_id, retry in batch:
+            for instance_id, retry, _ in batch:
                 self._turns.pop(instance_id, None)
                 self._ready[instance_id] = retry
             raise
-        for (instance_id, retry), inp in zip(batch, loaded, strict=True):
-            stream = self._pick_stream()
+        for (instance_id, retry, warm), inp in zip(batch, loaded, strict=True):
+            stream = warm if warm is not None and warm.id in self._streams else None
+            if stream is None and inp is not None and not inp.cached:
+                stream = self._pick_stream()  # a full send may go anywhere
             if inp is None or stream is None:
+                # Nothing to run, or loaded as a delta for a stream that has closed since (reloaded
+                # in full on the next pass), or no worker left.
                 self._turns.pop(instance_id, None)
                 again = self._again.pop(instance_id, None)
                 if again is not None or (inp is not None and stream is None):
@@ -359,6 +340,12 @@ class Dispatcher:
         new_blobs = [started] + [blob for _, blob in inp.inbox]
         request = pb.WorkflowRequest(instanceId=inp.instance_id, executionId=string_value(inp.execution_id))
         request.MergeFromString(pack_repeated(3, inp.history) + pack_repeated(4, new_blobs))
+        if inp.cached:
+            request.cachedHistory.eventCount = inp.cached
+        if inp.propagated is not None:
+            request.propagatedHistory.ParseFromString(inp.propagated)
+        stream.warm.sent(inp.instance_id, inp.generation, inp.history_len)
+        self.traffic.count(inp.history, delta=bool(inp.cached))
         token = self._new_token()
         turn = Turn(
             instance_id=inp.instance_id,

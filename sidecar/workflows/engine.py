@@ -23,11 +23,12 @@ from sidecar.scheduler import Scheduler
 from sidecar.workflows import control, rerun, store
 from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
-from sidecar.workflows.dispatch import ActivityWork, Dispatcher, Turn, WorkerStream
+from sidecar.workflows.dispatch import Dispatcher
 from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
 from sidecar.workflows.lifecycle import Effects, post
 from sidecar.workflows.status import Waiters, has_started, is_terminal
 from sidecar.workflows.store import InstanceRow
+from sidecar.workflows.streams import ActivityWork, HistoryTraffic, Turn, WorkerStream
 from sidecar.workflows.timers import TimerBridge
 from sidecar.workflows.turns import TurnInput, commit_turn, load_turn
 
@@ -43,7 +44,8 @@ class WorkflowEngine:
     across all workers (None = unlimited). Work a worker accepted but did not answer within
     `turn_timeout` / `activity_timeout` seconds (Clock time) is dispatched again. Worker results
     are acknowledged when accepted and committed right after (daprd's behaviour); with
-    `ack_after_commit` the worker is answered only after the commit.
+    `ack_after_commit` the worker is answered only after the commit. `app_id` (the sidecar's app)
+    labels the history a workflow propagates to its activities and children.
     """
 
     def __init__(
@@ -59,12 +61,14 @@ class WorkflowEngine:
         health_ping_interval: float = 10.0,
         start_wait: float = 10.0,
         ack_after_commit: bool = False,
+        app_id: str = "app",
     ) -> None:
         self._db = db
         self._tx = GroupCommit(db)
         self._clock = clock
         self._start_wait = start_wait
         self._ack_after_commit = ack_after_commit
+        self._app_id = app_id
         self._waiters = Waiters()
         self._timers = TimerBridge(db, self._tx, scheduler, clock, self._apply)
         self._dispatch = Dispatcher(
@@ -117,8 +121,13 @@ class WorkflowEngine:
 
     # -- worker side -----------------------------------------------------------------------------
 
-    def open_stream(self, health_ping: bool) -> WorkerStream:
-        return self._dispatch.open_stream(health_ping)
+    def open_stream(self, health_ping: bool, stateful_history: bool = False) -> WorkerStream:
+        return self._dispatch.open_stream(health_ping, stateful_history)
+
+    @property
+    def history_traffic(self) -> HistoryTraffic:
+        """History sent to workers so far (full and delta turns, bytes, GetInstanceHistory calls)."""
+        return self._dispatch.traffic
 
     def close_stream(self, stream: WorkerStream) -> None:
         self._dispatch.close_stream(stream)
@@ -157,6 +166,7 @@ class WorkflowEngine:
                 new_blobs=turn.new_blobs,
                 response=response,
                 now=now,
+                app_id=self._app_id,
             )
 
         try:
@@ -316,6 +326,7 @@ class WorkflowEngine:
             return store.history_blobs(conn, instance_id)
 
         blobs = await self._db.run(read)
+        self._dispatch.traffic.history_fetches += 1
         if blobs is None:
             raise WorkflowError(
                 grpc.StatusCode.NOT_FOUND,
@@ -326,7 +337,7 @@ class WorkflowEngine:
     async def rerun(self, request: Any) -> str:
         new_id = request.newInstanceID if request.HasField("newInstanceID") else uuid.uuid4().hex
         now = self._clock.now()
-        fx = await self._tx.run(lambda c: rerun.rerun_from_event(c, request, new_id, now))
+        fx = await self._tx.run(lambda c: rerun.rerun_from_event(c, request, new_id, now, self._app_id))
         await self._apply(fx)
         return new_id
 
@@ -343,9 +354,11 @@ class WorkflowEngine:
             for pending in (task, deadline):
                 pending.cancel()
 
-    async def _load_turns(self, batch: list[tuple[str, bool]]) -> list[TurnInput | None]:
+    async def _load_turns(
+        self, batch: list[tuple[str, bool, tuple[int, int] | None]]
+    ) -> list[TurnInput | None]:
         def load(conn: sqlite3.Connection) -> list[TurnInput | None]:
-            return [load_turn(conn, instance_id, retry) for instance_id, retry in batch]
+            return [load_turn(conn, instance_id, retry, held) for instance_id, retry, held in batch]
 
         return await self._db.run(load)
 

@@ -78,11 +78,13 @@ def create_instance(
     parent: Any = None,
     router: Any = None,
     scheduled_start: float | None = None,
+    propagated: bytes | None = None,
 ) -> bool:
     """Create a PENDING instance whose inbox holds its ExecutionStarted.
 
     A terminal instance with the same id is wiped first (Dapr >= 1.18 reuse rule); returns False,
-    changing nothing, if an active instance holds the id.
+    changing nothing, if an active instance holds the id. `propagated` is the serialized
+    PropagatedHistory its caller hands it, sent with each of its turns.
     """
     old = store.get_instance(conn, instance_id)
     generation = first_generation(now)
@@ -127,6 +129,7 @@ def create_instance(
         assert scheduled_start is not None
         fx.starts.append((instance_id, generation, scheduled_start))
     store.save_instance(conn, row)
+    store.set_propagated(conn, instance_id, propagated)
     ev = event(now, router=router, executionStarted=started)
     store.inbox_append(conn, instance_id, [ev.SerializeToString()])
     if not due_later:
@@ -208,6 +211,7 @@ def start_child(
     spec: Any,
     router: Any,
     now: float,
+    propagated: bytes | None = None,
 ) -> bool:
     """Create the child workflow `spec` (a CreateChildWorkflowAction or ChildWorkflowInstanceCreatedEvent)
     of `parent_row`; if an active instance holds `child_id`, post ChildWorkflowInstanceFailed
@@ -229,6 +233,7 @@ def start_child(
         parent=parent,
         router=router,
         now=now,
+        propagated=propagated,
     )
     if not ok:
         failed = pb.ChildWorkflowInstanceFailedEvent(

@@ -8,6 +8,7 @@ The new instance gets the history before the chosen event plus that event (input
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -25,6 +26,7 @@ from sidecar.workflows.history import (
     string_value,
 )
 from sidecar.workflows.lifecycle import Effects, first_generation, start_child
+from sidecar.workflows.propagation import assemble
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 
 __all__ = ["rerun_from_event"]
@@ -36,7 +38,9 @@ def _bad(message: str) -> WorkflowError:
     return WorkflowError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def rerun_from_event(conn: sqlite3.Connection, request: Any, new_id: str, now: float) -> Effects:
+def rerun_from_event(
+    conn: sqlite3.Connection, request: Any, new_id: str, now: float, app_id: str = "app"
+) -> Effects:
     source = store.get_instance(conn, request.sourceInstanceID)
     if source is None:
         raise WorkflowError(
@@ -93,14 +97,30 @@ def rerun_from_event(conn: sqlite3.Connection, request: Any, new_id: str, now: f
             ev.executionStarted.workflowInstance.instanceId = new_id
             ev.executionStarted.workflowInstance.executionId.value = row.execution_id
     fx = Effects(changed={new_id})
-    _restart_open_work(conn, fx, row, history, now)
-    store.append_history(conn, row, [e.SerializeToString() for e in history])
+    blobs = [e.SerializeToString() for e in history]
+    # The fork keeps what the source received; re-sent work propagates the forked history (DAPR rerun.go).
+    received = store.propagated(conn, source.id)
+    store.set_propagated(conn, new_id, received)
+    received_history = None if received is None else pb.PropagatedHistory.FromString(received)
+
+    def outgoing(scope: int) -> Any:
+        return assemble(
+            scope, received_history, app_id=app_id, instance_id=new_id, workflow_name=row.name, own=blobs
+        )
+
+    _restart_open_work(conn, fx, row, history, now, outgoing)
+    store.append_history(conn, row, blobs)
     store.save_instance(conn, row)
     return fx
 
 
 def _restart_open_work(
-    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, history: list[Any], now: float
+    conn: sqlite3.Connection,
+    fx: Effects,
+    row: InstanceRow,
+    history: list[Any],
+    now: float,
+    outgoing: Callable[[int], Any],
 ) -> None:
     done_tasks: set[int] = set()
     fired: set[int] = set()
@@ -128,6 +148,9 @@ def _restart_open_work(
                 request.input.CopyFrom(task.input)
             if task.HasField("version"):
                 request.version.CopyFrom(task.version)
+            propagated = outgoing(task.historyPropagationScope)
+            if propagated is not None:
+                request.propagatedHistory.CopyFrom(propagated)
             act = ActivityRow(row.id, row.generation, ev.eventId, request.SerializeToString())
             store.add_activity(conn, act)
             fx.activities.append(act)
@@ -137,13 +160,24 @@ def _restart_open_work(
             store.add_timer(conn, timer)
             fx.timers.append(timer)
         elif k == "childWorkflowInstanceCreated" and ev.eventId not in done_tasks:
-            _restart_child(conn, fx, row, ev, now)
+            propagated = outgoing(ev.childWorkflowInstanceCreated.historyPropagationScope)
+            _restart_child(conn, fx, row, ev, now, propagated)
 
 
-def _restart_child(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, ev: Any, now: float) -> None:
+def _restart_child(
+    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, ev: Any, now: float, propagated: Any
+) -> None:
     spec = ev.childWorkflowInstanceCreated
     router = ev.router if ev.HasField("router") else None
     if not start_child(
-        conn, fx, row, task_id=ev.eventId, child_id=spec.instanceId, spec=spec, router=router, now=now
+        conn,
+        fx,
+        row,
+        task_id=ev.eventId,
+        child_id=spec.instanceId,
+        spec=spec,
+        router=router,
+        now=now,
+        propagated=None if propagated is None else propagated.SerializeToString(),
     ):
         fx.ready.add(row.id)

@@ -70,7 +70,8 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
 
     async def GetWorkItems(self, request: Any, context: Any) -> AsyncIterator[Any]:
         health_ping = pb.WORKER_CAPABILITY_HEALTH_PING in request.capabilities
-        stream = self._engine.open_stream(health_ping)
+        stateful = pb.WORKER_CAPABILITY_STATEFUL_HISTORY in request.capabilities
+        stream = self._engine.open_stream(health_ping, stateful)
         try:
             while True:
                 item = await self._engine.next_item(stream)

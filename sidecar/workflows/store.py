@@ -30,8 +30,10 @@ __all__ = [
     "list_ids",
     "matching_instances",
     "pending_starts",
+    "propagated",
     "ready_ids",
     "save_instance",
+    "set_propagated",
     "stalled_ids",
     "take_activity",
     "take_timer",
@@ -82,6 +84,10 @@ CREATE TABLE IF NOT EXISTS wf_activities (
     task_id INTEGER NOT NULL,
     request BLOB NOT NULL,
     PRIMARY KEY (instance_id, generation, task_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wf_propagated (
+    instance_id TEXT PRIMARY KEY,
+    history BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wf_timers (
     instance_id TEXT NOT NULL,
@@ -166,6 +172,7 @@ def wipe_instance(conn: sqlite3.Connection, instance_id: str) -> None:
     conn.execute("DELETE FROM wf_instances WHERE id = ?", (instance_id,))
     conn.execute("DELETE FROM wf_history WHERE instance_id = ?", (instance_id,))
     conn.execute("DELETE FROM wf_inbox WHERE instance_id = ?", (instance_id,))
+    conn.execute("DELETE FROM wf_propagated WHERE instance_id = ?", (instance_id,))
     clear_instance_work(conn, instance_id)
 
 
@@ -175,12 +182,26 @@ def clear_instance_work(conn: sqlite3.Connection, instance_id: str) -> None:
     conn.execute("DELETE FROM wf_timers WHERE instance_id = ?", (instance_id,))
 
 
-def history_blobs(conn: sqlite3.Connection, instance_id: str, limit: int = -1) -> list[bytes]:
+def history_blobs(conn: sqlite3.Connection, instance_id: str, limit: int = -1, start: int = 0) -> list[bytes]:
+    """The current generation's history from event `start` on (a stateful worker holds the rest)."""
     rows = conn.execute(
-        "SELECT event FROM wf_history WHERE instance_id = ? ORDER BY seq LIMIT ?",
-        (instance_id, limit),
+        "SELECT event FROM wf_history WHERE instance_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+        (instance_id, start, limit),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def propagated(conn: sqlite3.Connection, instance_id: str) -> bytes | None:
+    """The serialized PropagatedHistory the instance received from its parent, if any."""
+    row = conn.execute("SELECT history FROM wf_propagated WHERE instance_id = ?", (instance_id,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def set_propagated(conn: sqlite3.Connection, instance_id: str, history: bytes | None) -> None:
+    if history is None:
+        conn.execute("DELETE FROM wf_propagated WHERE instance_id = ?", (instance_id,))
+    else:
+        conn.execute("INSERT OR REPLACE INTO wf_propagated VALUES (?, ?)", (instance_id, history))
 
 
 def append_history(conn: sqlite3.Connection, row: InstanceRow, blobs: Sequence[bytes]) -> None:

@@ -34,7 +34,9 @@ from sidecar.workflows.lifecycle import (
     notify_parent,
     start_child,
 )
+from sidecar.workflows.propagation import Outgoing
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
+from sidecar.workflows.streams import delta_start
 
 __all__ = ["TurnInput", "commit_turn", "load_turn"]
 
@@ -48,12 +50,21 @@ class TurnInput:
     instance_id: str
     generation: int
     execution_id: str
-    history: list[bytes]
+    history: list[bytes]  # committed events from `cached` on
     inbox: list[tuple[int, bytes]]
+    cached: int = 0  # leading committed events left out: the worker holds them (streams.py)
+    history_len: int = 0
+    propagated: bytes | None = None  # the PropagatedHistory the instance received
 
 
-def load_turn(conn: sqlite3.Connection, instance_id: str, retry_stalled: bool) -> TurnInput | None:
-    """The instance's next turn, or None if it has nothing to run (or may not run yet)."""
+def load_turn(
+    conn: sqlite3.Connection, instance_id: str, retry_stalled: bool, held: tuple[int, int] | None = None
+) -> TurnInput | None:
+    """The instance's next turn, or None if it has nothing to run (or may not run yet).
+
+    `held` is what the receiving worker is believed to hold of the history (generation, events); the
+    part it holds is neither read nor sent.
+    """
     row = store.get_instance(conn, instance_id)
     if row is None or row.start_due is not None:
         return None
@@ -66,8 +77,18 @@ def load_turn(conn: sqlite3.Connection, instance_id: str, retry_stalled: bool) -
     inbox = store.inbox(conn, instance_id)
     if not inbox and not retry:
         return None
-    history = store.history_blobs(conn, instance_id)
-    return TurnInput(instance_id, row.generation, row.execution_id, history, inbox)
+    cached = delta_start(held, row.generation, row.history_len)
+    history = store.history_blobs(conn, instance_id, start=cached)
+    return TurnInput(
+        instance_id,
+        row.generation,
+        row.execution_id,
+        history,
+        inbox,
+        cached=cached,
+        history_len=row.history_len,
+        propagated=store.propagated(conn, instance_id),
+    )
 
 
 def commit_turn(
@@ -79,8 +100,12 @@ def commit_turn(
     new_blobs: list[bytes],
     response: Any,
     now: float,
+    app_id: str = "",
 ) -> Effects:
-    """Apply a worker's response to the turn it answers (GO backend/orchestration.go applyResponse)."""
+    """Apply a worker's response to the turn it answers (GO backend/orchestration.go applyResponse).
+
+    `app_id` names this app in the history chunks handed to activities and children (propagation.py).
+    """
     fx = Effects()
     row = store.get_instance(conn, instance_id)
     if row is None or row.generation != generation:
@@ -95,6 +120,7 @@ def commit_turn(
     for ev in new_events:
         _observe(row, ev)
     appended = list(new_events)
+    outgoing = Outgoing(conn, row, app_id, appended)
     actions = list(response.actions)
     if terminate is not None:
         actions = _forced_termination(actions, terminate)
@@ -111,7 +137,7 @@ def commit_turn(
             completion = _completed_event(action, now)
             appended.append(completion)
             break  # first completion wins
-        appended.append(_apply_action(conn, fx, row, action, now))
+        appended.append(_apply_action(conn, fx, row, action, now, outgoing))
 
     row.custom_status = response.customStatus.value if response.HasField("customStatus") else None
     if response.HasField("version") and response.version.name and not row.version:
@@ -119,7 +145,9 @@ def commit_turn(
     row.last_updated = now
     store.delete_inbox(conn, instance_id, inbox_ords)
     if continued is not None:
+        forwarded = outgoing.for_next_generation()
         _continue_as_new(conn, fx, row, continued, new_events, now)
+        store.set_propagated(conn, instance_id, forwarded)
     else:
         store.append_history(conn, row, [e.SerializeToString() for e in appended])
         _derive_status(row, appended, completion)
@@ -191,7 +219,9 @@ def _completed_event(action: Any, now: float) -> Any:
     return event(now, event_id=action.id, executionCompleted=completed)
 
 
-def _apply_action(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, now: float) -> Any:
+def _apply_action(
+    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, now: float, outgoing: Outgoing
+) -> Any:
     """Record one non-completing action as history and queue its side effect."""
     which = action.WhichOneof("workflowActionType")
     router = action.router if action.HasField("router") else None
@@ -215,10 +245,14 @@ def _apply_action(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, actio
                 msg.version.CopyFrom(task.version)
             if task.HasField("input"):
                 msg.input.CopyFrom(task.input)
+        recorded = event(now, event_id=action.id, router=router, taskScheduled=scheduled)
+        propagated = outgoing.for_action(task.historyPropagationScope, recorded)
+        if propagated is not None:
+            request.propagatedHistory.CopyFrom(propagated)
         act = ActivityRow(row.id, row.generation, action.id, request.SerializeToString())
         store.add_activity(conn, act)
         fx.activities.append(act)
-        return event(now, event_id=action.id, router=router, taskScheduled=scheduled)
+        return recorded
     if which == "createTimer":
         timer = action.createTimer
         created = pb.TimerCreatedEvent(name=timer.name)
@@ -232,7 +266,7 @@ def _apply_action(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, actio
             fx.timers.append(t)
         return event(now, event_id=action.id, timerCreated=created)
     if which == "createChildWorkflow":
-        return _create_child(conn, fx, row, action, router, now)
+        return _create_child(conn, fx, row, action, router, now, outgoing)
     if which == "workflowVersionNotAvailable":
         stalled = pb.ExecutionStalledEvent(
             reason=pb.VERSION_NOT_AVAILABLE,
@@ -249,7 +283,13 @@ def _apply_action(conn: sqlite3.Connection, fx: Effects, row: InstanceRow, actio
 
 
 def _create_child(
-    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, router: Any, now: float
+    conn: sqlite3.Connection,
+    fx: Effects,
+    row: InstanceRow,
+    action: Any,
+    router: Any,
+    now: float,
+    outgoing: Outgoing,
 ) -> Any:
     spec = action.createChildWorkflow
     child_id = spec.instanceId or f"{row.id}:{action.id:04x}"
@@ -264,8 +304,20 @@ def _create_child(
         created.input.CopyFrom(spec.input)
     if spec.HasField("retryParentInstanceInfo"):
         created.retryParentInstanceInfo.CopyFrom(spec.retryParentInstanceInfo)
-    start_child(conn, fx, row, task_id=action.id, child_id=child_id, spec=spec, router=router, now=now)
-    return event(now, event_id=action.id, router=router, childWorkflowInstanceCreated=created)
+    recorded = event(now, event_id=action.id, router=router, childWorkflowInstanceCreated=created)
+    propagated = outgoing.for_action(spec.historyPropagationScope, recorded)
+    start_child(
+        conn,
+        fx,
+        row,
+        task_id=action.id,
+        child_id=child_id,
+        spec=spec,
+        router=router,
+        now=now,
+        propagated=None if propagated is None else propagated.SerializeToString(),
+    )
+    return recorded
 
 
 def _continue_as_new(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dapr.ext.workflow._durabletask.internal.protos as pb
 import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowRuntime
 
@@ -25,6 +27,9 @@ from sidecar.scheduler import Scheduler
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
 __all__ = [
+    "HEALTH",
+    "STATEFUL",
+    "RawWorker",
     "WorkflowSidecar",
     "close_client",
     "eventually",
@@ -35,6 +40,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+HEALTH = pb.WORKER_CAPABILITY_HEALTH_PING
+STATEFUL = pb.WORKER_CAPABILITY_STATEFUL_HISTORY
 
 
 class WorkflowSidecar:
@@ -110,6 +118,36 @@ class WorkflowSidecar:
         await server.stop(grace=0.2)
         await scheduler.stop()
         db.close()
+
+
+class RawWorker:
+    """A GetWorkItems stream of the SDK's generated stub, read on a thread; health pings are
+    counted, not queued."""
+
+    def __init__(self, stub: Any, capabilities: tuple[Any, ...] = (HEALTH,)) -> None:
+        self.stub = stub
+        self.call = stub.GetWorkItems(pb.GetWorkItemsRequest(capabilities=list(capabilities)))
+        self.items: queue.Queue[Any] = queue.Queue()
+        self.pings = 0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for item in self.call:
+                if item.HasField("healthPing"):
+                    self.pings += 1
+                else:
+                    self.items.put(item)
+        except grpc.RpcError:
+            pass
+
+    def next(self, timeout: float = 5.0) -> Any:
+        return self.items.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.call.cancel()
+        self._thread.join(5)
 
 
 def start_worker(

@@ -7,7 +7,6 @@ turn contract (WorkflowStarted first, persisted version), concurrency limits and
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +17,7 @@ import pytest
 from google.protobuf import empty_pb2, wrappers_pb2
 
 from sidecar.clock import ManualClock
-from tests.sidecar.workflows.support import WorkflowSidecar, eventually
-
-HEALTH = pb.WORKER_CAPABILITY_HEALTH_PING
+from tests.sidecar.workflows.support import RawWorker, WorkflowSidecar, eventually
 
 
 @pytest.fixture(scope="module")
@@ -47,35 +44,6 @@ def channel(sidecar: WorkflowSidecar) -> Iterator[grpc.Channel]:
 @pytest.fixture()
 def stub(channel: grpc.Channel) -> Any:
     return stubs.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
-
-
-class RawWorker:
-    """A GetWorkItems stream read on a thread; health pings are counted, not queued."""
-
-    def __init__(self, stub: Any, capabilities: tuple[Any, ...] = (HEALTH,)) -> None:
-        self.stub = stub
-        self.call = stub.GetWorkItems(pb.GetWorkItemsRequest(capabilities=list(capabilities)))
-        self.items: queue.Queue[Any] = queue.Queue()
-        self.pings = 0
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for item in self.call:
-                if item.HasField("healthPing"):
-                    self.pings += 1
-                else:
-                    self.items.put(item)
-        except grpc.RpcError:
-            pass
-
-    def next(self, timeout: float = 5.0) -> Any:
-        return self.items.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.call.cancel()
-        self._thread.join(5)
 
 
 @pytest.fixture()
