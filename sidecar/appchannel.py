@@ -9,8 +9,9 @@ daprd does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -33,8 +34,9 @@ class AppResponse:
         return self.headers.get("Content-Type", self.headers.get("content-type", ""))
 
 
-class AppUnhealthy(Exception):
-    """A call refused because app health checks report the app unhealthy (daprd's ErrAppUnhealthy)."""
+class AppUnhealthy(ConnectionError):
+    """A call refused because app health checks report the app unhealthy (daprd's ErrAppUnhealthy); a
+    ConnectionError, so callers treat it like an app that cannot be reached."""
 
     def __init__(self) -> None:
         super().__init__("app is not in a healthy state")
@@ -46,7 +48,15 @@ class ChannelBase:
 
     protocol = "http"
 
-    def __init__(self, address: str, port: int | None, *, app_token: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        address: str,
+        port: int | None,
+        *,
+        app_token: str | None,
+        timeout: float,
+        max_concurrency: int | None = None,
+    ) -> None:
         self.address = address
         self.port = port
         self._token = app_token
@@ -56,6 +66,21 @@ class ChannelBase:
         self.extra_headers: Callable[[], Mapping[str, str]] | None = None
         # Set by app health checks (sidecar.health): False refuses invocations and job triggers.
         self.healthy: Callable[[], bool] = lambda: True
+        # --app-max-concurrency: calls into the app at once; the rest wait for a slot, as in daprd
+        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self) -> AsyncIterator[None]:
+        """Count one call to the app while it is sent and answered, within the concurrency limit."""
+        self.in_flight += 1
+        try:
+            if self._slots is None:
+                yield
+            else:
+                async with self._slots:
+                    yield
+        finally:
+            self.in_flight -= 1
 
     @property
     def configured(self) -> bool:
@@ -110,8 +135,9 @@ class AppChannel(ChannelBase):
         timeout: float = 60.0,
         max_connections: int = 256,
         health_path: str = "/healthz",
+        max_concurrency: int | None = None,
     ) -> None:
-        super().__init__(address, port, app_token=app_token, timeout=timeout)
+        super().__init__(address, port, app_token=app_token, timeout=timeout, max_concurrency=max_concurrency)
         self._max_connections = max_connections
         self._http: AppHttp | None = None
         self.health_path = health_path
@@ -132,13 +158,10 @@ class AppChannel(ChannelBase):
         hdrs = self._call_headers(headers)
         if self._http is None:
             self._http = AppHttp(self.address, self.port, max_connections=self._max_connections)
-        self.in_flight += 1
-        try:
+        async with self._in_flight():
             status, reply_headers, data = await self._http.request(
                 method, path, body, hdrs, self._timeout if timeout is None else timeout
             )
-        finally:
-            self.in_flight -= 1
         return AppResponse(status, data, reply_headers)
 
     async def probe_health(self, timeout: float) -> str | None:

@@ -77,8 +77,9 @@ class GrpcAppChannel(ChannelBase):
         app_token: str | None = None,
         timeout: float = 60.0,
         max_message_size: int = _DEFAULT_MAX_MESSAGE,
+        max_concurrency: int | None = None,
     ) -> None:
-        super().__init__(address, port, app_token=app_token, timeout=timeout)
+        super().__init__(address, port, app_token=app_token, timeout=timeout, max_concurrency=max_concurrency)
         self._max_message = max_message_size
         self._channel: grpc.aio.Channel | None = None
         self._v1: callback_grpc.AppCallbackStub | None = None
@@ -119,19 +120,17 @@ class GrpcAppChannel(ChannelBase):
     ) -> tuple[Any, grpc.aio.Call]:
         """One unary call with token, dev-clock and caller metadata; errors mapped (see module doc)."""
         md = [(k.lower(), v) for k, v in self._call_headers(metadata).items()]
-        self.in_flight += 1
-        try:
-            call = method(request, metadata=md, timeout=self._timeout if timeout is None else timeout)
-            reply = await call
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise AppUnreachable(f"{name}: {exc.details()}") from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise TimeoutError(f"{name}: the app did not answer in time") from None
-            raise AppCallError(name, code, exc.details() or "") from None
-        finally:
-            self.in_flight -= 1
+        async with self._in_flight():
+            try:
+                call = method(request, metadata=md, timeout=self._timeout if timeout is None else timeout)
+                reply = await call
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    raise AppUnreachable(f"{name}: {exc.details()}") from None
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise TimeoutError(f"{name}: the app did not answer in time") from None
+                raise AppCallError(name, code, exc.details() or "") from None
         return reply, call
 
     # AppCallback -------------------------------------------------------------------------------
