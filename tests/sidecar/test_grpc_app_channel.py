@@ -1,7 +1,7 @@
 """`--app-protocol grpc`: an app built on the SDK's `dapr.ext.grpc.App` under a real embedded sidecar (own
 thread, dev clock, real SQLite): its subscriptions get published events with SUCCESS/RETRY/DROP answers
 (durable and in-memory brokers), its cron binding ticks as the dev clock advances, its jobs trigger, and app
-health checks pause and resume deliveries."""
+health checks pause and resume deliveries; a bulk subscriber gets `OnBulkTopicEvent`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from dapr.clients.grpc._request import JobEvent
 from dapr.clients.grpc._response import TopicEventResponse
 from dapr.ext.grpc import App, BindingRequest
+from dapr.proto.runtime.v1 import appcallback_pb2 as callback_pb2
+from dapr.proto.runtime.v1 import appcallback_pb2_grpc as callback_grpc
 
 from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
@@ -207,3 +211,55 @@ async def _probes(run: Running) -> int:
     health = run.sidecar.sidecar.app_health
     assert health is not None
     return health.probes
+
+
+class BulkApp(callback_grpc.AppCallbackServicer):
+    """A gRPC app that subscribes in bulk (the SDK's App cannot) and answers RETRY once for key "again"."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, dict[str, Any]]]] = []
+        self.retried = False
+
+    def ListTopicSubscriptions(self, request: Any, context: Any) -> Any:
+        bulk = callback_pb2.BulkSubscribeConfig(enabled=True, max_messages_count=3, max_await_duration_ms=50)
+        sub = callback_pb2.TopicSubscription(pubsub_name="pubsub", topic="bulk", bulk_subscribe=bulk)
+        sub.routes.default = "/bulk"
+        return callback_pb2.ListTopicSubscriptionsResponse(subscriptions=[sub])
+
+    def OnBulkTopicEvent(self, request: Any, context: Any) -> Any:
+        status = callback_pb2.TopicEventResponse.TopicEventResponseStatus
+        batch, statuses = [], []
+        for entry in request.entries:
+            data = json.loads(entry.cloud_event.data)
+            batch.append((request.path, data))
+            again = data["key"] == "again" and not self.retried
+            self.retried = self.retried or again
+            statuses.append(
+                callback_pb2.TopicEventBulkResponseEntry(
+                    entry_id=entry.entry_id, status=status.RETRY if again else status.SUCCESS
+                )
+            )
+        self.batches.append(batch)
+        return callback_pb2.TopicEventBulkResponse(statuses=statuses)
+
+
+def test_bulk_subscription_over_on_bulk_topic_event(tmp_path: Path) -> None:
+    bulk_app = BulkApp()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    callback_grpc.add_AppCallbackServicer_to_server(bulk_app, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    sidecar = SidecarThread(
+        SidecarConfig(app_port=port, app_protocol="grpc", http_port=0, grpc_port=0, data_dir=tmp_path)
+    ).start()
+    try:
+        sidecar.wait_ready()
+        run = Running(sidecar, Recorded())
+        for key in ("one", "again", "two"):
+            run.publish("bulk", {"key": key})
+        delivered = lambda: [d["key"] for b in bulk_app.batches for _, d in b]  # noqa: E731
+        wait_for(lambda: sorted(delivered()) == ["again", "again", "one", "two"])
+        assert {path for b in bulk_app.batches for path, _ in b} == {"/bulk"}
+    finally:
+        sidecar.stop()
+        server.stop(0)
