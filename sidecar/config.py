@@ -33,6 +33,15 @@ class SidecarConfig:
     # 1.15+ reminder callbacks carry empty dueTime/period; "1.14" echoes the registered strings.
     reminder_callback_shape: str = "1.15"
     sqlite_synchronous: str = "FULL"
+    # app health checks (--enable-app-health-check ...): seconds, daprd's defaults
+    app_health_check: bool = False
+    app_health_check_path: str = "/healthz"
+    app_health_probe_interval: float = 5.0
+    app_health_probe_timeout: float = 0.5
+    app_health_threshold: int = 3
+    app_max_concurrency: int | None = None  # calls into the app at once (--app-max-concurrency)
+    max_body_bytes: int = 4 * 1024 * 1024  # --max-body-size: the gRPC app channel's message limit
+    enable_api_logging: bool = False
 
     @classmethod
     def tokens_from_env(cls, environ: Mapping[str, str]) -> tuple[str | None, str | None]:

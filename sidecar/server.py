@@ -17,7 +17,8 @@ import grpc
 import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
-from sidecar.appchannel import AppChannel
+from sidecar.appchannel import AppChannel, ChannelBase
+from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.bindings.registry import InputBindings
 from sidecar.clock import Clock, ManualClock, SystemClock
 from sidecar.components import Components, default_components, load_components
@@ -27,6 +28,7 @@ from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
 from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
+from sidecar.health import AppHealth, HealthSettings
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.jobs import JobsService
@@ -123,8 +125,13 @@ class Sidecar:
         for line in self.components.describe():
             log.info("component loaded: %s (%s/%s)", line["name"], line["type"], line["version"])
         self.scheduler = Scheduler(self.db, self.clock)
-        self.channel = AppChannel(cfg.app_channel_address, cfg.app_port, app_token=cfg.app_token)
-        self.actor_host = ActorHost(self.channel, self.clock)
+        self.channel, self.app_health = self._app_channel()
+        # Actors are called over HTTP only: a gRPC app hosts none (daprd 1.16's gRPC channel has no app
+        # config), so its actor host gets a channel without a port and every actor call fails loudly.
+        actor_channel = (
+            self.channel if isinstance(self.channel, AppChannel) else AppChannel("127.0.0.1", None)
+        )
+        self.actor_host = ActorHost(actor_channel, self.clock)
         actor_store = (
             self.components.state_stores.get(self.components.actor_state_store)
             if self.components.actor_state_store
@@ -166,6 +173,7 @@ class Sidecar:
             ],
             data_dir=cfg.data_dir,
             sqlite_synchronous=cfg.sqlite_synchronous,
+            health=self.app_health,
         )
         self.transactions = StateTransactions(
             self.components.state_stores,
@@ -227,6 +235,40 @@ class Sidecar:
                 raise OSError(f"the {name} server stopped during start-up")
             await asyncio.sleep(0.005)
         return server, task, int(sock.getsockname()[1])
+
+    def _app_channel(self) -> tuple[ChannelBase, AppHealth | None]:
+        """The app channel of `--app-protocol` and, with `--enable-app-health-check`, its health probes."""
+        cfg = self.config
+        channel: ChannelBase
+        if cfg.app_protocol == "grpc":
+            channel = GrpcAppChannel(
+                cfg.app_channel_address,
+                cfg.app_port,
+                app_token=cfg.app_token,
+                max_message_size=cfg.max_body_bytes,
+                max_concurrency=cfg.app_max_concurrency,
+            )
+        elif cfg.app_protocol == "http":
+            channel = AppChannel(
+                cfg.app_channel_address,
+                cfg.app_port,
+                app_token=cfg.app_token,
+                health_path=cfg.app_health_check_path,
+                max_concurrency=cfg.app_max_concurrency,
+            )
+        else:
+            raise ValueError(
+                f"app protocol {cfg.app_protocol!r} is not supported by the embedded sidecar (http, grpc)"
+            )
+        if not cfg.app_health_check or cfg.app_port is None:
+            return channel, None
+        settings = HealthSettings(
+            path=cfg.app_health_check_path,
+            interval=cfg.app_health_probe_interval,
+            timeout=cfg.app_health_probe_timeout,
+            threshold=cfg.app_health_threshold,
+        )
+        return channel, AppHealth(channel, settings)
 
     def _time_skipper(self) -> TimeSkipper | None:
         """With the dev clock: what an advance steps through and waits for (see sidecar.timeskip)."""
@@ -304,7 +346,15 @@ class Sidecar:
                 log.info("waiting for the app on %s", self.channel.base_url)
                 await self.channel.wait_until_listening()
                 log.info("app is listening on port %s", self.config.app_port)
-                await self.actor_host.load_config()
+                if self.app_health is not None:
+                    self.app_health.start()
+                if isinstance(self.channel, AppChannel):
+                    await self.actor_host.load_config()
+                else:
+                    log.info(
+                        "app protocol %s: the app hosts no actors (actors need HTTP)", self.channel.protocol
+                    )
+                    self.actor_host.mark_no_app()
                 try:
                     await self.pubsub.load_subscriptions()
                 except SubscriptionError as exc:
@@ -336,6 +386,8 @@ class Sidecar:
             await self.timeskip.stop()
         self._app_init.cancel()
         await asyncio.gather(self._app_init, return_exceptions=True)
+        if self.app_health is not None:
+            await self.app_health.stop()
         await self.actor_host.stop()
         await self.timers.stop()
         await self.workflows.stop()
@@ -350,6 +402,8 @@ class Sidecar:
             await asyncio.gather(self._metrics[1], return_exceptions=True)
         await self.scheduler.stop()
         await self.channel.close()
+        if self.actor_host.channel is not self.channel:
+            await self.actor_host.channel.close()
         await self.components.close()
         self.db.close()
         self._release_data_dir()
@@ -392,6 +446,18 @@ class Sidecar:
                 "port": self.config.app_port,
                 "protocol": self.config.app_protocol,
                 "channelAddress": self.config.app_channel_address,
-                "health": {},
+                "health": self._health_metadata(),
             }
+            if self.config.app_max_concurrency:
+                meta["appConnectionProperties"]["maxConcurrency"] = self.config.app_max_concurrency
         return {k: v for k, v in meta.items() if v not in (None, [], {})}
+
+    def _health_metadata(self) -> dict[str, Any]:
+        """daprd's `appConnectionProperties.health` (the probe settings) plus the current status."""
+        if self.app_health is None:
+            return {}
+        health: dict[str, Any] = self.app_health.settings.describe()
+        health["status"] = "HEALTHY" if self.app_health.is_healthy() else "UNHEALTHY"
+        if self.app_health.reason:
+            health["reason"] = self.app_health.reason
+        return health

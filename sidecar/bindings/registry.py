@@ -6,7 +6,9 @@ instant when it fires, so ticks follow the sidecar's clock (a dev clock included
 through due jobs fires each tick at its due time. As in daprd (robfig/cron, in memory), missed ticks are not
 caught up: reading starts at the next instant after start-up, and a late tick fires once, then the schedule
 resumes from the time it fired. The app's answer is logged, never retried (daprd without a resiliency
-policy for the binding does not retry either).
+policy for the binding does not retry either). While app health checks report the app unhealthy, ticks are
+skipped (daprd stops reading its input bindings then). A gRPC app is asked `ListInputBindings` and gets
+`OnBindingEvent`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from sidecar.appchannel import AppChannel
-from sidecar.bindings.cron import CronSpec, deliver, probe
+from sidecar.appchannel import AppChannel, ChannelBase
+from sidecar.appchannel_grpc import AppCallError, GrpcAppChannel
+from sidecar.bindings.cron import CronSpec, deliver, go_utc_string, probe
 from sidecar.clock import Clock
 from sidecar.scheduler import Scheduler
 from sidecar.scheduler.model import Job
@@ -34,7 +37,7 @@ class InputBindings:
     """The loaded input bindings; `start()` (once the app listens) begins reading the subscribed ones."""
 
     def __init__(
-        self, specs: Mapping[str, CronSpec], scheduler: Scheduler, channel: AppChannel, clock: Clock
+        self, specs: Mapping[str, CronSpec], scheduler: Scheduler, channel: ChannelBase, clock: Clock
     ) -> None:
         self._specs = dict(specs)
         self._scheduler = scheduler
@@ -60,8 +63,8 @@ class InputBindings:
             return
         for name, spec in self._specs.items():
             try:
-                subscribed = await probe(self._channel, spec)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                subscribed = await self._subscribed(spec)
+            except (aiohttp.ClientError, OSError, TimeoutError, AppCallError) as exc:
                 log.error(
                     "could not invoke OPTIONS method on input binding subscription endpoint %r: %s",
                     spec.route,
@@ -74,6 +77,13 @@ class InputBindings:
             self._reading.add(name)
             await self._arm(spec, self._clock.now())
             log.info("input binding %s (%s) reading, schedule %r", name, spec.type, spec.schedule_text)
+
+    async def _subscribed(self, spec: CronSpec) -> bool:
+        channel = self._channel
+        if isinstance(channel, GrpcAppChannel):
+            return spec.explicit_input or spec.name in await channel.list_input_bindings()
+        assert isinstance(channel, AppChannel)
+        return await probe(channel, spec)
 
     async def _arm(self, spec: CronSpec, after: float) -> None:
         due = spec.schedule.next_after(after)
@@ -91,6 +101,13 @@ class InputBindings:
         # Re-arm first: like robfig, the next tick is set when this one starts, and a slow app does
         # not delay it. The job's key is replaced, so completing this firing leaves the new one.
         await self._arm(spec, max(now, job.due))
+        if not self._channel.healthy():
+            log.debug("binding %s: tick skipped, the app is unhealthy", name)
+            return
+        if isinstance(self._channel, GrpcAppChannel):
+            await self._fire_grpc(self._channel, spec, now)
+            return
+        assert isinstance(self._channel, AppChannel)
         try:
             response = await deliver(self._channel, spec, now)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -106,3 +123,20 @@ class InputBindings:
             )
             return
         self.fired[name] = self.fired.get(name, 0) + 1
+
+    async def _fire_grpc(self, channel: GrpcAppChannel, spec: CronSpec, now: float) -> None:
+        """`OnBindingEvent` with the cron binding's read metadata (components-contrib's keys)."""
+        metadata = {"timeZone": "Local", "readTimeUTC": go_utc_string(now)}
+        try:
+            reply = await channel.on_binding_event(spec.name, b"", metadata)
+        except (AppCallError, OSError, TimeoutError) as exc:
+            log.debug("error from app consumer for binding [%s]: error invoking app: %s", spec.name, exc)
+            return
+        if reply.store_name or reply.to or reply.states:
+            # daprd would save `states` and send `data` to the `to` output bindings: not implemented here
+            log.error(
+                "binding %s: the app's BindingEventResponse asks for state saves or output bindings, "
+                "which the embedded sidecar does not perform; use the state and bindings APIs instead",
+                spec.name,
+            )
+        self.fired[spec.name] = self.fired.get(spec.name, 0) + 1

@@ -1,11 +1,12 @@
 """The Jobs API behind both wires: an app's jobs kept on the sidecar's durable Scheduler and triggered on
-the HTTP app channel as daprd does (`POST /job/<name>`), with daprd's errors.
+the app channel as daprd does (HTTP `POST /job/<name>`, gRPC `OnJobEvent`), with daprd's errors.
 
 Each job is one Scheduler job (kind `app-job`, key `job||<name>`) due at its next trigger; its payload is
 the whole job (`model.JobState`), so jobs survive restarts and a dev clock steps through them. A trigger
 re-arms the key with the next instant (go-etcd-cron's `Next(count, last)`: missed instants after downtime
 are caught up one by one) or, on a failed delivery, with the retry its failure policy allows (daprd's
-default: constant 1 s, 3 retries). A gRPC app channel is not supported yet: its jobs fail loudly.
+default: constant 1 s, 3 retries). While app health checks report the app unhealthy, a trigger fails
+(daprd: "app is not in a healthy state") and is retried per that policy.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dapr.proto.runtime.v1 import jobs_pb2
 from google.protobuf import json_format, struct_pb2
 
 from sidecar import gojson
-from sidecar.appchannel import AppChannel
+from sidecar.appchannel import AppChannel, AppUnhealthy, ChannelBase
+from sidecar.appchannel_grpc import AppCallError, GrpcAppChannel
 from sidecar.clock import Clock
 from sidecar.jobs.errors import RichError, rich
 from sidecar.jobs.model import JobError, JobState, accept, validate_name
@@ -40,7 +42,12 @@ _DEFAULT_POLICY = RetryPolicy(interval=1.0, max_retries=3)
 
 class JobsService:
     def __init__(
-        self, scheduler: Scheduler, channel: AppChannel, clock: Clock, app_id: str, app_protocol: str = "http"
+        self,
+        scheduler: Scheduler,
+        channel: ChannelBase,
+        clock: Clock,
+        app_id: str,
+        app_protocol: str = "http",
     ) -> None:
         self._scheduler = scheduler
         self._channel = channel
@@ -165,13 +172,19 @@ class JobsService:
         await self._arm(stored.key, state.triggered(state.next_due() or stored.due))
 
     async def _deliver(self, job: jobs_pb2.Job) -> None:
-        if self._app_protocol != "http":
-            raise _DeliveryFailed(
-                f"jobs are delivered over the HTTP app channel only; app protocol {self._app_protocol!r}"
-                " is not supported by the embedded sidecar yet"
-            )
         if not self._channel.configured:
             raise _DeliveryFailed("received job, but app channel not initialized")
+        if not self._channel.healthy():
+            raise _DeliveryFailed(str(AppUnhealthy()))
+        if isinstance(self._channel, GrpcAppChannel):
+            try:
+                await self._channel.on_job_event(job.name, job.data if job.HasField("data") else None)
+            except (AppCallError, AppUnhealthy, OSError, TimeoutError) as exc:
+                raise _DeliveryFailed(
+                    f"error returned from app channel while sending triggered job to app: {exc}"
+                ) from exc
+            return
+        assert isinstance(self._channel, AppChannel)
         try:
             response = await self._channel.request(
                 "POST",

@@ -1,83 +1,47 @@
-"""Bulk subscriptions (`bulkSubscribe`): daprd's default bulk subscriber and its HTTP bulk delivery
-(1.16 `bulksubscription.go`, `postman/http` `DeliverBulk`), so an app handles many events per request.
+"""Bulk subscriptions (`bulkSubscribe`): daprd's default bulk subscriber and its bulk delivery contract
+(1.16 `bulksubscription.go`, `postman/{http,grpc}` `DeliverBulk`), so an app handles many events per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import uuid
 from collections import Counter
 from typing import Any
 
 from sidecar import gojson
-from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
-from sidecar.pubsub.cloudevents import CLOUDEVENT_CONTENT_TYPE
-from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, Message, Settled, trace_headers
+from sidecar.pubsub.delivery import (
+    DeadLetter,
+    DeliveryWorker,
+    HealthGate,
+    Message,
+    Settled,
+    trace_headers,
+)
 from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
+from sidecar.pubsub.transports import BULK_EVENT_TYPE, EventTransport, read_bulk_statuses
 
 __all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
 
 log = logging.getLogger("sidecar.pubsub.bulk_delivery")
 
-BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
-RAW_CONTENT_TYPE = "application/octet-stream"
-
 
 class _Entry:
-    """One message of a batch on its way to the app: `encoded` is its JSON in the envelope's `entries`."""
+    """One message of a batch on its way to the app: `encoded` is its entry as the transport sends it."""
 
     __slots__ = ("data", "encoded", "entry_id", "event_id", "trace")
 
     def __init__(
-        self, entry_id: str, data: bytes, event_id: Any, encoded: bytes, trace: dict[str, str]
+        self, entry_id: str, data: bytes, event_id: Any, encoded: Any, trace: dict[str, str]
     ) -> None:
         self.entry_id = entry_id
         self.data = data  # the broker bytes, what a dead letter carries
         self.event_id = event_id
         self.encoded = encoded
         self.trace = trace
-
-
-def _string(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"json: cannot unmarshal {value!r} into Go struct field {where} of type string")
-    return value
-
-
-def read_bulk_statuses(reply: Any) -> list[tuple[str, str]]:
-    """`(entryId, status)` pairs of a decoded bulk reply, as Go decodes `AppBulkResponse`: keys fold case,
-    null is empty, a later duplicate key wins. Raises ValueError where Go reports a type error."""
-    if reply is None:
-        return []
-    if not isinstance(reply, dict):
-        raise ValueError("json: cannot unmarshal a non-object into Go value of type AppBulkResponse")
-    items: Any = None
-    for key, value in reply.items():
-        if key.lower() == "statuses":
-            items = value
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ValueError("json: cannot unmarshal a non-array into Go struct field statuses")
-    pairs = []
-    for item in items:
-        if item is not None and not isinstance(item, dict):
-            raise ValueError("json: cannot unmarshal a non-object into a statuses entry")
-        entry_id = status = ""
-        for key, value in (item or {}).items():
-            folded = key.lower()
-            if folded == "entryid":
-                entry_id = _string(value, "entryId")
-            elif folded == "status":
-                status = _string(value, "status")
-        pairs.append((entry_id, status))
-    return pairs
 
 
 class BulkSubscriptionWorker(DeliveryWorker):
@@ -100,49 +64,31 @@ class BulkSubscriptionWorker(DeliveryWorker):
         self,
         sub: Subscription,
         *,
-        channel: AppChannel,
+        transport: EventTransport,
         clock: Clock,
         dead_letter: DeadLetter,
         retry: RetryPolicy,
         queue_size: int = 10_000,
         settled: Settled | None = None,
         wait_for_app: bool = False,
+        health: HealthGate | None = None,
     ) -> None:
         super().__init__(
             sub,
-            channel=channel,
+            transport=transport,
             clock=clock,
             dead_letter=dead_letter,
             retry=retry,
             queue_size=queue_size,
             settled=settled,
             wait_for_app=wait_for_app,
+            health=health,
         )
         bulk = sub.bulk_subscribe or BulkSubscribe()
         self._max_messages = bulk.max_messages
         self._window = bulk.max_await_ms / 1000
         # the CEL evaluator must see daprd's float64 numbers, not the ints the fast decoder keeps
         self._rules_read_event = any(rule.expression is not None for rule in sub.rules)
-        # constant per subscription: an entry's tail after its event, the envelope's tail after its id
-        metadata = b"null" if sub.metadata_null else gojson.dumps(dict(sub.metadata))
-        content_type = RAW_CONTENT_TYPE if self._raw else CLOUDEVENT_CONTENT_TYPE
-        self._entry_tail = b'"metadata":' + metadata + b',"contentType":' + gojson.dumps(content_type) + b"}"
-        pubsub = gojson.dumps(sub.pubsubname)
-        self._envelope_tail = b"".join(
-            (
-                b'"metadata":{"pubsubName":',
-                pubsub,
-                b'},"pubsubname":',
-                pubsub,
-                b',"topic":',
-                gojson.dumps(self.topic),
-                b',"type":',
-                gojson.dumps(BULK_EVENT_TYPE),
-                b"}",
-            )
-        )
-        # daprd sends the bulk message metadata as headers: only `pubsubName`, lowercased on the wire
-        self._headers = {"pubsubname": sub.pubsubname, "Content-Type": "application/json"}
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -193,7 +139,8 @@ class BulkSubscriptionWorker(DeliveryWorker):
             # daprd matches the rules against the payload as a string and sends it as base64
             path = await self._route(data, data.decode("utf-8", errors="replace"), None, {})
             event_id: Any = None
-            event = b'"' + base64.b64encode(data) + b'"'
+            event: dict[str, Any] | None = None
+            exact = False
             trace: dict[str, str] = {}
         else:
             try:
@@ -204,16 +151,15 @@ class BulkSubscriptionWorker(DeliveryWorker):
                 error = "the message is not a JSON object"
             if not await self._cloud_event(data, parsed, error):
                 return None
+            event = parsed
             event_id = parsed.get("id")
             routed = gojson.as_float64(parsed) if exact and self._rules_read_event else parsed
             path = await self._route(data, routed, event_id, parsed)
-            # daprd re-encodes the event it decoded into a map (float64 numbers, sorted keys)
-            event = gojson.dumps_exact(parsed) if exact else gojson.dumps(parsed)
             trace = trace_headers(parsed)
         if path is None:
             return None
         entry_id = str(uuid.uuid4())
-        encoded = b"".join((b'{"entryId":"', entry_id.encode(), b'","event":', event, b",", self._entry_tail))
+        encoded = self._transport.bulk_entry(entry_id, data, event, exact)
         return path, _Entry(entry_id, data, event_id, encoded, trace)
 
     async def _deliver(self, path: str, entries: list[_Entry]) -> None:
@@ -222,6 +168,8 @@ class BulkSubscriptionWorker(DeliveryWorker):
         reason = ""
         attempt = 0
         while attempt < self._retry.attempts:
+            if not await self._app_healthy():
+                return  # shutting down: kept for redelivery
             attempt += 1
             sent = len(entries)
             entries, reason, down = await self._post(path, entries)
@@ -255,44 +203,29 @@ class BulkSubscriptionWorker(DeliveryWorker):
 
     async def _post(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str, bool]:
         """One bulk request; returns the entries that failed, why, and whether the app was unreachable."""
-        body = b"".join(
-            (
-                b'{"entries":[',
-                b",".join([entry.encoded for entry in entries]),
-                b'],"id":"',
-                str(uuid.uuid4()).encode(),
-                b'",',
-                self._envelope_tail,
-            )
-        )
-        headers = self._headers
         # daprd starts a span per entry, each a child of the previous context: the last one is sent
-        trace = next((entry.trace for entry in reversed(entries) if entry.trace), None)
-        if trace:
-            headers = {**headers, **trace}
+        trace = next((entry.trace for entry in reversed(entries) if entry.trace), {})
         try:
-            resp = await self._channel.request("POST", path, body=body, headers=headers)
+            reply = await self._transport.deliver_bulk(path, [entry.encoded for entry in entries], trace)
         except CHANNEL_ERRORS as exc:
             return entries, f"error from app channel: {type(exc).__name__}: {exc}", app_unreachable(exc)
-        if 200 <= resp.status <= 299:
-            failed, reason = await self._read_reply(entries, resp.body)
+        if reply.statuses is not None:
+            failed, reason = await self._read_reply(entries, reply.statuses)
             return failed, reason, False
-        if resp.status == 404:
+        if reply.dropped:
             log.error(
                 "non-retriable error returned from app while processing bulk pub/sub event on topic %s "
-                "(status code 404 from %s): dropping %d event(s)",
+                "(%s): dropping %d event(s)",
                 self.topic,
-                path,
+                reply.error,
                 len(entries),
             )
             return [], "", False
-        return entries, f"retriable error returned from app: {resp.body[:200]!r} ({resp.status})", False
+        return entries, reply.error, False
 
-    async def _read_reply(self, entries: list[_Entry], body: bytes) -> tuple[list[_Entry], str]:
-        try:
-            pairs = read_bulk_statuses(gojson.decode_first(body))
-        except ValueError as exc:
-            return entries, f"failed unmarshalling app response for bulk subscribe: {exc}"
+    async def _read_reply(
+        self, entries: list[_Entry], pairs: list[tuple[str, str]]
+    ) -> tuple[list[_Entry], str]:
         by_id = {entry.entry_id: entry for entry in entries}
         statuses: dict[str, str] = {}
         for entry_id, status in pairs:

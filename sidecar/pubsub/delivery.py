@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sidecar import gojson
-from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
 from sidecar.pubsub.cloudevents import (
-    CLOUDEVENT_CONTENT_TYPE,
     TRACEPARENT,
     has_expired,
     is_raw_payload,
@@ -30,9 +27,13 @@ from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.routing import CelEvalError, select_path
 from sidecar.pubsub.subscriptions import Subscription
 
+if TYPE_CHECKING:
+    from sidecar.pubsub.transports import EventTransport
+
 __all__ = [
     "DeadLetter",
     "DeliveryWorker",
+    "HealthGate",
     "Message",
     "Outcome",
     "Settled",
@@ -45,8 +46,13 @@ log = logging.getLogger("sidecar.pubsub.delivery")
 
 DeadLetter = Callable[[str, bytes], Awaitable[None]]
 
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_SKIPPED_HEADERS = frozenset({"content-type", "content-length", "pubsubname"})
+
+class HealthGate(Protocol):
+    """App health as deliveries see it (sidecar.health): while unhealthy, nothing is delivered."""
+
+    def is_healthy(self) -> bool: ...
+
+    async def wait_healthy(self) -> None: ...
 
 
 class Message:
@@ -110,43 +116,34 @@ def trace_headers(event: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _headers(sub: Subscription, event: dict[str, Any]) -> dict[str, str]:
-    # daprd sends the broker message metadata as headers: for in-memory, the subscription's metadata
-    headers = {
-        k: v
-        for k, v in sub.metadata.items()
-        if _HEADER_NAME.fullmatch(k) and k.lower() not in _SKIPPED_HEADERS and v.isprintable() and v.isascii()
-    }
-    headers["pubsubname"] = sub.pubsubname
-    headers["Content-Type"] = CLOUDEVENT_CONTENT_TYPE
-    headers.update(trace_headers(event))
-    return headers
-
-
 class DeliveryWorker:
     """A queue plus one task delivering one subscription's messages, and the steps every delivery
     shares: reading `rawPayload`, expiration, routing, dead-lettering. Subclasses implement `_run`.
 
     `settled` (durable brokers) is told which messages reached a final outcome, so they are acknowledged;
     a message abandoned at shutdown is not. `wait_for_app`: an unreachable app channel uses up no
-    attempt; the message waits (with backoff) until the app is back instead of being given up.
+    attempt; the message waits (with backoff) until the app is back instead of being given up. `health`:
+    while app health checks report the app unhealthy, no attempt is made; the message waits (daprd stops
+    its subscriptions then). `transport` sends to the app over the app channel's protocol.
     """
 
     def __init__(
         self,
         sub: Subscription,
         *,
-        channel: AppChannel,
+        transport: EventTransport,
         clock: Clock,
         dead_letter: DeadLetter,
         retry: RetryPolicy,
         queue_size: int = 10_000,
         settled: Settled | None = None,
         wait_for_app: bool = False,
+        health: HealthGate | None = None,
     ) -> None:
         self.sub = sub
         self.topic = sub.topic
-        self._channel = channel
+        self._transport = transport
+        self._health = health
         self._clock = clock
         self._dead_letter = dead_letter
         self._retry = retry
@@ -245,6 +242,18 @@ class DeliveryWorker:
         except TimeoutError:
             return True
         return False
+
+    async def _app_healthy(self) -> bool:
+        """Wait while the app is unhealthy; False when shutting down meanwhile."""
+        if self._health is None or self._health.is_healthy():
+            return True
+        log.debug("app unhealthy: delivery on topic %s paused", self.topic)
+        healthy = asyncio.ensure_future(self._health.wait_healthy())
+        closing = asyncio.ensure_future(self._closing.wait())
+        await asyncio.wait({healthy, closing}, return_when=asyncio.FIRST_COMPLETED)
+        healthy.cancel()
+        closing.cancel()
+        return not self._closing.is_set()
 
     async def _retry_wait(self, delays: Iterator[float]) -> bool:
         """Sleep before the next attempt; False when there is none or the sidecar is shutting down
@@ -357,17 +366,17 @@ class SubscriptionWorker(DeliveryWorker):
             await self._deliver(path, body, data, event)
 
     async def _deliver(self, path: str, body: bytes, data: bytes, event: dict[str, Any]) -> None:
-        headers = _headers(self.sub, event)
         event_id = event.get("id")
         delays = self._retry.delays()
         down_delays = self._retry.down_delays()
         reason = ""
         attempt = 0
         while attempt < self._retry.attempts:
+            if not await self._app_healthy():
+                return  # shutting down: kept for redelivery
             attempt += 1
             try:
-                resp = await self._channel.request("POST", path, body=body, headers=headers)
-                outcome, reason = classify_reply(resp.status, resp.body)
+                outcome, reason = await self._transport.deliver(path, body, event)
             except CHANNEL_ERRORS as exc:
                 outcome, reason = Outcome.RETRY, f"error from app channel: {type(exc).__name__}: {exc}"
                 if self._wait_for_app and app_unreachable(exc):

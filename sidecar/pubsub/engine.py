@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sidecar.appchannel import AppChannel
+from sidecar.appchannel import ChannelBase
 from sidecar.clock import Clock
 from sidecar.errors import DaprError, error
 from sidecar.pubsub.broker import SUPPORTED_TYPE as IN_MEMORY_TYPE
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
 from sidecar.pubsub.bulk_delivery import BulkSubscriptionWorker
 from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
-from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, SubscriptionWorker
+from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, HealthGate, SubscriptionWorker
 from sidecar.pubsub.durable import DURABLE_TYPE, SqliteBroker
 from sidecar.pubsub.retry import RetryPolicy
 from sidecar.pubsub.subscriptions import (
@@ -31,6 +31,7 @@ from sidecar.pubsub.subscriptions import (
     from_declarative,
     merge_subscriptions,
 )
+from sidecar.pubsub.transports import transport_for
 
 __all__ = ["BulkEntry", "PubSubEngine"]
 
@@ -76,7 +77,7 @@ class PubSubEngine:
         self,
         brokers: Sequence[BrokerSpec],
         app_id: str,
-        channel: AppChannel,
+        channel: ChannelBase,
         clock: Clock,
         *,
         declarative: Sequence[DeclarativeSubscription] = (),
@@ -86,12 +87,14 @@ class PubSubEngine:
         stop_grace: float = 5.0,
         data_dir: Path | None = None,
         sqlite_synchronous: str = "FULL",
+        health: HealthGate | None = None,
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
         subscription with an invalid or unsupported rule or bulk setting. A durable component keeps its
         file under `data_dir`."""
         self.app_id = app_id
         self._channel = channel
+        self._health = health  # app health checks: deliveries pause while the app is unhealthy
         self._clock = clock
         self._brokers: dict[str, Broker] = {}
         try:
@@ -199,13 +202,14 @@ class PubSubEngine:
             durable = isinstance(broker, SqliteBroker)
             worker = worker_type(
                 sub,
-                channel=self._channel,
+                transport=transport_for(self._channel, sub),
                 clock=self._clock,
                 dead_letter=self._dead_letter_for(broker),
                 retry=self._retry,
                 queue_size=0 if durable else self._queue_size,  # the durable broker pages
                 settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
                 wait_for_app=durable,
+                health=self._health,
             )
             broker.attach(worker)
             worker.start()

@@ -1,5 +1,6 @@
-"""Subscriptions from the app's `GET /dapr/subscribe` (daprd 1.16 `GetSubscriptionsHTTP`) and from
-resources, merged as daprd does; unlike daprd, an unusable rule or `bulkSubscribe` setting fails loudly.
+"""Subscriptions from the app (`GET /dapr/subscribe` or gRPC `ListTopicSubscriptions`: daprd 1.16
+`GetSubscriptionsHTTP`, `GetSubscriptionsGRPC`) and from resources, merged as daprd does; unlike daprd,
+an unusable rule or `bulkSubscribe` setting fails loudly.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
+import grpc
 
 from sidecar import gojson
-from sidecar.appchannel import AppChannel
+from sidecar.appchannel import AppChannel, ChannelBase
+from sidecar.appchannel_grpc import AppCallError, GrpcAppChannel
 from sidecar.pubsub.routing import CelError, Rule, compile_rule
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "from_declarative",
     "merge_subscriptions",
     "parse_app_subscriptions",
+    "parse_grpc_subscriptions",
 ]
 
 log = logging.getLogger("sidecar.pubsub.subscriptions")
@@ -278,15 +282,72 @@ def merge_subscriptions(
     return merged
 
 
+def parse_grpc_subscriptions(items: Sequence[Any]) -> list[Subscription]:
+    """`ListTopicSubscriptionsResponse.subscriptions` as daprd reads them: no rule and no default route
+    gives the default path "" (the SDK's handler for the topic itself)."""
+    subscriptions = []
+    for item in items:
+        where = f"subscription to topic {item.topic!r} on pubsub {item.pubsub_name!r}"
+        pairs = [(rule.match, rule.path) for rule in item.routes.rules]
+        rules = _compile_rules(where, pairs, item.routes.default, "") or (Rule(match="", path=""),)
+        bulk = None
+        if item.HasField("bulk_subscribe"):
+            bulk = _bulk_subscribe(
+                {
+                    "enabled": item.bulk_subscribe.enabled,
+                    "maxMessagesCount": item.bulk_subscribe.max_messages_count,
+                    "maxAwaitDurationMs": item.bulk_subscribe.max_await_duration_ms,
+                },
+                where,
+            )
+        subscriptions.append(
+            Subscription(
+                pubsubname=item.pubsub_name,
+                topic=item.topic,
+                rules=rules,
+                dead_letter_topic=item.dead_letter_topic,
+                metadata=dict(item.metadata),
+                bulk_subscribe=bulk,
+                metadata_null=not item.metadata,
+            )
+        )
+    return subscriptions
+
+
+async def _fetch_grpc(channel: GrpcAppChannel, delays: Sequence[float]) -> list[Subscription] | None:
+    for attempt in range(len(delays) + 1):
+        try:
+            reply = await channel.list_topic_subscriptions()
+        except AppCallError as exc:
+            if exc.code == grpc.StatusCode.UNIMPLEMENTED:
+                log.info("pubsub subscriptions: gRPC app does not implement ListTopicSubscriptions")
+                return []
+            log.error("error getting topics from app: %s", exc)
+            return None
+        except (OSError, TimeoutError) as exc:
+            if attempt == len(delays):
+                log.error("error getting topics from app: %s", exc)
+                return None
+            log.debug("app not reachable for ListTopicSubscriptions (%s); retrying", exc)
+            await asyncio.sleep(delays[attempt])
+            continue
+        return parse_grpc_subscriptions(reply.subscriptions)
+    return None  # pragma: no cover - the loop always returns
+
+
 async def fetch_app_subscriptions(
-    channel: AppChannel, delays: Sequence[float] = INIT_RETRY_DELAYS
+    channel: ChannelBase, delays: Sequence[float] = INIT_RETRY_DELAYS
 ) -> list[Subscription] | None:
-    """GET `/dapr/subscribe` once, retrying connection errors after each of `delays` seconds.
+    """GET `/dapr/subscribe` (gRPC: `ListTopicSubscriptions`) once, retrying connection errors after each
+    of `delays` seconds.
 
     Returns None when the app stayed unreachable or answered an error status (daprd then subscribes to
     nothing from the app; None also tells a durable broker not to forget what it knew); raises
     SubscriptionError for an unusable reply.
     """
+    if isinstance(channel, GrpcAppChannel):
+        return await _fetch_grpc(channel, delays)
+    assert isinstance(channel, AppChannel)
     for attempt in range(len(delays) + 1):
         try:
             resp = await channel.request(

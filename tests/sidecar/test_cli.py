@@ -4,13 +4,16 @@ the dev clock survives a restart; the metrics port answers."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from api.cli import main as cli_main
+from sidecar.cli import build_parser, config_from_args
 from tests.harness import wait_for
 
 
@@ -127,3 +130,69 @@ def test_bad_component_file_stops_startup_with_a_clear_error(tmp_path: Path) -> 
 def test_top_level_cli_help_and_unknown_command(capsys: object) -> None:
     assert cli_main(["--help"]) == 0
     assert cli_main(["nope"]) == 2
+
+
+def test_app_command_gets_dapr_run_environment_with_grpc_protocol(tmp_path: Path) -> None:
+    out = tmp_path / "env.json"
+    names = (
+        "APP_ID",
+        "APP_PORT",
+        "APP_PROTOCOL",
+        "APP_CHANNEL_ADDRESS",
+        "DAPR_HTTP_PORT",
+        "DAPR_GRPC_PORT",
+        "DAPR_METRICS_PORT",
+        "APP_API_TOKEN",
+    )
+    script = (
+        f"import json, os; json.dump({{k: os.environ.get(k) for k in {names!r}}}, open({str(out)!r}, 'w'))"
+    )
+    cmd = [sys.executable, "-m", "sidecar", "run", "--app-id", "env-test", "--app-port", "1"]
+    cmd += ["--app-protocol", "grpc", "--dapr-http-port", "0", "--dapr-grpc-port", "0", "--metrics-port", "0"]
+    cmd += ["--data-dir", str(tmp_path / "data"), "--port-file", str(tmp_path / "ports.json")]
+    cmd += ["--placement-host-address", "localhost:50005", "--enable-app-health-check", "--log-level", "warn"]
+    env = {**os.environ, "APP_API_TOKEN": "app-secret"}
+    assert subprocess.run([*cmd, "--", sys.executable, "-c", script], env=env, timeout=60).returncode == 0
+    ports = json.loads((tmp_path / "ports.json").read_text())
+    assert json.loads(out.read_text()) == {
+        "APP_ID": "env-test",
+        "APP_PORT": "1",
+        "APP_PROTOCOL": "grpc",
+        "APP_CHANNEL_ADDRESS": "127.0.0.1",
+        "DAPR_HTTP_PORT": str(ports["http"]),
+        "DAPR_GRPC_PORT": str(ports["grpc"]),
+        "DAPR_METRICS_PORT": str(ports["metrics"]),
+        "APP_API_TOKEN": "app-secret",
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--app-protocol", "grpcs"], "TLS to the app is not supported"),
+        (["--app-protocol", "h2c"], "HTTP/2 cleartext"),
+        (["--unix-domain-socket", "/tmp/dapr"], "--unix-domain-socket is not supported"),
+        (["--enable-profiling"], "--enable-profiling is not supported"),
+        (["--max-body-size", "lots"], "expected a size such as 4Mi"),
+    ],
+)
+def test_unsupported_dapr_run_flags_are_refused_by_name(flags: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(build_parser().parse_args(flags), {})
+    assert message in str(exc.value)
+
+
+def test_dapr_run_flags_reach_the_config() -> None:
+    args = build_parser().parse_args(
+        "--enable-app-health-check --app-health-check-path /ready --app-health-probe-interval 2 "
+        "--app-health-probe-timeout 250 --app-health-threshold 4 --app-max-concurrency 8 "
+        "--max-body-size 8Mi --read-buffer-size 8Ki".split()
+    )
+    cfg = config_from_args(args, {})
+    assert (cfg.app_health_check, cfg.app_health_check_path) == (True, "/ready")
+    assert (cfg.app_health_probe_interval, cfg.app_health_probe_timeout, cfg.app_health_threshold) == (
+        2,
+        0.25,
+        4,
+    )
+    assert (cfg.app_max_concurrency, cfg.max_body_bytes) == (8, 8 * 1024 * 1024)
