@@ -1,0 +1,45 @@
+"""A small HTTP app for the invocation tests: echoes what the sidecar delivered, and answers errors."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(
+        json.dumps(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "headers": {k: v for k, v in request.headers.items()},
+                "body": body.decode(),
+            }
+        ),
+        media_type="application/json",
+        headers={"x-echo": "yes"},
+    )
+
+
+async def teapot(request: Request) -> Response:
+    return Response(b"short and stout", status_code=418, media_type="text/plain", headers={"x-pot": "1"})
+
+
+async def broken(request: Request) -> Response:
+    return Response(b"x" * 100, status_code=500, media_type="text/plain")
+
+
+def build() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/teapot", teapot, methods=["GET", "POST"]),
+            Route("/broken", broken, methods=["GET", "POST"]),
+            Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "NONE"]),
+        ]
+    )
