@@ -325,13 +325,24 @@ _HTTP_TO_GRPC = {
 }
 
 
+# Where Go's `http.StatusText` words a status differently from Python's `HTTPStatus`.
+_GO_STATUS_TEXT = {
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    418: "I'm a teapot",
+    422: "Unprocessable Entity",
+}
+
+
 def _http_reply_error(status: int, body: bytes) -> DaprError:
     """daprd's `ErrorFromHTTPResponseCode`: the HTTP reason phrase as message and ErrorInfo reason, the
     status and the first 63 bytes of the body as metadata."""
-    try:
-        text = HTTPStatus(status).phrase
-    except ValueError:
-        text = ""
+    text = _GO_STATUS_TEXT.get(status, "")
+    if not text:
+        try:
+            text = HTTPStatus(status).phrase
+        except ValueError:
+            text = ""
     detail = body.decode("utf-8", "replace")[:63]
     info = error_details_pb2.ErrorInfo(
         reason=text, domain=DOMAIN, metadata={"http.code": str(status), "http.error_message": detail}

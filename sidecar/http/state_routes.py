@@ -76,10 +76,16 @@ class _StateAPI:
         name = str(request.path_params["store"])
         stores = self.components.state_stores
         if not stores:
-            raise DaprError(_NOT_CONFIGURED, f"state store {name} is not configured")
+            raise DaprError(
+                _NOT_CONFIGURED, f"state store {name} is not configured", metadata={"appID": self.app_id}
+            )
         store = stores.get(name)
         if store is None:
-            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
+            raise error(
+                "ERR_STATE_STORE_NOT_FOUND",
+                f"state store {name} is not found",
+                metadata={"appID": self.app_id},
+            )
         return name, store
 
     async def get(self, request: Request) -> Response:
