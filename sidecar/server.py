@@ -30,6 +30,7 @@ from sidecar.grpc.dapr_service import ProxyRefusal, add_dapr_service
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
+from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
@@ -126,7 +127,12 @@ class Sidecar:
         self.channel = AppChannel(cfg.app_channel_address, cfg.app_port, app_token=cfg.app_token)
         self.actor_host = ActorHost(self.channel, self.clock)
         acl = self.dapr_config.access_control
-        self.invoker = Invoker(cfg.app_id, self.channel, acl=AccessControlList(acl) if acl else None)
+        self.invoker = Invoker(
+            cfg.app_id,
+            self.channel,
+            acl=AccessControlList(acl) if acl else None,
+            resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
+        )
         self.secrets = SecretsAPI(self.components.secret_stores, self.dapr_config.secret_scopes)
         actor_store = (
             self.components.state_stores.get(self.components.actor_state_store)

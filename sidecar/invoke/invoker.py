@@ -25,6 +25,7 @@ from sidecar.invoke.headers import (
     http_headers_to_forward,
     normalize_method,
 )
+from sidecar.invoke.resiliency import AppResiliency
 
 __all__ = [
     "InvokeFailure",
@@ -120,10 +121,13 @@ class Invoker:
         acl: AccessControlList | None = None,
         namespace: str = "default",
         resolver: Resolver | None = None,
+        resiliency: Mapping[str, AppResiliency] | None = None,
     ) -> None:
+        """`resiliency`: the `apps` targets of the Resiliency resources, by app id."""
         self.identity = CallerIdentity(app_id, namespace)
         self.channel = channel
         self.acl = acl
+        self.resiliency = dict(resiliency or {})
         self.resolver: Resolver = resolver or LocalResolver(app_id, namespace, _OwnApp(self))
 
     async def invoke(self, app_id: str, request: InvokeRequest) -> InvokeResponse:
@@ -139,7 +143,16 @@ class Invoker:
             target = self.resolver.resolve(app_id)
         except LookupError as exc:
             raise InvokeFailure(grpc.StatusCode.UNAVAILABLE, str(exc.args[0] if exc.args else exc)) from None
-        return await target.call(request, self.identity)
+        policy = self.resiliency.get(app_id)
+        if policy is None:
+            return await target.call(request, self.identity)
+        try:
+            reply: InvokeResponse = await policy.run(
+                lambda: target.call(request, self.identity), lambda r: int(r.status)
+            )
+        except TimeoutError:
+            raise InvokeFailure(grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded") from None
+        return reply
 
     async def call_local(self, request: InvokeRequest, caller: CallerIdentity) -> InvokeResponse:
         """A call from another sidecar into this app: access control first, as daprd's `CallLocal`."""

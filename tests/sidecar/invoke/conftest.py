@@ -80,17 +80,19 @@ class Running:
         use_sidecar(self.sidecar.http_port, self.sidecar.grpc_port, TOKEN)
 
 
-def write_resources(tmp: Path, config: str = CONFIG) -> tuple[Path, Path]:
+def write_resources(tmp: Path, config: str = CONFIG, extra: str = "") -> tuple[Path, Path]:
     (tmp / "secrets.json").write_text(json.dumps(SECRETS))
     resources = tmp / "components"
     resources.mkdir()
     (resources / "components.yaml").write_text(COMPONENTS.format(secrets=tmp / "secrets.json"))
+    if extra:
+        (resources / "extra.yaml").write_text(extra)
     (tmp / "config.yaml").write_text(config)
     return resources, tmp / "config.yaml"
 
 
-def start(tmp: Path, app_id: str, config: str = CONFIG) -> Running:
-    resources, config_path = write_resources(tmp, config)
+def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "") -> Running:
+    resources, config_path = write_resources(tmp, config, extra)
     sock = bound_socket()
     sidecar = SidecarThread(
         SidecarConfig(
