@@ -266,7 +266,11 @@ class DaprService(dapr_pb2_grpc.DaprServicer):
             method=message.method,
             verb="" if verb == "NONE" else verb,
             query=ext.querystring if ext is not None else "",
-            headers=[(k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)],
+            headers=[
+                (k, v)
+                for k, v in context.invocation_metadata() or ()
+                if isinstance(v, str) and not (k == "dapr-api-token" and self.sidecar.config.api_token)
+            ],  # daprd's token check removes the API token it accepted
             body=bytes(message.data.value),
             content_type=message.content_type,
         )

@@ -9,6 +9,7 @@ __all__ = [
     "CALLEE_ID",
     "CALLER_ID",
     "CALLER_NAMESPACE",
+    "clean_path",
     "grpc_metadata_from_http",
     "http_headers_to_forward",
     "normalize_method",

@@ -92,3 +92,22 @@ def test_basic_grpc_errors_name_their_code(node: Running) -> None:
             client.save_state("statestore", "k", "v3", etag=etag)
     err = stale.value
     assert err.code() == grpc.StatusCode.ABORTED and err.error_code() == "ERR_STATE_SAVE"
+
+
+def test_unsupported_query_names_the_store(node: Running) -> None:
+    r = httpx.post(f"{node.http}/v1.0/state/statestore/query", json={}, headers={"dapr-api-token": TOKEN})
+    assert r.json()["details"] == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+            "resource_type": "state",
+            "resource_name": "statestore",
+            "owner": "",
+            "description": "",
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "DAPR_STATE_QUERYING_NOT_SUPPORTED",
+            "domain": "dapr.io",
+            "metadata": None,
+        },
+    ]
