@@ -104,6 +104,11 @@ class LocalResolver:
         self.local = local
 
     def resolve(self, app_id: str) -> InvokeTarget:
+        if app_id.startswith(("http://", "https://")):
+            raise LookupError(
+                f"invoking the external endpoint {app_id} (daprd's HTTPEndpoint invocation) is not "
+                "supported by the embedded todo-engine sidecar"
+            )
         name, _, namespace = app_id.partition(".")
         if name == self.app_id and namespace in ("", self.namespace):
             return self.local

@@ -79,6 +79,8 @@ def test_errors_as_daprd(node: Running) -> None:
             "errorCode": "ERR_DIRECT_INVOKE",
             "message": "failed to invoke, id: other-app, err: couldn't find service: other-app",
         }
+        external = c.get("/v1.0/invoke/http%3A%2F%2Fexample.com/method/x")
+        assert external.status_code == 500 and "external endpoint http://example.com" in external.text
         none = c.get("/v1.0/invoke/echo")
         assert none.status_code == 404  # not an invoke path: the sidecar's unsupported route
         no_id = c.get("/v1.0/invoke/echo/nomethod")
