@@ -111,3 +111,24 @@ def test_unsupported_query_names_the_store(node: Running) -> None:
             "metadata": None,
         },
     ]
+
+
+def test_illegal_key_details_on_both_wires(node: Running) -> None:
+    """daprd's `InvalidKeyName`: BadRequest (the key), ResourceInfo (the store), ErrorInfo."""
+    with _client(node) as client, pytest.raises(DaprGrpcError) as caught:
+        client.get_state("statestore", "a||b")
+    err = caught.value
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.error_code() == "DAPR_STATE_ILLEGAL_KEY"
+    details = err.status_details()
+    assert details.bad_request["field_violations"] == [
+        {"field": "a||b", "description": "input key/keyPrefix 'a||b' can't contain '||'"}
+    ]
+    assert details.resource_info["resource_type"] == "state"
+    assert details.resource_info["resource_name"] == "statestore"
+    r = httpx.get(f"{node.http}/v1.0/state/statestore/a||b", headers={"dapr-api-token": TOKEN})
+    assert r.status_code == 400 and r.json()["errorCode"] == "ERR_MALFORMED_REQUEST"
+    assert [d["@type"].rsplit(".", 1)[1] for d in r.json()["details"]] == [
+        "BadRequest",
+        "ResourceInfo",
+        "ErrorInfo",
+    ]
