@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 
 import grpc
@@ -18,7 +19,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-__all__ = ["DOMAIN", "DaprError", "ERRORS", "ErrorKind", "error"]
+__all__ = ["DOMAIN", "DaprError", "ERRORS", "ErrorKind", "error", "http_reply_error"]
 
 # dapr/kit errors.Domain: the ErrorInfo domain of every daprd error.
 DOMAIN = "dapr.io"
@@ -296,3 +297,49 @@ def error(
             grpc_status=kind.grpc_status if grpc_status is None else grpc_status,
         )
     return DaprError(kind, message, **details)
+
+
+# daprd's `CodeFromHTTPStatus` (pkg/messaging/v1/util.go): the gRPC status of an app's HTTP reply.
+_HTTP_TO_GRPC = {
+    408: grpc.StatusCode.CANCELLED,
+    500: grpc.StatusCode.UNKNOWN,
+    400: grpc.StatusCode.INTERNAL,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+# Where Go's `http.StatusText` words a status differently from Python's `HTTPStatus`.
+_GO_STATUS_TEXT = {
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    418: "I'm a teapot",
+    422: "Unprocessable Entity",
+}
+
+
+def http_reply_error(status: int, body: bytes) -> DaprError:
+    """daprd's `ErrorFromHTTPResponseCode`: the HTTP reason phrase as message and ErrorInfo reason, the
+    status and the first 63 bytes of the body as metadata."""
+    text = _GO_STATUS_TEXT.get(status, "")
+    if not text:
+        try:
+            text = HTTPStatus(status).phrase
+        except ValueError:
+            text = ""
+    detail = body[:63].decode("utf-8", "replace")
+    info = error_details_pb2.ErrorInfo(
+        reason=text, domain=DOMAIN, metadata={"http.code": str(status), "http.error_message": detail}
+    )
+    return error(
+        "ERR_DIRECT_INVOKE",
+        text,
+        grpc_status=_HTTP_TO_GRPC.get(status, grpc.StatusCode.UNKNOWN),
+        extra=[info],
+    )

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, secret_pb2, state_pb2
 from google.protobuf import any_pb2, empty_pb2
-from google.rpc import error_details_pb2
 
-from sidecar.errors import DOMAIN, DaprError, error
+from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
 from sidecar.pubsub import BulkEntry
@@ -283,7 +281,7 @@ class DaprService(dapr_pb2_grpc.DaprServicer):
         headers = grpc_metadata_from_http(reply.headers.items())
         await context.send_initial_metadata([*headers, ("dapr-http-status", str(reply.status))])
         if not 200 <= reply.status < 300:
-            await _abort(context, _http_reply_error(reply.status, reply.body))
+            await _abort(context, http_reply_error(reply.status, reply.body))
         return common_pb2.InvokeResponse(data=any_pb2.Any(value=reply.body), content_type=reply.content_type)
 
     async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -311,52 +309,6 @@ class DaprService(dapr_pb2_grpc.DaprServicer):
     async def SetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self.sidecar.extended_metadata[request.key] = request.value
         return empty_pb2.Empty()
-
-
-# daprd's `CodeFromHTTPStatus` (pkg/messaging/v1/util.go): the gRPC status of an app's HTTP reply.
-_HTTP_TO_GRPC = {
-    408: grpc.StatusCode.CANCELLED,
-    500: grpc.StatusCode.UNKNOWN,
-    400: grpc.StatusCode.INTERNAL,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    501: grpc.StatusCode.UNIMPLEMENTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-}
-
-
-# Where Go's `http.StatusText` words a status differently from Python's `HTTPStatus`.
-_GO_STATUS_TEXT = {
-    413: "Request Entity Too Large",
-    414: "Request URI Too Long",
-    418: "I'm a teapot",
-    422: "Unprocessable Entity",
-}
-
-
-def _http_reply_error(status: int, body: bytes) -> DaprError:
-    """daprd's `ErrorFromHTTPResponseCode`: the HTTP reason phrase as message and ErrorInfo reason, the
-    status and the first 63 bytes of the body as metadata."""
-    text = _GO_STATUS_TEXT.get(status, "")
-    if not text:
-        try:
-            text = HTTPStatus(status).phrase
-        except ValueError:
-            text = ""
-    detail = body.decode("utf-8", "replace")[:63]
-    info = error_details_pb2.ErrorInfo(
-        reason=text, domain=DOMAIN, metadata={"http.code": str(status), "http.error_message": detail}
-    )
-    return error(
-        "ERR_DIRECT_INVOKE",
-        text,
-        grpc_status=_HTTP_TO_GRPC.get(status, grpc.StatusCode.UNKNOWN),
-        extra=[info],
-    )
 
 
 def _unimplemented(name: str) -> Callable[..., Awaitable[None]]:

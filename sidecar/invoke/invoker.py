@@ -78,7 +78,7 @@ def status_error_text(code: grpc.StatusCode, message: str) -> str:
     return f"rpc error: code = {_GO_CODE_NAMES.get(code, name)} desc = {message}"
 
 
-_GO_CODE_NAMES = {grpc.StatusCode.OK: "OK"}
+_GO_CODE_NAMES = {grpc.StatusCode.OK: "OK", grpc.StatusCode.CANCELLED: "Canceled"}
 
 
 class InvokeTarget(Protocol):
