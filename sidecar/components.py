@@ -42,6 +42,7 @@ __all__ = [
     "UnsupportedComponent",
     "default_components",
     "load_components",
+    "resource_documents",
 ]
 
 log = logging.getLogger("sidecar.components")
@@ -236,6 +237,18 @@ def load_components(
 
 def _type(resource: _Resource) -> str:
     return str(resource.spec.get("type") or "").lower()
+
+
+def resource_documents(paths: Iterable[Path | str], kind: str) -> list[tuple[Path, Mapping[str, Any]]]:
+    """Every YAML document of `kind` in `paths`, with its file (for resources applied elsewhere)."""
+    found: list[tuple[Path, Mapping[str, Any]]] = []
+    for file in _files(paths):
+        try:
+            docs = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ComponentError(f"{file}: invalid YAML: {exc}") from None
+        found += [(file, d) for d in docs if isinstance(d, Mapping) and d.get("kind") == kind]
+    return found
 
 
 def _files(paths: Iterable[Path | str]) -> list[Path]:

@@ -1,5 +1,6 @@
-"""The `--config` file: a Dapr `Configuration` resource. We read preview features and workflow concurrency
-limits; everything else (tracing, metrics, access control...) is accepted and logged as not applied."""
+"""The `--config` file: a Dapr `Configuration` resource. We read preview features, workflow concurrency
+limits, secret scopes and the invocation access control list; everything else (tracing, metrics...) is
+accepted and logged as not applied."""
 
 from __future__ import annotations
 
@@ -10,11 +11,62 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DaprConfiguration", "load_configuration"]
+__all__ = [
+    "AccessControlSpec",
+    "AppOperation",
+    "AppPolicy",
+    "DaprConfiguration",
+    "SecretScope",
+    "load_configuration",
+]
 
 log = logging.getLogger("sidecar.config")
 
-_APPLIED = {"features", "workflow"}
+_APPLIED = {"features", "workflow", "secrets", "accessControl"}
+
+ALLOW, DENY = "allow", "deny"
+
+
+@dataclass(frozen=True)
+class SecretScope:
+    """`spec.secrets.scopes[]` for one secret store, decided as daprd's `SecretsScope.IsSecretAllowed`."""
+
+    store: str
+    default_access: str = ALLOW
+    allowed: frozenset[str] = frozenset()
+    denied: frozenset[str] = frozenset()
+
+    def allows(self, key: str) -> bool:
+        if self.allowed:  # an allow list decides alone
+            return key in self.allowed
+        if key in self.denied:
+            return False
+        return self.default_access.lower() != DENY
+
+
+@dataclass(frozen=True)
+class AppOperation:
+    name: str
+    verbs: tuple[str, ...] = ()
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class AppPolicy:
+    app_id: str
+    trust_domain: str
+    namespace: str
+    default_action: str = ""
+    operations: tuple[AppOperation, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessControlSpec:
+    """`spec.accessControl` as daprd's `ParseAccessControlSpec` leaves it (defaults set, policies checked)."""
+
+    default_action: str
+    trust_domain: str
+    policies: tuple[AppPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -22,6 +74,8 @@ class DaprConfiguration:
     features: dict[str, bool] = field(default_factory=dict)
     max_concurrent_workflows: int | None = None
     max_concurrent_activities: int | None = None
+    secret_scopes: dict[str, SecretScope] = field(default_factory=dict)
+    access_control: AccessControlSpec | None = None
 
     def feature(self, name: str, default: bool = False) -> bool:
         return self.features.get(name, default)
@@ -64,6 +118,8 @@ def load_configuration(path: Path | None) -> DaprConfiguration:
         )
     return DaprConfiguration(
         features=features,
+        secret_scopes=_secret_scopes(spec.get("secrets"), path),
+        access_control=_access_control(spec.get("accessControl"), path),
         max_concurrent_workflows=_positive_int(
             wf.get("maxConcurrentWorkflowInvocations"), "maxConcurrentWorkflowInvocations", path
         ),
@@ -71,3 +127,73 @@ def load_configuration(path: Path | None) -> DaprConfiguration:
             wf.get("maxConcurrentActivityInvocations"), "maxConcurrentActivityInvocations", path
         ),
     )
+
+
+def _strings(value: Any, what: str, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: {what} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _secret_scopes(section: Any, path: Path) -> dict[str, SecretScope]:
+    scopes: dict[str, SecretScope] = {}
+    for item in (section or {}).get("scopes") or []:
+        if not isinstance(item, dict) or not item.get("storeName"):
+            raise ValueError(f"{path}: every spec.secrets.scopes entry needs a storeName, got {item!r}")
+        store = str(item["storeName"])
+        scopes[store] = SecretScope(
+            store,
+            default_access=str(item.get("defaultAccess") or ALLOW),
+            allowed=frozenset(_strings(item.get("allowedSecrets"), "allowedSecrets", path)),
+            denied=frozenset(_strings(item.get("deniedSecrets"), "deniedSecrets", path)),
+        )
+    return scopes
+
+
+def _access_control(section: Any, path: Path) -> AccessControlSpec | None:
+    """daprd's `acl.ParseAccessControlSpec`: nothing set means no list at all; policies without a default
+    action deny by default; a policy without appId, trustDomain or namespace fails the start."""
+    if not section or not isinstance(section, dict):
+        return None
+    given = section.get("policies")
+    raw_policies = given or []
+    default = str(section.get("defaultAction") or "").lower()
+    if not section.get("trustDomain") and not default and not raw_policies:
+        return None
+    if not default and given == []:  # an explicitly empty list of policies: allow, as daprd
+        default = ALLOW
+    elif not default:
+        log.warning("No global default action has been specified. Setting default global action as Deny")
+        default = DENY
+    policies: list[AppPolicy] = []
+    incomplete: list[str] = []
+    for raw in raw_policies:
+        app_id = str(raw.get("appId") or "")
+        if not app_id or not raw.get("trustDomain") or not raw.get("namespace"):
+            incomplete.append(app_id or "<no appId>")
+            continue
+        operations = tuple(
+            AppOperation(
+                name=str(op.get("name") or ""),
+                verbs=_strings(op.get("httpVerb"), "httpVerb", path),
+                action=str(op.get("action") or ""),
+            )
+            for op in raw.get("operations") or []
+        )
+        policies.append(
+            AppPolicy(
+                app_id=app_id,
+                trust_domain=str(raw["trustDomain"]),
+                namespace=str(raw["namespace"]),
+                default_action=str(raw.get("defaultAction") or ""),
+                operations=operations,
+            )
+        )
+    if incomplete:
+        raise ValueError(
+            f"{path}: invalid access control spec: policies need appId, trustDomain and namespace "
+            f"(incomplete: {', '.join(incomplete)})"
+        )
+    return AccessControlSpec(default, str(section.get("trustDomain") or "public"), tuple(policies))

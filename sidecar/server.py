@@ -27,14 +27,17 @@ from sidecar.daprconfig import DaprConfiguration, load_configuration
 from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
 from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
-from sidecar.grpc.dapr_service import add_dapr_service
+from sidecar.grpc.dapr_service import ProxyRefusal, add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
+from sidecar.invoke import AccessControlList, Invoker
+from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
+from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
 from sidecar.timeskip import TimeSkipper
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
@@ -132,6 +135,16 @@ class Sidecar:
             self.channel if isinstance(self.channel, AppChannel) else AppChannel("127.0.0.1", None)
         )
         self.actor_host = ActorHost(actor_channel, self.clock)
+        acl = self.dapr_config.access_control
+        # Invocation reaches an HTTP app; a gRPC app's OnInvoke is not wired to it yet (the call fails
+        # with daprd's ERR_DIRECT_INVOKE naming the missing app port).
+        self.invoker = Invoker(
+            cfg.app_id,
+            actor_channel,
+            acl=AccessControlList(acl) if acl else None,
+            resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
+        )
+        self.secrets = SecretsAPI(self.components.secret_stores, self.dapr_config.secret_scopes)
         actor_store = (
             self.components.state_stores.get(self.components.actor_state_store)
             if self.components.actor_state_store
@@ -334,6 +347,7 @@ class Sidecar:
         server = grpc.aio.server(interceptors=[TokenInterceptor(self.config.api_token)], options=GRPC_OPTIONS)
         add_dapr_service(server, self)
         add_workflow_service(server, self.workflows)
+        server.add_generic_rpc_handlers((ProxyRefusal(),))  # after every service: only unknown methods
         self.grpc_port = server.add_insecure_port(f"{self.config.host}:{self.config.grpc_port}")
         if self.grpc_port == 0:
             raise OSError(f"could not bind gRPC port {self.config.grpc_port}")

@@ -38,7 +38,7 @@ class OutputError(DaprError):
 
     def __init__(self, base: DaprError, metadata: Mapping[str, str]) -> None:
         super().__init__(base.kind, base.message)
-        self.metadata = dict(metadata)
+        self.binding_metadata = dict(metadata)  # not `metadata`: that is the ErrorInfo's
 
 
 async def invoke_output(

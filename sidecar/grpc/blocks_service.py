@@ -86,7 +86,7 @@ class BuildingBlocksMixin:
             )
         except OutputError as exc:
             await context.send_initial_metadata(
-                [("metadata." + k.lower(), v) for k, v in exc.metadata.items()]
+                [("metadata." + k.lower(), v) for k, v in exc.binding_metadata.items()]
             )
             await abort(context, exc)
         return binding_pb2.InvokeBindingResponse(data=response.data or b"", metadata=dict(response.metadata))

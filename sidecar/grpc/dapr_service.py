@@ -1,20 +1,23 @@
-"""The `dapr.proto.runtime.v1.Dapr` gRPC service: the subset `DaprClient` uses for state, publish and
-metadata, served with the SDK's own generated stubs. Every other RPC answers UNIMPLEMENTED naming itself.
+"""The `dapr.proto.runtime.v1.Dapr` gRPC service: the subset `DaprClient` uses for state, publish, secrets,
+service invocation and metadata, served with the SDK's own generated stubs. Every other RPC answers
+UNIMPLEMENTED naming itself. Errors carry daprd's `google.rpc` details (`sidecar.errors`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, state_pb2
-from google.protobuf import empty_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, secret_pb2, state_pb2
+from google.protobuf import any_pb2, empty_pb2
 
-from sidecar.errors import DaprError, error
+from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
+from sidecar.invoke import InvokeFailure, InvokeRequest
+from sidecar.invoke.headers import grpc_metadata_from_http
 from sidecar.pubsub import BulkEntry
 from sidecar.state import (
     DeleteOp,
@@ -31,7 +34,7 @@ from sidecar.state.outbox import CONTENT_TYPE, EventPayload
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
 
-__all__ = ["DaprService", "add_dapr_service"]
+__all__ = ["DaprService", "ProxyRefusal", "add_dapr_service"]
 
 log = logging.getLogger("sidecar.grpc")
 
@@ -42,8 +45,9 @@ def _concurrency(options: common_pb2.StateOptions) -> str:
     return _CONCURRENCY.get(options.concurrency, "last-write")
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> None:
-    await context.abort(exc.grpc_status, exc.message)
+async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> NoReturn:
+    await context.abort(exc.grpc_status, exc.message, trailing_metadata=exc.grpc_trailer())
+    raise AssertionError("grpc's abort raises")  # pragma: no cover
 
 
 def _state_error(exc: StateError, code: str) -> DaprError:
@@ -62,11 +66,14 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
 
     def _store(self, name: str) -> StateStore:
         stores = self.sidecar.components.state_stores
+        app = {"appID": self.sidecar.config.app_id}
         if not stores:
-            raise error("ERR_STATE_STORE_NOT_CONFIGURED", "state store is not configured")
+            raise error(
+                "ERR_STATE_STORE_NOT_CONFIGURED", f"state store {name} is not configured", metadata=app
+            )
         store = stores.get(name)
         if store is None:
-            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
+            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found", metadata=app)
         return store
 
     def _key(self, store_name: str, key: str) -> str:
@@ -232,6 +239,52 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
     async def BulkPublishEventAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self.BulkPublishEvent(request, context)
 
+    async def GetSecret(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            data = self.sidecar.secrets.get(request.store_name, request.key)
+        except DaprError as exc:
+            await _abort(context, exc)
+        return secret_pb2.GetSecretResponse(data=data)
+
+    async def GetBulkSecret(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            found = self.sidecar.secrets.bulk(request.store_name)
+        except DaprError as exc:
+            await _abort(context, exc)
+        return secret_pb2.GetBulkSecretResponse(
+            data={k: secret_pb2.SecretResponse(secrets=v) for k, v in found.items()}
+        )
+
+    async def InvokeService(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """daprd's (deprecated) `InvokeService` to an HTTP app: the reply's headers come back as initial
+        metadata with `dapr-http-status`, a non-2xx reply as daprd's status with an `ErrorInfo`."""
+        message = request.message
+        ext = message.http_extension if message.HasField("http_extension") else None
+        verb = common_pb2.HTTPExtension.Verb.Name(ext.verb) if ext is not None else ""
+        call = InvokeRequest(
+            method=message.method,
+            verb="" if verb == "NONE" else verb,
+            query=ext.querystring if ext is not None else "",
+            headers=[
+                (k, v)
+                for k, v in context.invocation_metadata() or ()
+                if isinstance(v, str) and not (k == "dapr-api-token" and self.sidecar.config.api_token)
+            ],  # daprd's token check removes the API token it accepted
+            body=bytes(message.data.value),
+            content_type=message.content_type,
+        )
+        try:
+            reply = await self.sidecar.invoker.invoke(request.id, call)
+        except InvokeFailure as exc:
+            await _abort(
+                context, error("ERR_DIRECT_INVOKE", f"failed to invoke, id: {request.id}, err: {exc}")
+            )
+        headers = grpc_metadata_from_http(reply.headers.items())
+        await context.send_initial_metadata([*headers, ("dapr-http-status", str(reply.status))])
+        if not 200 <= reply.status < 300:
+            await _abort(context, http_reply_error(reply.status, reply.body))
+        return common_pb2.InvokeResponse(data=any_pb2.Any(value=reply.body), content_type=reply.content_type)
+
     async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         meta = self.sidecar.metadata()
         return metadata_pb2.GetMetadataResponse(
@@ -288,3 +341,26 @@ _fill_unimplemented()
 
 def add_dapr_service(server: grpc.aio.Server, sidecar: Sidecar) -> None:
     dapr_pb2_grpc.add_DaprServicer_to_server(DaprService(sidecar), server)  # type: ignore[no-untyped-call]
+
+
+class ProxyRefusal(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """daprd's gRPC proxying (any method called with `dapr-app-id` metadata is forwarded to the app's gRPC
+    server) needs an app channel speaking gRPC; the embedded sidecar's app channel is HTTP only, so such a
+    call fails loudly here instead of answering a bare UNIMPLEMENTED. Registered after every service."""
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = str(handler_call_details.method or "")
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        app_id = metadata.get("dapr-app-id")
+        if not app_id or method.startswith("/dapr.proto."):
+            return None
+
+        async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"gRPC proxying of {method} to app {app_id!r} needs an app channel speaking gRPC "
+                "(--app-protocol grpc), which the embedded todo-engine sidecar does not support: "
+                "invoke HTTP apps through /v1.0/invoke or InvokeService",
+            )
+
+        return grpc.stream_stream_rpc_method_handler(refuse)

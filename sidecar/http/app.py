@@ -12,7 +12,14 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.bindings import routes as binding_routes
 from sidecar.errors import DaprError
-from sidecar.http import actor_routes, publish_routes, secrets_routes, state_routes, system_routes
+from sidecar.http import (
+    actor_routes,
+    invoke_routes,
+    publish_routes,
+    secrets_routes,
+    state_routes,
+    system_routes,
+)
 from sidecar.http.auth import TokenMiddleware
 from sidecar.http.hot_routes import HotRoutes
 from sidecar.jobs import routes as job_routes
@@ -47,11 +54,16 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
         sidecar.actor_host, sidecar.actor_state, sidecar.reminders, sidecar.timers
     )
     all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
-    all_routes += secrets_routes.routes(sidecar.components, sidecar.config.app_id)
+    all_routes += secrets_routes.routes(
+        sidecar.components, sidecar.config.app_id, sidecar.dapr_config.secret_scopes
+    )
     all_routes += publish_routes.routes(sidecar.pubsub)
     all_routes += binding_routes.routes(sidecar.components.output_bindings)
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
+    token = sidecar.config.api_token
+    all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)
+    all_routes.append(invoke_routes.fallback_route(sidecar.invoker, api_token=token))  # must stay last
     app = Starlette(
         routes=all_routes,
         exception_handlers={DaprError: _dapr_error, 404: _not_found},

@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
-from sidecar.errors import error
+from sidecar.daprconfig import SecretScope
 from sidecar.gojson import dumps
-from sidecar.secrets import SecretError, SecretStore
+from sidecar.secrets.api import SecretsAPI
 
 __all__ = ["routes"]
 
 
-def routes(components: Components, app_id: str) -> list[BaseRoute]:
-    """`GET /v1.0/secrets/{store}/bulk` and `GET /v1.0/secrets/{store}/{name}` over `components`."""
-
-    def store_of(request: Request) -> tuple[str, SecretStore]:
-        name = str(request.path_params["store"])
-        if not components.secret_stores:
-            raise error("ERR_SECRET_STORES_NOT_CONFIGURED", "secret store is not configured")
-        store = components.secret_stores.get(name)
-        if store is None:
-            raise error("ERR_SECRET_STORE_NOT_FOUND", f"failed finding secret store with key {name}")
-        return name, store
+def routes(
+    components: Components, app_id: str, scopes: Mapping[str, SecretScope] | None = None
+) -> list[BaseRoute]:
+    """`GET /v1.0/secrets/{store}/bulk` and `GET /v1.0/secrets/{store}/{name}` over `components`, within the
+    Configuration's secret `scopes`."""
+    api = SecretsAPI(components.secret_stores, scopes or {})
 
     async def get_secret(request: Request) -> Response:
-        name, store = store_of(request)
-        key = str(request.path_params["key"])
-        try:
-            data = store.get(key)
-        except SecretError as exc:
-            raise error(
-                "ERR_SECRET_GET", f"failed getting secret with key {key} from secret store {name}: {exc}"
-            ) from exc
-        return _json(data)
+        return _json(api.get(str(request.path_params["store"]), str(request.path_params["key"])))
 
     async def bulk(request: Request) -> Response:
-        name, store = store_of(request)
-        try:
-            data = store.bulk()
-        except SecretError as exc:
-            raise error("ERR_SECRET_GET", f"failed getting secrets from secret store {name}: {exc}") from exc
-        return _json(data)
+        return _json(api.bulk(str(request.path_params["store"])))
 
     return [
         Route("/v1.0/secrets/{store}/bulk", bulk, methods=["GET"]),

@@ -76,10 +76,16 @@ class _StateAPI:
         name = str(request.path_params["store"])
         stores = self.components.state_stores
         if not stores:
-            raise DaprError(_NOT_CONFIGURED, f"state store {name} is not configured")
+            raise DaprError(
+                _NOT_CONFIGURED, f"state store {name} is not configured", metadata={"appID": self.app_id}
+            )
         store = stores.get(name)
         if store is None:
-            raise error("ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found")
+            raise error(
+                "ERR_STATE_STORE_NOT_FOUND",
+                f"state store {name} is not found",
+                metadata={"appID": self.app_id},
+            )
         return name, store
 
     async def get(self, request: Request) -> Response:
@@ -178,7 +184,11 @@ class _StateAPI:
     async def transaction(self, request: Request) -> Response:
         name, store = self._store(request)
         if "TRANSACTIONAL" not in store.features:
-            raise error("ERR_STATE_STORE_NOT_SUPPORTED", f"state store {name} doesn't support transactions")
+            raise error(
+                "ERR_STATE_STORE_NOT_SUPPORTED",
+                f"state store {name} doesn't support transactions",
+                resource=name,
+            )
         try:
             body = _object(decode_first(await request.body()), "http.stateTransactionRequestBody")
             operations = _field(body, "operations") or []
@@ -236,8 +246,13 @@ class _StateAPI:
         return Response(status_code=204)
 
     async def query(self, request: Request) -> Response:
-        self._store(request)
-        raise error("ERR_STATE_STORE_NOT_SUPPORTED", "state store does not support querying")
+        name, _ = self._store(request)
+        raise error(
+            "ERR_STATE_STORE_NOT_SUPPORTED",
+            "state store does not support querying",
+            reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
+            resource=name,
+        )
 
     def _set_op(
         self, store: StateStore, req: Mapping[str, Any], query_metadata: dict[str, str], struct: str

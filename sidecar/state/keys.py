@@ -21,10 +21,21 @@ __all__ = [
 SEPARATOR = "||"
 
 
-def check_key(key: str) -> None:
-    """Reject a key (or key prefix) containing `||` with daprd's 400 ERR_MALFORMED_REQUEST."""
+def check_key(key: str, store: str = "") -> None:
+    """Reject a key (or key prefix) containing `||` with daprd's 400 ERR_MALFORMED_REQUEST; a key of
+    `store` with daprd's details (BadRequest, ResourceInfo, ErrorInfo `DAPR_STATE_ILLEGAL_KEY`)."""
     if SEPARATOR in key:
-        raise error("ERR_MALFORMED_REQUEST", f"input key/keyPrefix '{key}' can't contain '{SEPARATOR}'")
+        message = f"input key/keyPrefix '{key}' can't contain '{SEPARATOR}'"
+        if not store:
+            raise error("ERR_MALFORMED_REQUEST", message)
+        raise error(
+            "ERR_MALFORMED_REQUEST",
+            message,
+            reason="DAPR_STATE_ILLEGAL_KEY",
+            resource=store,
+            resource_type="state",
+            field=key,
+        )
 
 
 def normalize_key_prefix(value: str | None) -> str:
@@ -39,7 +50,7 @@ def state_key(app_id: str, store: StateStore, key: str) -> str:
 
     The `namespace` strategy falls back to `appid`: the embedded sidecar runs in no namespace.
     """
-    check_key(key)
+    check_key(key, store.name)
     strategy = store.key_prefix
     if strategy == "none":
         return key

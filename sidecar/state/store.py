@@ -176,9 +176,9 @@ def api_error(exc: StateError, code: str, message: str) -> DaprError:
     """
     kind = ERRORS[code]
     if isinstance(exc, ETagMismatch):
-        kind = ErrorKind(code, 409, grpc.StatusCode.ABORTED)
+        kind = ErrorKind(code, 409, grpc.StatusCode.ABORTED, grpc_basic=kind.grpc_basic)
     elif isinstance(exc, ETagInvalid):
-        kind = ErrorKind(code, 400, grpc.StatusCode.INVALID_ARGUMENT)
+        kind = ErrorKind(code, 400, grpc.StatusCode.INVALID_ARGUMENT, grpc_basic=kind.grpc_basic)
     return DaprError(kind, message)
 
 

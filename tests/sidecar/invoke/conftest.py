@@ -1,0 +1,125 @@
+"""One embedded sidecar in front of the echo app, with a Configuration (secret scopes) and a secret store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sidecar import SidecarConfig
+from sidecar.thread import SidecarThread
+from tests.harness import ServedApp, bound_socket, use_sidecar
+from tests.sidecar.invoke import invoke_app
+
+TOKEN = "api-t0ken"
+APP_TOKEN = "app-t0ken"
+
+COMPONENTS = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: vault
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+  - name: secretsFile
+    value: "{secrets}"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: open
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+  - name: secretsFile
+    value: "{secrets}"
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.in-memory
+  version: v1
+"""
+
+CONFIG = """\
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: invoke-config
+spec:
+  secrets:
+    scopes:
+    - storeName: vault
+      defaultAccess: deny
+      allowedSecrets: ["db-password", "api-key"]
+    - storeName: open
+      deniedSecrets: ["root"]
+"""
+
+SECRETS = {"db-password": "s3cret", "api-key": "k3y", "root": "toor", "other": "o"}
+
+
+@dataclass
+class Running:
+    sidecar: SidecarThread
+    app: ServedApp
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.sidecar.http_port}"
+
+    def use(self) -> None:
+        use_sidecar(self.sidecar.http_port, self.sidecar.grpc_port, TOKEN)
+
+
+def write_resources(tmp: Path, config: str = CONFIG, extra: str = "") -> tuple[Path, Path]:
+    (tmp / "secrets.json").write_text(json.dumps(SECRETS))
+    resources = tmp / "components"
+    resources.mkdir()
+    (resources / "components.yaml").write_text(COMPONENTS.format(secrets=tmp / "secrets.json"))
+    if extra:
+        (resources / "extra.yaml").write_text(extra)
+    (tmp / "config.yaml").write_text(config)
+    return resources, tmp / "config.yaml"
+
+
+def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "") -> Running:
+    resources, config_path = write_resources(tmp, config, extra)
+    sock = bound_socket()
+    sidecar = SidecarThread(
+        SidecarConfig(
+            app_id=app_id,
+            app_port=sock.getsockname()[1],
+            http_port=0,
+            grpc_port=0,
+            data_dir=tmp / "data",
+            resources_paths=[resources],
+            config_path=config_path,
+            api_token=TOKEN,
+            app_token=APP_TOKEN,
+        )
+    ).start()
+    app = ServedApp(invoke_app.build(), sock).start()
+    sidecar.wait_ready()
+    return Running(sidecar, app)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running = start(tmp_path_factory.mktemp("invoke"), "echo")
+    yield running
+    running.sidecar.stop()
+    running.app.stop()
+
+
+@pytest.fixture(autouse=True)
+def _this_sidecar(node: Running) -> None:
+    node.use()
