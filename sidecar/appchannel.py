@@ -1,8 +1,8 @@
 """The sidecar's HTTP client to the app channel (actor calls, `/dapr/config`, `/dapr/subscribe`, deliveries).
 
-Pooled keep-alive connections (`sidecar.app_http`): every actor turn and event delivery reuses a connection
-instead of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every call when configured, as
-daprd does.
+Pooled keep-alive connections (`sidecar.wire.http1`, the app's client too): every actor turn and event
+delivery reuses a connection instead of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every
+call when configured, as daprd does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sidecar.app_http import AppHttp
+from sidecar.wire.http1 import Http1Client
 
 __all__ = ["AppChannel", "AppResponse"]
 
@@ -23,11 +23,11 @@ log = logging.getLogger("sidecar.appchannel")
 class AppResponse:
     status: int
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("Content-Type", self.headers.get("content-type", ""))
+        return self.headers.get("content-type", "")
 
 
 class AppChannel:
@@ -47,7 +47,7 @@ class AppChannel:
         self._token = app_token
         self._timeout = timeout
         self._max_connections = max_connections
-        self._http: AppHttp | None = None
+        self._http: Http1Client | None = None
         self.in_flight = 0  # requests sent and not yet answered: the dev clock waits for them
         # With the dev clock: extra headers for every call (the clock the app's handlers must see).
         self.extra_headers: Callable[[], Mapping[str, str]] | None = None
@@ -69,8 +69,8 @@ class AppChannel:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> AppResponse:
-        """Send one request to the app; connection errors propagate as `aiohttp.ClientError`, a timeout
-        as `TimeoutError`."""
+        """Send one request to the app; failures propagate as `sidecar.wire.http1.WireError` (an `OSError`;
+        `ConnectionError` when the app cannot be reached, `TimeoutError` for a timeout)."""
         if self.port is None:
             raise ConnectionError("no app port configured")
         hdrs = dict(headers or {})
@@ -79,15 +79,17 @@ class AppChannel:
         if self.extra_headers is not None:
             hdrs.update(self.extra_headers())
         if self._http is None:
-            self._http = AppHttp(self.address, self.port, max_connections=self._max_connections)
+            self._http = Http1Client(
+                self.address, self.port, timeout=self._timeout, max_connections=self._max_connections
+            )
         self.in_flight += 1
         try:
-            status, reply_headers, data = await self._http.request(
-                method, path, body, hdrs, self._timeout if timeout is None else timeout
+            reply = await self._http.request(
+                method, path, body, hdrs, timeout=self._timeout if timeout is None else timeout
             )
         finally:
             self.in_flight -= 1
-        return AppResponse(status, data, reply_headers)
+        return AppResponse(reply.status, reply.body, reply.headers)
 
     async def wait_until_listening(self, poll: float = 0.1) -> None:
         """Wait until the app port accepts TCP connections (daprd polls every 100 ms)."""
@@ -108,5 +110,5 @@ class AppChannel:
 
     async def close(self) -> None:
         if self._http is not None:
-            self._http.close()
+            await self._http.close()
             self._http = None

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import aiohttp
-
 from sidecar.appchannel import AppChannel
 from sidecar.bindings.cron import CronSpec, deliver, probe
 from sidecar.clock import Clock
@@ -62,7 +60,7 @@ class InputBindings:
         for name, spec in self._specs.items():
             try:
                 subscribed = await probe(self._channel, spec)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 log.error(
                     "could not invoke OPTIONS method on input binding subscription endpoint %r: %s",
                     spec.route,
@@ -94,7 +92,7 @@ class InputBindings:
         await self._arm(spec, max(now, job.due))
         try:
             response = await deliver(self._channel, spec, now)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             log.debug("error from app consumer for binding [%s]: error invoking app: %s", name, exc)
             return
         if not 200 <= response.status <= 299:

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from sidecar import gojson
 from sidecar.appchannel import AppChannel
 from sidecar.clock import Clock
@@ -48,7 +46,7 @@ log = logging.getLogger("sidecar.pubsub.delivery")
 DeadLetter = Callable[[str, bytes], Awaitable[None]]
 
 # what the app channel raises when the app cannot be reached: a retriable failure
-CHANNEL_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+CHANNEL_ERRORS = (OSError, TimeoutError)
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SKIPPED_HEADERS = frozenset({"content-type", "content-length", "pubsubname"})

@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import aiohttp
-
 from sidecar import gojson
 from sidecar.appchannel import AppChannel
 from sidecar.pubsub.routing import CelError, Rule, compile_rule
@@ -290,7 +288,7 @@ async def fetch_app_subscriptions(
             resp = await channel.request(
                 "GET", "/dapr/subscribe", headers={"Content-Type": "application/json"}
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             if attempt == len(delays):
                 log.error("error getting topic list from app: %s", exc)
                 return None
