@@ -1,16 +1,16 @@
 """`Http1Client`: the one HTTP/1.1 keep-alive client of both wires, the app calling its sidecar's HTTP API
-and the sidecar calling the app channel; each side injects its own into its callers.
+and the sidecar calling the app channel; each side makes its own and injects it into its callers.
 
 Hand-written on asyncio protocols with httptools' parser (the C parser uvicorn uses) because every list
-write makes five calls on these wires and every read one. Measured per call against the embedded sidecar
-(bench/api_cpu.py, bench/hops.py): aiohttp's `ClientSession` cost ~100 µs more of the caller's CPU (URL
-objects, header multidicts, tracing hooks, timers; a quarter of the app's CPU on writes, ~12% of the
-sidecar's loop), httpx more still; here a request is one formatted write and a parser callback per piece
-of the reply. A leaf of `sidecar/` (standard library and httptools only) so the app imports no engine.
+write makes five calls on these wires and every read one. Client CPU per actor-call-shaped request on
+uvloop (bench/http_clients.py, a loaded 2-core box): 28 µs here, 86 µs with aiohttp's `ClientSession`
+(URL objects, header multidicts, tracing hooks, timers), 843 µs with httpx; in the running engine aiohttp
+cost a quarter of the app's CPU on writes and ~12% of the sidecar's loop (bench/api_cpu.py). A leaf of
+`sidecar/` (standard library and httptools only): the app beside real daprd loads no sidecar engine.
 
-One rule for retries: a request sent on a kept-alive connection that the peer had closed before answering
-(no byte of a reply came back) is sent once more on a new connection; nothing else is sent twice. One
-error mapping: every failure is a `WireError` (an `OSError`): `Unreachable` and `Disconnected` are
+One retry rule: a request sent on a kept-alive connection that the peer had closed before answering (no
+byte of a reply came back) is sent once more on a new connection; nothing else is sent twice. One error
+mapping: every failure is a `WireError` (an `OSError`): `Unreachable` and `Disconnected` are
 `ConnectionError`s, `ReplyTimeout` a `TimeoutError`, `MalformedReply` neither.
 """
 
