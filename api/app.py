@@ -13,12 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import Scope
 
-from api.actor_client import ActorProxies, PooledActorClient
 from api.auth import TokenVerifier
 from api.body_limit import BodyLimitMiddleware
 from api.deps import Resources
@@ -35,12 +33,14 @@ from api.routes import series as series_routes
 from api.routes import workflows as workflow_routes
 from api.settings import MIN_SECRET_BYTES, Settings, series_settings
 from api.shared import Shared
-from api.sidecar_link import open_dapr_client, wait_for_sidecar
+from api.sidecar_link import open_dapr_client, sidecar_http, wait_for_sidecar
 from api.span_export import SpanExport
-from api.tracing import TraceContextMiddleware, outgoing_headers
+from api.tracing import TraceContextMiddleware
 from api.web import router as web_router
+from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
+from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 from workflows.hosting import open_series
 
 __all__ = ["create_app"]
@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             spans.start()
             stack.push_async_callback(spans.aclose)
-            http = aiohttp.ClientSession()
+            http = sidecar_http(settings, shared)
             stack.push_async_callback(http.close)
             await wait_for_sidecar(settings, http)
             dapr = open_dapr_client(settings)
@@ -77,16 +77,8 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
             secret = await _jwt_secret(settings, http)
             serializer = PydanticSerializer()
             proxies = ActorProxies(
-                PooledActorClient(
-                    settings.dapr_http_endpoint,
-                    serializer,
-                    api_token=settings.dapr_token,
-                    on_call=metrics.count_actor_call,
-                    extra_headers=outgoing_headers,
-                ),
-                serializer,
+                PooledActorClient(http, serializer, on_call=metrics.count_actor_call), serializer
             )
-            stack.push_async_callback(proxies.close)
             resources = Resources(
                 settings=settings,
                 shared=shared,
@@ -171,20 +163,16 @@ def _verifier(scope: Scope) -> TokenVerifier | None:
     return None if resources is None else resources.verifier
 
 
-async def _jwt_secret(settings: Settings, http: aiohttp.ClientSession) -> str:
+async def _jwt_secret(settings: Settings, http: SidecarHttp) -> str:
     """The configured secret, or the one in the Dapr secret store (read over the HTTP API, which daprd
     and the embedded sidecar both serve)."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
     store, key = settings.jwt_secret_store, settings.jwt_secret_key
-    url = f"{settings.dapr_http_endpoint}/v1.0/secrets/{store}/{key}"
-    headers = {"dapr-api-token": settings.dapr_token} if settings.dapr_token else {}
-    async with http.get(url, headers=headers) as resp:
-        body = await resp.read()
-        if resp.status != 200:
-            raise RuntimeError(
-                f"cannot read secret {key!r} from store {store!r}: {resp.status} {body[:200]!r}"
-            )
+    try:
+        _, _, body = await http.request("GET", f"/v1.0/secrets/{store}/{key}")
+    except SidecarHttpError as exc:
+        raise RuntimeError(f"cannot read secret {key!r} from store {store!r}: {exc}") from exc
     secret = json.loads(body).get(key)
     if not isinstance(secret, str) or len(secret.encode()) < MIN_SECRET_BYTES:
         raise RuntimeError(

@@ -17,7 +17,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-import aiohttp
 from dapr.ext.fastapi import DaprActor
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI, Request
@@ -25,7 +24,6 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.actor_client import ActorProxies, PooledActorClient
 from api.channel_routes import ChannelRoutes, DeliveryHandler
 from api.dead_letters import DeadLetters
 from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
@@ -35,13 +33,14 @@ from api.logs import sdk_logger_options
 from api.metrics import ReminderMetricsMiddleware
 from api.settings import Settings, series_settings
 from api.shared import OffsetClock, Shared
-from api.sidecar_link import wait_for_sidecar
+from api.sidecar_link import sidecar_http, wait_for_sidecar
 from api.span_export import SpanExport
 from api.tracing import TraceContextMiddleware, outgoing_headers
 from api.workflow_outcomes import WorkflowOutcomeInterceptor
+from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.config import ActorsConfig
 from todo_actors.errors import NotFound
-from todo_actors.hosting import DaprPublisher, EventPublisher, register_actors
+from todo_actors.host import DaprPublisher, EventPublisher, register_actors
 from todo_actors.interface import LIST_ACTOR_TYPE, GetList, TodoListActorInterface
 from todo_actors.model import ListSummary
 from todo_actors.serializer import PydanticSerializer
@@ -128,24 +127,14 @@ def create_channel_app(
         async with contextlib.AsyncExitStack() as stack:
             spans.start()
             stack.push_async_callback(spans.aclose)
-            http = aiohttp.ClientSession()
+            http = sidecar_http(settings, shared)
             stack.push_async_callback(http.close)
             await wait_for_sidecar(settings, http)
             serializer = PydanticSerializer()
-            proxies = ActorProxies(
-                PooledActorClient(
-                    settings.dapr_http_endpoint,
-                    serializer,
-                    api_token=settings.dapr_token,
-                    extra_headers=outgoing_headers,
-                ),
-                serializer,
-            )
-            stack.push_async_callback(proxies.close)
+            proxies = ActorProxies(PooledActorClient(http, serializer), serializer)
             events_publisher = publisher
             if events_publisher is None:
-                # Through the channel's own pool (closed with the proxies).
-                events_publisher = DaprPublisher(proxies.client.http, trace_context=outgoing_headers)
+                events_publisher = DaprPublisher(http, trace_context=outgoing_headers)
             config = ActorsConfig(
                 pubsub_name=settings.pubsub,
                 task_events_topic=TASK_EVENTS_TOPIC,
@@ -156,7 +145,7 @@ def create_channel_app(
                 ),
                 clock=clock or shared.clock.now,
                 publisher=events_publisher,
-                # State, reminder and timer calls of the actors share the channel's connection pool.
+                # State, reminder and timer calls of the actors share the process's connections.
                 actor_client=proxies.client,
             )
             await register_actors(actor, config)
@@ -166,8 +155,8 @@ def create_channel_app(
                 series_settings(settings),
                 host=settings.dapr_host,
                 grpc_port=settings.dapr_grpc_port,
-                # No shared pooled client here: activities run on the worker's own event loops.
-                list_actor=None,
+                # The same proxies: on the worker's own event loop they get that loop's connections.
+                list_actor=functools.partial(proxies.get, TodoListActorInterface, LIST_ACTOR_TYPE),
                 interceptors=[WorkflowOutcomeInterceptor(metrics.count_workflow_outcome)],
                 logger_options=sdk_logger_options(),
             )

@@ -10,12 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-import aiohttp
 from dapr.aio.clients import DaprClient
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.actor_client import ActorProxies
 from api.auth import TokenVerifier
 from api.feed import Feed
 from api.idempotency import KEY_PATTERN, IdempotencyStore
@@ -24,12 +22,14 @@ from api.problems import PreconditionFailed, RateLimited
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.shared import Shared
+from todo_actors.client import ActorProxies
 from todo_actors.interface import (
     LIST_ACTOR_TYPE,
     OWNER_ACTOR_TYPE,
     OwnerIndexActorInterface,
     TodoListActorInterface,
 )
+from todo_actors.sidecar_http import SidecarHttp
 
 __all__ = [
     "ID_PATTERN",
@@ -60,7 +60,7 @@ class Resources:
     dapr: DaprClient
     feed: Feed
     idempotency: IdempotencyStore
-    http: aiohttp.ClientSession
+    http: SidecarHttp
 
     def list_actor(self, list_id: str) -> TodoListActorInterface:
         return self.proxies.get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id)

@@ -19,6 +19,8 @@ from typing import Any
 
 import grpc
 from dapr.aio.clients import DaprClient
+
+# A private module of public types: the SDK exports them nowhere else (its docs import them so).
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

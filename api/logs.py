@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from api.tracing import current
-from sidecar.jsonlog import DaprJsonFormatter
+from sidecar.wire.jsonlog import DaprJsonFormatter
 
 if TYPE_CHECKING:
     from dapr.ext.workflow.logger import LoggerOptions
@@ -34,7 +34,7 @@ _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 class JsonFormatter(DaprJsonFormatter):
-    """daprd's JSON line (`sidecar.jsonlog`) plus, inside a request, `trace_id` and `span_id`, and for
+    """daprd's JSON line (`sidecar.wire.jsonlog`) plus, inside a request, `trace_id` and `span_id`, and for
     uvicorn's access log `client`, `method`, `path`, `status`."""
 
     def extra_fields(self, record: logging.LogRecord) -> dict[str, object]:

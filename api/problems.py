@@ -10,7 +10,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import grpc
 from dapr.clients.exceptions import DaprHttpError, DaprInternalError
 from fastapi import FastAPI, Request
@@ -23,6 +22,7 @@ from starlette.routing import Match
 
 from api.schemas import READ_ONLY_FIELDS
 from api.sidecar_link import grpc_status
+from sidecar.wire.http1 import WireError
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
 from todo_actors.sidecar_http import SidecarHttpError
 
@@ -309,7 +309,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TodoError, on_domain)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(aiohttp.ClientConnectionError, on_unreachable)
+    app.add_exception_handler(WireError, on_unreachable)
     app.add_exception_handler(TimeoutError, on_unreachable)
     app.add_exception_handler(DaprInternalError, on_dapr)
     app.add_exception_handler(grpc.RpcError, on_dapr)

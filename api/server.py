@@ -19,11 +19,11 @@ import uvicorn
 
 from api.app import create_app
 from api.channel import create_channel_app
-from api.heap import HeapPolicy
 from api.limits import server_limits, uvicorn_options
 from api.logs import LOG_FORMATS, configure_logging
 from api.settings import Settings, SettingsError, configure_dapr, load_settings
 from api.shared import Shared
+from sidecar.heap import HeapPolicy  # a standard-library leaf: no engine loads
 
 __all__ = ["AppServers", "bind", "build_serve_parser", "main_serve", "run_loop"]
 

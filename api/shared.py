@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from api.metrics import ApiMetrics
+from todo_actors.sidecar_http import SidecarHttp
 
 __all__ = ["FeedSignal", "OffsetClock", "OwnerCache", "Shared", "Watch"]
 
@@ -127,3 +128,4 @@ class Shared:
     clock: OffsetClock = field(default_factory=OffsetClock)
     owners: OwnerCache = field(default_factory=OwnerCache)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    sidecar: SidecarHttp | None = None  # made by the first lifespan (`api.sidecar_link.sidecar_http`)

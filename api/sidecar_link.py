@@ -1,40 +1,55 @@
-"""Connecting to the sidecar from an app's lifespan: wait for it without blocking the loop, then open the
-gRPC `DaprClient` (whose constructor probes health synchronously, so it must find the sidecar up)."""
+"""Connecting to the sidecar from an app's lifespan: the process's one HTTP client to it, waiting for it
+without blocking the loop, then the gRPC `DaprClient` (whose constructor probes health synchronously, so it
+must find the sidecar up)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
-import aiohttp
 import grpc
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 
 from api.settings import Settings
-from todo_actors.sidecar_http import SidecarHttpError
+from api.shared import Shared
+from api.tracing import outgoing_headers
+from sidecar.wire.http1 import WireError
+from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
-__all__ = ["SidecarError", "grpc_status", "open_dapr_client", "wait_for_sidecar"]
+__all__ = ["SidecarError", "grpc_status", "open_dapr_client", "sidecar_http", "wait_for_sidecar"]
 
-SidecarError = (grpc.RpcError, DaprInternalError, SidecarHttpError, aiohttp.ClientError)
+SidecarError = (grpc.RpcError, DaprInternalError, SidecarHttpError, WireError)
 """What a call to the sidecar raises when the sidecar refuses or fails it, or cannot be reached: a gRPC
 `DaprClient` call or a `SidecarHttp` request."""
 
 log = logging.getLogger("api.sidecar")
 
+_made = threading.Lock()
 
-async def wait_for_sidecar(settings: Settings, http: aiohttp.ClientSession) -> None:
+
+def sidecar_http(settings: Settings, shared: Shared) -> SidecarHttp:
+    """The process's one client to its sidecar's HTTP API, kept on `shared` (the public app and the
+    channel share its connections; each loop has its own). Closing it closes the running loop's."""
+    with _made:
+        if shared.sidecar is None:
+            shared.sidecar = SidecarHttp(
+                settings.dapr_http_endpoint, api_token=settings.dapr_token, extra_headers=outgoing_headers
+            )
+        return shared.sidecar
+
+
+async def wait_for_sidecar(settings: Settings, http: SidecarHttp) -> None:
     """Return once the sidecar's outbound health answers 2xx; RuntimeError after `sidecar_wait_seconds`."""
-    url = f"{settings.dapr_http_endpoint}/v1.0/healthz/outbound"
     deadline = time.monotonic() + settings.sidecar_wait_seconds
     delay = 0.05
     while True:
         try:
-            async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                if 200 <= resp.status < 300:
-                    return
-        except (aiohttp.ClientError, TimeoutError):
+            await http.request("GET", "/v1.0/healthz/outbound", timeout=2)
+            return
+        except (SidecarHttpError, WireError):
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(

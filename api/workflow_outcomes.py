@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import grpc
+
+# Private: the durabletask protos ship only here, and no public SDK API reads what these read.
 from dapr.ext.workflow._durabletask.internal import orchestration_pb2
 
 from workflows.runtime import series_id_of

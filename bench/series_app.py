@@ -17,7 +17,7 @@ from datetime import timedelta
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
-from todo_actors.hosting import ActorsConfig, register_actors
+from todo_actors.host import ActorsConfig, register_actors
 from todo_actors.transitions import Limits
 from workflows.config import SeriesSettings
 from workflows.hosting import start_worker

@@ -17,15 +17,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-from dapr.actor import ActorProxyFactory
 from dapr.aio.clients import DaprClient
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
 from todo_actors.commands import CreateList
 from todo_actors.interface import QueryTodos
 from todo_actors.model import TodoItem
-from todo_actors.serializer import PydanticSerializer
-from workflows.activities import list_proxy
+from workflows.activities import list_actors
 from workflows.config import SeriesSettings
 from workflows.series_client import SeriesService
 from workflows.taskhub import close_workflow_client
@@ -151,23 +149,20 @@ class Procs:
     async def service(self, settings: SeriesSettings) -> AsyncIterator[SeriesService]:
         workflows = DaprWorkflowClient(host="127.0.0.1", port=str(self.grpc_port))
         dapr = DaprClient(address=f"127.0.0.1:{self.grpc_port}")
-        factory = ActorProxyFactory(message_serializer=PydanticSerializer())
         try:
-            yield SeriesService(
-                workflows, dapr, settings, list_actor=lambda lid: list_proxy(lid, factory), clock=wall_now
-            )
+            yield SeriesService(workflows, dapr, settings, list_actor=list_actors(), clock=wall_now)
         finally:
             await dapr.close()  # type: ignore[no-untyped-call]
             await close_workflow_client(workflows)
 
     @staticmethod
     async def new_list(owner: str, list_id: str) -> None:
-        proxy = list_proxy(list_id, ActorProxyFactory(message_serializer=PydanticSerializer()))
+        proxy = list_actors()(list_id)
         (await proxy.create_list(CreateList(owner=owner, title="bench"))).unwrap()
 
     @staticmethod
     async def items(list_id: str, series_id: str | None = None) -> list[TodoItem]:
-        proxy = list_proxy(list_id, ActorProxyFactory(message_serializer=PydanticSerializer()))
+        proxy = list_actors()(list_id)
         out: list[TodoItem] = []
         cursor = None
         while True:

@@ -1,9 +1,9 @@
 """The sidecar's HTTP client to the app channel (actor calls, `/dapr/config`, `/dapr/subscribe`, deliveries).
 The gRPC app channel (`--app-protocol grpc`) is `sidecar.appchannel_grpc`; both share `ChannelBase`.
 
-Pooled keep-alive connections (`sidecar.app_http`): every actor turn and event delivery reuses a connection
-instead of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every call when configured, as
-daprd does.
+Pooled keep-alive connections (`sidecar.wire.http1`, the app's client too): every actor turn and event
+delivery reuses a connection instead of paying TCP setup. Adds `dapr-api-token: <APP_API_TOKEN>` to every
+call when configured, as daprd does.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
-
-from sidecar.app_http import AppHttp
+from sidecar.wire.http1 import Http1Client
 
 __all__ = ["AppChannel", "AppResponse", "AppUnhealthy", "ChannelBase"]
 
@@ -31,7 +29,7 @@ class AppResponse:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("Content-Type", self.headers.get("content-type", ""))
+        return self.headers.get("content-type", "")
 
 
 class AppUnhealthy(ConnectionError):
@@ -139,7 +137,7 @@ class AppChannel(ChannelBase):
     ) -> None:
         super().__init__(address, port, app_token=app_token, timeout=timeout, max_concurrency=max_concurrency)
         self._max_connections = max_connections
-        self._http: AppHttp | None = None
+        self._http: Http1Client | None = None
         self.health_path = health_path
 
     async def request(
@@ -151,24 +149,26 @@ class AppChannel(ChannelBase):
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> AppResponse:
-        """Send one request to the app; connection errors propagate as `aiohttp.ClientError`, a timeout
-        as `TimeoutError`."""
+        """Send one request to the app; failures propagate as `sidecar.wire.http1.WireError` (an `OSError`;
+        `ConnectionError` when the app cannot be reached, `TimeoutError` for a timeout)."""
         if self.port is None:
             raise ConnectionError("no app port configured")
         hdrs = self._call_headers(headers)
         if self._http is None:
-            self._http = AppHttp(self.address, self.port, max_connections=self._max_connections)
-        async with self._in_flight():
-            status, reply_headers, data = await self._http.request(
-                method, path, body, hdrs, self._timeout if timeout is None else timeout
+            self._http = Http1Client(
+                self.address, self.port, timeout=self._timeout, max_connections=self._max_connections
             )
-        return AppResponse(status, data, reply_headers)
+        async with self._in_flight():
+            reply = await self._http.request(
+                method, path, body, hdrs, timeout=self._timeout if timeout is None else timeout
+            )
+        return AppResponse(reply.status, reply.body, reply.headers)
 
     async def probe_health(self, timeout: float) -> str | None:
         """daprd's HTTP probe: `GET <--app-health-check-path>`, healthy on any 2xx."""
         try:
             resp = await self.request("GET", self.health_path, timeout=timeout)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             return f"health probe failed: {type(exc).__name__}: {exc}"
         if 200 <= resp.status <= 299:
             return None
@@ -176,5 +176,5 @@ class AppChannel(ChannelBase):
 
     async def close(self) -> None:
         if self._http is not None:
-            self._http.close()
+            await self._http.close()
             self._http = None

@@ -20,11 +20,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sidecar import heap
 from sidecar.config import SidecarConfig
 from sidecar.datadir import DataDirBusy, DataDirLock
-from sidecar.jsonlog import DaprJsonFormatter
+from sidecar.heap import HeapPolicy
 from sidecar.supervision import PARENT_GONE_GRACE, die_with_parent, exit_after, watch_parent_pipe
+from sidecar.wire.jsonlog import DaprJsonFormatter
 
 __all__ = ["APP_PROTOCOLS", "app_environment", "build_parser", "config_from_args", "main"]
 
@@ -308,8 +308,9 @@ async def _run(
         os.replace(tmp, port_file)
     app: subprocess.Popen[bytes] | None = None
     code = 0
-    heap.freeze_survivors()
-    sweeps = asyncio.ensure_future(heap.sweep_periodically(_HEAP_SWEEP_SECONDS))
+    heap = HeapPolicy(_HEAP_SWEEP_SECONDS)
+    heap.install()
+    sweeps = asyncio.ensure_future(heap.sweeps())
     try:
         if command:
             env = dict(os.environ)

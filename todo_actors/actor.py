@@ -81,6 +81,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self, ctx: ActorRuntimeContext, actor_id: ActorId, config: ActorsConfig, publisher: EventPublisher
     ) -> None:
         super().__init__(ctx, actor_id)
+        # `_state_manager` is the SDK's attribute for subclasses (its examples use it); no public setter.
         self._state_manager = NO_STATE_MANAGER
         self._config = config
         self._list: TodoList | None = None

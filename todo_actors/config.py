@@ -1,6 +1,6 @@
 """What the hosted actors need from the composition root: pub/sub names, limits, the clock, the publisher.
 
-Built once where the app starts and handed to `hosting.register_actors`; the actor classes never read
+Built once where the app starts and handed to `host.register_actors`; the actor classes never read
 settings or the wall clock themselves.
 """
 
@@ -32,7 +32,7 @@ class ActorsConfig:
     the sidecar's manual clock. `publisher` defaults to one lazily connected gRPC `DaprClient` per
     registration; pass your own to close it in the app's lifespan. `actor_client` is what the actors use
     for state, reminders and timers (default: the SDK's `DaprActorHttpClient`, one TCP connection per
-    request); `pooled_client.PooledActorClient` saves a connection setup on every state write.
+    request); `client.PooledActorClient` saves a connection setup on every state write.
     """
 
     pubsub_name: str = "pubsub"

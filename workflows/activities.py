@@ -8,19 +8,21 @@ the same `AddTodo` (the list returns the item made the first time) and the same 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Final
 
-from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
 from dapr.aio.clients import DaprClient
 
+from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.commands import AddTodo
 from todo_actors.due import Due
 from todo_actors.errors import NotFound, TodoError
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
+from todo_actors.sidecar_http import SidecarHttp, sdk_endpoint
 from workflows.config import SeriesSettings
 from workflows.models import (
     NotifyInput,
@@ -32,7 +34,7 @@ from workflows.models import (
 )
 from workflows.store import SeriesStore
 
-__all__ = ["OCCURRENCE_DUE", "ListActorFactory", "SeriesActivities", "list_proxy", "occurrence_item"]
+__all__ = ["OCCURRENCE_DUE", "ListActorFactory", "SeriesActivities", "list_actors", "occurrence_item"]
 
 log = logging.getLogger("workflows.activities")
 
@@ -43,25 +45,15 @@ ListActorFactory = Callable[[str], TodoListActorInterface]
 """Returns a proxy to the list actor with the given id."""
 
 
-class _TypedProxy(ActorProxy):
-    """An `ActorProxy` callable by the interface's Python names (`add_todo`), not only by actor method
-    names (`AddTodo`), so it can stand for `TodoListActorInterface`."""
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._actor_interface, name, None)
-        return super().__getattr__(getattr(method, "__actormethod__", None) or name)
-
-
-def list_proxy(list_id: str, factory: ActorProxyFactory) -> TodoListActorInterface:
-    """A typed proxy to list actor `list_id` through the SDK's own actor client."""
-    proxy = _TypedProxy(
-        factory._dapr_client,  # the factory keeps its client private; the proxy needs it
-        LIST_ACTOR_TYPE,
-        ActorId(list_id),
-        TodoListActorInterface,
-        factory._message_serializer,
-    )
-    return cast(TodoListActorInterface, proxy)
+def list_actors(http: SidecarHttp | None = None) -> ListActorFactory:
+    """Typed list actor proxies (`todo_actors.client`, as the API's) over `http`, the process's client to
+    its sidecar (default: one on the sidecar the SDK is configured for, `dapr.conf.settings`)."""
+    if http is None:
+        endpoint, token = sdk_endpoint()
+        http = SidecarHttp(endpoint, api_token=token)
+    serializer = PydanticSerializer()
+    proxies = ActorProxies(PooledActorClient(http, serializer), serializer)
+    return functools.partial(proxies.get, TodoListActorInterface, LIST_ACTOR_TYPE)
 
 
 def occurrence_item(payload: RecreateInput) -> AddTodo:
@@ -89,7 +81,7 @@ class SeriesActivities:
     """The activities, bound to the clients they use (created lazily on the worker's event loop).
 
     `dapr_address` is the sidecar's gRPC address (default: the SDK settings); `list_actor` returns the
-    list actor proxy to add items through (default: `ActorProxy` with the project serializer).
+    list actor proxy to add items through (default: `list_actors()`, made on first use).
     """
 
     def __init__(
@@ -102,7 +94,6 @@ class SeriesActivities:
         self.settings = settings
         self._address = dapr_address
         self._list_actor = list_actor
-        self._proxies: ActorProxyFactory | None = None
         self._client: tuple[asyncio.AbstractEventLoop, DaprClient] | None = None
 
     def _dapr(self) -> DaprClient:
@@ -116,11 +107,9 @@ class SeriesActivities:
         return SeriesStore(self._dapr(), self.settings.state_store)
 
     def _list(self, list_id: str) -> TodoListActorInterface:
-        if self._list_actor is not None:
-            return self._list_actor(list_id)
-        if self._proxies is None:
-            self._proxies = ActorProxyFactory(message_serializer=PydanticSerializer())
-        return list_proxy(list_id, self._proxies)
+        if self._list_actor is None:
+            self._list_actor = list_actors()
+        return self._list_actor(list_id)
 
     async def notify(self, payload: NotifyInput) -> None:
         """Publish `occurrence.due` on the reminders topic; the CloudEvent id is the occurrence key."""

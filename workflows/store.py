@@ -16,6 +16,8 @@ from typing import Final, TypeVar
 
 import grpc
 from dapr.aio.clients import DaprClient
+
+# A private module of public types: the SDK exports them nowhere else (its docs import them so).
 from dapr.clients.grpc._request import TransactionalStateOperation
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from pydantic import BaseModel

@@ -11,6 +11,8 @@ import asyncio
 from typing import Any
 
 import grpc
+
+# Private: the durabletask protos ship only here, and no public SDK API reads what these read.
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2 as service_pb
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as service_grpc
 from dapr.ext.workflow.aio import DaprWorkflowClient

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+# Private: the durabletask protos ship only here, and no public SDK API reads what these read.
 from dapr.ext.workflow._durabletask.internal import orchestration_pb2
 
 from workflows.views import TimelineEntry, WorkflowTimeline

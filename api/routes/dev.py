@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import aiohttp
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -16,6 +15,8 @@ from api.openapi import problem_responses
 from api.problems import ClockNotSettled, ServiceUnavailable
 from api.responses import model_response
 from api.schemas import ClockAdvance, ClockState
+from sidecar.wire.http1 import WireError
+from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = ["router", "sync_clock"]
 
@@ -23,22 +24,19 @@ router = APIRouter(prefix="/v1/dev", tags=["dev"], responses=problem_responses(4
 
 
 async def _sidecar_clock(resources: ResourcesDep, method: str, path: str, body: bytes | None) -> ClockState:
-    settings = resources.settings
-    headers = {"Content-Type": "application/json"}
-    if settings.dapr_token:
-        headers["dapr-api-token"] = settings.dapr_token
-    url = f"{settings.dapr_http_endpoint}{path}"
     # An advance takes as long as the work it makes due; each instant is bounded by its settle timeout.
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     try:
-        async with resources.http.request(method, url, data=body, headers=headers, timeout=timeout) as resp:
-            text = await resp.read()
-            if resp.status == 504:
-                raise ClockNotSettled(_message(text))
-            if resp.status not in (200, 202):
-                raise ServiceUnavailable(f"the sidecar's dev clock answered {resp.status}: {text[:200]!r}")
-    except aiohttp.ClientError as exc:
+        status, _, text = await resources.http.request(method, path, body, timeout=None)
+    except SidecarHttpError as exc:
+        if exc.status == 504:
+            raise ClockNotSettled(_message(exc.body)) from None
+        raise ServiceUnavailable(
+            f"the sidecar's dev clock answered {exc.status}: {exc.body[:200]!r}"
+        ) from None
+    except WireError as exc:
         raise ServiceUnavailable(f"the sidecar's dev clock cannot be reached: {exc}") from exc
+    if status not in (200, 202):
+        raise ServiceUnavailable(f"the sidecar's dev clock answered {status}: {text[:200]!r}")
     data = json.loads(text)
     offset = float(data["offset_seconds"])
     resources.shared.clock.follow(offset)

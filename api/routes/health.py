@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -14,6 +13,8 @@ from starlette.responses import Response
 from api.deps import ResourcesDep
 from api.responses import model_response
 from api.sidecar_link import SidecarError
+from sidecar.wire.http1 import WireError
+from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = ["router"]
 
@@ -49,12 +50,13 @@ async def ready(resources: ResourcesDep) -> Response:
 
 
 async def _sidecar(resources: ResourcesDep) -> str:
-    url = f"{resources.settings.dapr_http_endpoint}/v1.0/healthz"
     try:
-        async with resources.http.get(url, timeout=aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)) as resp:
-            return "ok" if resp.status == 204 else f"sidecar answered {resp.status}"
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        status, _, _ = await resources.http.request("GET", "/v1.0/healthz", timeout=_PROBE_TIMEOUT)
+    except SidecarHttpError as exc:
+        return f"sidecar answered {exc.status}"
+    except WireError as exc:
         return f"unreachable: {type(exc).__name__}"
+    return "ok" if status == 204 else f"sidecar answered {status}"
 
 
 async def _store(resources: ResourcesDep) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import aiohttp
-
 from sidecar.actors.runtime import REENTRANCY_HEADER, ActorHost
 from sidecar.errors import error
 
@@ -45,7 +43,7 @@ async def invoke_method(
     reentrancy_id = next((v for k, v in headers.items() if k.lower() == "dapr-reentrancy-id"), None)
     try:
         resp = await host.call_in_turn(actor_type, actor_id, path, body, headers, reentrancy_id=reentrancy_id)
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise error(
             "ERR_ACTOR_INVOKE_METHOD",
             f"error invoke actor method: error from actor service: {exc or type(exc).__name__}",
@@ -53,7 +51,7 @@ async def invoke_method(
     reply_headers = {
         k: v
         for k, v in resp.headers.items()
-        if k.lower() not in _REPLY_HEADER_DROP and k != REENTRANCY_HEADER
+        if k.lower() not in _REPLY_HEADER_DROP and k.lower() != REENTRANCY_HEADER.lower()
     }
     if resp.status == 200 or any(k.lower() == "x-daprerrorresponseheader" for k in resp.headers):
         return MethodReply(resp.status, resp.body, reply_headers)

@@ -15,8 +15,6 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
-
 from sidecar.actors.runtime import ActorHost
 from sidecar.actors.timefmt import format_every, parse_due_time, parse_period, parse_ttl
 from sidecar.clock import Clock
@@ -139,13 +137,13 @@ class Reminders:
                     fresh_reentrancy=True,
                 )
                 break
-            except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            except ConnectionError as exc:
                 if self.host.closed:
                     raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
                 log.warning("reminder %s for %s/%s waits for the app: %s", name, actor_type, actor_id, exc)
                 await self.host.channel.wait_until_listening()
                 await asyncio.sleep(0.1)  # an app that accepts and then drops every call is not spun on
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 raise ReminderFailed(f"reminder {name} for {actor_type}/{actor_id}: {exc}") from exc
         if resp.status != 200:
             log.warning("reminder %s for %s/%s: app answered %s", name, actor_type, actor_id, resp.status)

@@ -12,8 +12,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from sidecar.actors.hostconfig import HostConfig, parse_host_config
 from sidecar.actors.turns import TurnLock
 from sidecar.appchannel import AppChannel, AppResponse
@@ -77,7 +75,7 @@ class ActorHost:
             resp = await self.channel.request(
                 "GET", "/dapr/config", headers={"dapr-app-config-version": "v1"}
             )
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             log.warning("could not read app config: %s; hosting no actors", exc)
             resp = AppResponse(503, b"")
         if resp.status == 200:
@@ -202,7 +200,7 @@ class ActorHost:
                 resp = await self.channel.request("DELETE", f"/actors/{actor_type}/{actor_id}")
                 if resp.status != 200:
                     log.warning("deactivating %s/%s: app answered %s", actor_type, actor_id, resp.status)
-            except (aiohttp.ClientError, OSError) as exc:
+            except OSError as exc:
                 log.warning("deactivating %s/%s failed: %s", actor_type, actor_id, exc)
             # Calls queued behind the deactivation keep this activation (and its lock): the app
             # re-activates the actor on their turn, so two locks never exist for one actor.

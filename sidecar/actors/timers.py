@@ -10,8 +10,6 @@ import asyncio
 import json
 import logging
 
-import aiohttp
-
 from sidecar.actors.runtime import Activation, ActorHost
 from sidecar.actors.timefmt import parse_due_time, parse_period, parse_ttl
 from sidecar.clock import Clock
@@ -121,7 +119,7 @@ class Timers:
             )
             if resp.status != 200:
                 log.warning("timer %s on %s/%s: app answered %s", name, actor_type, actor_id, resp.status)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             log.warning("timer %s on %s/%s failed: %s", name, actor_type, actor_id, exc)
 
     async def stop(self) -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import aiohttp
-
 from sidecar.appchannel import AppChannel, ChannelBase
 from sidecar.appchannel_grpc import AppCallError, GrpcAppChannel
 from sidecar.bindings.cron import CronSpec, deliver, go_utc_string, probe
@@ -64,7 +62,7 @@ class InputBindings:
         for name, spec in self._specs.items():
             try:
                 subscribed = await self._subscribed(spec)
-            except (aiohttp.ClientError, OSError, TimeoutError, AppCallError) as exc:
+            except (OSError, TimeoutError, AppCallError) as exc:
                 log.error(
                     "could not invoke OPTIONS method on input binding subscription endpoint %r: %s",
                     spec.route,
@@ -110,7 +108,7 @@ class InputBindings:
         assert isinstance(self._channel, AppChannel)
         try:
             response = await deliver(self._channel, spec, now)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             log.debug("error from app consumer for binding [%s]: error invoking app: %s", name, exc)
             return
         if not 200 <= response.status <= 299:

@@ -37,7 +37,9 @@ def routes(outputs: Mapping[str, OutputBinding]) -> list[BaseRoute]:
         try:
             response = await invoke_output(outputs, name, operation, gojson.dumps(body.get("data")), metadata)
         except OutputError as exc:
-            return JSONResponse(exc.body(), status_code=exc.http_status, headers=_headers(exc.binding_metadata))
+            return JSONResponse(
+                exc.body(), status_code=exc.http_status, headers=_headers(exc.binding_metadata)
+            )
         if response.data is None:
             return Response(status_code=204, headers=_headers(response.metadata))
         return Response(response.data, status_code=200, headers=_headers(response.metadata))

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
 import grpc
 
 from sidecar.appchannel import AppChannel
@@ -191,7 +190,7 @@ class Invoker:
         verb = request.verb or "NONE"  # daprd sends the verb enum's name, NONE without an HTTP extension
         try:
             reply = await self.channel.request(verb, path, body=request.body, headers=_joined(headers))
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             url = f"{self.channel.base_url}{path}"
             raise InvokeFailure(
                 grpc.StatusCode.INTERNAL, f'{verb.capitalize()} "{url}": {exc or type(exc).__name__}'

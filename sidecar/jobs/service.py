@@ -15,7 +15,6 @@ import asyncio
 import logging
 from dataclasses import replace
 
-import aiohttp
 import grpc
 from dapr.proto.runtime.v1 import jobs_pb2
 from google.protobuf import json_format, struct_pb2
@@ -192,7 +191,7 @@ class JobsService:
                 body=_callback_body(job),
                 headers={"content-type": "application/json"},
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise _DeliveryFailed(
                 f"error returned from app channel while sending triggered job to app: {exc}"
             ) from exc

@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import aiohttp
-
 __all__ = ["CHANNEL_DOWN_MAX_DELAY", "CHANNEL_ERRORS", "RetryPolicy", "app_unreachable"]
 
 # what the app channel raises when the app cannot be reached: a retriable failure
-CHANNEL_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+# the wire client's errors are OSErrors (ConnectionError when the app cannot be reached)
+CHANNEL_ERRORS = (OSError, TimeoutError)
 
 # the longest wait between tries while the app channel is down and a durable broker keeps the message
 CHANNEL_DOWN_MAX_DELAY = 2.0
@@ -20,7 +19,7 @@ CHANNEL_DOWN_MAX_DELAY = 2.0
 
 def app_unreachable(exc: BaseException) -> bool:
     """A connection failure (app down or restarting), not an app that took too long to answer."""
-    down = isinstance(exc, aiohttp.ClientConnectionError | ConnectionError)
+    down = isinstance(exc, ConnectionError)
     return down and not isinstance(exc, TimeoutError)
 
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import aiohttp
 import grpc
 
 from sidecar import gojson
@@ -353,7 +352,7 @@ async def fetch_app_subscriptions(
             resp = await channel.request(
                 "GET", "/dapr/subscribe", headers={"Content-Type": "application/json"}
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             if attempt == len(delays):
                 log.error("error getting topic list from app: %s", exc)
                 return None

@@ -119,7 +119,6 @@ async def test_domain_errors_map_to_problems(
 @pytest.mark.parametrize(
     "module",
     [
-        "api.actor_client",
         "api.app",
         "api.auth",
         "api.body_limit",

@@ -1,5 +1,6 @@
-"""The sidecar's collection policy: a slow full collection freezes its survivors, and a periodic sweep
-reclaims a cycle that died frozen."""
+"""`HeapPolicy`, the collection policy of both processes: survivors of a slow full collection are frozen
+(later collections skip them), a sweep reclaims a cycle that died while frozen, and uninstalling restores
+CPython's default behaviour."""
 
 from __future__ import annotations
 
@@ -7,17 +8,56 @@ import asyncio
 import gc
 import weakref
 
-from sidecar import heap
+from sidecar.heap import HeapPolicy
 
 
 class Node:
     def __init__(self) -> None:
-        self.me = self
+        self.me = self  # a reference cycle: only the cyclic collector frees it
 
 
-async def test_survivors_are_frozen_and_swept() -> None:
-    heap.freeze_survivors(slower_than=0.0)  # this small heap collects fast: freeze anyway
-    sweeps = asyncio.ensure_future(heap.sweep_periodically(0.05))
+def test_a_fast_full_collection_freezes_nothing() -> None:
+    heap = HeapPolicy(sweep_seconds=600, freeze_after_ms=60_000)
+    heap.install()
+    try:
+        node = Node()
+        ref = weakref.ref(node)
+        gc.collect()  # fast here: nothing is frozen, so the dead cycle is found next time
+        del node
+        gc.collect()
+        assert ref() is None
+    finally:
+        heap.uninstall()
+
+
+def test_frozen_cycles_wait_for_a_sweep() -> None:
+    heap = HeapPolicy(sweep_seconds=600, freeze_after_ms=0)  # a test process collects fast
+    heap.install()
+    try:
+        node = Node()
+        ref = weakref.ref(node)
+        gc.collect()  # a full collection: `node` survives it and is frozen
+        assert gc.get_freeze_count() > 0
+        del node
+        gc.collect()
+        assert ref() is not None  # frozen: plain collections no longer scan it
+        assert heap.sweep() >= 1
+        assert ref() is None
+    finally:
+        heap.uninstall()
+    assert gc.get_freeze_count() == 0 and heap.installed is False
+    other = Node()
+    ref = weakref.ref(other)
+    gc.collect()
+    del other
+    gc.collect()
+    assert ref() is None  # default behaviour again
+
+
+async def test_the_sweeps_task_reclaims_frozen_cycles() -> None:
+    heap = HeapPolicy(sweep_seconds=0.05, freeze_after_ms=0)
+    heap.install()
+    sweeps = asyncio.ensure_future(heap.sweeps())
     try:
         node = Node()
         ref = weakref.ref(node)
@@ -29,8 +69,7 @@ async def test_survivors_are_frozen_and_swept() -> None:
             if ref() is None:
                 break
             await asyncio.sleep(0.02)
-        assert ref() is None  # the sweep collected it
+        assert ref() is None  # a sweep collected it
     finally:
         sweeps.cancel()
-        gc.callbacks.remove(heap._after_collection)
-        gc.unfreeze()
+        heap.uninstall()

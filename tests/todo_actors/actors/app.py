@@ -14,7 +14,7 @@ from dapr.ext.fastapi import DaprActor, DaprApp
 from fastapi import Body, FastAPI
 
 from sidecar import ManualClock
-from todo_actors.hosting import ActorsConfig, DaprPublisher, register_actors
+from todo_actors.host import ActorsConfig, DaprPublisher, register_actors
 
 
 @dataclass

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dapr.actor import ActorProxyFactory
 from dapr.aio.clients import DaprClient
 from dapr.ext.fastapi import DaprActor, DaprApp
 from dapr.ext.workflow import WorkflowRuntime
@@ -28,11 +27,10 @@ from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket, use_sidecar
 from todo_actors.commands import CompleteTodo, CreateList
-from todo_actors.hosting import ActorsConfig, DaprPublisher, register_actors
+from todo_actors.host import ActorsConfig, DaprPublisher, register_actors
 from todo_actors.interface import QueryTodos, TodoListActorInterface
 from todo_actors.model import TodoItem
-from todo_actors.serializer import PydanticSerializer
-from workflows.activities import SeriesActivities, list_proxy
+from workflows.activities import SeriesActivities, list_actors
 from workflows.completion import forward_completion
 from workflows.config import SeriesSettings
 from workflows.models import SeriesProgress
@@ -183,7 +181,7 @@ class SeriesStack:
             await close_workflow_client(workflows)
 
     def list_actor(self, list_id: str) -> TodoListActorInterface:
-        return list_proxy(list_id, ActorProxyFactory(message_serializer=PydanticSerializer()))
+        return list_actors()(list_id)
 
     async def new_list(self, owner: str, list_id: str, tz: str = "UTC") -> None:
         (await self.list_actor(list_id).create_list(CreateList(owner=owner, title="chores", tz=tz))).unwrap()

@@ -1,5 +1,6 @@
-"""The pooled actor client against the real sidecar: the SDK's wire protocol and error type, and one pool
-per event loop (the SDK's actor runtime is process-wide, so one client meets several loops)."""
+"""The pooled actor client and the typed proxies against the real sidecar: the SDK's wire protocol and
+error type, calls by Python and by actor method names, and one pool per event loop (the SDK's actor
+runtime is process-wide, and workflow activities run on the worker's loop, so one client meets several)."""
 
 from __future__ import annotations
 
@@ -7,31 +8,30 @@ import asyncio
 import threading
 
 import pytest
-from dapr.actor import ActorId, ActorProxy
 from dapr.clients.exceptions import DaprHttpError
 
 from tests.todo_actors.actors.conftest import Stack, new_id
+from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.commands import CreateList
 from todo_actors.interface import LIST_ACTOR_TYPE, GetList, ListReply, TodoListActorInterface
-from todo_actors.pooled_client import PooledActorClient
 from todo_actors.serializer import PydanticSerializer
+from todo_actors.sidecar_http import SidecarHttp
 
 
 def _client(stack: Stack, calls: list[tuple[str, str, str]]) -> PooledActorClient:
-    return PooledActorClient(
+    http = SidecarHttp(
         f"http://127.0.0.1:{stack.sidecar.http_port}",
-        PydanticSerializer(),
-        on_call=lambda *call: calls.append(call),
         extra_headers=lambda: {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"},
     )
+    return PooledActorClient(http, PydanticSerializer(), on_call=lambda *call: calls.append(call))
 
 
 async def _title(client: PooledActorClient, list_id: str) -> str:
-    serializer = PydanticSerializer()
-    proxy = ActorProxy(client, LIST_ACTOR_TYPE, ActorId(list_id), TodoListActorInterface, serializer)
-    reply = await proxy.GetList(GetList(caller="alice"))
-    assert isinstance(reply, ListReply)
-    return reply.unwrap().title
+    proxy = ActorProxies(client, PydanticSerializer()).get(TodoListActorInterface, LIST_ACTOR_TYPE, list_id)
+    by_python_name = await proxy.get_list(GetList(caller="alice"))
+    by_actor_name = await proxy.GetList(GetList(caller="alice"))  # type: ignore[attr-defined]
+    assert isinstance(by_python_name, ListReply) and by_actor_name == by_python_name
+    return by_python_name.unwrap().title
 
 
 async def test_calls_from_several_event_loops_each_get_their_own_pool(stack: Stack) -> None:
@@ -57,7 +57,7 @@ async def test_calls_from_several_event_loops_each_get_their_own_pool(stack: Sta
     assert titles == ["pooled", "pooled"]
     assert await _title(client, list_id) == "pooled"  # this loop's pool survived the other loop's close
     await client.close()
-    assert calls == [(LIST_ACTOR_TYPE, "GetList", "ok")] * 4
+    assert calls == [(LIST_ACTOR_TYPE, "GetList", "ok")] * 8
 
 
 async def test_sidecar_errors_raise_the_sdk_error_and_count_as_errors(stack: Stack) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from dapr.actor import ActorId
-from dapr.actor.runtime._type_information import ActorTypeInformation
+from dapr.actor import ActorId, ActorRuntime
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.ext.fastapi import DaprActor
 
@@ -22,7 +21,7 @@ from todo_actors.serializer import PydanticSerializer
 
 __all__ = ["ActorsConfig", "DaprPublisher", "EventPublisher", "register_actors", "wall_clock"]
 
-log = logging.getLogger("todo_actors.hosting")
+log = logging.getLogger("todo_actors.host")
 
 
 async def register_actors(actor: DaprActor, config: ActorsConfig) -> None:
@@ -32,10 +31,6 @@ async def register_actors(actor: DaprActor, config: ActorsConfig) -> None:
     to the sidecar. Without `config.publisher`, the lists publish through a `DaprPublisher` created here
     and connected on the first event.
     """
-    for kind, type_name in ((TodoListActor, LIST_ACTOR_TYPE), (OwnerIndexActor, OWNER_ACTOR_TYPE)):
-        # The SDK names an actor type after its class; the API proxies by these constants.
-        if ActorTypeInformation.create(kind).type_name != type_name:
-            raise RuntimeError(f"{kind.__name__} would register as the wrong actor type (want {type_name})")
     publisher = config.publisher if config.publisher is not None else DaprPublisher()
     serializer = PydanticSerializer()
 
@@ -54,4 +49,8 @@ async def register_actors(actor: DaprActor, config: ActorsConfig) -> None:
             actor_factory=make,
             actor_client=config.actor_client,
         )
+    # The SDK names an actor type after its class; the API proxies by these constants.
+    missing = {LIST_ACTOR_TYPE, OWNER_ACTOR_TYPE} - set(ActorRuntime.get_registered_actor_types())
+    if missing:
+        raise RuntimeError(f"the actors registered under other types than {sorted(missing)}")
     log.info("registered %s and %s (pubsub %r)", LIST_ACTOR_TYPE, OWNER_ACTOR_TYPE, config.pubsub_name)

@@ -1,5 +1,6 @@
 """daprd's `--log-as-json` line shape, for the embedded sidecar's own logs and as the base of the app's
-JSON logs (which add trace ids), so both processes' lines parse and join the same way.
+JSON logs (which add trace ids), so both processes' lines parse and join the same way. A standard-library
+leaf: the app beside real daprd imports it without loading the embedded sidecar.
 
 Fields: `time` (RFC 3339, UTC, microseconds), `level` (logrus names), `type` ("log"), `msg`, `scope` (the
 logger), `instance` (host name), `app_id`, `ver`; then `exception` / `stack` when the record has them.
