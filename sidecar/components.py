@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
+from sidecar.bindings.http import HTTP_TYPE, HttpBinding
 from sidecar.bindings.localstorage import LOCALSTORAGE_TYPE, LocalStorage
 from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
@@ -57,6 +58,7 @@ SUPPORTED_TYPES = (
     CRON_TYPE,
     LOCK_TYPE,
     LOCALSTORAGE_TYPE,
+    HTTP_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -406,6 +408,8 @@ class _Builder:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)
         elif type_ == LOCALSTORAGE_TYPE:
             into.output_bindings[name] = LocalStorage.from_metadata(name, metadata)
+        elif type_ == HTTP_TYPE:
+            into.output_bindings[name] = HttpBinding.from_metadata(name, metadata)
         elif type_ == LOCK_TYPE:
             into.locks[name] = LockStore(name, self.clock)
         else:
