@@ -26,6 +26,7 @@ from sidecar.bindings.http import HTTP_TYPE, HttpBinding
 from sidecar.bindings.localstorage import LOCALSTORAGE_TYPE, LocalStorage
 from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
+from sidecar.configuration.store import CONFIGURATION_TYPE, SqliteConfigurationStore
 from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.pubsub.durable import DurableOptions
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
@@ -59,6 +60,7 @@ SUPPORTED_TYPES = (
     LOCK_TYPE,
     LOCALSTORAGE_TYPE,
     HTTP_TYPE,
+    CONFIGURATION_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -123,6 +125,7 @@ class Components:
     bindings: dict[str, CronSpec] = field(default_factory=dict)  # input bindings (bindings.cron)
     locks: dict[str, LockStore] = field(default_factory=dict)  # lock stores (lock.embedded.in-memory)
     output_bindings: dict[str, OutputBinding] = field(default_factory=dict)  # bindings.localstorage
+    configurations: dict[str, SqliteConfigurationStore] = field(default_factory=dict)
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -142,6 +145,8 @@ class Components:
             entries.append(self._entry(name, output.type, ["OUTPUT_BINDING"]))
         for name in self.locks:
             entries.append(self._entry(name, LOCK_TYPE, []))
+        for name in self.configurations:
+            entries.append(self._entry(name, CONFIGURATION_TYPE, []))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -410,6 +415,8 @@ class _Builder:
             into.output_bindings[name] = LocalStorage.from_metadata(name, metadata)
         elif type_ == HTTP_TYPE:
             into.output_bindings[name] = HttpBinding.from_metadata(name, metadata)
+        elif type_ == CONFIGURATION_TYPE:
+            into.configurations[name] = SqliteConfigurationStore.from_metadata(name, metadata, self.data_dir)
         elif type_ == LOCK_TYPE:
             into.locks[name] = LockStore(name, self.clock)
         else:
