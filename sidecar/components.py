@@ -22,9 +22,11 @@ from typing import Any
 import yaml
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
+from sidecar.bindings.http import HTTP_TYPE, HttpBinding
 from sidecar.bindings.localstorage import LOCALSTORAGE_TYPE, LocalStorage
 from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
+from sidecar.configuration.store import CONFIGURATION_TYPE, SqliteConfigurationStore
 from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.pubsub.durable import DurableOptions
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
@@ -57,6 +59,8 @@ SUPPORTED_TYPES = (
     CRON_TYPE,
     LOCK_TYPE,
     LOCALSTORAGE_TYPE,
+    HTTP_TYPE,
+    CONFIGURATION_TYPE,
 )
 _COMPONENT_API = "dapr.io/v1alpha1"
 _SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
@@ -121,6 +125,7 @@ class Components:
     bindings: dict[str, CronSpec] = field(default_factory=dict)  # input bindings (bindings.cron)
     locks: dict[str, LockStore] = field(default_factory=dict)  # lock stores (lock.embedded.in-memory)
     output_bindings: dict[str, OutputBinding] = field(default_factory=dict)  # bindings.localstorage
+    configurations: dict[str, SqliteConfigurationStore] = field(default_factory=dict)
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -140,6 +145,8 @@ class Components:
             entries.append(self._entry(name, output.type, ["OUTPUT_BINDING"]))
         for name in self.locks:
             entries.append(self._entry(name, LOCK_TYPE, []))
+        for name in self.configurations:
+            entries.append(self._entry(name, CONFIGURATION_TYPE, []))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -406,6 +413,10 @@ class _Builder:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)
         elif type_ == LOCALSTORAGE_TYPE:
             into.output_bindings[name] = LocalStorage.from_metadata(name, metadata)
+        elif type_ == HTTP_TYPE:
+            into.output_bindings[name] = HttpBinding.from_metadata(name, metadata)
+        elif type_ == CONFIGURATION_TYPE:
+            into.configurations[name] = SqliteConfigurationStore.from_metadata(name, metadata, self.data_dir)
         elif type_ == LOCK_TYPE:
             into.locks[name] = LockStore(name, self.clock)
         else:

@@ -23,6 +23,7 @@ from sidecar.bindings.registry import InputBindings
 from sidecar.clock import Clock, ManualClock, SystemClock
 from sidecar.components import Components, default_components, load_components
 from sidecar.config import SidecarConfig
+from sidecar.configuration import ConfigurationAPI
 from sidecar.daprconfig import DaprConfiguration, load_configuration
 from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
 from sidecar.db import Database
@@ -163,6 +164,7 @@ class Sidecar:
         self.bindings = InputBindings(self.components.bindings, self.scheduler, self.channel, self.clock)
         self.jobs = JobsService(self.scheduler, self.channel, self.clock, cfg.app_id, cfg.app_protocol)
         self.locks = LockAPI(self.components.locks, cfg.app_id)
+        self.configuration = ConfigurationAPI(self.components.configurations, self.channel)
         self.pubsub = PubSubEngine(
             [
                 BrokerSpec(p.name, p.type, p.version, dict(p.metadata))
@@ -408,6 +410,7 @@ class Sidecar:
         await self.transactions.stop()
         # In-flight deliveries finish first: the app's handler may still call back over gRPC or HTTP.
         await self.pubsub.stop()
+        self.configuration.stop_streams()
         await self._grpc.stop(grace=1.0)
         self._http.should_exit = True
         await asyncio.gather(self._http_task, return_exceptions=True)
@@ -419,6 +422,7 @@ class Sidecar:
         if self.actor_host.channel is not self.channel:
             await self.actor_host.channel.close()
         await self.components.close()
+        self.configuration.close()
         self.db.close()
         self._release_data_dir()
         log.info("dapr sidecar stopped")

@@ -3,13 +3,17 @@ kept apart from `dapr_service` (which mixes them in) so each building block's wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from dapr.proto.runtime.v1 import binding_pb2, jobs_pb2, lock_pb2
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import binding_pb2, configuration_pb2, jobs_pb2, lock_pb2
 
 from sidecar.bindings.output import OutputError, invoke_output
+from sidecar.configuration import Item, UpdateEvent
 from sidecar.errors import DaprError
 from sidecar.jobs.errors import abort
 
@@ -90,3 +94,62 @@ class BuildingBlocksMixin:
             )
             await abort(context, exc)
         return binding_pb2.InvokeBindingResponse(data=response.data or b"", metadata=dict(response.metadata))
+
+    # -- configuration --------------------------------------------------------------------------
+
+    async def GetConfiguration(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            items = self.sidecar.configuration.get(request.store_name, list(request.keys))
+        except DaprError as exc:
+            await abort(context, exc)
+        return configuration_pb2.GetConfigurationResponse(items=_items(items))
+
+    async def SubscribeConfiguration(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        """daprd's stream: the subscription id first, then one message per update, until the client leaves
+        or `UnsubscribeConfiguration` stops it."""
+        api = self.sidecar.configuration
+        queue: asyncio.Queue[UpdateEvent] = asyncio.Queue()
+        try:
+            subscription_id = api.open_stream(request.store_name, list(request.keys), queue)
+        except DaprError as exc:
+            await abort(context, exc)
+        stopped = api.stream_stopped(subscription_id)
+        try:
+            yield configuration_pb2.SubscribeConfigurationResponse(id=subscription_id)
+            stop = asyncio.ensure_future(stopped.wait())
+            try:
+                while True:
+                    next_event = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({next_event, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    if not next_event.done():
+                        next_event.cancel()
+                        return
+                    event = next_event.result()
+                    yield configuration_pb2.SubscribeConfigurationResponse(
+                        id=event.id, items=_items(event.items)
+                    )
+            finally:
+                stop.cancel()
+        finally:
+            api.close_stream(request.store_name, subscription_id)
+
+    async def UnsubscribeConfiguration(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        problem = self.sidecar.configuration.stop_stream(request.id)
+        if problem is not None:
+            return configuration_pb2.UnsubscribeConfigurationResponse(ok=False, message=problem)
+        return configuration_pb2.UnsubscribeConfigurationResponse(ok=True)
+
+    GetConfigurationAlpha1 = GetConfiguration
+    SubscribeConfigurationAlpha1 = SubscribeConfiguration
+    UnsubscribeConfigurationAlpha1 = UnsubscribeConfiguration
+
+
+def _items(items: dict[str, Item] | Any) -> dict[str, Any]:
+    return {
+        key: common_pb2.ConfigurationItem(
+            value=item.value, version=item.version, metadata=dict(item.metadata)
+        )
+        for key, item in items.items()
+    }

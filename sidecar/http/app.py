@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sidecar.bindings import routes as binding_routes
+from sidecar.configuration import routes as configuration_routes
 from sidecar.errors import DaprError
 from sidecar.http import (
     actor_routes,
@@ -61,6 +62,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += binding_routes.routes(sidecar.components.output_bindings)
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
+    all_routes += configuration_routes.routes(sidecar.configuration)
     token = sidecar.config.api_token
     all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)
     all_routes.append(invoke_routes.fallback_route(sidecar.invoker, api_token=token))  # must stay last
