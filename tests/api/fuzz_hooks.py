@@ -9,7 +9,11 @@ Only schema-valid (positive) cases are touched, and only where the value is stat
   names no page, and the API says so with a 422;
 - a series `rule` is a real RFC 5545 RRULE: its grammar (names, value syntax, which parts combine) cannot be
   written as a JSON Schema, so the document declares a string and the API answers a bad rule with a 422
-  naming the part (tested on its own in tests/workflows/recurrence).
+  naming the part (tested on its own in tests/workflows/recurrence);
+- an item's `reminders` stay within the configured per-item limit (`TODO_REMINDERS_PER_ITEM`, 10 here):
+  configuration, not the document, which bounds only the payload; over it is a 422 `limit-exceeded`;
+- an import body is a real iCalendar stream: RFC 5545's grammar is no JSON Schema either, and a malformed
+  one is a 400 by design (tested on its own in test_calendar).
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from schemathesis import GenerationMode
 _STATE: dict[str, Any] = json.loads(os.environ.get("TODO_FUZZ_STATE", "{}"))
 _OPAQUE_CURSORS = {"/v1/lists": "lists_cursor", "/v1/lists/{list_id}/items": "items_cursor"}
 _RANDOM = random.Random(0)
+_REMINDERS_PER_ITEM = 10
+_IMPORT_PATH = "/v1/lists/{list_id}/import"
+_CALENDARS = tuple(
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//fuzz//EN\r\n" + todos + "END:VCALENDAR\r\n"
+    for todos in (
+        "",
+        "BEGIN:VTODO\r\nUID:a@fuzz\r\nSUMMARY:fuzzed\r\nEND:VTODO\r\n",
+        "BEGIN:VTODO\r\nUID:b@fuzz\r\nSUMMARY:due\r\nDUE;VALUE=DATE:20300101\r\nPRIORITY:1\r\n"
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;RELATED=END:-PT5M\r\nEND:VALARM\r\nEND:VTODO\r\n",
+    )
+)
 _RULES = ("FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,FR", "FREQ=MONTHLY;BYMONTHDAY=1;COUNT=3", "FREQ=YEARLY")
 
 
@@ -45,6 +60,10 @@ def map_case(context: Any, case: Any) -> Any:
             params["item_id"] = _STATE["item_id"]
     if isinstance(case.body, dict) and isinstance(case.body.get("rule"), str):
         case.body["rule"] = _RANDOM.choice(_RULES)
+    if isinstance(case.body, dict) and isinstance(case.body.get("reminders"), list):
+        del case.body["reminders"][_REMINDERS_PER_ITEM:]
+    if case.operation.path == _IMPORT_PATH:
+        case.body = _RANDOM.choice(_CALENDARS)
     cursor_key = _OPAQUE_CURSORS.get(case.operation.path)
     if cursor_key and case.query and "cursor" in case.query:
         case.query["cursor"] = _STATE[cursor_key]

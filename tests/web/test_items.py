@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Locator, expect
 
@@ -222,3 +223,22 @@ def test_labels_and_a_small_screen(web: Web) -> None:
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
     web.shot("phone")
     web.assert_clean()
+
+
+def test_calendar_feed_control_shows_the_url_once_and_revokes_it(web: Web) -> None:
+    page = web.page
+    list_id = new_list(web, "Feed")["id"]
+    web.sign_in()
+    page.locator("#lists").get_by_role("button", name="Feed").click()
+    items = page.locator("#items")
+    items.get_by_role("button", name="Calendar feed").click()
+    page.get_by_role("dialog").get_by_role("button", name="Make feed URL").click()
+    url = page.get_by_test_id("feed-url").input_value()
+    assert f"/v1/calendar-feeds/{list_id}." in url
+    page.get_by_role("dialog").get_by_role("button", name="Done").click()
+    assert httpx.get(url, timeout=30).status_code == 200
+
+    items.get_by_role("button", name="Revoke feed").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_test_id("toast-success")).to_contain_text("Calendar feed revoked")
+    assert httpx.get(url, timeout=30).status_code == 404

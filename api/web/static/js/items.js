@@ -2,6 +2,7 @@
 // ETag in If-Match (the list's for a reorder); a stale one shows the API's 412 problem and reloads.
 
 import { errorLines, etagOf } from "./api.js";
+import { createCalendarFeed, revokeCalendarFeed } from "./calendar.js";
 import { confirmDialog, formDialog } from "./dialog.js";
 import { errorBox, field, h, replaceChildren, select } from "./dom.js";
 import { dueFields, parseLabels, priorityOptions, reminderFields, reminderSelect } from "./fields.js";
@@ -103,6 +104,8 @@ export function createItemsView(ctx) {
     replaceChildren(listActions, [
       h("button", { type: "button", class: "secondary", onclick: () => editList(ctx, list.id).catch(fail) }, "Edit list"),
       h("button", { type: "button", class: "danger", onclick: () => deleteList(ctx, list.id).catch(fail) }, "Delete list"),
+      h("button", { type: "button", class: "secondary", onclick: () => createCalendarFeed(ctx, list.id).catch(fail) }, "Calendar feed"),
+      h("button", { type: "button", class: "secondary", onclick: () => revokeCalendarFeed(ctx, list.id).catch(fail) }, "Revoke feed"),
     ]);
     if (addForm !== list.id) buildAddForm(list);
     if (!body.contains(form)) replaceChildren(body, [form, h("div", { class: "row filter" }, field("Show", filter)), rows]);
