@@ -23,7 +23,6 @@ from api.auth import TokenVerifier
 from api.body_limit import BodyLimitMiddleware
 from api.deps import Resources
 from api.feed import Feed
-from api.hot_routes import HotRoutes
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.logs import sdk_logger_options
 from api.metrics import MetricsMiddleware
@@ -138,7 +137,6 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(IdempotencyMiddleware, store=_idempotency_store, verifier=_verifier),
-            Middleware(HotRoutes, resources=_resources_of),
         ],
     )
     install_problem_handlers(app)
