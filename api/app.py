@@ -20,23 +20,23 @@ from starlette.types import Scope
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.auth import TokenVerifier
-from api.body_limit import BodyLimitMiddleware
+from api.channel.feed import Feed
 from api.deps import Resources
-from api.feed import Feed
-from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.logs import sdk_logger_options
-from api.metrics import MetricsMiddleware
+from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.middleware.metrics import MetricsMiddleware
+from api.middleware.span_export import SpanExport
+from api.middleware.tracing import TraceContextMiddleware, outgoing_headers
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.process.logs import sdk_logger_options
+from api.process.settings import MIN_SECRET_BYTES, Settings, series_settings
+from api.process.shared import Shared
+from api.process.sidecar_link import open_dapr_client, wait_for_sidecar
 from api.ratelimit import RateLimiter
 from api.routes import admin, dev, events, health, lists, todos
 from api.routes import series as series_routes
 from api.routes import workflows as workflow_routes
-from api.settings import MIN_SECRET_BYTES, Settings, series_settings
-from api.shared import Shared
-from api.sidecar_link import open_dapr_client, wait_for_sidecar
-from api.span_export import SpanExport
-from api.tracing import TraceContextMiddleware, outgoing_headers
 from api.web import router as web_router
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
@@ -129,8 +129,8 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs else None,
         redoc_url=None,
         openapi_url="/openapi.json",
-        # Tracing and metrics are this app's own (api.tracing, api.metrics); FastAPI's native OpenTelemetry
-        # would add spans with other ids, and even off-by-environment it costs ~5 us per request.
+        # Tracing and metrics are this app's own (api.middleware): FastAPI's native OpenTelemetry would
+        # add spans with other ids, and costs time per request even when switched off by environment.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
             Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),

@@ -17,13 +17,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.actor_client import ActorProxies
 from api.auth import TokenVerifier
-from api.feed import Feed
-from api.idempotency import KEY_PATTERN, IdempotencyStore
-from api.metrics import ApiMetrics
+from api.channel.feed import Feed
+from api.middleware.idempotency import KEY_PATTERN, IdempotencyStore
+from api.middleware.metrics import ApiMetrics
 from api.problems import PreconditionFailed, RateLimited
+from api.process.settings import Settings
+from api.process.shared import Shared
 from api.ratelimit import RateLimiter
-from api.settings import Settings
-from api.shared import Shared
 from todo_actors.interface import (
     LIST_ACTOR_TYPE,
     OWNER_ACTOR_TYPE,

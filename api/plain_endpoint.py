@@ -45,7 +45,9 @@ async def json_body(request: Request) -> Any:
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
-    if message.get_content_maintype() != "application" or not (subtype == "json" or subtype.endswith("+json")):
+    if message.get_content_maintype() != "application" or not (
+        subtype == "json" or subtype.endswith("+json")
+    ):
         return body
     try:
         return json.loads(body)
@@ -103,7 +105,9 @@ class Operation:
             "responses": {
                 str(self.status): {
                     "description": "Successful Response",
-                    "content": {"application/json": {"schema": _ref(self.response, components, "serialization")}},
+                    "content": {
+                        "application/json": {"schema": _ref(self.response, components, "serialization")}
+                    },
                 },
                 **{str(code): doc for code, doc in self.errors.items()},
             },

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from dapr.actor import ActorId
+from dapr.actor import ActorId, ActorRuntime
 from dapr.actor.runtime._type_information import ActorTypeInformation
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.ext.fastapi import DaprActor
@@ -25,7 +25,7 @@ __all__ = ["ActorsConfig", "DaprPublisher", "EventPublisher", "register_actors",
 log = logging.getLogger("todo_actors.hosting")
 
 
-async def register_actors(actor: DaprActor, config: ActorsConfig) -> None:
+async def register_actors(actor: DaprActor | type[ActorRuntime], config: ActorsConfig) -> None:
     """Register `TodoListActor` and `OwnerIndexActor` on `actor` (the app channel's `DaprActor`).
 
     Both use one `PydanticSerializer` for messages and state, and `config.actor_client` for their calls

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from api.deps import ResourcesDep
+from api.process.sidecar_link import SidecarError
 from api.responses import model_response
-from api.sidecar_link import SidecarError
 
 __all__ = ["router"]
 

@@ -28,7 +28,7 @@ from api.deps import (
     if_match_version,
     resources_of,
 )
-from api.idempotency import KEY_PATTERN
+from api.middleware.idempotency import KEY_PATTERN
 from api.openapi import problem_responses
 from api.page_relay import relay_page
 from api.plain_endpoint import Operation, PlainEndpoint, json_body, validated

@@ -22,10 +22,10 @@ import pytest
 
 from api.app import create_app
 from api.auth import mint_token
-from api.channel import create_channel_app
-from api.server import bind
-from api.settings import Settings, configure_dapr, load_settings
-from api.shared import Shared
+from api.channel.app import create_channel_app
+from api.process.serve import bind
+from api.process.settings import Settings, configure_dapr, load_settings
+from api.process.shared import Shared
 from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, wait_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from api.heap import HeapPolicy
+from api.process.heap import HeapPolicy
 
 
 class Node:

@@ -78,6 +78,8 @@ def test_plain_endpoints_share_the_login_and_the_rate_limit(stack: Stack, user: 
 def test_the_plain_endpoints_are_in_the_openapi_document(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     items = paths["/v1/lists/{list_id}/items"]
-    assert items["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ItemCreate")
+    assert items["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ItemCreate"
+    )
     assert {p["name"] for p in items["get"]["parameters"]} >= {"list_id", "limit", "cursor", "status"}
     assert "422" in paths["/v1/lists/{list_id}/items/{item_id}:complete"]["post"]["responses"]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.settings import configure_dapr
+from api.process.settings import configure_dapr
 from tests.api.conftest import Stack, running_stack
 
 

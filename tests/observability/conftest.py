@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import JsonFormatter
-from api.settings import OtelSettings, configure_dapr
+from api.process.logs import JsonFormatter
+from api.process.settings import OtelSettings, configure_dapr
 from tests.api.conftest import Stack, running_stack
 from tests.harness import ServedApp, bound_socket
 from tests.observability.receiver import OtlpReceiver
@@ -98,8 +98,8 @@ def stack(
     )
     data = tmp_path_factory.mktemp("obs-sidecar")
     with running_stack(data, app_id=APP_ID, public_server=LoggedApp, otel=otel) as stack:
-        # As `api.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the servers in
-        # this process gave them handlers of their own and stopped propagation).
+        # As `api.process.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the
+        # servers in this process gave them handlers of their own and stopped propagation).
         loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
         saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
         for lg in loggers:

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 
 from api.app import create_app
-from api.channel import create_channel_app
-from api.server import bind
-from api.settings import configure_dapr, load_settings
-from api.shared import Shared
+from api.channel.app import create_channel_app
+from api.process.serve import bind
+from api.process.settings import configure_dapr, load_settings
+from api.process.shared import Shared
 from sidecar import SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from api.cli import main as cli_main
+from api.process.cli import main as cli_main
 from tests.harness import wait_for
 
 

@@ -12,7 +12,7 @@ import grpc
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 
-from api.settings import Settings
+from api.process.settings import Settings
 from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = ["SidecarError", "grpc_status", "open_dapr_client", "wait_for_sidecar"]

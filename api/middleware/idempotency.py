@@ -29,11 +29,11 @@ from api.problems import (
     IdempotencyKeyReused,
     problem_response,
 )
-from api.sidecar_link import SidecarError, grpc_status
+from api.process.sidecar_link import SidecarError, grpc_status
 
 __all__ = ["HEADER", "IdempotencyMiddleware", "IdempotencyStore", "Replay", "fingerprint"]
 
-log = logging.getLogger("api.idempotency")
+log = logging.getLogger("api.middleware.idempotency")
 
 HEADER = "idempotency-key"
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"

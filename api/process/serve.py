@@ -18,15 +18,15 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
-from api.channel import create_channel_app
-from api.heap import HeapPolicy
-from api.logs import LOG_FORMATS, configure_logging
-from api.settings import Settings, SettingsError, configure_dapr, load_settings
-from api.shared import Shared
+from api.channel.app import create_channel_app
+from api.process.heap import HeapPolicy
+from api.process.logs import LOG_FORMATS, configure_logging
+from api.process.settings import Settings, SettingsError, configure_dapr, load_settings
+from api.process.shared import Shared
 
 __all__ = ["AppServers", "bind", "build_serve_parser", "main_serve", "run_loop"]
 
-log = logging.getLogger("api.server")
+log = logging.getLogger("api.process.serve")
 
 
 class _Server(uvicorn.Server):
@@ -53,7 +53,7 @@ class AppServers:
     """Both apps of one process. `public_sock`/`channel_sock` may be pre-bound (ports known early).
 
     uvicorn configures no logging of its own (`log_config=None`): its loggers, the access log included,
-    reach the process's root handler (`api.logs.configure_logging`)."""
+    reach the process's root handler (`api.process.logs.configure_logging`)."""
 
     def __init__(
         self,

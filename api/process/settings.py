@@ -115,7 +115,7 @@ class Settings(BaseModel):
     otel: OtelSettings | None = None
     # share of new traces (no sampled caller) marked sampled; daprd's spans follow the flag
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)
-    # garbage collection of the app process (`api.heap`): 0 leaves CPython's default behaviour
+    # garbage collection of the app process (`api.process.heap`): 0 leaves CPython's default behaviour
     gc_sweep_seconds: float = Field(600.0, ge=0)
     # local runs
     dev_clock: bool = False
