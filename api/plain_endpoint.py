@@ -21,10 +21,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["Operation", "PlainEndpoint", "document_plain_routes", "json_body", "validated"]
+__all__ = ["Operation", "PlainEndpoint", "document_plain_routes", "json_body", "plain_route", "validated"]
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -124,13 +124,23 @@ class PlainEndpoint:
     """A route's handler as a raw ASGI endpoint: no per-request signature inspection or dependency
     solving. Exceptions go to the app's exception handlers (problem+json) like any route's."""
 
-    def __init__(self, handler: Handler, *operations: tuple[str, Operation]) -> None:
+    def __init__(self, handler: Handler, method: str, operation: Operation) -> None:
         self._handler = handler
-        self.operations = dict(operations)
+        self.operations = {method: operation}
+        self.route: Route | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI names the matched route in the scope only for its own routes; metrics and spans read it.
+        scope["route"] = self.route
         response = await self._handler(Request(scope, receive))
         await response(scope, receive, send)
+
+
+def plain_route(path: str, method: str, handler: Handler, operation: Operation) -> Route:
+    """A route of the app's router served by `handler`, documented by `operation`."""
+    endpoint = PlainEndpoint(handler, method, operation)
+    endpoint.route = Route(path, endpoint, methods=[method], name=operation.name)
+    return endpoint.route
 
 
 def document_plain_routes(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:

@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from api.deps import (
     ID_PATTERN,
@@ -31,7 +30,7 @@ from api.deps import (
 from api.middleware.idempotency import KEY_PATTERN
 from api.openapi import problem_responses
 from api.page_relay import relay_page
-from api.plain_endpoint import Operation, PlainEndpoint, json_body, validated
+from api.plain_endpoint import Operation, json_body, plain_route, validated
 from api.responses import model_response
 from api.schemas import ItemCreate, ItemPage, ItemPatch, Reorder, command, set_fields
 from todo_actors.commands import AddTodo, CompleteTodo, DeleteTodo, ReopenTodo, ReorderTodos, UpdateTodo
@@ -211,66 +210,48 @@ async def _complete_item(request: Request) -> Response:
 
 _ITEMS = router.prefix + "/items"
 router.routes += [
-    Route(
+    plain_route(
         _ITEMS,
-        PlainEndpoint(
-            _add_item,
-            (
-                "POST",
-                Operation(
-                    "add_item",
-                    "Add an item",
-                    ("items",),
-                    ItemsPath,
-                    TodoItem,
-                    status=201,
-                    body=ItemCreate,
-                    headers=(_IDEMPOTENCY_HEADER,),
-                    errors=problem_responses(*_ERRORS, 409, 413),
-                ),
-            ),
+        "POST",
+        _add_item,
+        Operation(
+            "add_item",
+            "Add an item",
+            ("items",),
+            ItemsPath,
+            TodoItem,
+            status=201,
+            body=ItemCreate,
+            headers=(_IDEMPOTENCY_HEADER,),
+            errors=problem_responses(*_ERRORS, 409, 413),
         ),
-        methods=["POST"],
-        name="add_item",
     ),
-    Route(
+    plain_route(
         _ITEMS,
-        PlainEndpoint(
-            _list_items,
-            (
-                "GET",
-                Operation(
-                    "list_items",
-                    "A page of items in display order, filtered",
-                    ("items",),
-                    ItemsPath,
-                    ItemPage,
-                    query=ItemQuery,
-                    errors=problem_responses(*_ERRORS),
-                ),
-            ),
+        "GET",
+        _list_items,
+        Operation(
+            "list_items",
+            "A page of items in display order, filtered",
+            ("items",),
+            ItemsPath,
+            ItemPage,
+            query=ItemQuery,
+            errors=problem_responses(*_ERRORS),
         ),
-        methods=["GET"],
-        name="list_items",
     ),
-    Route(
+    plain_route(
         _ITEMS + "/{item_id}:complete",
-        PlainEndpoint(
-            _complete_item,
-            (
-                "POST",
-                Operation(
-                    "complete_item",
-                    "Mark an item completed (completing a completed item changes nothing)",
-                    ("items",),
-                    ItemPath,
-                    TodoItem,
-                    headers=(_IDEMPOTENCY_HEADER, _IF_MATCH_HEADER),
-                    errors=problem_responses(*_ERRORS, 409, 412),
-                ),
-            ),
+        "POST",
+        _complete_item,
+        Operation(
+            "complete_item",
+            "Mark an item completed (completing a completed item changes nothing)",
+            ("items",),
+            ItemPath,
+            TodoItem,
+            headers=(_IDEMPOTENCY_HEADER, _IF_MATCH_HEADER),
+            errors=problem_responses(*_ERRORS, 409, 412),
         ),
-        methods=["POST"],
-        name="complete_item",
     ),
 ]
