@@ -140,6 +140,8 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         ],
     )
     install_problem_handlers(app)
+    # The busiest routes first in the one router: matched at once, before the included routers are searched.
+    app.router.routes[:0] = todos.plain_routes
     for module in (lists, todos, series_routes, workflow_routes, events, admin, health):
         app.include_router(module.router)
     if settings.dev_clock:

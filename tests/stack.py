@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,9 +30,9 @@ from api.process.settings import Settings, configure_dapr, load_settings
 from api.process.shared import Shared
 from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp
+from tests.harness import ServedApp, bound_socket
 
-__all__ = ["Stack", "running_stack", "stack_fixture", "stack_settings"]
+__all__ = ["Stack", "running_sidecar", "running_stack", "stack_fixture", "stack_settings"]
 
 
 @dataclass
@@ -87,6 +88,39 @@ def stack_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -
 
 
 @contextlib.contextmanager
+def running_sidecar(
+    data: Path,
+    make_app: Callable[[SidecarThread], Any],
+    *,
+    app_id: str,
+    clock: ManualClock,
+    sock: socket.socket | None = None,
+    **config: Any,
+) -> Iterator[tuple[SidecarThread, ServedApp]]:
+    """The embedded sidecar (own thread, `clock`) and, served on `sock` as its app channel, the app
+    `make_app` builds for it: the engine's channel, or a suite's own actor app. `config` are further
+    `SidecarConfig` fields. The sidecar stops first (it deactivates actors through the app)."""
+    sock = sock or bound_socket()
+    sidecar = SidecarThread(
+        SidecarConfig(
+            app_id=app_id, app_port=sock.getsockname()[1], http_port=0, grpc_port=0, data_dir=data, **config
+        ),
+        clock=clock,
+    ).start()
+    try:
+        served = ServedApp(make_app(sidecar), sock).start()
+    except BaseException:
+        sidecar.stop()
+        raise
+    try:
+        sidecar.wait_ready()
+        yield sidecar, served
+    finally:
+        sidecar.stop()
+        served.stop()
+
+
+@contextlib.contextmanager
 def running_stack(
     data: Path,
     *,
@@ -102,36 +136,33 @@ def running_stack(
         environ, channel_port=channel_sock.getsockname()[1], app_id=app_id, **overrides
     )
     clock = ManualClock()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=app_id,
-            app_port=channel_sock.getsockname()[1],
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            api_token=settings.dapr_token,
-            app_token=app_token,
-        ),
-        clock=clock,
-    ).start()
-    settings = settings.model_copy(
-        update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
-    )
-    configure_dapr(settings)
     shared = Shared()
 
     def actors_now() -> dt.datetime:
         return dt.datetime.fromtimestamp(clock.now(), dt.UTC)
 
-    channel = ServedApp(create_channel_app(settings, shared=shared, clock=actors_now), channel_sock).start()
-    public = public_server(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
-    try:
-        sidecar.wait_ready()
-        yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
-    finally:
-        public.stop()
-        sidecar.stop()  # before the channel: it deactivates actors through it
-        channel.stop()
+    def channel_app(sidecar: SidecarThread) -> Any:
+        ports = {"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
+        configure_dapr(settings.model_copy(update=ports))
+        return create_channel_app(settings.model_copy(update=ports), shared=shared, clock=actors_now)
+
+    with running_sidecar(
+        data,
+        channel_app,
+        app_id=app_id,
+        clock=clock,
+        sock=channel_sock,
+        api_token=settings.dapr_token,
+        app_token=app_token,
+    ) as (sidecar, channel):
+        settings = settings.model_copy(
+            update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
+        )
+        public = public_server(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
+        try:
+            yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
+        finally:
+            public.stop()
 
 
 def stack_fixture(

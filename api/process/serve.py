@@ -40,7 +40,7 @@ def bind(host: str, port: int) -> socket.socket:
     """A bound (not yet listening) TCP socket; port 0 picks a free one.
 
     Made with IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only for such sockets, and
-    without it small replies stall ~40 ms on delayed ACKs.
+    without it small replies stall on delayed ACKs.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from api.deps import (
     ID_PATTERN,
@@ -38,7 +39,7 @@ from todo_actors.errors import NotFound
 from todo_actors.interface import GetTodo, ItemResult, QueryTodos
 from todo_actors.model import ListSummary, TodoItem
 
-__all__ = ["item_response", "router"]
+__all__ = ["item_response", "plain_routes", "router"]
 
 router = APIRouter(
     prefix="/v1/lists/{list_id}",
@@ -127,7 +128,8 @@ async def reorder_items(
 
 
 # The three requests nearly all of a todo client's traffic is made of (a page, an add, a complete) are
-# plain endpoints: FastAPI's per-request dependency and parameter solving cost more than their own work.
+# plain endpoints (`plain_routes`, first in the app's router): FastAPI's per-request dependency and
+# parameter solving, and its search through included routers, cost more than their own work.
 
 
 class ItemsPath(BaseModel):
@@ -209,7 +211,7 @@ async def _complete_item(request: Request) -> Response:
 
 
 _ITEMS = router.prefix + "/items"
-router.routes += [
+plain_routes: list[BaseRoute] = [
     plain_route(
         _ITEMS,
         "POST",
