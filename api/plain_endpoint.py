@@ -24,7 +24,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["Operation", "PlainEndpoint", "document_plain_routes", "json_body", "plain_route", "validated"]
+__all__ = [
+    "Operation",
+    "PlainEndpoint",
+    "RawEndpoint",
+    "document_plain_routes",
+    "json_body",
+    "plain_route",
+    "raw_route",
+    "validated",
+]
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -120,13 +129,12 @@ class Operation:
         return operation
 
 
-class PlainEndpoint:
-    """A route's handler as a raw ASGI endpoint: no per-request signature inspection or dependency
-    solving. Exceptions go to the app's exception handlers (problem+json) like any route's."""
+class RawEndpoint:
+    """A handler as a raw ASGI endpoint: no per-request signature inspection, dependency solving or
+    exception wrapper. Exceptions go on to the app's exception handlers, if it has any."""
 
-    def __init__(self, handler: Handler, method: str, operation: Operation) -> None:
+    def __init__(self, handler: Handler) -> None:
         self._handler = handler
-        self.operations = {method: operation}
         self.route: Route | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,8 +144,23 @@ class PlainEndpoint:
         await response(scope, receive, send)
 
 
+class PlainEndpoint(RawEndpoint):
+    """A public route's raw endpoint, with the OpenAPI operation that documents it."""
+
+    def __init__(self, handler: Handler, method: str, operation: Operation) -> None:
+        super().__init__(handler)
+        self.operations = {method: operation}
+
+
+def raw_route(path: str, methods: list[str], handler: Handler) -> Route:
+    """A route served by `handler` as a raw ASGI endpoint."""
+    endpoint = RawEndpoint(handler)
+    endpoint.route = Route(path, endpoint, methods=methods)
+    return endpoint.route
+
+
 def plain_route(path: str, method: str, handler: Handler, operation: Operation) -> Route:
-    """A route of the app's router served by `handler`, documented by `operation`."""
+    """A route of the public app's router served by `handler`, documented by `operation`."""
     endpoint = PlainEndpoint(handler, method, operation)
     endpoint.route = Route(path, endpoint, methods=[method], name=operation.name)
     return endpoint.route

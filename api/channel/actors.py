@@ -13,7 +13,9 @@ from dapr.clients.exceptions import ERROR_CODE_UNKNOWN, DaprInternalError
 from dapr.serializers import DefaultJSONSerializer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
+
+from api.plain_endpoint import raw_route
 
 __all__ = ["actor_routes"]
 
@@ -83,10 +85,10 @@ def actor_routes() -> list[BaseRoute]:
         return JSONResponse({"status": "ok"})
 
     return [
-        Route(_BASE + "/method/{method}", _runtime_errors(_method), methods=["PUT"]),
-        Route(_BASE + "/method/remind/{name}", _runtime_errors(_reminder), methods=["PUT"]),
-        Route(_BASE + "/method/timer/{name}", _runtime_errors(_timer), methods=["PUT"]),
-        Route(_BASE, _runtime_errors(_deactivate), methods=["DELETE"]),
-        Route("/dapr/config", config, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
+        raw_route(_BASE + "/method/{method}", ["PUT"], _runtime_errors(_method)),
+        raw_route(_BASE + "/method/remind/{name}", ["PUT"], _runtime_errors(_reminder)),
+        raw_route(_BASE + "/method/timer/{name}", ["PUT"], _runtime_errors(_timer)),
+        raw_route(_BASE, ["DELETE"], _runtime_errors(_deactivate)),
+        raw_route("/dapr/config", ["GET"], config),
+        raw_route("/healthz", ["GET"], healthz),
     ]

@@ -19,11 +19,10 @@ from typing import Any
 import aiohttp
 from dapr.actor import ActorRuntime
 from dapr.ext.workflow.aio import DaprWorkflowClient
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Router
 
 from api.actor_client import ActorProxies, PooledActorClient
 from api.channel.actors import actor_routes
@@ -37,6 +36,7 @@ from api.middleware.dev_clock import DevClockMiddleware
 from api.middleware.metrics import ReminderMetricsMiddleware
 from api.middleware.span_export import SpanExport
 from api.middleware.tracing import TraceContextMiddleware, outgoing_headers
+from api.plain_endpoint import raw_route
 from api.process.logs import sdk_logger_options
 from api.process.settings import Settings, series_settings
 from api.process.shared import Shared
@@ -63,7 +63,7 @@ def create_channel_app(
     shared: Shared | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     publisher: EventPublisher | None = None,
-) -> Starlette:
+) -> Router:
     """The app channel. `clock` is the actors' `now` (default: the shared clock, which follows the
     sidecar's dev clock); `publisher` defaults to a `DaprPublisher` on the configured sidecar."""
     shared = shared or Shared()
@@ -77,7 +77,7 @@ def create_channel_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Router) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             spans.start()
             stack.push_async_callback(spans.aclose)
@@ -195,15 +195,14 @@ def create_channel_app(
 
     routes: list[BaseRoute] = [
         *actor_routes(),
-        *(
-            Route(path, _delivery(handler), methods=["POST"])
-            for path, handler in deliveries.handlers().items()
-        ),
-        Route("/dapr/subscribe", subscribe, methods=["GET"]),
-        Route(HOUSEKEEPING_ROUTE, housekeeping_probe, methods=["OPTIONS"]),
-        Route(HOUSEKEEPING_ROUTE, housekeeping_tick, methods=["POST"]),
+        *(raw_route(path, ["POST"], _delivery(handler)) for path, handler in deliveries.handlers().items()),
+        raw_route("/dapr/subscribe", ["GET"], subscribe),
+        raw_route(HOUSEKEEPING_ROUTE, ["OPTIONS"], housekeeping_probe),
+        raw_route(HOUSEKEEPING_ROUTE, ["POST"], housekeeping_tick),
     ]
-    return Starlette(
+    # A plain router, not an application: every actor call passes here, and the endpoints answer their
+    # own errors (an unexpected one is the server's 500, logged), so no error middleware is needed.
+    return Router(
         routes=routes,
         lifespan=lifespan,
         middleware=[

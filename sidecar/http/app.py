@@ -6,9 +6,11 @@ again as a small endpoint."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, Router
 
@@ -47,6 +49,17 @@ async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
     await _not_found(scope["path"])(scope, receive, send)
 
 
+def _raw(endpoint: Callable[..., Any]) -> ASGIApp:
+    """A `request -> response` endpoint as plain ASGI: its errors go to `DaprErrors`, the one mapping,
+    not through a per-route exception wrapper."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response: Response = await endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+    return app
+
+
 class DaprErrors:
     """Answers an error a route raised with `_error_response`, unless the route had begun its answer."""
 
@@ -83,6 +96,9 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     hot = [r for r in all_routes if isinstance(r, Route) and r.path in _HOT]
     if len(hot) != len(_HOT):  # a route renamed: fail at start-up, not by quietly matching it last
         raise RuntimeError(f"hot routes not found: {sorted(_HOT - {r.path for r in hot})}")
+    for route in all_routes:
+        if isinstance(route, Route):
+            route.app = _raw(route.endpoint)
     # The router tries routes in order: the busiest first (in their own order), so they match at once.
     router = Router(routes=hot + [r for r in all_routes if r not in hot], default=_no_route)
     return InFlight(TokenMiddleware(DaprErrors(router), sidecar.config.api_token))
