@@ -49,14 +49,7 @@ async def json_body(request: Request) -> Any:
     if not body:
         raise RequestValidationError(_MISSING_BODY)
     content_type = request.headers.get("content-type")
-    if content_type is None:
-        return body
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    if message.get_content_maintype() != "application" or not (
-        subtype == "json" or subtype.endswith("+json")
-    ):
+    if content_type is None or not (content_type == "application/json" or _is_json(content_type)):
         return body
     try:
         return json.loads(body)
@@ -71,6 +64,14 @@ async def json_body(request: Request) -> Any:
         raise RequestValidationError([error], body=exc.doc) from exc
     except Exception as exc:  # RecursionError, a body that is not UTF-8 ...
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json` or `application/*+json`, parameters allowed (parsed as FastAPI parses them)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    main, subtype = message.get_content_maintype(), message.get_content_subtype()
+    return main == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def validated(where: str, model: type[M], data: Any, errors: list[dict[str, Any]]) -> M | None:

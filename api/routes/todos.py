@@ -180,7 +180,7 @@ async def _list_items(request: Request) -> Response:
     query = validated("query", ItemQuery, dict(request.query_params), errors)
     if path is None or query is None:
         raise RequestValidationError(errors)
-    return await relay_page(resources.list_actor(path.list_id), QueryTodos(caller=user, **dict(query)))
+    return await relay_page(resources.list_actor(path.list_id), QueryTodos(caller=user, **set_fields(query)))
 
 
 async def _add_item(request: Request) -> Response:
