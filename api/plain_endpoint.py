@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
@@ -31,6 +32,7 @@ __all__ = [
     "document_plain_routes",
     "json_body",
     "plain_route",
+    "query_values",
     "raw_route",
     "validated",
 ]
@@ -72,6 +74,12 @@ def _is_json(content_type: str) -> bool:
     message["content-type"] = content_type
     main, subtype = message.get_content_maintype(), message.get_content_subtype()
     return main == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The query's parameters, the last value of a repeated one (as FastAPI reads a scalar parameter)."""
+    query: bytes = request.scope["query_string"]
+    return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
 
 
 def validated(where: str, model: type[M], data: Any, errors: list[dict[str, Any]]) -> M | None:

@@ -31,7 +31,7 @@ from api.deps import (
 from api.middleware.idempotency import KEY_PATTERN
 from api.openapi import problem_responses
 from api.page_relay import relay_page
-from api.plain_endpoint import Operation, json_body, plain_route, validated
+from api.plain_endpoint import Operation, json_body, plain_route, query_values, validated
 from api.responses import model_response
 from api.schemas import ItemCreate, ItemPage, ItemPatch, Reorder, command, set_fields
 from todo_actors.commands import AddTodo, CompleteTodo, DeleteTodo, ReopenTodo, ReorderTodos, UpdateTodo
@@ -128,8 +128,8 @@ async def reorder_items(
 
 
 # The three requests nearly all of a todo client's traffic is made of (a page, an add, a complete) are
-# plain endpoints (`plain_routes`, first in the app's router): FastAPI's per-request dependency and
-# parameter solving, and its search through included routers, cost more than their own work.
+# plain endpoints (`plain_routes`, first in the app's router, the read first): FastAPI's per-request
+# dependency and parameter solving, and its search through included routers, cost more than their work.
 
 
 class ItemsPath(BaseModel):
@@ -177,7 +177,7 @@ async def _list_items(request: Request) -> Response:
     user = authenticate(resources, request.headers.get("authorization"))
     errors: list[dict[str, Any]] = []
     path = validated("path", ItemsPath, request.path_params, errors)
-    query = validated("query", ItemQuery, dict(request.query_params), errors)
+    query = validated("query", ItemQuery, query_values(request), errors)
     if path is None or query is None:
         raise RequestValidationError(errors)
     return await relay_page(resources.list_actor(path.list_id), QueryTodos(caller=user, **set_fields(query)))
@@ -214,6 +214,20 @@ _ITEMS = router.prefix + "/items"
 plain_routes: list[BaseRoute] = [
     plain_route(
         _ITEMS,
+        "GET",
+        _list_items,
+        Operation(
+            "list_items",
+            "A page of items in display order, filtered",
+            ("items",),
+            ItemsPath,
+            ItemPage,
+            query=ItemQuery,
+            errors=problem_responses(*_ERRORS),
+        ),
+    ),
+    plain_route(
+        _ITEMS,
         "POST",
         _add_item,
         Operation(
@@ -226,20 +240,6 @@ plain_routes: list[BaseRoute] = [
             body=ItemCreate,
             headers=(_IDEMPOTENCY_HEADER,),
             errors=problem_responses(*_ERRORS, 409, 413),
-        ),
-    ),
-    plain_route(
-        _ITEMS,
-        "GET",
-        _list_items,
-        Operation(
-            "list_items",
-            "A page of items in display order, filtered",
-            ("items",),
-            ItemsPath,
-            ItemPage,
-            query=ItemQuery,
-            errors=problem_responses(*_ERRORS),
         ),
     ),
     plain_route(
