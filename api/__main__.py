@@ -1,5 +1,5 @@
 """`python -m api ...` — the same as `todo-engine ...`."""
 
-from api.cli import main
+from api.process.cli import main
 
 raise SystemExit(main())

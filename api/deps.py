@@ -15,13 +15,13 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import TokenVerifier
-from api.feed import Feed
-from api.idempotency import KEY_PATTERN, IdempotencyStore
-from api.metrics import ApiMetrics
+from api.channel.feed import Feed
+from api.middleware.idempotency import KEY_PATTERN, IdempotencyStore
+from api.middleware.metrics import ApiMetrics
 from api.problems import PreconditionFailed, RateLimited
+from api.process.settings import Settings
+from api.process.shared import Shared
 from api.ratelimit import RateLimiter
-from api.settings import Settings
-from api.shared import Shared
 from todo_actors.client import ActorProxies
 from todo_actors.interface import (
     LIST_ACTOR_TYPE,
@@ -42,6 +42,9 @@ __all__ = [
     "Resources",
     "ResourcesDep",
     "SettingsDep",
+    "authenticate",
+    "resources_of",
+    "if_match_version",
 ]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -69,9 +72,14 @@ class Resources:
         return self.proxies.get(OwnerIndexActorInterface, OWNER_ACTOR_TYPE, user)
 
 
-async def _resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
+    """The app's resources (plain endpoints take them from here; FastAPI routes through `ResourcesDep`)."""
     resources: Resources = request.app.state.resources
     return resources
+
+
+async def _resources(request: Request) -> Resources:
+    return resources_of(request)
 
 
 ResourcesDep = Annotated[Resources, Depends(_resources)]
@@ -86,16 +94,22 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 _bearer = HTTPBearer(auto_error=False, description="A JWT (HS256) whose `sub` is the user")
 
 
+def authenticate(resources: Resources, authorization: str | None) -> str:
+    """The one login step of every route, FastAPI's and the plain endpoints': the user the bearer token
+    names, after that user's rate limit."""
+    user = resources.verifier.user_of(authorization)
+    wait = resources.limiter.take(user)
+    if wait:
+        raise RateLimited(wait)
+    return user
+
+
 async def _current_user(
     request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    user = resources.verifier.user_of(request.headers.get("authorization"))
-    wait = resources.limiter.take(user)
-    if wait:
-        raise RateLimited(wait)
-    return user
+    return authenticate(resources, request.headers.get("authorization"))
 
 
 CurrentUser = Annotated[str, Depends(_current_user)]
@@ -122,21 +136,27 @@ OwnerIndexProxy = Annotated[OwnerIndexActorInterface, Depends(_owner_proxy)]
 _ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
 
 
-async def _if_match(
-    if_match: Annotated[
-        str | None,
-        Header(
-            pattern=r'^(\*|(W/)?"[1-9][0-9]{0,17}"|[1-9][0-9]{0,17})$',
-            description='The ETag read earlier (`"3"`); the change fails with 412 if it is stale. `*` = any.',
-        ),
-    ] = None,
-) -> int | None:
+IF_MATCH_DESCRIPTION = 'The ETag read earlier (`"3"`); the change fails with 412 if it is stale. `*` = any.'
+IF_MATCH_MAX_LENGTH = 100
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[1-9][0-9]{0,17}"|[1-9][0-9]{0,17})$'
+
+
+def if_match_version(if_match: str | None) -> int | None:
+    """The version an `If-Match` value names (None when absent or `*`); 412 when it names none."""
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG.fullmatch(if_match)
     if match is None or int(match.group(1)) < 1:
         raise PreconditionFailed(f"If-Match {if_match!r} matches no version of this resource")
     return int(match.group(1))
+
+
+async def _if_match(
+    if_match: Annotated[
+        str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_DESCRIPTION)
+    ] = None,
+) -> int | None:
+    return if_match_version(if_match)
 
 
 IfMatch = Annotated[int | None, Depends(_if_match)]

@@ -3,7 +3,7 @@ not arrive within a time and request bodies that stop arriving close the connect
 
 uvicorn has none of these with httptools (its h11 option only bounds header size, with a bare 400), so
 they live here, in a subclass of its httptools protocol: the narrowest place that sees the bytes before
-any ASGI code runs. `uvicorn_options(limits)` is what `api.server` passes to each `uvicorn.Config`.
+any ASGI code runs. `uvicorn_options(limits)` is what `api.process.serve` passes to each `uvicorn.Config`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from pydantic_core import to_json
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.settings import Settings
+from api.process.settings import Settings
 
 __all__ = ["ServerLimits", "server_limits", "uvicorn_options"]
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.plain_endpoint import document_plain_routes
 from api.problems import PROBLEM_JSON, FieldError, Problem
 
 __all__ = ["SSE_EVENT_SCHEMA", "install_openapi", "problem_responses", "tighten_domain_schemas"]
@@ -73,6 +74,7 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
             description=description,
             routes=app.routes,
         )
+        document_plain_routes(schema, app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (Problem, FieldError):
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

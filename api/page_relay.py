@@ -1,8 +1,8 @@
 """Pages of items go from the list actor to the client as the actor wrote them, without a second decode
 and encode in the API.
 
-A page of 50 items is about 18 kB of JSON; validating it back into models and dumping it again cost the
-API ~350 µs per request, a third of a read's CPU. The actor's reply is `Reply[TodoPage]` dumped by
+A page is tens of kilobytes of JSON; validating it back into models and dumping it again would be a large
+part of a read's CPU. The actor's reply is `Reply[TodoPage]` dumped by
 pydantic: `{"value":<page>,"error":null}`, and `<page>` is byte for byte the public `ItemPage` (same
 fields, same order; a test holds them together). Anything else (a domain error, a shape this module does
 not expect) takes the ordinary, fully validated path.

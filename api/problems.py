@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from api.process.sidecar_link import grpc_status
 from api.schemas import READ_ONLY_FIELDS
-from api.sidecar_link import grpc_status
 from sidecar.wire.http1 import WireError
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
 from todo_actors.sidecar_http import SidecarHttpError

@@ -24,7 +24,7 @@ __all__ = ["ActorsConfig", "DaprPublisher", "EventPublisher", "register_actors",
 log = logging.getLogger("todo_actors.host")
 
 
-async def register_actors(actor: DaprActor, config: ActorsConfig) -> None:
+async def register_actors(actor: DaprActor | type[ActorRuntime], config: ActorsConfig) -> None:
     """Register `TodoListActor` and `OwnerIndexActor` on `actor` (the app channel's `DaprActor`).
 
     Both use one `PydanticSerializer` for messages and state, and `config.actor_client` for their calls

@@ -4,7 +4,7 @@ A route on the public API rather than a CLI on the sidecar: it works wherever th
 daprd has no shell for an operator, and the sidecar's state API is loopback-only there), and it comes with
 the API's auth, rate limit, tracing, metrics and problem+json errors. Only the JWT subjects listed in
 `TODO_ADMIN_USERS` may call it (none by default); any other authenticated caller gets 403. The CLI,
-`todo-engine dead-letters` (`api.dead_letters_cli`), only calls this route.
+`todo-engine dead-letters` (`api.process.dead_letters_cli`), only calls this route.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from api.dead_letters import DeadLetter, DeadLetterPage, DeadLetters, Redriven
-from api.deliveries import DEAD_LETTERED
+from api.channel.dead_letters import DeadLetter, DeadLetterPage, DeadLetters, Redriven
+from api.channel.deliveries import DEAD_LETTERED
 from api.deps import CurrentUser, ResourcesDep
 from api.openapi import problem_responses
 from api.problems import ApiProblem

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response, StreamingResponse
 
+from api.channel.feed import Feed, FeedPage
+from api.channel.feed_signal import FeedSignal
 from api.deps import CurrentUser, ResourcesDep
-from api.feed import Feed, FeedPage
 from api.openapi import SSE_EVENT_SCHEMA, problem_responses
 from api.responses import model_response
-from api.shared import FeedSignal
 
 __all__ = ["router"]
 

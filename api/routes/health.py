@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from api.deps import ResourcesDep
+from api.process.sidecar_link import SidecarError
 from api.responses import model_response
-from api.sidecar_link import SidecarError
 from sidecar.wire.http1 import WireError
 from todo_actors.sidecar_http import SidecarHttpError
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.cli import main
-from api.local_secrets import SECRETS_FILE
+from api.process.cli import main
+from api.process.local_secrets import SECRETS_FILE
 from tests.harness import engine_env, up_command, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.cli import main
-from api.dead_letters import DeadLetters
+from api.channel.dead_letters import DeadLetters
+from api.process.cli import main
 from api.routes.lists import new_list_id
 from tests.api.conftest import Stack, changes
 from tests.harness import ServedApp, wait_for

@@ -23,7 +23,7 @@ import httpx
 import jwt
 import pytest
 
-from api.local_secrets import read
+from api.process.local_secrets import read
 from tests.harness import engine_env, up_command
 
 ROOT = Path(__file__).resolve().parents[2]

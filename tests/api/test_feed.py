@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api.feed import Feed, FeedAppend
-from api.shared import FeedSignal
+from api.channel.feed import Feed, FeedAppend
+from api.channel.feed_signal import FeedSignal
 from tests.api.conftest import Stack
 from todo_actors.sidecar_http import SidecarHttp
 

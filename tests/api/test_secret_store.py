@@ -11,8 +11,8 @@ import httpx
 
 from api.app import create_app
 from api.auth import mint_token
-from api.server import bind
-from api.settings import configure_dapr, load_settings
+from api.process.serve import bind
+from api.process.settings import configure_dapr, load_settings
 from sidecar import SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp

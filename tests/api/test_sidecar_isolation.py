@@ -21,8 +21,8 @@ _LEAVES = {
 
 _PROBE = """
 import json, sys
-import api.server, api.app, api.channel, api.logs, workflows.hosting, todo_actors.host
-from api.settings import load_settings
+import api.process.serve, api.app, api.channel.app, api.process.logs, workflows.hosting, todo_actors.host
+from api.process.settings import load_settings
 print(json.dumps(sorted(m for m in sys.modules if m == "sidecar" or m.startswith("sidecar."))))
 """
 

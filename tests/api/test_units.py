@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from api.auth import LEEWAY_SECONDS, TokenVerifier, mint_token
 from api.page_relay import split_page_reply
 from api.problems import Unauthorized, install_problem_handlers
+from api.process.settings import SettingsError, load_settings
 from api.ratelimit import RateLimiter
 from api.schemas import ItemPage
-from api.settings import SettingsError, load_settings
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
 from todo_actors.interface import TodoPage, TodoPageReply
 from todo_actors.model import TodoItem
@@ -121,31 +121,31 @@ async def test_domain_errors_map_to_problems(
     [
         "api.app",
         "api.auth",
-        "api.body_limit",
-        "api.channel",
-        "api.cli",
+        "api.middleware.body_limit",
+        "api.channel.app",
+        "api.process.cli",
         "api.deps",
-        "api.feed",
-        "api.idempotency",
-        "api.local_secrets",
-        "api.logs",
-        "api.metrics",
+        "api.channel.feed",
+        "api.middleware.idempotency",
+        "api.process.local_secrets",
+        "api.process.logs",
+        "api.middleware.metrics",
         "api.openapi",
         "api.page_relay",
         "api.problems",
         "api.ratelimit",
         "api.responses",
         "api.schemas",
-        "api.server",
-        "api.settings",
-        "api.shared",
-        "api.sidecar_link",
-        "api.span_export",
-        "api.tracing",
-        "api.up",
+        "api.process.serve",
+        "api.process.settings",
+        "api.process.shared",
+        "api.process.sidecar_link",
+        "api.middleware.span_export",
+        "api.middleware.tracing",
+        "api.process.up",
         "api.web",
         "api.web.site",
-        "api.workflow_outcomes",
+        "api.channel.workflow_outcomes",
     ],
 )
 def test_exports_exist_and_modules_say_why(module: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from api.process.cli import main
 from sidecar.datadir import DataDirLock, read_holder
 from tests.api.test_cli import Up
 from tests.harness import engine_env, up_command

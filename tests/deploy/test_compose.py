@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from api.settings import ENV_NAMES
+from api.process.settings import ENV_NAMES
 from tests.deploy.rendering import REPO
 
 COMPOSE = REPO / "deployments" / "compose" / "compose.yaml"

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from api.channel import REMINDERS_TOPIC, TASK_EVENTS_TOPIC
-from api.dead_letters import dead_letter_topic
-from api.deliveries import DEAD_LETTERED
-from api.settings import ENV_NAMES, load_settings
+from api.channel.app import REMINDERS_TOPIC, TASK_EVENTS_TOPIC
+from api.channel.dead_letters import dead_letter_topic
+from api.channel.deliveries import DEAD_LETTERED
+from api.process.settings import ENV_NAMES, load_settings
 from tests.deploy.dapr_fields import ANNOTATIONS
 from tests.deploy.dapr_resources import problems
 from tests.deploy.rendering import REPO, by_kind, k8s_problems, one

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from api.housekeeping import HOUSEKEEPING_ROUTE
+from api.channel.housekeeping import HOUSEKEEPING_ROUTE
 from sidecar.components import load_components
 from sidecar.config import SidecarConfig
 from sidecar.daprconfig import load_configuration
@@ -60,7 +60,7 @@ def test_the_embedded_sidecar_loads_the_components(tmp_path: Path) -> None:
         housekeeping = loaded.bindings["housekeeping"]
         assert (housekeeping.schedule_text, housekeeping.route, housekeeping.explicit_input) == (
             "@every 6h",
-            "housekeeping",  # api.housekeeping.HOUSEKEEPING_ROUTE
+            "housekeeping",  # api.channel.housekeeping.HOUSEKEEPING_ROUTE
             True,
         )
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from api.settings import ENV_NAMES, Settings
+from api.process.settings import ENV_NAMES, Settings
 from tests.deploy.rendering import REPO
 
 DAPR = REPO / "dapr"

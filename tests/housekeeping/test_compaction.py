@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api.feed import Feed, FeedAppend
-from api.housekeeping import Housekeeping, tick_time
-from api.metrics import ApiMetrics
+from api.channel.feed import Feed, FeedAppend
+from api.channel.housekeeping import Housekeeping, tick_time
+from api.middleware.metrics import ApiMetrics
 from tests.api.conftest import Stack
 from todo_actors.sidecar_http import SidecarHttp
 from workflows.taskhub import TaskHub

@@ -12,7 +12,6 @@ import json
 import logging
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,11 +20,11 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import JsonFormatter
-from api.settings import OtelSettings, configure_dapr
-from tests.api.conftest import Stack, running_stack
+from api.process.logs import JsonFormatter
+from api.process.settings import OtelSettings
 from tests.harness import ServedApp, bound_socket
 from tests.observability.receiver import OtlpReceiver
+from tests.stack import Stack, stack_fixture
 
 APP_ID = "todo-obs"
 
@@ -86,46 +85,32 @@ def logs() -> Iterator[LogBuffer]:
     root.setLevel(level)
 
 
-@pytest.fixture(scope="package")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver, logs: LogBuffer
-) -> Iterator[Stack]:
+def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    receiver: OtlpReceiver = request.getfixturevalue("receiver")
     otel = OtelSettings(
         traces_endpoint=f"{receiver.endpoint}/v1/traces",
         service_name="todo-obs-test",
         timeout_seconds=5.0,
         schedule_delay_ms=50,
     )
-    data = tmp_path_factory.mktemp("obs-sidecar")
-    with running_stack(data, app_id=APP_ID, public_server=LoggedApp, otel=otel) as stack:
-        # As `api.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the servers in
-        # this process gave them handlers of their own and stopped propagation).
-        loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
-        saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
-        for lg in loggers:
-            lg.handlers.clear()
-            lg.propagate = True
-        try:
-            yield stack
-        finally:
-            for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
-                lg.handlers[:], lg.propagate = handlers, propagate
+    return {"app_id": APP_ID, "public_server": LoggedApp, "otel": otel}
 
 
-@pytest.fixture(autouse=True)
-def _this_sidecar(stack: Stack) -> None:
-    configure_dapr(stack.settings)
+stack = stack_fixture("obs-sidecar", _options)
 
 
-@pytest.fixture
-def user() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def client(stack: Stack, user: str) -> Iterator[httpx.Client]:
-    with stack.client(user) as c:
-        yield c
+@pytest.fixture(scope="package", autouse=True)
+def uvicorn_logs_to_root(stack: Stack, logs: LogBuffer) -> Iterator[None]:
+    """As `api.process.logs.configure_logging` does: uvicorn's loggers reach the root handlers (the
+    stack's servers gave them handlers of their own and stopped propagation)."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers.clear()
+        lg.propagate = True
+    yield
+    for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
+        lg.handlers[:], lg.propagate = handlers, propagate
 
 
 def metric(stack: Stack, name: str, **labels: str) -> float:

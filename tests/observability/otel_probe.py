@@ -7,55 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 
 import httpx
 
-from api.app import create_app
-from api.channel import create_channel_app
-from api.server import bind
-from api.settings import configure_dapr, load_settings
-from api.shared import Shared
-from sidecar import SidecarConfig
-from sidecar.thread import SidecarThread
-from tests.harness import ServedApp
+from tests.stack import running_stack
 
 
 def main(data: Path, traceparent: str) -> None:
-    channel_sock = bind("127.0.0.1", 0)
-    app_token = secrets.token_urlsafe(24)
-    settings = load_settings(
-        os.environ,
-        app_api_token=app_token,
-        jwt_secret=secrets.token_urlsafe(40),
-        channel_port=channel_sock.getsockname()[1],
-    )
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=settings.app_id,
-            app_port=channel_sock.getsockname()[1],
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            app_token=app_token,
-        )
-    ).start()
-    settings = settings.model_copy(
-        update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
-    )
-    configure_dapr(settings)
-    shared = Shared()
-    channel = ServedApp(create_channel_app(settings, shared=shared), channel_sock).start()
-    public = ServedApp(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
-    try:
-        sidecar.wait_ready()
-        status = httpx.get(f"{public.url}/health/live", headers={"traceparent": traceparent}).status_code
-    finally:
-        public.stop()  # the lifespan's end flushes queued spans
-        sidecar.stop()
-        channel.stop()
+    with running_stack(data, environ=os.environ) as stack:
+        # Leaving the stack stops the public app first: its lifespan's end flushes queued spans.
+        status = httpx.get(f"{stack.url}/health/live", headers={"traceparent": traceparent}).status_code
     modules = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
     sys.stdout.write(json.dumps({"status": status, "modules": modules}) + "\n")
 

@@ -8,7 +8,14 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["api.tracing", "api.logs", "api.metrics", "api.span_export", "api.workflow_outcomes"]
+    "module",
+    [
+        "api.middleware.tracing",
+        "api.process.logs",
+        "api.middleware.metrics",
+        "api.middleware.span_export",
+        "api.channel.workflow_outcomes",
+    ],
 )
 def test_exports_exist_and_modules_say_why(module: str) -> None:
     mod = importlib.import_module(module)

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.logs import JsonFormatter
-from api.tracing import TraceContextMiddleware
+from api.middleware.tracing import TraceContextMiddleware
+from api.process.logs import JsonFormatter
 from tests.api.conftest import Stack, new_list
 from tests.harness import wait_for
 from tests.observability.conftest import APP_ID, LogBuffer, LoggedApp

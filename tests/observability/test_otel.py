@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.settings import OtelSettings, SettingsError, load_settings
-from api.span_export import SpanExport
-from api.tracing import TraceContextMiddleware
+from api.middleware.span_export import SpanExport
+from api.middleware.tracing import TraceContextMiddleware
+from api.process.settings import OtelSettings, SettingsError, load_settings
 from tests.api.conftest import Stack
 from tests.harness import wait_for
 from tests.observability.conftest import LoggedApp, channel_headers
@@ -201,7 +201,7 @@ def test_export_is_configured_by_the_environment_and_off_without_it(
 
 def test_the_observability_modules_import_no_opentelemetry() -> None:
     code = (
-        "import sys, api.tracing, api.logs, api.metrics, api.shared; "
+        "import sys, api.middleware.tracing, api.process.logs, api.middleware.metrics, api.process.shared; "
         "print([m for m in sys.modules if m.startswith('opentelemetry')])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from api.tracing import (
+from api.middleware.tracing import (
     TraceContextMiddleware,
     current,
     new_trace,

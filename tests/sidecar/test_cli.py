@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.cli import main as cli_main
+from api.process.cli import main as cli_main
 from sidecar.cli import build_parser, config_from_args
 from tests.harness import wait_for
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.cli import main as cli_main
+from api.process.cli import main as cli_main
 from sidecar import SidecarConfig
 from sidecar.datadir import LOCK_FILE, DataDirBusy, DataDirLock, read_holder
 from sidecar.thread import SidecarThread

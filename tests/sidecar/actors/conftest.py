@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket, use_sidecar
+from tests.harness import ServedApp, use_sidecar
 from tests.sidecar.actors.actor_app import build_app
+from tests.stack import running_sidecar
 
 
 class Stack:
@@ -29,25 +31,14 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("actors-sidecar")
-    app_sock = bound_socket()
     clock = ManualClock()
-    config = SidecarConfig(
-        app_id="actors-test",
-        app_port=app_sock.getsockname()[1],
-        http_port=0,
-        grpc_port=0,
-        data_dir=data,
-        dev_clock=True,
-    )
-    sidecar = SidecarThread(config, clock=clock).start()
-    use_sidecar(sidecar.http_port, sidecar.grpc_port)
-    app = ServedApp(build_app(), app_sock).start()
-    sidecar.wait_ready()
-    try:
-        yield Stack(sidecar, app, clock, data)
-    finally:
-        sidecar.stop()
-        app.stop()
+
+    def app(sidecar: SidecarThread) -> Any:
+        use_sidecar(sidecar.http_port, sidecar.grpc_port)
+        return build_app()
+
+    with running_sidecar(data, app, app_id="actors-test", clock=clock, dev_clock=True) as (sidecar, served):
+        yield Stack(sidecar, served, clock, data)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ and the app channel hosting `TodoListActor`/`OwnerIndexActor` plus event subscri
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,9 +14,10 @@ import httpx
 import pytest
 from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, use_sidecar, wait_for_async
+from tests.stack import running_sidecar
 from tests.todo_actors.actors.app import Events, build_app
 from todo_actors.interface import (
     LIST_ACTOR_TYPE,
@@ -27,15 +27,6 @@ from todo_actors.interface import (
 )
 from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import Limits
-
-
-def tcp_socket() -> socket.socket:
-    """A loopback socket made with IPPROTO_TCP, so accepted connections get TCP_NODELAY (no ~40 ms
-    delayed-ACK stalls on small replies)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 class Stack:
@@ -128,36 +119,25 @@ def new_id(prefix: str = "l") -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data: Path = tmp_path_factory.mktemp("todo-actors-sidecar")
-    app_sock = tcp_socket()
     clock = ManualClock()
-    config = SidecarConfig(
-        app_id="todo-actors-test",
-        app_port=app_sock.getsockname()[1],
-        http_port=0,
-        grpc_port=0,
-        data_dir=data,
-        dev_clock=True,
-    )
-    sidecar = SidecarThread(config, clock=clock).start()
-    use_sidecar(sidecar.http_port, sidecar.grpc_port)
     events = Events()
-    # Room above 5,000 items so the latency run can add to a full-size list.
-    app = ServedApp(
-        build_app(
+
+    def app(sidecar: SidecarThread) -> Any:
+        use_sidecar(sidecar.http_port, sidecar.grpc_port)
+        # Room above 5,000 items so the latency run can add to a full-size list.
+        return build_app(
             clock,
             events,
             limits=Limits(items_per_list=6_000),
             lists_per_owner=OWNER_LIMIT,
             default_list_zone=DEFAULT_ZONE,
-        ),
-        app_sock,
-    ).start()
-    sidecar.wait_ready()
-    try:
-        yield Stack(sidecar, app, clock, events)
-    finally:
-        sidecar.stop()
-        app.stop()
+        )
+
+    with running_sidecar(data, app, app_id="todo-actors-test", clock=clock, dev_clock=True) as (
+        sidecar,
+        served,
+    ):
+        yield Stack(sidecar, served, clock, events)
 
 
 @pytest.fixture(autouse=True)

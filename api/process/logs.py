@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from api.tracing import current
+from api.middleware.tracing import current
 from sidecar.wire.jsonlog import DaprJsonFormatter
 
 if TYPE_CHECKING:

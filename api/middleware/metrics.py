@@ -2,8 +2,8 @@
 event deliveries, dead letters, series workflows started, completed and failed, and housekeeping runs and
 what they removed.
 
-One registry per process (`api.shared.Shared.metrics`: the public API and the app channel count into it;
-several processes' worth can live in one test run); the public API's `/metrics` serves it.
+One registry per process (`api.process.shared.Shared.metrics`: the public API and the app channel count
+into it; several processes' worth can live in one test run); the public API's `/metrics` serves it.
 """
 
 from __future__ import annotations

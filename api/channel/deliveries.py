@@ -2,7 +2,7 @@
 a completed occurrence item advances its series. Task events come in batches (Dapr bulk subscribe), so a
 batch costs one feed append whatever its size; reminders come one by one. Each subscription names a
 dead-letter topic (`<topic>-dead`) that the app subscribes to as well: an event its handler drops, or that
-fails every retry, is kept for an operator (`api.dead_letters`).
+fails every retry, is kept for an operator (`api.channel.dead_letters`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,19 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from api.channel_routes import DeliveryHandler
-from api.dead_letters import DeadLetters, dead_letter_topic
-from api.feed import Feed, FeedAppend
-from api.metrics import ApiMetrics
-from api.sidecar_link import SidecarError
+from api.channel.dead_letters import DeadLetters, dead_letter_topic
+from api.channel.feed import Feed, FeedAppend
+from api.middleware.metrics import ApiMetrics
+from api.process.sidecar_link import SidecarError
 
-__all__ = ["DEAD_LETTERED", "REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "Batching", "Deliveries"]
+__all__ = [
+    "DEAD_LETTERED",
+    "REMINDERS_TOPIC",
+    "TASK_EVENTS_TOPIC",
+    "Batching",
+    "Deliveries",
+    "DeliveryHandler",
+]
 
 log = logging.getLogger("api.channel")
 
@@ -33,6 +39,9 @@ TASK_EVENTS_TOPIC = "task-events"
 REMINDERS_TOPIC = "reminders"
 # The topics whose subscriptions dead-letter (to `dead_letter_topic(topic)`).
 DEAD_LETTERED = (TASK_EVENTS_TOPIC, REMINDERS_TOPIC)
+
+DeliveryHandler = Callable[[bytes], Awaitable[Mapping[str, Any]]]
+"""Takes a delivery's body (the CloudEvent), returns the reply: `{"status": "SUCCESS" | "RETRY" | "DROP"}`."""
 
 _SUCCESS, _RETRY, _DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
 
@@ -118,7 +127,7 @@ class Deliveries:
         return f"/events/{self._pubsub}/{topic}"
 
     def handlers(self) -> dict[str, DeliveryHandler]:
-        """Route path -> handler, for `ChannelRoutes` and the FastAPI routes behind it."""
+        """Route path -> handler: the channel's delivery routes."""
         return {
             self.route(TASK_EVENTS_TOPIC): self.on_task_events,
             self.route(REMINDERS_TOPIC): self.on_reminder,

@@ -150,7 +150,8 @@ def _incoming(headers: list[tuple[bytes, bytes]], bound: int) -> TraceContext:
 
 
 class SpanSink(Protocol):
-    """Where finished request spans go (OTLP export, `api.span_export`); `enabled` is read per request."""
+    """Where finished request spans go (OTLP export, `api.middleware.span_export`); `enabled` is read per
+    request."""
 
     @property
     def enabled(self) -> bool: ...

@@ -1,9 +1,9 @@
-"""`create_channel_app(settings)`: the app channel, i.e. what the sidecar calls. Actor methods, reminders
-and timers (`DaprActor`), `/dapr/config`, `/dapr/subscribe`, event deliveries (`api.deliveries`) and the
-`housekeeping` cron binding's ticks (`api.housekeeping`).
+"""`create_channel_app(settings)`: the app channel, i.e. what the sidecar calls, as one Starlette app with
+one route table: actor methods, reminders, timers and deactivation (`api.channel.actors`), `/dapr/config`,
+`/dapr/subscribe`, event deliveries (`api.channel.deliveries`) and the `housekeeping` binding's ticks.
 
 It listens on its own loopback port and answers only requests carrying `dapr-api-token: APP_API_TOKEN`
-(the SDK's `DaprActor` checks no token, and daprd sends it on every call, `/dapr/config` included).
+(daprd sends it on every call, `/dapr/config` included).
 """
 
 from __future__ import annotations
@@ -12,31 +12,33 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from dapr.ext.fastapi import DaprActor
+from dapr.actor import ActorRuntime
 from dapr.ext.workflow.aio import DaprWorkflowClient
-from fastapi import FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Router
 
-from api.channel_routes import ChannelRoutes, DeliveryHandler
-from api.dead_letters import DeadLetters
-from api.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries
-from api.feed import Feed
-from api.housekeeping import HOUSEKEEPING_ROUTE, Housekeeping, tick_time
-from api.logs import sdk_logger_options
-from api.metrics import ReminderMetricsMiddleware
-from api.settings import Settings, series_settings
-from api.shared import OffsetClock, Shared
-from api.sidecar_link import sidecar_http, wait_for_sidecar
-from api.span_export import SpanExport
-from api.tracing import TraceContextMiddleware, outgoing_headers
-from api.workflow_outcomes import WorkflowOutcomeInterceptor
+from api.channel.actors import actor_routes
+from api.channel.dead_letters import DeadLetters
+from api.channel.deliveries import REMINDERS_TOPIC, TASK_EVENTS_TOPIC, Batching, Deliveries, DeliveryHandler
+from api.channel.feed import Feed
+from api.channel.housekeeping import HOUSEKEEPING_ROUTE, Housekeeping, tick_time
+from api.channel.workflow_outcomes import WorkflowOutcomeInterceptor
+from api.middleware.app_token import AppTokenMiddleware
+from api.middleware.dev_clock import DevClockMiddleware
+from api.middleware.metrics import ReminderMetricsMiddleware
+from api.middleware.span_export import SpanExport
+from api.middleware.tracing import TraceContextMiddleware, outgoing_headers
+from api.plain_endpoint import raw_route
+from api.process.logs import sdk_logger_options
+from api.process.settings import Settings, series_settings
+from api.process.shared import Shared
+from api.process.sidecar_link import sidecar_http, wait_for_sidecar
 from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.config import ActorsConfig
 from todo_actors.errors import NotFound
@@ -49,58 +51,9 @@ from workflows.completion import forward_completion
 from workflows.hosting import start_worker
 from workflows.taskhub import TaskHub, close_workflow_client
 
-__all__ = [
-    "REMINDERS_TOPIC",
-    "TASK_EVENTS_TOPIC",
-    "AppTokenMiddleware",
-    "DevClockMiddleware",
-    "create_channel_app",
-]
+__all__ = ["REMINDERS_TOPIC", "TASK_EVENTS_TOPIC", "create_channel_app"]
 
 log = logging.getLogger("api.channel")
-
-
-class AppTokenMiddleware:
-    """401 for any request without the right `dapr-api-token` header (constant-time comparison)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self._token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            sent = next((v for k, v in scope["headers"] if k == b"dapr-api-token"), b"")
-            if not hmac.compare_digest(sent, self._token):
-                response = JSONResponse(
-                    {"errorCode": "ERR_UNAUTHORIZED", "message": "missing or invalid dapr-api-token"},
-                    status_code=401,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class DevClockMiddleware:
-    """With the dev clock: adopt the offset the sidecar sends with each call (`x-dev-clock-offset`).
-
-    The sidecar steps its clock through due instants; a reminder's handler must see the instant that
-    fired it, not the offset of the last advance request.
-    """
-
-    def __init__(self, app: ASGIApp, clock: OffsetClock) -> None:
-        self.app = app
-        self._clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-dev-clock-offset":
-                    try:
-                        self._clock.follow(float(value))
-                    except ValueError:
-                        log.warning("ignoring a malformed x-dev-clock-offset header: %r", value[:40])
-                    break
-        await self.app(scope, receive, send)
 
 
 def create_channel_app(
@@ -109,7 +62,7 @@ def create_channel_app(
     shared: Shared | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     publisher: EventPublisher | None = None,
-) -> FastAPI:
+) -> Router:
     """The app channel. `clock` is the actors' `now` (default: the shared clock, which follows the
     sidecar's dev clock); `publisher` defaults to a `DaprPublisher` on the configured sidecar."""
     shared = shared or Shared()
@@ -123,7 +76,7 @@ def create_channel_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Router) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             spans.start()
             stack.push_async_callback(spans.aclose)
@@ -148,7 +101,7 @@ def create_channel_app(
                 # State, reminder and timer calls of the actors share the process's connections.
                 actor_client=proxies.client,
             )
-            await register_actors(actor, config)
+            await register_actors(ActorRuntime, config)
             # The series worker runs in the app process, beside the actors its activities call.
             worker = await asyncio.to_thread(
                 start_worker,
@@ -199,25 +152,6 @@ def create_channel_app(
             yield
             state.clear()
 
-    app = FastAPI(
-        title="todo-engine app channel",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-        # Tracing and metrics are this app's own (api.tracing, api.metrics); FastAPI's native OpenTelemetry
-        # would add spans with other ids, and even off-by-environment it costs ~5 us per request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-        middleware=[
-            Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
-            Middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value()),
-            *([Middleware(DevClockMiddleware, clock=shared.clock)] if settings.dev_clock else []),
-            Middleware(ReminderMetricsMiddleware, metrics=metrics),
-            Middleware(ChannelRoutes, deliveries=deliveries.handlers()),
-        ],
-    )
-    actor = DaprActor(app)
-
     def appended(user: str) -> None:
         shared.signal.notify(user)
         housekeeping: Housekeeping | None = state.get("housekeeping")
@@ -237,29 +171,40 @@ def create_channel_app(
         shared.owners.record(list_id, summary.owner)
         return summary.owner
 
-    @app.get("/dapr/subscribe", include_in_schema=False)
-    async def subscribe() -> list[dict[str, Any]]:
-        return deliveries.subscriptions()
+    async def subscribe(request: Request) -> Response:
+        return JSONResponse(deliveries.subscriptions())
 
-    @app.options(HOUSEKEEPING_ROUTE, include_in_schema=False)
-    async def housekeeping_probe() -> Response:
+    async def housekeeping_probe(request: Request) -> Response:
         return Response(status_code=200)  # daprd's probe: the app reads the `housekeeping` binding
 
-    @app.post(HOUSEKEEPING_ROUTE, include_in_schema=False)
-    async def housekeeping_tick(request: Request) -> dict[str, Any]:
+    async def housekeeping_tick(request: Request) -> Response:
         housekeeping: Housekeeping = state["housekeeping"]
         run = await housekeeping.run(tick_time(request.headers))
-        return {"skipped": True} if run is None else run.as_json()
+        return JSONResponse({"skipped": True} if run is None else run.as_json())
 
-    for path, handler in deliveries.handlers().items():
-        # `ChannelRoutes` serves these first; FastAPI's routes answer the same if it is not installed.
-        app.add_api_route(path, _as_endpoint(handler), methods=["POST"], include_in_schema=False)
+    routes: list[BaseRoute] = [
+        *actor_routes(),
+        *(raw_route(path, ["POST"], _delivery(handler)) for path, handler in deliveries.handlers().items()),
+        raw_route("/dapr/subscribe", ["GET"], subscribe),
+        raw_route(HOUSEKEEPING_ROUTE, ["OPTIONS"], housekeeping_probe),
+        raw_route(HOUSEKEEPING_ROUTE, ["POST"], housekeeping_tick),
+    ]
+    # A plain router, not an application: every actor call passes here, and the endpoints answer their
+    # own errors (an unexpected one is the server's 500, logged), so no error middleware is needed.
+    return Router(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(TraceContextMiddleware, spans=spans, sample_ratio=settings.trace_sample_ratio),
+            Middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value()),
+            *([Middleware(DevClockMiddleware, clock=shared.clock)] if settings.dev_clock else []),
+            Middleware(ReminderMetricsMiddleware, metrics=metrics),
+        ],
+    )
 
-    return app
 
-
-def _as_endpoint(handler: DeliveryHandler) -> Callable[[Request], Awaitable[Mapping[str, Any]]]:
-    async def endpoint(request: Request) -> Mapping[str, Any]:
-        return await handler(await request.body())
+def _delivery(handler: DeliveryHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse(await handler(await request.body()))
 
     return endpoint

@@ -6,11 +6,12 @@ refused as soon as it passes the limit, so no more than the limit is ever held i
 
 from __future__ import annotations
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PayloadTooLarge, problem_response
 
-__all__ = ["BodyLimitMiddleware", "replay"]
+__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "read_body", "replay"]
 
 
 class BodyLimitMiddleware:
@@ -33,22 +34,14 @@ class BodyLimitMiddleware:
                 return
         # Read the body here (at most max_bytes are ever held): an error raised from inside the app's
         # own body read would be turned into a 400 by FastAPI.
-        parts: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, replay([message], receive), send)
-                return
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                break
-        whole: Message = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except BodyTooLarge:
+            await self._refuse(scope, receive, send)
+            return
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        whole: Message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, replay([whole], receive), send)
 
     def _detail(self) -> str:
@@ -64,6 +57,28 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the limit `read_body` was given."""
+
+
+async def read_body(receive: Receive, max_bytes: int | None = None) -> bytes:
+    """The whole request body (the app's one reader of ASGI body messages); raises `BodyTooLarge` as soon
+    as it passes `max_bytes`, and Starlette's `ClientDisconnect` if the client goes away first."""
+    parts: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if max_bytes is not None and received > max_bytes:
+            raise BodyTooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
 
 
 def replay(messages: list[Message], receive: Receive) -> Receive:

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from api.feed import Feed
-from api.metrics import ApiMetrics
+from api.channel.feed import Feed
+from api.middleware.metrics import ApiMetrics
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 from workflows.taskhub import TaskHub
 
 __all__ = ["HOUSEKEEPING_ROUTE", "Housekeeping", "HousekeepingRun", "tick_time"]
 
-log = logging.getLogger("api.housekeeping")
+log = logging.getLogger("api.channel.housekeeping")
 
 # The binding's name in dapr/components/housekeeping.yaml and the sidecar's default set: daprd POSTs a
 # tick to the route named after it.

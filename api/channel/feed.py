@@ -27,7 +27,7 @@ from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
 __all__ = ["Feed", "FeedAppend", "FeedCompaction", "FeedEvent", "FeedPage", "bulk_get"]
 
-log = logging.getLogger("api.feed")
+log = logging.getLogger("api.channel.feed")
 
 _MAX_ATTEMPTS = 20
 _COMPACT_PAGE = 200  # entries read or deleted per state call when compacting

@@ -12,19 +12,19 @@ from importlib import metadata
 
 from starlette.types import Scope
 
-from api.settings import OtelSettings
-from api.tracing import TraceContext
+from api.middleware.tracing import TraceContext
+from api.process.settings import OtelSettings
 
 __all__ = ["SpanExport"]
 
-log = logging.getLogger("api.span_export")
+log = logging.getLogger("api.middleware.span_export")
 
 _Record = Callable[[TraceContext, Scope, int, int, int, BaseException | None], None]
 
 
 class SpanExport:
     """The spans of one app (`role`: "public" or "channel"). Off until `start()` finds `settings` set;
-    `start()` and `aclose()` belong in the app's lifespan. Satisfies `api.tracing.SpanSink`."""
+    `start()` and `aclose()` belong in the app's lifespan. Satisfies `api.middleware.tracing.SpanSink`."""
 
     def __init__(self, settings: OtelSettings | None, *, role: str) -> None:
         self.settings = settings

@@ -21,15 +21,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from api.auth import mint_token
-from api.local_secrets import load_or_create
-from api.logs import LOG_FORMATS, configure_logging
-from api.server import AppServers, bind, install_signal_handlers, run_loop
-from api.settings import Settings, SettingsError, configure_dapr, load_settings
+from api.process.local_secrets import load_or_create
+from api.process.logs import LOG_FORMATS, configure_logging
+from api.process.serve import AppServers, bind, install_signal_handlers, run_loop
+from api.process.settings import Settings, SettingsError, configure_dapr, load_settings
 from sidecar.datadir import DataDirBusy, DataDirLock  # a standard-library leaf: no sidecar engine loads
 
 __all__ = ["build_parser", "main_up"]
 
-log = logging.getLogger("api.up")
+log = logging.getLogger("api.process.up")
 
 _SIDECAR_START_SECONDS = 30.0
 DEV_TOKEN_TTL = 30 * 24 * 3600

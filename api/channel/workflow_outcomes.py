@@ -19,7 +19,7 @@ from workflows.series import SERIES_WORKFLOW
 
 __all__ = ["COMPLETE_METHOD", "WorkflowOutcomeInterceptor", "workflow_of"]
 
-log = logging.getLogger("api.workflow_outcomes")
+log = logging.getLogger("api.channel.workflow_outcomes")
 
 COMPLETE_METHOD: Final = "/TaskHubSidecarService/CompleteOrchestratorTask"
 

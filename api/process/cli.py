@@ -47,11 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sidecar_main(rest[1:])
     if command == "up":
-        from api.up import main_up
+        from api.process.up import main_up
 
         return main_up(rest, dict(os.environ))
     if command == "serve":
-        from api.server import main_serve
+        from api.process.serve import main_serve
 
         return main_serve(dict(os.environ), rest)
     if command == "token":
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "clock":
         return _clock(rest)
     if command == "dead-letters":
-        from api.dead_letters_cli import main_dead_letters
+        from api.process.dead_letters_cli import main_dead_letters
 
         return main_dead_letters(rest, dict(os.environ))
     sys.stderr.write(f"todo-engine: unknown command {command!r}\n\n{_USAGE}")
@@ -78,8 +78,8 @@ def _token(argv: Sequence[str]) -> int:
     )
     args = p.parse_args(argv)
     from api.auth import mint_token
-    from api.local_secrets import read
-    from api.settings import SettingsError, jwt_max_ttl
+    from api.process.local_secrets import read
+    from api.process.settings import SettingsError, jwt_max_ttl
 
     try:
         max_ttl = jwt_max_ttl(os.environ)

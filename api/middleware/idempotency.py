@@ -22,20 +22,22 @@ from dapr.aio.clients import DaprClient
 
 # A private module of public types: the SDK exports them nowhere else (its docs import them so).
 from dapr.clients.grpc._state import Concurrency, StateOptions
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import TokenVerifier
+from api.middleware.body_limit import read_body
 from api.problems import (
     ApiProblem,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     problem_response,
 )
-from api.sidecar_link import SidecarError, grpc_status
+from api.process.sidecar_link import SidecarError, grpc_status
 
 __all__ = ["HEADER", "IdempotencyMiddleware", "IdempotencyStore", "Replay", "fingerprint"]
 
-log = logging.getLogger("api.idempotency")
+log = logging.getLogger("api.middleware.idempotency")
 
 HEADER = "idempotency-key"
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
@@ -169,7 +171,10 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         try:
-            body = await _read_body(receive)
+            body = await read_body(receive)  # whole already: the body limit read it
+        except ClientDisconnect:
+            return  # nobody is left to answer, and nothing was claimed
+        try:
             print_ = fingerprint("POST", path, scope.get("query_string", b"").decode("latin-1"), body)
             replay = await store.begin(user, key, print_)
         except ApiProblem as exc:
@@ -252,18 +257,6 @@ class IdempotencyMiddleware:
             if not recorded:
                 status = 500  # the app failed before finishing its answer: free the key
                 await record()
-
-
-async def _read_body(receive: Receive) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
 
 
 def _problem(exc: ApiProblem, path: str) -> Any:

@@ -18,16 +18,16 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
-from api.channel import create_channel_app
+from api.channel.app import create_channel_app
 from api.limits import server_limits, uvicorn_options
-from api.logs import LOG_FORMATS, configure_logging
-from api.settings import Settings, SettingsError, configure_dapr, load_settings
-from api.shared import Shared
+from api.process.logs import LOG_FORMATS, configure_logging
+from api.process.settings import Settings, SettingsError, configure_dapr, load_settings
+from api.process.shared import Shared
 from sidecar.heap import HeapPolicy  # a standard-library leaf: no engine loads
 
 __all__ = ["AppServers", "bind", "build_serve_parser", "main_serve", "run_loop"]
 
-log = logging.getLogger("api.server")
+log = logging.getLogger("api.process.serve")
 
 
 class _Server(uvicorn.Server):
@@ -41,7 +41,7 @@ def bind(host: str, port: int) -> socket.socket:
     """A bound (not yet listening) TCP socket; port 0 picks a free one.
 
     Made with IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only for such sockets, and
-    without it small replies stall ~40 ms on delayed ACKs.
+    without it small replies stall on delayed ACKs.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -54,7 +54,7 @@ class AppServers:
     """Both apps of one process. `public_sock`/`channel_sock` may be pre-bound (ports known early).
 
     uvicorn configures no logging of its own (`log_config=None`): its loggers, the access log included,
-    reach the process's root handler (`api.logs.configure_logging`)."""
+    reach the process's root handler (`api.process.logs.configure_logging`)."""
 
     def __init__(
         self,

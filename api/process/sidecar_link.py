@@ -13,9 +13,9 @@ import grpc
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 
-from api.settings import Settings
-from api.shared import Shared
-from api.tracing import outgoing_headers
+from api.middleware.tracing import outgoing_headers
+from api.process.settings import Settings
+from api.process.shared import Shared
 from sidecar.wire.http1 import WireError
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 

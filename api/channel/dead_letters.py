@@ -3,7 +3,7 @@ was never handled, and redrive or discard it (`api.routes.admin`), instead of fi
 
 Each subscription names a dead-letter topic (`<topic>-dead`, `dead_letter_topic`); daprd (and the embedded
 sidecar) publishes the original CloudEvent there when the handler answers DROP or retries run out, and the
-app subscribes to it (`api.deliveries`). Layout (keys prefixed with the app id by the sidecar):
+app subscribes to it (`api.channel.deliveries`). Layout (keys prefixed with the app id by the sidecar):
 `dead-letters|index` lists the kept ones in arrival order (`[seq, id, topic]`, guarded by its ETag), and
 `dead-letters|<id>` holds one, `id` being a digest of the event id, so a redelivered dead letter is kept once.
 At most `max_kept` are kept: the oldest is evicted (logged) to make room. Calls go through the sidecar's
@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from api.feed import bulk_get
+from api.channel.feed import bulk_get
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "dead_letter_topic",
 ]
 
-log = logging.getLogger("api.dead_letters")
+log = logging.getLogger("api.channel.dead_letters")
 
 DEAD_LETTER_SUFFIX = "-dead"
 _INDEX = "dead-letters|index"

@@ -1,0 +1,94 @@
+"""The app channel's actor routes: daprd's calls into the SDK's actor runtime through its public
+`ActorRuntime` API (dispatch, fire_reminder, fire_timer, deactivate, get_actor_config), answered as the
+SDK's own routes (`dapr.ext.fastapi.DaprActor`) answer them, so daprd and the embedded sidecar see no
+difference."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from dapr.actor import ActorRuntime
+from dapr.clients.exceptions import ERROR_CODE_UNKNOWN, DaprInternalError
+from dapr.serializers import DefaultJSONSerializer
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from api.plain_endpoint import raw_route
+
+__all__ = ["actor_routes"]
+
+log = logging.getLogger("api.channel")
+
+# What the SDK's actor routes send a method's (already serialized) result as.
+_RESULT_TYPE = "application/json; utf-8"
+_REENTRANCY_HEADER = "dapr-reentrancy-id"
+_BASE = "/actors/{actor_type}/{actor_id}"
+
+Call = Callable[[Request], Awaitable[Response]]
+
+
+def _runtime_errors(call: Call) -> Call:
+    """The SDK routes' error answers: a 500 whose body names the error."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await call(request)
+        except DaprInternalError as exc:
+            return JSONResponse(exc.as_json_safe_dict(), status_code=500)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            log.debug("actor call %s failed: %r", request.url.path, exc)
+            return JSONResponse({"message": repr(exc), "errorCode": ERROR_CODE_UNKNOWN}, status_code=500)
+
+    return endpoint
+
+
+async def _method(request: Request) -> Response:
+    p = request.path_params
+    result = await ActorRuntime.dispatch(
+        p["actor_type"],
+        p["actor_id"],
+        p["method"],
+        await request.body(),
+        request.headers.get(_REENTRANCY_HEADER),
+    )
+    return Response(result, media_type=_RESULT_TYPE)
+
+
+async def _reminder(request: Request) -> Response:
+    p = request.path_params
+    await ActorRuntime.fire_reminder(p["actor_type"], p["actor_id"], p["name"], await request.body())
+    return JSONResponse({"message": f"called reminder. actor: {p['actor_type']}.{p['actor_id']}"})
+
+
+async def _timer(request: Request) -> Response:
+    p = request.path_params
+    await ActorRuntime.fire_timer(p["actor_type"], p["actor_id"], p["name"], await request.body())
+    return JSONResponse({"message": f"called timer. actor: {p['actor_type']}.{p['actor_id']}"})
+
+
+async def _deactivate(request: Request) -> Response:
+    p = request.path_params
+    await ActorRuntime.deactivate(p["actor_type"], p["actor_id"])
+    return JSONResponse({"message": f"deactivated actor: {p['actor_type']}.{p['actor_id']}"})
+
+
+def actor_routes() -> list[BaseRoute]:
+    """The routes daprd calls for the actors registered with `ActorRuntime`, the hottest first."""
+    serializer = DefaultJSONSerializer()
+
+    async def config(request: Request) -> Response:
+        return Response(serializer.serialize(ActorRuntime.get_actor_config()), media_type=_RESULT_TYPE)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return [
+        raw_route(_BASE + "/method/{method}", ["PUT"], _runtime_errors(_method)),
+        raw_route(_BASE + "/method/remind/{name}", ["PUT"], _runtime_errors(_reminder)),
+        raw_route(_BASE + "/method/timer/{name}", ["PUT"], _runtime_errors(_timer)),
+        raw_route(_BASE, ["DELETE"], _runtime_errors(_deactivate)),
+        raw_route("/dapr/config", ["GET"], config),
+        raw_route("/healthz", ["GET"], healthz),
+    ]
