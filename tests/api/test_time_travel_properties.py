@@ -17,7 +17,8 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Stack, changes, new_list, running_stack
+from tests.api.conftest import Stack, changes, new_list
+from tests.stack import running_stack
 
 HOUR = 3600
 RULES = ["FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,WE,FR,SU", "FREQ=HOURLY;INTERVAL=8", "FREQ=DAILY;INTERVAL=2"]
