@@ -180,9 +180,10 @@ def document_plain_routes(schema: dict[str, Any], routes: Iterable[BaseRoute]) -
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for route in iter_route_contexts(list(routes)):  # FastAPI's view of included routers' routes
         if isinstance(route.endpoint, PlainEndpoint) and route.path is not None:
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # `{id:segment}` -> `{id}`, as FastAPI
             for method, operation in route.endpoint.operations.items():
-                path_item = schema.setdefault("paths", {}).setdefault(route.path, {})
-                path_item[method.lower()] = operation.document(route.path, method, components)
+                path_item = schema.setdefault("paths", {}).setdefault(path, {})
+                path_item[method.lower()] = operation.document(path, method, components)
 
 
 def _ref(model: type[BaseModel], components: dict[str, Any], mode: Any) -> dict[str, str]:

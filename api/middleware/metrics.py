@@ -8,6 +8,7 @@ into it; several processes' worth can live in one test run); the public API's `/
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -18,6 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["ApiMetrics", "MetricsMiddleware", "ReminderMetricsMiddleware"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 
 class ApiMetrics:
@@ -148,7 +152,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, status.watching(send))
         finally:
             route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            # `{id:segment}` -> `{id}`: the template as the OpenAPI document names it
+            template = _CONVERTOR.sub(r"{\1}", getattr(route, "path", None) or "<unmatched>")
             self.metrics.request_seconds.labels(template, scope["method"], str(status.code)).observe(
                 time.perf_counter() - start
             )
