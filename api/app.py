@@ -30,7 +30,7 @@ from api.metrics import MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
-from api.routes import admin, dev, events, health, lists, todos
+from api.routes import admin, batch, dev, events, health, lists, todos
 from api.routes import series as series_routes
 from api.routes import workflows as workflow_routes
 from api.settings import MIN_SECRET_BYTES, Settings, series_settings
@@ -147,7 +147,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         ],
     )
     install_problem_handlers(app)
-    for module in (lists, todos, series_routes, workflow_routes, events, admin, health):
+    for module in (lists, todos, batch, series_routes, workflow_routes, events, admin, health):
         app.include_router(module.router)
     if settings.dev_clock:
         app.include_router(dev.router)
