@@ -202,6 +202,12 @@ class _Plan:
     summary="Apply up to 100 commands in order, each on its own, with temporary ids",
 )
 async def batch(body: BatchRequest, request: Request, user: CurrentUser, resources: ResourcesDep) -> Response:
+    """Each command answers on its own `status` (as its single-call route would) with the `item` or
+    `list` it left or a problem `error`; one failing rolls back no other. `temp_id` names what a
+    `list_add`/`item_add` creates for the `list_id`, `id`, `parent_id` and `ids` of later commands. A
+    `uuid` seen before (per user, kept as long as Idempotency-Key records) answers its first result with
+    `replayed: true` and is not applied again; with a different command it answers 422. Consecutive
+    commands on one list apply in one actor turn; the batch costs one rate-limit token per turn."""
     commands = body.commands
     # A batch costs what it asks of the actors: one token per actor turn (CurrentUser took the first).
     turns = len(runs([_list_key(c) for c in commands]))

@@ -58,8 +58,8 @@ def test_hundred_adds_on_one_list_are_one_actor_turn(stack: Stack, client: httpx
         new_item(client, other, f"item {n}")
     singles = time.perf_counter() - started
     assert actor_calls(stack, "AddTodo") - adds_before == 100
+    # Wall times are logged, not asserted: the machine is shared, and the turns are the measure.
     log.info("100 adds: one batch %.3fs (1 actor turn), 100 requests %.3fs (100 turns)", batched, singles)
-    assert batched < singles
 
 
 def test_temp_ids_link_a_list_its_items_and_a_subtask(client: httpx.Client) -> None:
