@@ -10,19 +10,31 @@ import asyncio
 import logging
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from starlette.responses import Response
 
-from api.deps import ID_PATTERN, CurrentUser, Resources, ResourcesDep
+from api.deps import CurrentUser, Resources, ResourcesDep
 from api.idempotency import IdempotencyStore, Replay, fingerprint
 from api.openapi import problem_responses
 from api.problems import ApiProblem, Problem, RateLimited, domain_problem, problem_body
 from api.responses import model_response
+from api.routes.batch_commands import (
+    BatchRequest,
+    BatchResponse,
+    CommandResult,
+    ItemAdd,
+    ItemMove,
+    ItemReorder,
+    ItemUpdate,
+    ListAdd,
+    ListDelete,
+    ListUpdate,
+)
 from api.routes.lists import create_owned_list, delete_owned_list, new_list_id
-from api.schemas import ItemCreate, ItemPatch, ListCreate, ListPatch, WholePosition, set_fields
+from api.schemas import set_fields
 from api.sidecar_link import SidecarError
 from todo_actors.batch import runs
 from todo_actors.commands import (
@@ -42,148 +54,14 @@ from todo_actors.commands import (
 )
 from todo_actors.errors import InvalidInput, TodoError
 from todo_actors.interface import StepResult
-from todo_actors.model import ListSummary, TodoItem
 
-__all__ = ["BatchRequest", "BatchResponse", "router"]
+__all__ = ["router"]
 
 log = logging.getLogger("api.routes.batch")
 
 router = APIRouter(tags=["batch"], responses=problem_responses(400, 401, 413, 422, 429, 502, 503))
 
-MAX_COMMANDS = 100
 _INSTANCE = "/v1/batch"
-
-Ref = Annotated[str, Field(pattern=ID_PATTERN, description="An id, or the `temp_id` of an earlier command")]
-CommandUuid = Annotated[
-    str, Field(pattern=r"^[\x21-\x7e]{1,128}$", description="Makes the command idempotent (per user)")
-]
-TempId = Annotated[
-    str | None,
-    Field(pattern=ID_PATTERN, description="A name for what this command creates, for later commands"),
-]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ListUpdateArgs(ListPatch):
-    id: Ref
-
-
-class ListRef(_Body):
-    id: Ref
-
-
-class ItemAddArgs(ItemCreate):
-    list_id: Ref
-
-
-class ItemUpdateArgs(ItemPatch):
-    list_id: Ref
-    id: Ref
-
-
-class ItemRef(_Body):
-    list_id: Ref
-    id: Ref
-
-
-class ItemMoveArgs(_Body):
-    """Move within the list: under another parent (`null`: to the top level) and/or to a position.
-    Items cannot move to another list (two actors, no atomic move between them)."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"anyOf": [{"required": ["parent_id"]}, {"required": ["position"]}]}
-    )
-    list_id: Ref
-    id: Ref
-    parent_id: Ref | None = None
-    position: WholePosition | None = None
-
-    @model_validator(mode="after")
-    def _somewhere(self) -> ItemMoveArgs:
-        if not self.model_fields_set & {"parent_id", "position"}:
-            raise ValueError("a move names `parent_id` and/or `position`")
-        return self
-
-
-class ItemReorderArgs(_Body):
-    list_id: Ref
-    ids: Annotated[list[Ref], Field(min_length=1, max_length=10_000)]
-
-
-class _Command(_Body):
-    uuid: CommandUuid
-
-
-class ListAdd(_Command):
-    type: Literal["list_add"]
-    temp_id: TempId = None
-    args: ListCreate
-
-
-class ListUpdate(_Command):
-    type: Literal["list_update"]
-    args: ListUpdateArgs
-
-
-class ListDelete(_Command):
-    type: Literal["list_delete"]
-    args: ListRef
-
-
-class ItemAdd(_Command):
-    type: Literal["item_add"]
-    temp_id: TempId = None
-    args: ItemAddArgs
-
-
-class ItemUpdate(_Command):
-    type: Literal["item_update"]
-    args: ItemUpdateArgs
-
-
-class ItemAction(_Command):
-    type: Literal["item_complete", "item_reopen", "item_delete"]
-    args: ItemRef
-
-
-class ItemMove(_Command):
-    type: Literal["item_move"]
-    args: ItemMoveArgs
-
-
-class ItemReorder(_Command):
-    type: Literal["item_reorder"]
-    args: ItemReorderArgs
-
-
-Command = Annotated[
-    ListAdd | ListUpdate | ListDelete | ItemAdd | ItemUpdate | ItemAction | ItemMove | ItemReorder,
-    Field(discriminator="type"),
-]
-
-
-class BatchRequest(_Body):
-    commands: Annotated[list[Command], Field(min_length=1, max_length=MAX_COMMANDS)]
-
-
-class CommandResult(BaseModel):
-    """One command's answer: `status` as the single-call route would answer, with the `item` or `list`
-    it left, or the `error` (a problem document); `replayed` when its `uuid` had been applied before."""
-
-    uuid: str
-    status: int = Field(ge=200, le=599)
-    item: TodoItem | None = None
-    list: ListSummary | None = None
-    error: Problem | None = None
-    replayed: bool = False
-
-
-class BatchResponse(BaseModel):
-    results: list[CommandResult]
-    temp_id_mapping: dict[str, str] = Field(description="temp_id -> id of what the command created")
 
 
 @dataclass
