@@ -153,18 +153,51 @@ def tighten_domain_schemas(components: dict[str, Any]) -> None:
             "title": "Before Due",
         }
         reminder["oneOf"] = _exactly_one("at", "before_due")
-    for name in ("ListCreate", "ListPatch", "SeriesSpec"):
+    for name in ("ListCreate", "ListPatch", "ListUpdateArgs", "SeriesSpec"):
         model = components.get(name)
         if model is not None:
             model["properties"]["tz"] = {**model["properties"]["tz"], **zone}
     # `UpdateList` and `UpdateTodo` refuse an explicit null for these: leave them out to keep them.
-    for name, fields in (("ListPatch", ("title", "tz")), ("ItemPatch", ("title", "position"))):
+    for name, fields in (
+        ("ListPatch", ("title", "tz")),
+        ("ItemPatch", ("title", "position")),
+        ("ListUpdateArgs", ("title", "tz")),
+        ("ItemUpdateArgs", ("title", "position")),
+        ("ItemMoveArgs", ("position",)),
+    ):
         properties = components.get(name, {}).get("properties", {})
+        if not properties:
+            continue
         for field in fields:
             prop = properties[field]
             kept = [v for v in prop.pop("anyOf", ()) if v != {"type": "null"}]
             prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
             prop.update(zone if field == "tz" else {})
+    # A `before_due` reminder needs a due to count back from (the domain refuses it otherwise).
+    for name in ("ItemCreate", "ItemAddArgs"):
+        model = components.get(name)
+        if model is not None:
+            model["anyOf"] = [
+                {"properties": {"reminders": {"items": {"properties": {"before_due": {"type": "null"}}}}}},
+                {"required": ["due"], "properties": {"due": {"$ref": "#/components/schemas/Due"}}},
+            ]
+    # ...and a change that clears the due cannot bring one (a kept due is stored state, not in the document).
+    for name in ("ItemPatch", "ItemUpdateArgs"):
+        model = components.get(name)
+        if model is not None:
+            model["anyOf"] = [
+                {"properties": {"due": {"not": {"type": "null"}}}},
+                {
+                    "properties": {
+                        "reminders": {
+                            "anyOf": [
+                                {"type": "null"},
+                                {"items": {"properties": {"before_due": {"type": "null"}}}},
+                            ]
+                        }
+                    }
+                },
+            ]
     patch = components.get("SeriesPatch")
     if patch is not None:  # "nothing to change" otherwise
         patch["anyOf"] = [

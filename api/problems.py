@@ -39,7 +39,9 @@ __all__ = [
     "RateLimited",
     "ServiceUnavailable",
     "Unauthorized",
+    "domain_problem",
     "install_problem_handlers",
+    "problem_body",
     "problem_response",
 ]
 
@@ -161,13 +163,27 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
+    body = problem_body(kind, status, title, detail, instance=instance, **extra)
+    return Response(to_json(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def problem_body(
+    kind: str,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The problem document itself (also answered inside a batch result)."""
     body: dict[str, Any] = {"type": _type(kind), "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(to_json(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+    return body
 
 
 _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
@@ -187,9 +203,17 @@ _STATE_FIELDS = frozenset({"parent_id"})
 
 
 def _domain_problem(request: Request, exc: TodoError) -> Response:
+    body = domain_problem(
+        exc, instance=request.url.path, if_match=request.headers.get("if-match") is not None
+    )
+    return Response(to_json(body), status_code=body["status"], media_type=PROBLEM_JSON)
+
+
+def domain_problem(exc: TodoError, *, instance: str, if_match: bool = False) -> dict[str, Any]:
+    """The problem document a domain error answers (`if_match`: a version conflict is then a 412)."""
     kind, status, title = _DOMAIN.get(type(exc), ("internal", 500, "Internal error"))
     extra: dict[str, Any] = {}
-    if isinstance(exc, VersionConflict) and request.headers.get("if-match") is not None:
+    if isinstance(exc, VersionConflict) and if_match:
         kind, status, title = "precondition-failed", 412, "The resource changed (ETag mismatch)"
     if isinstance(exc, LimitExceeded):
         extra = {"limit": exc.details.get("limit"), "max": exc.details.get("max")}
@@ -200,7 +224,7 @@ def _domain_problem(request: Request, exc: TodoError) -> Response:
         extra["errors"] = errors or None
         if errors and all(e["loc"][:1] and e["loc"][0] in _STATE_FIELDS for e in errors):
             status = 409
-    return problem_response(kind, status, title, exc.message, instance=request.url.path, **extra)
+    return problem_body(kind, status, title, exc.message, instance=instance, **extra)
 
 
 # Sidecar answers meaning "not ready yet / try again", not "your request failed".

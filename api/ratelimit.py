@@ -36,15 +36,17 @@ class RateLimiter:
         self._max_users = max_users
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def take(self, user: str) -> int:
+    def take(self, user: str, cost: int = 1) -> int:
+        """Take `cost` tokens (at most `burst`, so any cost can pass once the bucket is full)."""
+        need = float(min(max(cost, 1), self.burst))
         now = self._now()
         tokens, last = self._buckets.pop(user, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
         wait = 0
-        if tokens >= 1.0:
-            tokens -= 1.0
+        if tokens >= need:
+            tokens -= need
         else:
-            wait = max(1, math.ceil((1.0 - tokens) / self.rate))
+            wait = max(1, math.ceil((need - tokens) / self.rate))
         self._buckets[user] = (tokens, now)
         if len(self._buckets) > self._max_users:
             self._buckets.popitem(last=False)

@@ -20,8 +20,10 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 
 from todo_actors import transitions as tr
 from todo_actors.actor_state import NO_STATE_MANAGER, ActorStore
+from todo_actors.batch import step_results, transition_of
 from todo_actors.commands import (
     AddTodo,
+    ApplyMany,
     CompleteTodo,
     CreateList,
     DeleteList,
@@ -42,6 +44,8 @@ from todo_actors.interface import (
     ItemReply,
     ItemResult,
     ListReply,
+    ManyReply,
+    ManyResult,
     QueryTodos,
     TodoListActorInterface,
     TodoPageReply,
@@ -184,6 +188,21 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
             return outcome.state.summary()
 
         return await reply(ListReply, run)
+
+    async def batch(self, cmd: ApplyMany) -> ManyReply:
+        """Every step in this one turn, with one save of the state and of all their effects."""
+        limits = self._config.limits
+
+        async def run() -> Any:
+            old = await self._current()
+            changes = [transition_of(step, limits) for step in cmd.steps]
+            many = tr.apply_many(old, changes, self._config.now())
+            if many.changed:
+                await self._commit(old, many.state, many.events, many.reminders)
+            version = None if many.state is None else many.state.version
+            return ManyResult(results=step_results(cmd.steps, many), list_version=version)
+
+        return await reply(ManyReply, run)
 
     # reminders ---------------------------------------------------------------------------------------
 

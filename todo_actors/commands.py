@@ -7,7 +7,7 @@ trip through the actor proxy.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +36,10 @@ from todo_actors.model import (
 )
 
 __all__ = [
+    "MAX_STEPS",
+    "AddStep",
     "AddTodo",
+    "ApplyMany",
     "Command",
     "CompleteTodo",
     "CreateList",
@@ -45,6 +48,8 @@ __all__ = [
     "Patch",
     "ReopenTodo",
     "ReorderTodos",
+    "Step",
+    "StepOf",
     "UpdateList",
     "UpdateTodo",
 ]
@@ -206,3 +211,60 @@ class ReorderTodos(Command):
     ids: Annotated[
         tuple[ItemId, ...], Field(min_length=1, max_length=_MAX_REORDER), AfterValidator(_unique_ids)
     ]
+
+
+# One list's share of a batch (`POST /v1/batch` takes at most 100 commands).
+MAX_STEPS = 100
+
+
+class AddStep(BaseModel):
+    """Add an item under an id the caller chose, so later steps of the batch can name it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["add"] = "add"
+    new_id: ItemId
+    cmd: AddTodo
+
+
+class StepOf(BaseModel):
+    """Any other change of one list, as the single-call method would take it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["update_list", "update", "complete", "reopen", "delete", "reorder"]
+    cmd: UpdateList | UpdateTodo | CompleteTodo | ReopenTodo | DeleteTodo | ReorderTodos
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_cmd(cls, data: Any) -> Any:
+        # The union alone cannot tell a CompleteTodo from a ReopenTodo or DeleteTodo: `kind` does.
+        if isinstance(data, dict) and isinstance(data.get("cmd"), dict):
+            model = _STEP_COMMANDS.get(data.get("kind"))  # type: ignore[arg-type]
+            if model is not None:
+                data = {**data, "cmd": model.model_validate(data["cmd"])}
+        return data
+
+    @model_validator(mode="after")
+    def _cmd_of_kind(self) -> StepOf:
+        if type(self.cmd) is not _STEP_COMMANDS[self.kind]:
+            raise ValueError(f"a {self.kind!r} step takes a {_STEP_COMMANDS[self.kind].__name__}")
+        return self
+
+
+Step = Annotated[AddStep | StepOf, Field(discriminator="kind")]
+
+
+class ApplyMany(BaseModel):
+    """Changes of one list applied in order in one actor turn, each on its own (see `apply_many`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: Annotated[tuple[Step, ...], Field(min_length=1, max_length=MAX_STEPS)]
+
+
+_STEP_COMMANDS: dict[str, type[BaseModel]] = {
+    "update_list": UpdateList,
+    "update": UpdateTodo,
+    "complete": CompleteTodo,
+    "reopen": ReopenTodo,
+    "delete": DeleteTodo,
+    "reorder": ReorderTodos,
+}

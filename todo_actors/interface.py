@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from todo_actors.commands import (
     AddTodo,
+    ApplyMany,
     CompleteTodo,
     CreateList,
     DeleteList,
@@ -30,6 +31,8 @@ __all__ = [
     "OWNER_ACTOR_TYPE",
     "Ack",
     "AckReply",
+    "ManyReply",
+    "ManyResult",
     "GetList",
     "GetTodo",
     "ItemReply",
@@ -43,6 +46,7 @@ __all__ = [
     "PageRequest",
     "QueryTodos",
     "Reply",
+    "StepResult",
     "TodoListActorInterface",
     "TodoPage",
     "TodoPageReply",
@@ -140,11 +144,28 @@ class ListChange(BaseModel):
     created_at: AwareDatetime | None = None
 
 
+class StepResult(BaseModel):
+    """One step of a batch: its `error`, else the item it left (a deleted item's last snapshot), or
+    `list` for the list-wide steps (list update, reorder)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    item: TodoItem | None = None
+    list: ListSummary | None = None
+    error: ErrorInfo | None = None
+
+
+class ManyResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    results: list[StepResult]
+    list_version: int | None
+
+
 ListReply = Reply[ListSummary]
 ItemReply = Reply[ItemResult]
 TodoPageReply = Reply[TodoPage]
 AckReply = Reply[Ack]
 OwnerListsReply = Reply[OwnerLists]
+ManyReply = Reply[ManyResult]
 
 
 class TodoListActorInterface(ActorInterface):
@@ -185,6 +206,9 @@ class TodoListActorInterface(ActorInterface):
 
     @actormethod(name="ReorderTodos")
     async def reorder_todos(self, cmd: ReorderTodos) -> ListReply: ...
+
+    @actormethod(name="Batch")
+    async def batch(self, cmd: ApplyMany) -> ManyReply: ...
 
 
 class OwnerIndexActorInterface(ActorInterface):

@@ -7,7 +7,7 @@ No I/O and no clock: the list actor loads state, calls one of these, saves `layo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from todo_actors.commands import (
     UpdateList,
     UpdateTodo,
 )
-from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, VersionConflict
+from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
 from todo_actors.events import EventType, TaskEvent, task_event
 from todo_actors.model import MAX_POSITION, MAX_REMINDERS, TodoItem, TodoList
 from todo_actors.reminders import NO_REMINDER_CHANGES, ReminderChanges, reminder_changes
@@ -35,8 +35,11 @@ __all__ = [
     "POSITION_STEP",
     "Deletion",
     "Limits",
+    "Many",
     "Outcome",
+    "Transition",
     "add_todo",
+    "apply_many",
     "complete_todo",
     "create_list",
     "delete_list",
@@ -95,6 +98,44 @@ class Deletion:
 
     events: tuple[TaskEvent, ...]
     reminders: ReminderChanges
+
+
+Transition = Callable[[TodoList | None, dt.datetime], Outcome]
+"""One change bound to its command: (state, now) -> outcome, raising a `TodoError` when invalid."""
+
+
+@dataclass(frozen=True)
+class Many:
+    """Result of `apply_many`: the state after every change that succeeded, their effects in order, and
+    per change its `Outcome` or the `TodoError` that refused it."""
+
+    state: TodoList | None
+    results: tuple[Outcome | TodoError, ...]
+    events: tuple[TaskEvent, ...] = ()
+    reminders: ReminderChanges = NO_REMINDER_CHANGES
+    changed: bool = False
+
+
+def apply_many(state: TodoList | None, changes: Sequence[Transition], now: dt.datetime) -> Many:
+    """Apply `changes` in order, each to the state the previous ones left. Each stands on its own (as
+    Todoist's batched commands do): one that fails changes nothing and the next ones still apply, so
+    the caller saves `state_changes(state, many.state)` with all the effects once."""
+    current = state
+    results: list[Outcome | TodoError] = []
+    events: list[TaskEvent] = []
+    reminders, changed = NO_REMINDER_CHANGES, False
+    for change in changes:
+        try:
+            outcome = change(current, now)
+        except TodoError as exc:
+            results.append(exc)
+            continue
+        results.append(outcome)
+        if outcome.changed:
+            current, changed = outcome.state, True
+            events.extend(outcome.events)
+            reminders = reminders.then(outcome.reminders)
+    return Many(current, tuple(results), tuple(events), reminders, changed)
 
 
 def create_list(state: TodoList | None, cmd: CreateList, list_id: str, now: dt.datetime) -> Outcome:

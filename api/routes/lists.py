@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -21,6 +21,7 @@ from api.deps import (
     ListId,
     ListProxy,
     OwnerIndexProxy,
+    Resources,
     ResourcesDep,
 )
 from api.openapi import problem_responses
@@ -31,7 +32,7 @@ from todo_actors.errors import NotFound, TodoError, VersionConflict
 from todo_actors.interface import GetList, ListChange, PageRequest
 from todo_actors.model import ListSummary
 
-__all__ = ["router"]
+__all__ = ["create_owned_list", "delete_owned_list", "new_list_id", "router"]
 
 log = logging.getLogger("api.routes.lists")
 
@@ -60,26 +61,30 @@ def new_list_id(user: str, idempotency_key: str | None) -> str:
 async def create_list(
     body: ListCreate,
     user: CurrentUser,
-    owner_index: OwnerIndexProxy,
     resources: ResourcesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     list_id = new_list_id(user, idempotency_key)
+    cmd = command(CreateList, owner=user, **body.model_dump())
+    summary = await create_owned_list(resources, user, list_id, cmd)
+    return model_response(summary, 201, version=summary.version, location=f"/v1/lists/{list_id}")
+
+
+async def create_owned_list(resources: Resources, user: str, list_id: str, cmd: CreateList) -> ListSummary:
+    """Index the list under its owner, then create it (un-indexing it if that fails)."""
+    owner_index = resources.owner_index(user)
     resources.shared.owners.record(list_id, user)
     # Index first: it enforces the lists-per-user limit, and a list missing from the index would be
     # invisible in GET /v1/lists. An index entry without a list is skipped when listing.
     (await owner_index.add_list(ListChange(list_id=list_id))).unwrap()
     try:
-        reply = await resources.list_actor(list_id).create_list(
-            command(CreateList, owner=user, **body.model_dump())
-        )
-        summary = reply.unwrap()
+        summary: ListSummary = (await resources.list_actor(list_id).create_list(cmd)).unwrap()
     except VersionConflict:
         raise  # the id is taken by this user's earlier list (same Idempotency-Key): keep it indexed
     except TodoError:
         (await owner_index.remove_list(ListChange(list_id=list_id))).unwrap()
         raise
-    return model_response(summary, 201, version=summary.version, location=f"/v1/lists/{list_id}")
+    return summary
 
 
 @router.get("", response_model=ListPage, summary="The caller's lists, oldest first")
@@ -136,18 +141,23 @@ async def delete_list(
     request: Request,
     list_id: ListId,
     user: CurrentUser,
-    actor: ListProxy,
-    owner_index: OwnerIndexProxy,
     resources: ResourcesDep,
     if_match: IfMatch,
 ) -> Response:
-    resources.shared.owners.record(list_id, user)
-    (await actor.delete_list(DeleteList(caller=user, expected_version=if_match))).unwrap()
-    (await owner_index.remove_list(ListChange(list_id=list_id))).unwrap()
-    series = getattr(request.app.state, "series", None)  # SeriesHandles, when series are enabled
+    cmd = DeleteList(caller=user, expected_version=if_match)
+    await delete_owned_list(request.app, resources, list_id, cmd)
+    return Response(status_code=204)
+
+
+async def delete_owned_list(app: Any, resources: Resources, list_id: str, cmd: DeleteList) -> None:
+    """Delete the list, take it out of its owner's index and end its recurring series."""
+    assert cmd.caller is not None
+    resources.shared.owners.record(list_id, cmd.caller)
+    (await resources.list_actor(list_id).delete_list(cmd)).unwrap()
+    (await resources.owner_index(cmd.caller).remove_list(ListChange(list_id=list_id))).unwrap()
+    series = getattr(app.state, "series", None)  # SeriesHandles, when series are enabled
     if series is not None:
         try:
             await series.service.end_for_list(list_id)
         except Exception as exc:  # the list is gone either way; a series left over ends on its next date
             log.warning("could not end the series of deleted list %s: %r", list_id, exc)
-    return Response(status_code=204)
