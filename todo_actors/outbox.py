@@ -41,6 +41,9 @@ __all__ = [
 
 log = logging.getLogger("todo_actors.outbox")
 
+# A Go `time.Duration` (how Dapr carries a reminder's due time) holds at most 2,562,047 hours.
+MAX_REMINDER_DELAY = dt.timedelta(hours=2_562_047)
+
 OUTBOX_KEY = "outbox"
 RETRY_REMINDER = "outbox:retry"
 
@@ -217,6 +220,10 @@ class Outbox:
     async def _apply(self, op: ReminderOp, now: dt.datetime) -> None:
         if op.fire_at is None:
             await self._actor.unregister_reminder(op.name)
+        elif delay_until(op.fire_at, now) > MAX_REMINDER_DELAY:
+            # Dapr carries a reminder's due time as a Go duration (at most ~292 years): one further out
+            # can never be registered, and retrying it every few seconds would never end. It is skipped.
+            log.info("reminder %s at %s is beyond Dapr's reach; not registered", op.name, op.fire_at)
         else:
             await self._actor.register_reminder(
                 op.name, reminder_payload(op.fire_at), delay_until(op.fire_at, now), None

@@ -117,3 +117,15 @@ def test_a_malformed_advance_is_refused(client: httpx.Client, body: dict[str, An
     r = client.post("/v1/dev/clock:advance", json=body)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_reminder_beyond_daprs_reach_is_skipped_not_retried_forever(client: httpx.Client) -> None:
+    """Dapr carries a due time as a Go duration (~292 years at most): such a reminder cannot be registered,
+    and a side effect retried every few seconds would make each of them a step of every later advance."""
+    todo = new_list(client, "Far future")
+    item = new_item(
+        client, todo["id"], "time capsule", due={"date": "5048-06-06"}, reminders=[{"before_due": "PT15M"}]
+    )
+    assert item["due"] == {"date": "5048-06-06"}
+    answer = advance(client, DAY)
+    assert answer["steps"] <= 10, answer  # the 6-hourly housekeeping, not a retry every 10 s
