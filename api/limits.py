@@ -64,6 +64,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._header_bytes = 0  # of the current request's request line and fields, as parsed
         self._unparsed_bytes = 0  # received while its headers were incomplete
         self._too_large = False
+        self._completed = False  # a message completed in the chunk being parsed
         self._body_pending = False
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -82,10 +83,12 @@ class _GuardedProtocol(HttpToolsProtocol):
             return  # refused: dropped while lingering
         if self._awaiting_headers and self._header_timer is None:
             self._start_header_timer()
+        self._completed = False
         super().data_received(data)
         if self._awaiting_headers and not self._too_large and self.parser is not None:
-            # llhttp holds an incomplete header block in memory: bound what it may hold.
-            self._unparsed_bytes += len(data)
+            # llhttp holds an incomplete header block in memory: bound what it may hold. A chunk that
+            # ended a message (its body included) says nothing about the next request's headers.
+            self._unparsed_bytes = 0 if self._completed else self._unparsed_bytes + len(data)
             if self._unparsed_bytes > self.limits.max_header_bytes:
                 self._refuse_headers()
         elif self._body_pending:
@@ -112,6 +115,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._completed = True
         self._body_pending = False
         self._awaiting_headers = True  # the next request's, timed from its first byte
         self._cancel(self._body_timer)

@@ -248,3 +248,25 @@ def test_methods_a_path_lacks_are_405_with_every_method_it_has(engine: Engine) -
         # A query instant is RFC 3339 text, not a Unix time.
         r = client.get(f"/v1/lists/{list_id}/items", params={"due_before": "0.5"})
         assert r.status_code == 422, r.text
+
+
+def test_a_large_body_on_a_kept_alive_connection_does_not_count_as_the_next_requests_headers(
+    engine: Engine,
+) -> None:
+    """A request whose body arrives in the chunk that completes it (a bulk delivery, a batch) leaves nothing
+    to count against the next request's header limit: the connection keeps serving."""
+    headers = {"Authorization": f"Bearer {engine.token}"}
+    with httpx.Client(base_url=engine.url, headers=headers, timeout=30) as c:
+        list_id = c.post("/v1/lists", json={"title": "big"}).json()["id"]
+        commands = [
+            {
+                "type": "item_add",
+                "uuid": f"big-{n}",
+                "args": {"list_id": list_id, "title": "x", "notes": "n" * 900},
+            }
+            for n in range(60)
+        ]
+        for _ in range(3):  # the same keep-alive connection each time
+            r = c.post("/v1/batch", json={"commands": commands})
+            assert r.status_code == 200, r.text
+            assert c.get("/health/live").status_code == 200
