@@ -203,18 +203,23 @@ class SeriesStore:
                 raise LimitExceeded(
                     f"a user has at most {limit} series", limit_name="series_per_owner", limit=limit
                 )
-            new = OwnerIndex(series=(*current, entry))
-            options = None if etag else StateOptions(concurrency=Concurrency.first_write)
-            try:
-                await self._client.save_state(
-                    self._store, key, new.model_dump_json(), etag=etag, options=options
-                )
+            if await self._save_index(key, OwnerIndex(series=(*current, entry)), etag):
                 return
-            except Exception as exc:
-                if not is_conflict(exc):
-                    raise
             await _backoff(attempt)
         raise ConflictRetriesExhausted(f"the series index of {owner!r} kept changing")
+
+    async def _save_index(self, key: str, index: BaseModel, etag: str | None) -> bool:
+        """Save an index guarded by the ETag it was read with (first-write when new); False on a conflict."""
+        options = None if etag else StateOptions(concurrency=Concurrency.first_write)
+        try:
+            await self._client.save_state(
+                self._store, key, index.model_dump_json(), etag=etag, options=options
+            )
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            return False
+        return True
 
     async def add_to_list(self, list_id: str, series_id: str) -> None:
         """Add `series_id` to the list's index of series (no-op if present)."""
@@ -224,16 +229,8 @@ class SeriesStore:
             current = () if index is None else index.series
             if series_id in current:
                 return
-            new = ListSeries(series=(*current, series_id))
-            options = None if etag else StateOptions(concurrency=Concurrency.first_write)
-            try:
-                await self._client.save_state(
-                    self._store, key, new.model_dump_json(), etag=etag, options=options
-                )
+            if await self._save_index(key, ListSeries(series=(*current, series_id)), etag):
                 return
-            except Exception as exc:
-                if not is_conflict(exc):
-                    raise
             await _backoff(attempt)
         raise ConflictRetriesExhausted(f"the series index of list {list_id!r} kept changing")
 
