@@ -1,6 +1,7 @@
 """Pub/sub deliveries to the app channel: each event is recorded once (by its id) in its owner's feed, and
-a completed occurrence item advances its series. Task events come in batches (Dapr bulk subscribe), so a
-batch costs one feed append whatever its size; reminders come one by one. Each subscription names a
+a completed occurrence item advances its series. Task events and reminder notifications come in batches
+(Dapr bulk subscribe), so a batch costs one feed append whatever its size (a burst of reminders due at one
+instant would otherwise be recorded one state transaction at a time). Each subscription names a
 dead-letter topic (`<topic>-dead`) that the app subscribes to as well: an event its handler drops, or that
 fails every retry, is kept for an operator (`api.channel.dead_letters`).
 """
@@ -111,6 +112,7 @@ class Deliveries:
                 "route": self.route(REMINDERS_TOPIC),
                 "metadata": {},
                 "deadLetterTopic": dead_letter_topic(REMINDERS_TOPIC),
+                "bulkSubscribe": bulk,
             },
             *(
                 {
@@ -129,8 +131,8 @@ class Deliveries:
     def handlers(self) -> dict[str, DeliveryHandler]:
         """Route path -> handler: the channel's delivery routes."""
         return {
-            self.route(TASK_EVENTS_TOPIC): self.on_task_events,
-            self.route(REMINDERS_TOPIC): self.on_reminder,
+            self.route(TASK_EVENTS_TOPIC): functools.partial(self.on_bulk, TASK_EVENTS_TOPIC),
+            self.route(REMINDERS_TOPIC): functools.partial(self.on_bulk, REMINDERS_TOPIC),
             **{
                 self.route(dead_letter_topic(t)): functools.partial(self.on_dead_letter, t)
                 for t in DEAD_LETTERED
@@ -164,21 +166,8 @@ class Deliveries:
             log.warning("%s: event %s was dead-lettered (%s); kept for an operator", topic, event_id, kept)
         return _SUCCESS
 
-    async def on_reminder(self, body: bytes) -> dict[str, str]:
-        # "Handling" a notification is, for now, recording `reminder.fired` in the owner's feed (once).
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            envelope = None
-        parsed = await self._parse(REMINDERS_TOPIC, envelope)
-        if parsed is None:
-            return _DROP
-        (status,) = await self._record(REMINDERS_TOPIC, [parsed])
-        return status
-
-    async def on_task_events(self, body: bytes) -> dict[str, list[dict[str, str]]]:
+    async def on_bulk(self, topic: str, body: bytes) -> dict[str, list[dict[str, str]]]:
         """A bulk delivery: `{"entries": [{"entryId", "event"}...]}` -> `{"statuses": [...]}` per entry."""
-        topic = TASK_EVENTS_TOPIC
         try:
             entries = json.loads(body)["entries"]
         except (ValueError, KeyError, TypeError):
@@ -203,7 +192,7 @@ class Deliveries:
                 parsed.append(one)
         outcomes = await self._record(topic, parsed)
         for entry_id, one, status in zip(ids, parsed, outcomes, strict=True):
-            if status is _SUCCESS and self._forward is not None:
+            if status is _SUCCESS and topic == TASK_EVENTS_TOPIC and self._forward is not None:
                 # A completed occurrence item advances its series (anchor=completion); redelivery is harmless.
                 try:
                     await self._forward(one.data)

@@ -4,11 +4,10 @@ serializes concurrent writers without losing any."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 
-from tests.api.conftest import Stack, changes
+from tests.api.conftest import Stack
 
 
 def test_app_channel_routes_are_not_public(stack: Stack) -> None:
@@ -82,25 +81,3 @@ def test_health_and_metrics(stack: Stack) -> None:
         text = c.get("/metrics").text
         assert 'todo_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/v1/lists"' in text
         assert 'todo_actor_calls_total{actor_type="OwnerIndexActor",method="Lists",outcome="ok"}' in text
-
-
-def test_deliveries_are_deduplicated_by_cloudevent_id(stack: Stack, user: str) -> None:
-    event = {
-        "id": f"notif-{user}",
-        "type": "reminder.fired",
-        "specversion": "1.0",
-        "source": "todo-engine",
-        "datacontenttype": "application/json",
-        "data": {"id": f"notif-{user}", "owner": user, "list_id": "l1", "item_id": "i1", "title": "5m"},
-    }
-    token = {"dapr-api-token": stack.app_token, "content-type": "application/cloudevents+json"}
-    with httpx.Client(base_url=stack.channel.url) as channel:
-        for _ in range(3):  # at-least-once delivery: the same event again
-            r = channel.post("/events/pubsub/reminders", content=json.dumps(event), headers=token)
-            assert r.status_code == 200 and r.json() == {"status": "SUCCESS"}
-        for bad in (b"not json", b"[1, 2]", json.dumps({**event, "data": "nope"}).encode()):
-            r = channel.post("/events/pubsub/reminders", content=bad, headers=token)
-            assert r.json() == {"status": "DROP"}
-    with stack.client(user) as c:
-        got = [e for e in changes(c) if e["type"] == "reminder.fired"]
-    assert len(got) == 1 and got[0]["id"] == f"notif-{user}" and got[0]["data"]["title"] == "5m"
