@@ -1,0 +1,252 @@
+"""Shared lists over the real stack: the roles matrix (403 for a member without the role, 404 for a
+stranger), ownership handover, leaving, each member's index, the change feed and SSE of every member, and
+the cut-off when a member is removed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import Stack, changes, new_item, new_list, wait_for_events
+
+PROBLEM = "application/problem+json"
+_USERS: dict[int, str] = {}  # id(client) -> the user its token names
+
+
+@pytest.fixture
+def team(stack: Stack) -> Iterator[dict[str, httpx.Client]]:
+    """Four users: `owner` shares a list with `editor` and `viewer`; `stranger` is on no list."""
+    suffix = uuid.uuid4().hex[:8]
+    clients = {role: stack.client(f"{role}-{suffix}") for role in ("owner", "editor", "viewer", "stranger")}
+    _USERS.update({id(c): f"{role}-{suffix}" for role, c in clients.items()})
+    try:
+        yield clients
+    finally:
+        for c in clients.values():
+            c.close()
+
+
+def user_of(client: httpx.Client) -> str:
+    return _USERS[id(client)]
+
+
+def share(owner: httpx.Client, list_id: str, member: httpx.Client, role: str) -> dict[str, Any]:
+    r = owner.post(f"/v1/lists/{list_id}/members", json={"user": user_of(member), "role": role})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def shared_list(team: dict[str, httpx.Client]) -> str:
+    list_id: str = new_list(team["owner"], "shared")["id"]
+    share(team["owner"], list_id, team["editor"], "editor")
+    share(team["owner"], list_id, team["viewer"], "viewer")
+    return list_id
+
+
+def roles_in_index(client: httpx.Client) -> dict[str, str]:
+    r = client.get("/v1/lists", params={"limit": 500})
+    assert r.status_code == 200, r.text
+    return {entry["id"]: entry["role"] for entry in r.json()["items"]}
+
+
+def assert_problem(r: httpx.Response, status: int) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    kind = {403: "/problems/forbidden", 404: "/problems/not-found"}[status]
+    assert r.json()["type"] == kind
+
+
+def test_roles_matrix(team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer, stranger = (team[k] for k in ("owner", "editor", "viewer", "stranger"))
+    list_id = shared_list(team)
+    item = new_item(owner, list_id, "milk")
+    base, item_url = f"/v1/lists/{list_id}", f"/v1/lists/{list_id}/items/{item['id']}"
+
+    # Every member reads the list, its items and its members, and sees their own role.
+    for client, role in ((owner, "owner"), (editor, "editor"), (viewer, "viewer")):
+        assert client.get(base).json()["role"] == role
+        assert [i["id"] for i in client.get(f"{base}/items").json()["items"]] == [item["id"]]
+        assert client.get(item_url).status_code == 200
+        assert roles_in_index(client)[list_id] == role
+    members = owner.get(f"{base}/members")
+    assert members.status_code == 200 and members.headers["etag"] == '"4"'  # created, two shares, one item
+    assert [(m["role"]) for m in members.json()["items"]] == ["owner", "editor", "viewer"]
+
+    # The viewer changes nothing: 403 with a problem naming both roles.
+    refused = viewer.post(f"{base}/items", json={"title": "eggs"})
+    assert_problem(refused, 403)
+    assert refused.json()["role"] == "viewer" and refused.json()["needed"] == "editor"
+    assert_problem(viewer.patch(item_url, json={"title": "x"}), 403)
+    assert_problem(viewer.post(f"{item_url}:complete"), 403)
+    assert_problem(viewer.delete(item_url), 403)
+    assert_problem(viewer.patch(base, json={"title": "mine"}), 403)
+    assert_problem(viewer.post(f"{base}/members", json={"user": "someone", "role": "viewer"}), 403)
+
+    # The editor changes items, their reminders and subtasks, but not the list or its members.
+    sub = editor.post(f"{base}/items", json={"title": "oat milk", "parent_id": item["id"]})
+    assert sub.status_code == 201, sub.text
+    r = editor.patch(item_url, json={"due": {"date": "2030-01-02"}, "reminders": [{"before_due": "PT1H"}]})
+    assert r.status_code == 200, r.text
+    assert editor.post(f"{item_url}:complete").status_code == 200
+    assert_problem(editor.patch(base, json={"title": "mine"}), 403)
+    assert_problem(editor.delete(base), 403)
+    assert_problem(editor.post(f"{base}/members", json={"user": "someone", "role": "viewer"}), 403)
+    assert_problem(editor.patch(f"{base}/members/{user_of(viewer)}", json={"role": "editor"}), 403)
+
+    # A stranger cannot tell the list exists.
+    for r in (
+        stranger.get(base),
+        stranger.get(f"{base}/items"),
+        stranger.get(f"{base}/members"),
+        stranger.post(f"{base}/items", json={"title": "x"}),
+        stranger.delete(f"{base}/members/{user_of(viewer)}"),
+    ):
+        assert_problem(r, 404)
+    assert list_id not in roles_in_index(stranger)
+
+
+def test_membership_changes_and_handover(team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer = team["owner"], team["editor"], team["viewer"]
+    list_id = shared_list(team)
+    base = f"/v1/lists/{list_id}"
+    viewer_id, editor_id, owner_id = user_of(viewer), user_of(editor), user_of(owner)
+
+    # Adding again with the same role is a retry; with another role it is refused (PATCH changes roles).
+    assert share(owner, list_id, viewer, "viewer") == {"user": viewer_id, "role": "viewer"}
+    r = owner.post(f"{base}/members", json={"user": viewer_id, "role": "editor"})
+    assert r.status_code == 422
+    assert owner.post(f"{base}/members", json={"user": owner_id, "role": "viewer"}).status_code == 422
+
+    r = owner.patch(f"{base}/members/{viewer_id}", json={"role": "editor"})
+    assert r.status_code == 200 and r.json() == {"user": viewer_id, "role": "editor"}
+    assert roles_in_index(viewer)[list_id] == "editor"
+    assert viewer.post(f"{base}/items", json={"title": "now I can"}).status_code == 201
+
+    # Handover: the editor becomes the owner, the old owner an editor; still exactly one owner.
+    r = owner.patch(f"{base}/members/{editor_id}", json={"role": "owner"})
+    assert r.status_code == 200, r.text
+    members = editor.get(f"{base}/members").json()["items"]
+    assert members == [
+        {"user": editor_id, "role": "owner"},
+        {"user": owner_id, "role": "editor"},
+        {"user": viewer_id, "role": "editor"},
+    ]
+    assert roles_in_index(owner)[list_id] == "editor" and roles_in_index(editor)[list_id] == "owner"
+    assert_problem(owner.patch(base, json={"title": "old owner"}), 403)
+    assert editor.patch(base, json={"title": "new owner"}).status_code == 200
+
+    # The owner cannot leave; a member can (and then cannot tell the list exists).
+    assert editor.delete(f"{base}/members/{editor_id}").status_code == 422
+    assert owner.delete(f"{base}/members/{owner_id}").status_code == 204
+    assert_problem(owner.get(base), 404)
+    assert list_id not in roles_in_index(owner)
+
+    # The owner removes a member: their access ends with that call.
+    assert editor.delete(f"{base}/members/{viewer_id}").status_code == 204
+    assert_problem(viewer.get(f"{base}/items"), 404)
+    assert list_id not in roles_in_index(viewer)
+    assert_problem(editor.delete(f"{base}/members/{viewer_id}"), 404)
+
+
+def test_deleting_a_shared_list_removes_it_from_every_index(
+    stack: Stack, team: dict[str, httpx.Client]
+) -> None:
+    owner, editor, viewer = team["owner"], team["editor"], team["viewer"]
+    list_id = shared_list(team)
+    assert owner.delete(f"/v1/lists/{list_id}").status_code == 204
+    for client in (owner, editor, viewer):
+        assert_problem(client.get(f"/v1/lists/{list_id}"), 404)
+        assert list_id not in index_entries(stack, user_of(client))
+
+
+def index_entries(stack: Stack, user: str) -> set[str]:
+    """The list ids in `user`'s index actor, read through the sidecar (the API hides stale entries)."""
+    settings = stack.settings
+    headers = {"dapr-api-token": settings.dapr_token} if settings.dapr_token else {}
+    r = httpx.post(
+        f"{settings.dapr_http_endpoint}/v1.0/actors/OwnerIndexActor/{user}/method/Lists",
+        json={"limit": 500},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    return {entry["list_id"] for entry in r.json()["value"]["lists"]}
+
+
+def test_every_member_gets_the_lists_changes(team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer, stranger = (team[k] for k in ("owner", "editor", "viewer", "stranger"))
+    list_id = shared_list(team)
+    item = new_item(editor, list_id, "by the editor")
+
+    def created(e: dict[str, Any]) -> bool:
+        return e["type"] == "task.created" and e["item_id"] == item["id"]
+
+    for client in (owner, editor, viewer):
+        (event,) = wait_for_events(client, created)
+        assert event["data"]["owner"] == user_of(owner)
+    added = wait_for_events(viewer, lambda e: e["type"] == "member.added" and e["list_id"] == list_id)
+    assert added[-1]["data"]["user"] == user_of(viewer) and added[-1]["data"]["role"] == "viewer"
+    assert not [e for e in changes(stranger) if e.get("list_id") == list_id]
+
+
+def sse_reader(
+    stack: Stack, user: str, stop: Callable[[dict[str, Any]], bool], ready: threading.Event
+) -> tuple[threading.Thread, list[dict[str, Any]]]:
+    """A thread reading `user`'s SSE stream until an event matching `stop`; `ready` is set once open."""
+    got: list[dict[str, Any]] = []
+
+    def run() -> None:
+        headers = {"Authorization": f"Bearer {stack.token(user)}"}
+        with httpx.stream("GET", f"{stack.url}/v1/events", headers=headers, timeout=20) as r:
+            assert r.status_code == 200
+            current: dict[str, Any] = {}
+            for line in r.iter_lines():
+                ready.set()
+                if line.startswith("event: "):
+                    current["event"] = line[7:]
+                elif line.startswith("data: "):
+                    current["data"] = json.loads(line[6:])
+                elif line == "" and current:
+                    got.append(current)
+                    if stop(current["data"]):
+                        return
+                    current = {}
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, got
+
+
+def test_removal_cuts_off_an_open_stream(stack: Stack, team: dict[str, httpx.Client]) -> None:
+    owner, viewer = team["owner"], team["viewer"]
+    list_id = shared_list(team)
+    other = new_list(owner, "still shared")["id"]
+    share(owner, other, viewer, "viewer")
+    viewer_id = user_of(viewer)
+    wait_for_events(viewer, lambda e: e["type"] == "member.added" and e["list_id"] == other)
+
+    sentinel: dict[str, str] = {}
+    ready = threading.Event()
+    thread, got = sse_reader(stack, viewer_id, lambda d: d.get("item_id") == sentinel.get("id", "-"), ready)
+    assert ready.wait(10)
+    before = new_item(owner, list_id, "seen while a member")
+    wait_for_events(viewer, lambda e: e["item_id"] == before["id"])
+    assert owner.delete(f"/v1/lists/{list_id}/members/{viewer_id}").status_code == 204
+    after = new_item(owner, list_id, "after the removal")
+    wait_for_events(owner, lambda e: e["item_id"] == after["id"])
+    sentinel["id"] = new_item(owner, other, "sentinel")["id"]
+    thread.join(20)
+    assert not thread.is_alive()
+
+    seen = [(e["event"], e["data"].get("item_id") or e["data"]["data"].get("user")) for e in got]
+    assert ("task.created", before["id"]) in seen
+    assert ("member.removed", viewer_id) in seen
+    assert ("task.created", after["id"]) not in seen
+    assert seen[-1] == ("task.created", sentinel["id"])
+    assert not [e for e in changes(viewer) if e["item_id"] == after["id"]]
