@@ -38,7 +38,7 @@ __all__ = ["create_owned_list", "delete_owned_list", "new_list_id", "router"]
 log = logging.getLogger("api.routes.lists")
 
 router = APIRouter(
-    prefix="/v1/lists", tags=["lists"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
+    prefix="/v1/lists", tags=["lists"], responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503)
 )
 
 _LIST_IDS = uuid.UUID("3f0c9d8e-2b47-4f6a-9c1e-5d7b8a6f4e21")
@@ -157,8 +157,9 @@ async def delete_list(
 async def delete_owned_list(app: Any, resources: Resources, list_id: str, cmd: DeleteList) -> None:
     """Delete the list, take it out of its owner's and every member's index and end its recurring series."""
     assert cmd.caller is not None
-    resources.shared.owners.record(list_id, cmd.caller)
     ack = (await resources.list_actor(list_id).delete_list(cmd)).unwrap()
+    # Its events may still be on their way: the channel routes late ones by this (owner first).
+    resources.shared.owners.record(list_id, ack.members[0] if ack.members else cmd.caller)
     change = ListChange(list_id=list_id)
     users = ack.members or (cmd.caller,)
     replies = await asyncio.gather(*(resources.owner_index(u).remove_list(change) for u in users))

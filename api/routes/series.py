@@ -29,7 +29,7 @@ from workflows.views import OccurrencesPage, Series, SeriesHistory, SeriesPage, 
 __all__ = ["SeriesStateConflict", "conflicts", "handles_of", "router"]
 
 router = APIRouter(
-    prefix="/v1/series", tags=["series"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
+    prefix="/v1/series", tags=["series"], responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503)
 )
 
 _SERIES_IDS = uuid.UUID("8e2f6c1a-43d7-4b9e-a5f0-7c3d2b1e9f64")

@@ -4,8 +4,10 @@ the cut-off when a member is removed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -250,3 +252,81 @@ def test_removal_cuts_off_an_open_stream(stack: Stack, team: dict[str, httpx.Cli
     assert ("task.created", after["id"]) not in seen
     assert seen[-1] == ("task.created", sentinel["id"])
     assert not [e for e in changes(viewer) if e["item_id"] == after["id"]]
+
+
+def test_series_follow_the_lists_roles(stack: Stack, team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer, stranger = (team[k] for k in ("owner", "editor", "viewer", "stranger"))
+    list_id = shared_list(team)
+    dtstart = dt.datetime.combine((stack.now() + dt.timedelta(days=1)).date(), dt.time(9))
+    body = {
+        "list_id": list_id,
+        "template": {"title": "water"},
+        "rule": "FREQ=DAILY",
+        "dtstart": dtstart.isoformat(),
+    }
+    assert_problem(viewer.post("/v1/series", json=body), 403)
+    assert_problem(stranger.post("/v1/series", json=body), 404)
+    made = editor.post("/v1/series", json=body)
+    assert made.status_code == 201, made.text
+    url = f"/v1/series/{made.json()['id']}"
+
+    # Members read it, editors (and the owner) control it, a viewer gets 403, a stranger 404.
+    assert viewer.get(url).status_code == 200 and viewer.get(f"{url}/occurrences").status_code == 200
+    assert_problem(viewer.post(f"{url}:pause"), 403)
+    assert_problem(viewer.patch(url, json={"template": {"title": "tea"}}), 403)
+    assert_problem(stranger.get(url), 404)
+    assert owner.post(f"{url}:pause").json()["status"] == "paused"
+    assert editor.post(f"{url}:resume").json()["status"] == "running"
+
+    # Its creator leaves: they lose it, the series goes on adding occurrences to the list.
+    assert editor.delete(f"/v1/lists/{list_id}/members/{user_of(editor)}").status_code == 204
+    assert_problem(editor.get(url), 404)
+    due = dt.datetime.fromisoformat(owner.get(url).json()["next_occurrence_at"])
+    stack.clock.advance((due - stack.now()).total_seconds())
+    deadline = time.monotonic() + 10
+    while not (done := owner.get(f"{url}/occurrences").json()["items"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [o["outcome"] for o in done] == ["created"]
+    assert viewer.post(f"{url}:cancel").status_code == 403
+    assert owner.post(f"{url}:cancel").json()["status"] == "cancelled"
+
+
+def test_batch_commands_respect_roles(team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer = team["owner"], team["editor"], team["viewer"]
+    list_id = shared_list(team)
+    item = new_item(owner, list_id, "milk")
+
+    def run(client: httpx.Client, *commands: tuple[str, dict[str, Any]]) -> list[int]:
+        sent = [{"type": t, "uuid": uuid.uuid4().hex, "args": a} for t, a in commands]
+        r = client.post("/v1/batch", json={"commands": sent})
+        assert r.status_code == 200, r.text
+        return [result["status"] for result in r.json()["results"]]
+
+    complete = ("item_complete", {"list_id": list_id, "id": item["id"]})
+    rename = ("list_update", {"id": list_id, "title": "ours"})
+    assert run(viewer, ("item_add", {"list_id": list_id, "title": "x"}), complete, rename) == [403, 403, 403]
+    assert run(editor, complete, rename, ("list_delete", {"id": list_id})) == [200, 403, 403]
+    assert run(team["stranger"], complete) == [404]
+    assert run(owner, rename, ("list_delete", {"id": list_id})) == [200, 204]
+    assert list_id not in roles_in_index(editor)
+
+
+def test_calendar_follows_the_lists_roles(team: dict[str, httpx.Client]) -> None:
+    owner, editor, viewer = team["owner"], team["editor"], team["viewer"]
+    list_id = shared_list(team)
+    new_item(owner, list_id, "milk")
+    base = f"/v1/lists/{list_id}"
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//t//EN", "BEGIN:VTODO", "UID:a", "SUMMARY:eggs"]
+    ics = "\r\n".join([*lines, "END:VTODO", "END:VCALENDAR", ""])
+    headers = {"content-type": "text/calendar"}
+
+    assert "SUMMARY:milk" in viewer.get(f"{base}/calendar.ics").text
+    assert_problem(viewer.post(f"{base}/import", content=ics, headers=headers), 403)
+    assert editor.post(f"{base}/import", content=ics, headers=headers).status_code == 200
+    # The secret URL exposes the list to anyone holding it: only the owner makes or revokes it.
+    assert_problem(editor.post(f"{base}/calendar-feed"), 403)
+    assert_problem(viewer.delete(f"{base}/calendar-feed"), 403)
+    feed = owner.post(f"{base}/calendar-feed")
+    assert feed.status_code == 201, feed.text
+    assert "SUMMARY:eggs" in httpx.get(feed.json()["url"]).text
+    assert_problem(team["stranger"].get(f"{base}/calendar.ics"), 404)
