@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,9 +30,20 @@ router = APIRouter(
     responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503),
 )
 
+# A member's index actor has their user id as its actor id, and an actor id travels as one path segment of
+# Dapr's HTTP API: any character but `/` (which every router splits on) gets there intact.
+_MEMBER_PATTERN = r"^[^/]+$"
+
 MemberUser = Annotated[
-    str, Path(min_length=1, max_length=200, description="The member's user id (the `sub` of their token)")
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=_MEMBER_PATTERN,
+        description="The member's user id (the `sub` of their token)",
+    ),
 ]
+MemberId = Annotated[UserId, Field(pattern=_MEMBER_PATTERN, description="The `sub` of their token (no `/`)")]
 
 
 class MemberCreate(BaseModel):
@@ -39,7 +51,7 @@ class MemberCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: UserId
+    user: MemberId
     role: MemberRole = Field(description="`editor` (items, reminders, subtasks, series) or `viewer` (reads)")
 
 
@@ -91,7 +103,7 @@ async def add_member(
     cmd = AddMember(caller=user, expected_version=if_match, user=body.user, role=body.role)
     members = (await actor.add_member(cmd)).unwrap()
     (await resources.owner_index(body.user).add_list(ListChange(list_id=list_id, role=body.role))).unwrap()
-    location = f"/v1/lists/{list_id}/members/{body.user}"
+    location = f"/v1/lists/{list_id}/members/{quote(body.user, safe='')}"
     return model_response(_member(members, body.user), 201, version=members.list_version, location=location)
 
 

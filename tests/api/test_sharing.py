@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -330,3 +331,22 @@ def test_calendar_follows_the_lists_roles(team: dict[str, httpx.Client]) -> None
     assert feed.status_code == 201, feed.text
     assert "SUMMARY:eggs" in httpx.get(feed.json()["url"]).text
     assert_problem(team["stranger"].get(f"{base}/calendar.ics"), 404)
+
+
+def test_any_user_id_can_be_a_member(stack: Stack, team: dict[str, httpx.Client]) -> None:
+    """A `sub` is any UTF-8 string: the member's index actor (actor id = user) is reached whatever it is."""
+    owner = team["owner"]
+    list_id = new_list(owner, "for anyone")["id"]
+    for odd in (f"ユーザー 𓽲 {uuid.uuid4().hex[:6]}", f"a%2Fb?c#:{uuid.uuid4().hex[:6]}"):
+        r = owner.post(f"/v1/lists/{list_id}/members", json={"user": odd, "role": "viewer"})
+        assert r.status_code == 201, r.text
+        with stack.client(odd) as member:
+            assert roles_in_index(member)[list_id] == "viewer"
+            assert member.get(f"/v1/lists/{list_id}").json()["role"] == "viewer"
+        assert owner.get(r.headers["location"]).status_code == 405  # the member's URL: PATCH or DELETE
+    r = owner.patch(f"/v1/lists/{list_id}/members/{quote(odd, safe='')}", json={"role": "editor"})
+    assert r.status_code == 200 and r.json()["user"] == odd
+    # No `/`: an actor id is one path segment of Dapr's HTTP API.
+    slash = owner.post(f"/v1/lists/{list_id}/members", json={"user": "a/b", "role": "viewer"})
+    assert slash.status_code == 422
+    assert owner.delete(f"/v1/lists/{list_id}").status_code == 204
