@@ -19,6 +19,7 @@ from api.deps import CurrentUser, IfMatch, ListId, ListProxy, Resources, Resourc
 from api.openapi import problem_responses
 from api.responses import model_response
 from todo_actors.commands import AddMember, RemoveMember, SetMemberRole
+from todo_actors.errors import LimitExceeded
 from todo_actors.interface import GetList, ListChange, Member, Members
 from todo_actors.model import MemberRole, Role, UserId
 
@@ -102,7 +103,12 @@ async def add_member(
 ) -> Response:
     cmd = AddMember(caller=user, expected_version=if_match, user=body.user, role=body.role)
     members = (await actor.add_member(cmd)).unwrap()
-    (await resources.owner_index(body.user).add_list(ListChange(list_id=list_id, role=body.role))).unwrap()
+    try:
+        await _index(resources, body.user, ListChange(list_id=list_id, role=body.role))
+    except LimitExceeded:
+        # Their index is full: take them off again, so that no one is on a list they cannot find.
+        (await actor.remove_member(RemoveMember(caller=user, user=body.user))).unwrap()
+        raise
     location = f"/v1/lists/{list_id}/members/{quote(body.user, safe='')}"
     return model_response(_member(members, body.user), 201, version=members.list_version, location=location)
 

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -53,10 +54,17 @@ def shared_list(team: dict[str, httpx.Client]) -> str:
     return list_id
 
 
-def roles_in_index(client: httpx.Client) -> dict[str, str]:
-    r = client.get("/v1/lists", params={"limit": 500})
-    assert r.status_code == 200, r.text
-    return {entry["id"]: entry["role"] for entry in r.json()["items"]}
+def roles_in_index(client: httpx.Client, *, pages: bool = False) -> dict[str, str]:
+    """The caller's lists with their role: the first page of 500, or (`pages`) all of them."""
+    roles: dict[str, str] = {}
+    params: dict[str, str | int] = {"limit": 500}
+    while True:
+        r = client.get("/v1/lists", params=params)
+        assert r.status_code == 200, r.text
+        roles.update({entry["id"]: entry["role"] for entry in r.json()["items"]})
+        if not pages or r.json()["next_cursor"] is None:
+            return roles
+        params["cursor"] = r.json()["next_cursor"]
 
 
 def assert_problem(r: httpx.Response, status: int) -> None:
@@ -350,3 +358,28 @@ def test_any_user_id_can_be_a_member(stack: Stack, team: dict[str, httpx.Client]
     slash = owner.post(f"/v1/lists/{list_id}/members", json={"user": "a/b", "role": "viewer"})
     assert slash.status_code == 422
     assert owner.delete(f"/v1/lists/{list_id}").status_code == 204
+
+
+@pytest.mark.slow
+def test_a_full_index_refuses_the_share(stack: Stack, team: dict[str, httpx.Client]) -> None:
+    """A member's index holds at most `lists_per_owner` shared lists (1,000); one more share is a 409 (a
+    limit of state, as for owned lists) and leaves them off the list, so no one is on a list they cannot
+    find."""
+    owner, viewer = team["owner"], team["viewer"]
+    body = {"user": user_of(viewer), "role": "viewer"}
+
+    def one(_: int) -> str:
+        list_id: str = new_list(owner, "many")["id"]
+        assert owner.post(f"/v1/lists/{list_id}/members", json=body).status_code == 201
+        return list_id
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(one, range(1000)))
+    assert len(roles_in_index(viewer, pages=True)) == 1000
+    other = team["editor"]  # the owner owns 1,000 lists now: their own limit
+    extra = new_list(other, "one too many")["id"]
+    r = other.post(f"/v1/lists/{extra}/members", json=body)
+    assert r.status_code == 409 and r.json()["limit"] == "lists_per_owner", r.text
+    assert [m["user"] for m in other.get(f"/v1/lists/{extra}/members").json()["items"]] == [user_of(other)]
+    assert_problem(viewer.get(f"/v1/lists/{extra}"), 404)
+    assert viewer.get(f"/v1/lists/{made[0]}").json()["role"] == "viewer"
