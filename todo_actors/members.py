@@ -10,8 +10,7 @@ from todo_actors.commands import AddMember, RemoveMember, SetMemberRole
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound
 from todo_actors.events import MemberEvent, MemberEventType, member_event
 from todo_actors.model import MAX_MEMBERS, MemberRole, Role, TodoList
-from todo_actors.transitions import Outcome, require
-from todo_actors.transitions import _check_version as check_version
+from todo_actors.transitions import Outcome, check_list_version, require
 
 __all__ = ["add_member", "remove_member", "set_member_role"]
 
@@ -59,7 +58,7 @@ def remove_member(state: TodoList | None, cmd: RemoveMember, now: dt.datetime) -
     leaving = cmd.caller is not None and cmd.caller == cmd.user
     if leaving:
         state = require(state, cmd.caller, "viewer")
-        _check_version(state, cmd.expected_version)
+        check_list_version(state, cmd.expected_version)
     else:
         state = _owner_turn(state, cmd.caller, cmd.expected_version)
     if cmd.user == state.owner:
@@ -72,13 +71,8 @@ def remove_member(state: TodoList | None, cmd: RemoveMember, now: dt.datetime) -
 
 def _owner_turn(state: TodoList | None, caller: str | None, expected_version: int | None) -> TodoList:
     state = require(state, caller, "owner")
-    _check_version(state, expected_version)
+    check_list_version(state, expected_version)
     return state
-
-
-def _check_version(state: TodoList, expected: int | None) -> None:
-    # The same rule as the item transitions' (a membership change is a change of the list).
-    check_version("list", expected, state.version)
 
 
 def _changed(

@@ -47,6 +47,7 @@ __all__ = [
     "Transition",
     "add_todo",
     "apply_many",
+    "check_list_version",
     "complete_todo",
     "create_list",
     "delete_list",
@@ -406,6 +407,11 @@ def require(state: TodoList | None, caller: str | None, need: Role) -> TodoList:
             f"this needs the role {need!r} on the list; yours is {role!r}", role=role, needed=need
         )
     return state
+
+
+def check_list_version(state: TodoList, expected: int | None) -> None:
+    """`expected` (If-Match) against the list's version: a membership change is a change of the list."""
+    _check_version("list", expected, state.version)
 
 
 def _existing(state: TodoList | None, caller: str | None, need: Role = "editor") -> TodoList:
