@@ -175,15 +175,21 @@ class SeriesService:
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
         return series_view(record, workflow, self._upcoming(upcoming))
 
-    async def list(self, owner: str, *, cursor: str | None = None, limit: int | None = None) -> SeriesPage:
-        """The owner's series, oldest first; `cursor` is the `next_cursor` of the previous page."""
+    async def list(
+        self, owner: str, *, cursor: str | None = None, limit: int | None = None, list_id: str | None = None
+    ) -> SeriesPage:
+        """The series `owner` made, oldest first, or (`list_id`) every series on a list they may read;
+        `cursor` is the `next_cursor` of the previous page."""
         start = _position(cursor)
         limit = limit or self.settings.page_size_default
-        owned = await self.store.owned(owner)
-        entries = owned[start : start + limit]
-        found = await asyncio.gather(*(self._entry(owner, e.id) for e in entries))
+        if list_id is None:
+            ids = [e.id for e in await self.store.owned(owner)]
+        else:
+            (await self._list_actor(list_id).get_list(GetList(caller=owner))).unwrap()
+            ids = list(await self.store.of_list(list_id))
+        found = await asyncio.gather(*(self._entry(owner, i) for i in ids[start : start + limit]))
         items = [s for s in found if s is not None]
-        more = start + limit < len(owned)
+        more = start + limit < len(ids)
         return SeriesPage(items=items, next_cursor=str(start + limit) if more else None)
 
     async def _entry(self, owner: str, series_id: str) -> Series | None:

@@ -279,7 +279,13 @@ def test_series_follow_the_lists_roles(stack: Stack, team: dict[str, httpx.Clien
     assert made.status_code == 201, made.text
     url = f"/v1/series/{made.json()['id']}"
 
-    # Members read it, editors (and the owner) control it, a viewer gets 403, a stranger 404.
+    # Members find it on the list and read it, editors (and the owner) control it, a viewer gets 403, a
+    # stranger 404.
+    for client in (owner, viewer):
+        on_list = client.get("/v1/series", params={"list_id": list_id}).json()["items"]
+        assert [s["id"] for s in on_list] == [made.json()["id"]]
+    assert owner.get("/v1/series").json()["items"] == []  # the series the caller made
+    assert_problem(stranger.get("/v1/series", params={"list_id": list_id}), 404)
     assert viewer.get(url).status_code == 200 and viewer.get(f"{url}/occurrences").status_code == 200
     assert_problem(viewer.post(f"{url}:pause"), 403)
     assert_problem(viewer.patch(url, json={"template": {"title": "tea"}}), 403)

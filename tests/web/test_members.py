@@ -4,6 +4,7 @@ then shares it again and hands the list over (the panel and the list's actions f
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -25,6 +26,10 @@ def _members(web: Web, list_id: str) -> list[dict[str, Any]]:
 
 def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engine: Engine) -> None:
     list_id = new_list(web, "Team")["id"]
+    with web.api() as c:
+        start = (engine.now(web.user) + dt.timedelta(days=1)).replace(microsecond=0, tzinfo=None)
+        body = {"list_id": list_id, "template": {"title": "water"}, "rule": "FREQ=DAILY"}
+        c.post("/v1/series", json=body | {"dtstart": start.isoformat()}).raise_for_status()
     web.sign_in()
     panel = web.page.locator("#members")
     expect(panel.get_by_test_id("members")).to_contain_text(f"{web.user} (you)")
@@ -47,6 +52,8 @@ def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engi
         expect(friend_panel.get_by_role("button", name="Leave list")).to_be_visible()
         expect(friend_panel.get_by_role("button", name="Add member")).to_be_hidden()
         expect(friend.page.locator("#items").get_by_role("button", name="Delete list")).to_have_count(0)
+        # The owner's series on the list shows to the member too.
+        expect(friend.page.locator("#series").get_by_role("button", name="water")).to_be_visible()
 
         # Promote to editor; the member's page follows the membership events.
         panel.get_by_label(f"Role of {friend.user}").select_option("editor")

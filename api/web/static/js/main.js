@@ -87,7 +87,7 @@ Object.assign(ctx, {
     }
     writeLocation();
     renderAll();
-    await Promise.all([listId ? ctx.refreshItems() : null, membersView.refresh()]);
+    await Promise.all([listId ? ctx.refreshItems() : null, membersView.refresh(), ctx.refreshSeries()]);
   },
 
   async selectSeries(seriesId) {
@@ -131,7 +131,13 @@ Object.assign(ctx, {
   },
 
   async refreshSeries() {
-    ctx.state.series = await ctx.api.all("/v1/series", { limit: 200 });
+    // Ours, and the open list's (on a shared list, others made some of them).
+    const listId = ctx.state.listId;
+    const [mine, onList] = await Promise.all([
+      ctx.api.all("/v1/series", { limit: 200 }),
+      listId ? ctx.api.all("/v1/series", { limit: 200, list_id: listId }).catch(() => []) : [],
+    ]);
+    ctx.state.series = [...new Map([...mine, ...onList].map((s) => [s.id, s])).values()];
     seriesView.render();
   },
 
