@@ -34,11 +34,14 @@ def add_member(state: TodoList | None, cmd: AddMember, now: dt.datetime) -> Outc
 
 
 def set_member_role(state: TodoList | None, cmd: SetMemberRole, now: dt.datetime) -> Outcome:
-    """Change a member's role; `owner` hands the list over (the old owner becomes an editor)."""
+    """Change a member's role; `owner` hands the list over (the old owner becomes an editor).
+
+    Handing the list to its owner changes nothing, for any member: a retried handover comes from the old
+    owner, an editor by then, and must answer as the first did so that the API repairs both indexes."""
+    if state is not None and cmd.role == "owner" and cmd.user == state.owner:
+        return Outcome(require(state, cmd.caller, "viewer"), changed=False)
     state = _owner_turn(state, cmd.caller, cmd.expected_version)
     if cmd.user == state.owner:
-        if cmd.role == "owner":
-            return Outcome(state, changed=False)
         raise InvalidInput.at("role", "the owner keeps the role 'owner' until they hand the list over")
     known = state.members.get(cmd.user)
     if known is None:

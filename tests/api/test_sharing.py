@@ -150,6 +150,9 @@ def test_membership_changes_and_handover(team: dict[str, httpx.Client]) -> None:
         {"user": viewer_id, "role": "editor"},
     ]
     assert roles_in_index(owner)[list_id] == "editor" and roles_in_index(editor)[list_id] == "owner"
+    # The old owner's retry (say, after a lost reply) answers the same, and rewrites both indexes.
+    again = owner.patch(f"{base}/members/{editor_id}", json={"role": "owner"})
+    assert again.status_code == 200 and again.json() == {"user": editor_id, "role": "owner"}, again.text
     assert_problem(owner.patch(base, json={"title": "old owner"}), 403)
     assert editor.patch(base, json={"title": "new owner"}).status_code == 200
 

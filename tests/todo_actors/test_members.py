@@ -99,6 +99,12 @@ def test_handover_keeps_exactly_one_owner() -> None:
     with pytest.raises(InvalidInput):
         set_member_role(new, SetMemberRole(caller="bob", user="bob", role="editor"), T0)
     assert not set_member_role(new, SetMemberRole(caller="bob", user="bob", role="owner"), T0).changed
+    # The old owner's retry of the handover answers as the handover did (nothing changes again).
+    again = SetMemberRole(caller="ann", user="bob", role="owner", expected_version=4)  # its If-Match too
+    retry = set_member_role(new, again, T0)
+    assert retry.state is new and not retry.changed
+    with pytest.raises(NotFound):
+        set_member_role(new, SetMemberRole(caller="stranger", user="bob", role="owner"), T0)
     with pytest.raises(NotFound):
         set_member_role(new, SetMemberRole(caller="bob", user="dee", role="viewer"), T0)
 
