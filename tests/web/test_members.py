@@ -52,12 +52,14 @@ def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engi
         expect(friend_panel.get_by_role("button", name="Leave list")).to_be_visible()
         expect(friend_panel.get_by_role("button", name="Add member")).to_be_hidden()
         expect(friend.page.locator("#items").get_by_role("button", name="Delete list")).to_have_count(0)
+        expect(friend.page.locator("#items").get_by_role("button", name="Add item")).to_be_hidden()
         # The owner's series on the list shows to the member too.
         expect(friend.page.locator("#series").get_by_role("button", name="water")).to_be_visible()
 
         # Promote to editor; the member's page follows the membership events.
         panel.get_by_label(f"Role of {friend.user}").select_option("editor")
         expect(team).to_contain_text("shared · editor")
+        expect(friend.page.locator("#items").get_by_role("button", name="Add item")).to_be_visible()
         assert _members(web, list_id)[1]["role"] == "editor"
 
         # Remove: the list leaves the member's page at once.

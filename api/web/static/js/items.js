@@ -110,6 +110,7 @@ export function createItemsView(ctx) {
       h("button", { type: "button", class: "secondary", onclick: () => revokeCalendarFeed(ctx, list.id).catch(fail) }, "Revoke feed"),
     ] : []);
     if (addForm !== list.id) buildAddForm(list);
+    form.hidden = list.role === "viewer"; // a viewer reads; the API would refuse their items (403)
     if (!body.contains(form)) replaceChildren(body, [form, h("div", { class: "row filter" }, field("Show", filter)), rows]);
     renderRows();
   }
