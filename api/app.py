@@ -32,7 +32,7 @@ from api.process.settings import MIN_SECRET_BYTES, Settings, series_settings
 from api.process.shared import Shared
 from api.process.sidecar_link import open_dapr_client, sidecar_http, wait_for_sidecar
 from api.ratelimit import RateLimiter
-from api.routes import admin, batch, calendar, dev, events, health, lists, todos
+from api.routes import admin, batch, calendar, dev, events, health, lists, members, todos
 from api.routes import series as series_routes
 from api.routes import workflows as workflow_routes
 from api.web import router as web_router
@@ -139,7 +139,18 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
     install_problem_handlers(app)
     # The busiest routes first in the one router: matched at once, before the included routers are searched.
     app.router.routes[:0] = todos.plain_routes
-    for module in (lists, todos, batch, calendar, series_routes, workflow_routes, events, admin, health):
+    for module in (
+        lists,
+        members,
+        todos,
+        batch,
+        calendar,
+        series_routes,
+        workflow_routes,
+        events,
+        admin,
+        health,
+    ):
         app.include_router(module.router)
     if settings.dev_clock:
         app.include_router(dev.router)

@@ -22,6 +22,7 @@ __all__ = ["SSE_EVENT_SCHEMA", "install_openapi", "problem_responses", "tighten_
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not UTF-8 JSON)",
     401: "Missing or invalid bearer token",
+    403: "Your role on this shared list does not allow this (a stranger's list answers 404)",
     404: "No such resource (or it belongs to another user)",
     409: "Conflict with the current state (a limit, or a request with this Idempotency-Key in progress)",
     412: "If-Match does not match the current ETag",

@@ -11,7 +11,8 @@ __all__ = ["OwnerCache"]
 
 
 class OwnerCache:
-    """list id -> owner, the `size` most recently used (owners never change)."""
+    """list id -> owner, the `size` most recently used (an owner changes only by a handover, which the
+    members route records)."""
 
     def __init__(self, size: int = 100_000) -> None:
         self._size = size

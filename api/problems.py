@@ -23,7 +23,14 @@ from starlette.routing import Match
 from api.process.sidecar_link import grpc_status
 from api.schemas import READ_ONLY_FIELDS
 from sidecar.wire.http1 import WireError
-from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
+from todo_actors.errors import (
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    TodoError,
+    VersionConflict,
+)
 from todo_actors.sidecar_http import SidecarHttpError
 
 __all__ = [
@@ -188,6 +195,7 @@ def problem_body(
 
 _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
     NotFound: ("not-found", 404, "Not found"),
+    Forbidden: ("forbidden", 403, "Your role on this list does not allow this"),
     InvalidInput: ("invalid-input", 422, "Invalid input"),
     LimitExceeded: ("limit-exceeded", 422, "Limit exceeded"),
     VersionConflict: ("conflict", 409, "Conflict"),
@@ -215,6 +223,8 @@ def domain_problem(exc: TodoError, *, instance: str, if_match: bool = False) -> 
     extra: dict[str, Any] = {}
     if isinstance(exc, VersionConflict) and if_match:
         kind, status, title = "precondition-failed", 412, "The resource changed (ETag mismatch)"
+    if isinstance(exc, Forbidden):
+        extra = {"role": exc.details.get("role"), "needed": exc.details.get("needed")}
     if isinstance(exc, LimitExceeded):
         extra = {"limit": exc.details.get("limit"), "max": exc.details.get("max")}
         if exc.details.get("limit") in _STATE_LIMITS:

@@ -18,24 +18,28 @@ from typing import Any
 from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
+from todo_actors import members as mb
 from todo_actors import transitions as tr
 from todo_actors.actor_state import NO_STATE_MANAGER, ActorStore
 from todo_actors.batch import step_results, transition_of
 from todo_actors.commands import (
+    AddMember,
     AddTodo,
     ApplyMany,
     CompleteTodo,
     CreateList,
     DeleteList,
     DeleteTodo,
+    RemoveMember,
     ReopenTodo,
     ReorderTodos,
+    SetMemberRole,
     UpdateList,
     UpdateTodo,
 )
 from todo_actors.config import ActorsConfig
 from todo_actors.errors import NotFound
-from todo_actors.events import TaskEvent
+from todo_actors.events import ListEvent
 from todo_actors.interface import (
     Ack,
     AckReply,
@@ -46,6 +50,9 @@ from todo_actors.interface import (
     ListReply,
     ManyReply,
     ManyResult,
+    Member,
+    Members,
+    MembersReply,
     QueryTodos,
     TodoListActorInterface,
     TodoPageReply,
@@ -112,20 +119,20 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
         async def run() -> Any:
             outcome = await self._change(lambda state, now: tr.create_list(state, cmd, self.id.id, now))
-            return outcome.state.summary()
+            return outcome.state.summary(cmd.owner)
 
         return await reply(ListReply, run)
 
     async def get_list(self, query: GetList) -> ListReply:
         async def run() -> Any:
-            return _visible(await self._current(), query.caller).summary()
+            return tr.require(await self._current(), query.caller, query.at_least).summary(query.caller)
 
         return await reply(ListReply, run)
 
     async def update_list(self, cmd: UpdateList) -> ListReply:
         async def run() -> Any:
             outcome = await self._change(lambda state, now: tr.update_list(state, cmd, now))
-            return outcome.state.summary()
+            return outcome.state.summary(cmd.caller)
 
         return await reply(ListReply, run)
 
@@ -135,9 +142,32 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
             deletion = tr.delete_list(state, cmd, self._config.now())
             assert state is not None
             await self._commit(state, None, deletion.events, deletion.reminders)
-            return Ack(version=state.version + 1)
+            return Ack(version=state.version + 1, members=(state.owner, *state.recipients()))
 
         return await reply(AckReply, run)
+
+    # members ---------------------------------------------------------------------------------------
+
+    async def members(self, query: GetList) -> MembersReply:
+        async def run() -> Any:
+            return _members(tr.require(await self._current(), query.caller, "viewer"))
+
+        return await reply(MembersReply, run)
+
+    async def add_member(self, cmd: AddMember) -> MembersReply:
+        return await self._member_change(lambda state, now: mb.add_member(state, cmd, now))
+
+    async def set_member_role(self, cmd: SetMemberRole) -> MembersReply:
+        return await self._member_change(lambda state, now: mb.set_member_role(state, cmd, now))
+
+    async def remove_member(self, cmd: RemoveMember) -> MembersReply:
+        return await self._member_change(lambda state, now: mb.remove_member(state, cmd, now))
+
+    async def _member_change(self, transition: _Transition) -> MembersReply:
+        async def run() -> Any:
+            return _members((await self._change(transition)).state)
+
+        return await reply(MembersReply, run)
 
     # item methods ------------------------------------------------------------------------------------
 
@@ -185,7 +215,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
     async def reorder_todos(self, cmd: ReorderTodos) -> ListReply:
         async def run() -> Any:
             outcome = await self._change(lambda state, now: tr.reorder(state, cmd, now))
-            return outcome.state.summary()
+            return outcome.state.summary(cmd.caller)
 
         return await reply(ListReply, run)
 
@@ -273,7 +303,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         self,
         old: TodoList | None,
         new: TodoList | None,
-        events: tuple[TaskEvent, ...],
+        events: tuple[ListEvent, ...],
         reminders: ReminderChanges,
     ) -> None:
         """Save the change with its effects in one transaction, then apply the effects."""
@@ -306,7 +336,11 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
 
 def _visible(state: TodoList | None, caller: str | None) -> TodoList:
-    # Like the transitions: another user's list answers exactly like a missing one.
-    if state is None or (caller is not None and caller != state.owner):
-        raise NotFound("no such list")
-    return state
+    # Like the transitions: another user's list answers exactly like a missing one; any member reads.
+    return tr.require(state, caller, "viewer")
+
+
+def _members(state: TodoList) -> Members:
+    owner = Member(user=state.owner, role="owner")
+    others = [Member(user=u, role=state.members[u]) for u in state.recipients()]
+    return Members(members=[owner, *others], list_version=state.version)

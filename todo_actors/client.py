@@ -13,6 +13,7 @@ import functools
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 from dapr.actor import ActorId, ActorInterface, ActorProxy
 from dapr.clients.base import DAPR_REENTRANCY_ID_HEADER, DaprActorClientBase
@@ -66,29 +67,35 @@ class PooledActorClient(DaprActorClientBase):
     ) -> bytes:
         outcome = "error"
         try:
-            body = await self._send("POST", f"/{actor_type}/{actor_id}/method/{method}", data)
+            body = await self._send("POST", f"/{actor_type}/{_segment(actor_id)}/method/{method}", data)
             outcome = "ok"
             return body
         finally:
             self._on_call(actor_type, method, outcome)
 
     async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
-        await self._send("PUT", f"/{actor_type}/{actor_id}/state", data)
+        await self._send("PUT", f"/{actor_type}/{_segment(actor_id)}/state", data)
 
     async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
-        return await self._send("GET", f"/{actor_type}/{actor_id}/state/{name}")
+        return await self._send("GET", f"/{actor_type}/{_segment(actor_id)}/state/{name}")
 
     async def register_reminder(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
-        await self._send("PUT", f"/{actor_type}/{actor_id}/reminders/{name}", data)
+        await self._send("PUT", f"/{actor_type}/{_segment(actor_id)}/reminders/{name}", data)
 
     async def unregister_reminder(self, actor_type: str, actor_id: str, name: str) -> None:
-        await self._send("DELETE", f"/{actor_type}/{actor_id}/reminders/{name}")
+        await self._send("DELETE", f"/{actor_type}/{_segment(actor_id)}/reminders/{name}")
 
     async def register_timer(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
-        await self._send("PUT", f"/{actor_type}/{actor_id}/timers/{name}", data)
+        await self._send("PUT", f"/{actor_type}/{_segment(actor_id)}/timers/{name}", data)
 
     async def unregister_timer(self, actor_type: str, actor_id: str, name: str) -> None:
-        await self._send("DELETE", f"/{actor_type}/{actor_id}/timers/{name}")
+        await self._send("DELETE", f"/{actor_type}/{_segment(actor_id)}/timers/{name}")
+
+
+def _segment(actor_id: str) -> str:
+    # An actor id is any string (the owner index's is a user id): one escaped path segment, decoded back
+    # by the sidecar, so `?`, `#` and `%` in it stay part of the id.
+    return quote(actor_id, safe="")
 
 
 @functools.cache

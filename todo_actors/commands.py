@@ -25,10 +25,12 @@ from todo_actors.model import (
     ItemId,
     Labels,
     ListTitle,
+    MemberRole,
     Notes,
     Occurrence,
     Position,
     Priority,
+    Role,
     SeriesId,
     Title,
     UserId,
@@ -37,6 +39,7 @@ from todo_actors.model import (
 
 __all__ = [
     "MAX_STEPS",
+    "AddMember",
     "AddStep",
     "AddTodo",
     "ApplyMany",
@@ -46,8 +49,10 @@ __all__ = [
     "DeleteList",
     "DeleteTodo",
     "Patch",
+    "RemoveMember",
     "ReopenTodo",
     "ReorderTodos",
+    "SetMemberRole",
     "Step",
     "StepOf",
     "UpdateList",
@@ -211,6 +216,27 @@ class ReorderTodos(Command):
     ids: Annotated[
         tuple[ItemId, ...], Field(min_length=1, max_length=_MAX_REORDER), AfterValidator(_unique_ids)
     ]
+
+
+class AddMember(Command):
+    """Share the list with `user` (owner only); `expected_version` is the list's version."""
+
+    user: UserId
+    role: MemberRole
+
+
+class SetMemberRole(Command):
+    """Change a member's role (owner only). `owner` hands the list over: `user` becomes its owner and
+    the caller, the old owner, stays on as an editor."""
+
+    user: UserId
+    role: Role
+
+
+class RemoveMember(Command):
+    """Take `user` off the list: the owner removes anyone but themself; any member may leave."""
+
+    user: UserId
 
 
 # One list's share of a batch (`POST /v1/batch` takes at most 100 commands).

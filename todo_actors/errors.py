@@ -1,4 +1,4 @@
-"""Domain errors of the todo lists: one root, four kinds, each saying whether a retry can help.
+"""Domain errors of the todo lists: one root, five kinds, each saying whether a retry can help.
 
 An exception raised inside an actor reaches the caller as an opaque 500, so every error can also travel
 as a plain `ErrorInfo` model (`err.info()` in the actor, `TodoError.from_info(info)` at the API).
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 __all__ = [
     "ErrorInfo",
+    "Forbidden",
     "InvalidInput",
     "LimitExceeded",
     "NotFound",
@@ -19,7 +20,7 @@ __all__ = [
     "VersionConflict",
 ]
 
-ErrorKind = Literal["not_found", "version_conflict", "limit_exceeded", "invalid_input"]
+ErrorKind = Literal["not_found", "forbidden", "version_conflict", "limit_exceeded", "invalid_input"]
 
 
 class ErrorInfo(BaseModel):
@@ -62,6 +63,16 @@ class NotFound(TodoError):
     """The list or item does not exist (or belongs to another user). Not retryable."""
 
     kind = "not_found"
+
+
+class Forbidden(TodoError):
+    """A member of a shared list lacks the role the change needs (a viewer editing, an editor deleting the
+    list). Strangers get NotFound instead, so only members learn that a list exists. Not retryable."""
+
+    kind = "forbidden"
+
+    def __init__(self, message: str, *, role: str, needed: str) -> None:
+        super().__init__(message, role=role, needed=needed)
 
 
 class VersionConflict(TodoError):
@@ -116,5 +127,5 @@ def _loc(part: Any) -> JsonValue:
 
 
 _BY_KIND: dict[str, type[TodoError]] = {
-    c.kind: c for c in (NotFound, VersionConflict, LimitExceeded, InvalidInput)
+    c.kind: c for c in (NotFound, Forbidden, VersionConflict, LimitExceeded, InvalidInput)
 }

@@ -12,19 +12,22 @@ from dapr.actor import ActorInterface, actormethod
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from todo_actors.commands import (
+    AddMember,
     AddTodo,
     ApplyMany,
     CompleteTodo,
     CreateList,
     DeleteList,
     DeleteTodo,
+    RemoveMember,
     ReopenTodo,
     ReorderTodos,
+    SetMemberRole,
     UpdateList,
     UpdateTodo,
 )
 from todo_actors.errors import ErrorInfo, TodoError
-from todo_actors.model import ListSummary, TodoItem
+from todo_actors.model import ListSummary, Role, TodoItem
 
 __all__ = [
     "LIST_ACTOR_TYPE",
@@ -39,6 +42,9 @@ __all__ = [
     "ItemResult",
     "ListChange",
     "ListReply",
+    "Member",
+    "Members",
+    "MembersReply",
     "OwnedList",
     "OwnerIndexActorInterface",
     "OwnerLists",
@@ -74,13 +80,33 @@ class Reply(BaseModel, Generic[T]):
 
 
 class Ack(BaseModel):
+    """`members`: who had the list (owner first) when a list delete answers it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int
+    members: tuple[str, ...] = ()
 
 
 class GetList(BaseModel):
+    """Read a list; a member below `at_least` gets Forbidden (routes that read in order to change)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     caller: str | None = None
+    at_least: Role = "viewer"
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    user: str
+    role: Role
+
+
+class Members(BaseModel):
+    """A list's members, its owner first; `list_version` is the list's ETag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    members: list[Member]
+    list_version: int
 
 
 class GetTodo(BaseModel):
@@ -121,9 +147,12 @@ class ItemResult(BaseModel):
 
 
 class OwnedList(BaseModel):
+    """An entry of a user's index: a list they own, or (`role` editor/viewer) one shared with them."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     list_id: str
     created_at: AwareDatetime
+    role: Role = "owner"
 
 
 class OwnerLists(BaseModel):
@@ -142,6 +171,7 @@ class ListChange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     list_id: str
     created_at: AwareDatetime | None = None
+    role: Role = "owner"
 
 
 class StepResult(BaseModel):
@@ -166,6 +196,7 @@ TodoPageReply = Reply[TodoPage]
 AckReply = Reply[Ack]
 OwnerListsReply = Reply[OwnerLists]
 ManyReply = Reply[ManyResult]
+MembersReply = Reply[Members]
 
 
 class TodoListActorInterface(ActorInterface):
@@ -210,9 +241,22 @@ class TodoListActorInterface(ActorInterface):
     @actormethod(name="Batch")
     async def batch(self, cmd: ApplyMany) -> ManyReply: ...
 
+    @actormethod(name="Members")
+    async def members(self, query: GetList) -> MembersReply: ...
+
+    @actormethod(name="AddMember")
+    async def add_member(self, cmd: AddMember) -> MembersReply: ...
+
+    @actormethod(name="SetMemberRole")
+    async def set_member_role(self, cmd: SetMemberRole) -> MembersReply: ...
+
+    @actormethod(name="RemoveMember")
+    async def remove_member(self, cmd: RemoveMember) -> MembersReply: ...
+
 
 class OwnerIndexActorInterface(ActorInterface):
-    """One actor per user (actor id = user id): which lists the user owns (actors cannot be queried)."""
+    """One actor per user (actor id = user id): which lists the user owns or shares (actors cannot be
+    queried)."""
 
     @actormethod(name="AddList")
     async def add_list(self, change: ListChange) -> AckReply: ...

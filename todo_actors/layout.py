@@ -20,6 +20,7 @@ from todo_actors.model import (
     Description,
     ItemId,
     ListTitle,
+    MemberRole,
     Occurrence,
     SeriesId,
     TodoItem,
@@ -62,6 +63,7 @@ class ListMeta(BaseModel):
     updated_at: UtcDatetime
     version: Version
     deleted_series: tuple[tuple[SeriesId, Occurrence], ...] = ()
+    members: dict[UserId, MemberRole] = {}
     buckets: tuple[int, ...] = ()
 
 

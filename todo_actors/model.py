@@ -26,11 +26,14 @@ from todo_actors.due import UTC, Due, Reminder, UtcDatetime, ZoneKey, zone
 
 __all__ = [
     "MAX_LABELS",
+    "MAX_MEMBERS",
     "MAX_POSITION",
     "MAX_REMINDERS",
     "ItemId",
     "Labels",
     "ListSummary",
+    "MemberRole",
+    "Role",
     "Status",
     "Title",
     "TodoItem",
@@ -41,6 +44,8 @@ __all__ = [
 
 MAX_REMINDERS = 10
 MAX_LABELS = 20
+# Members of one list besides its owner: the member set travels in every event of the list.
+MAX_MEMBERS = 100
 # Positions are sent to browsers: stay within JavaScript's exact integers.
 MAX_POSITION = 2**53 - 1
 
@@ -91,6 +96,11 @@ Position = Annotated[int, Field(strict=True, ge=0, le=MAX_POSITION)]
 Occurrence = Annotated[int, Field(strict=True, ge=0)]
 Version = Annotated[int, Field(strict=True, ge=1)]
 Status = Literal["open", "completed"]
+Role = Literal["owner", "editor", "viewer"]
+"""What a user may do on a list: `viewer` reads, `editor` also changes items (their reminders, subtasks and
+series), `owner` also changes and deletes the list and its members. A list has exactly one owner."""
+MemberRole = Literal["editor", "viewer"]
+"""The role of a member who is not the owner (the owner is `TodoList.owner`, never in `members`)."""
 
 
 class TodoItem(BaseModel):
@@ -151,6 +161,7 @@ class ListSummary(BaseModel):
     version: Version
     open_count: int
     completed_count: int
+    role: Role | None = Field(None, description="The caller's role on this list")
 
 
 class TodoList(BaseModel):
@@ -173,13 +184,24 @@ class TodoList(BaseModel):
     version: Version = 1
     items: dict[ItemId, TodoItem] = {}
     deleted_series: tuple[tuple[SeriesId, Occurrence], ...] = ()
+    members: dict[UserId, MemberRole] = {}
 
     @model_validator(mode="after")
     def _keys_match(self) -> TodoList:
         for key, item in self.items.items():
             if key != item.id:
                 raise ValueError(f"item stored under {key!r} has id {item.id!r}")
+        if self.owner in self.members:
+            raise ValueError("the owner is not also a member")
         return self
+
+    def role_of(self, user: str) -> Role | None:
+        """`user`'s role on this list, None for a stranger."""
+        return "owner" if user == self.owner else self.members.get(user)
+
+    def recipients(self) -> tuple[str, ...]:
+        """Who besides the owner receives this list's events: its members, in a stable order."""
+        return tuple(sorted(self.members))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -255,7 +277,8 @@ class TodoList(BaseModel):
     def children(self, item_id: str) -> list[TodoItem]:
         return [i for i in self.items.values() if i.parent_id == item_id]
 
-    def summary(self) -> ListSummary:
+    def summary(self, caller: str | None = None) -> ListSummary:
+        """The list without its items; with `caller`, their role on it."""
         open_count = self.open_count
         return ListSummary(
             id=self.id,
@@ -268,6 +291,7 @@ class TodoList(BaseModel):
             version=self.version,
             open_count=open_count,
             completed_count=len(self.items) - open_count,
+            role=None if caller is None else self.role_of(caller),
         )
 
 

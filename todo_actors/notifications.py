@@ -29,6 +29,7 @@ class ReminderFired(BaseModel):
     id: str
     list_id: str
     owner: str
+    members: tuple[str, ...] = ()
     item_id: str
     title: str
     reminder: str
@@ -43,6 +44,7 @@ def reminder_fired(state: TodoList, item: TodoItem, name: str, fire_at: dt.datet
         id=notification_id(state.id, item.id, name, fire_at),
         list_id=state.id,
         owner=state.owner,
+        members=state.recipients(),
         item_id=item.id,
         title=item.title,
         reminder=name,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from todo_actors.actor_state import ActorStore
 from todo_actors.due import UtcDatetime
-from todo_actors.events import TaskEvent
+from todo_actors.events import ListEvent, MemberEvent
 from todo_actors.publisher import EventPublisher
 from todo_actors.reminders import ReminderChanges, delay_until, reminder_payload
 from todo_actors.serializer import PydanticSerializer
@@ -52,9 +52,9 @@ _SERIALIZER = PydanticSerializer()
 E = TypeVar("E", "ReminderOp", "OutboxEvent")
 
 
-def task_event_type(event: TaskEvent) -> str:
-    """The CloudEvent `type` of a task event: `task.created`, `task.completed`, ..."""
-    return f"task.{event.type}"
+def task_event_type(event: ListEvent) -> str:
+    """The CloudEvent `type` of a list's event: `task.created`, `task.completed`, ..., `member.added`, ..."""
+    return event.type if isinstance(event, MemberEvent) else f"task.{event.type}"
 
 
 class OutboxEvent(BaseModel):

@@ -1,4 +1,5 @@
-"""The owner index actor: which lists a user owns, since actors cannot be queried (actor id = user id).
+"""The owner index actor: which lists a user owns or shares, since actors cannot be queried (actor id =
+user id). The list actor is the truth about membership; the API updates this index after it, idempotently.
 
 Entries live in 16 buckets chosen by a stable hash of the list id, so adding or removing a list rewrites
 one bucket (about 1/16 of the user's lists) and a small `meta`, never one blob of every list.
@@ -28,6 +29,7 @@ from todo_actors.interface import (
     OwnerListsReply,
     PageRequest,
 )
+from todo_actors.model import Role
 from todo_actors.query import decode_cursor, encode_cursor
 from todo_actors.replies import reply
 
@@ -48,11 +50,13 @@ class OwnerMeta(BaseModel):
 
 
 class OwnerBucket(BaseModel):
-    """A `lists:NN` state value: list id -> when the list was created."""
+    """A `lists:NN` state value: list id -> when the list was created (or shared); `roles` holds the
+    user's role on the lists shared with them (absent: owned)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     lists: dict[str, AwareDatetime]
+    roles: dict[str, Role] = {}
 
 
 def _bucket_of(list_id: str) -> int:
@@ -77,19 +81,28 @@ class OwnerIndexActor(Actor, OwnerIndexActorInterface):
         self._lists: dict[str, OwnedList] | None = None
 
     async def add_list(self, change: ListChange) -> AckReply:
-        """Record a list; adding a recorded list again changes nothing (a retried create)."""
+        """Record a list with the user's role; adding a recorded list again with the same role changes
+        nothing (a retried create), with another role records the new one (a membership change)."""
 
         async def run() -> Any:
             lists = await self._load()
-            if change.list_id in lists:
-                return Ack(version=self._meta.version)
+            known = lists.get(change.list_id)
+            if known is not None:
+                if known.role == change.role:
+                    return Ack(version=self._meta.version)
+                return await self._write(change.list_id, known.model_copy(update={"role": change.role}))
+            # Owned and shared lists count apart: sharing with someone never uses up their own lists.
             limit = self._config.lists_per_owner
-            if len(lists) >= limit:
+            owned = change.role == "owner"
+            if sum(1 for e in lists.values() if (e.role == "owner") == owned) >= limit:
+                what = "owns" if owned else "is a member of"
                 raise LimitExceeded(
-                    f"a user owns at most {limit} lists", limit_name="lists_per_owner", limit=limit
+                    f"a user {what} at most {limit} lists", limit_name="lists_per_owner", limit=limit
                 )
             created_at = change.created_at or self._config.now()
-            entry = OwnedList(list_id=change.list_id, created_at=created_at.astimezone(dt.UTC))
+            entry = OwnedList(
+                list_id=change.list_id, created_at=created_at.astimezone(dt.UTC), role=change.role
+            )
             return await self._write(change.list_id, entry)
 
         return await reply(AckReply, run)
@@ -135,8 +148,10 @@ class OwnerIndexActor(Actor, OwnerIndexActorInterface):
             for bucket_no, (ok, value) in zip(self._meta.buckets, reads, strict=True):
                 if not ok:
                     raise RuntimeError(f"owner {self.id}: bucket {bucket_no} named by meta is missing")
-                for list_id, created_at in OwnerBucket.model_validate(value).lists.items():
-                    lists[list_id] = OwnedList(list_id=list_id, created_at=created_at)
+                stored = OwnerBucket.model_validate(value)
+                for list_id, created_at in stored.lists.items():
+                    role = stored.roles.get(list_id, "owner")
+                    lists[list_id] = OwnedList(list_id=list_id, created_at=created_at, role=role)
             self._lists = lists
         return self._lists
 
@@ -149,13 +164,17 @@ class OwnerIndexActor(Actor, OwnerIndexActorInterface):
         else:
             lists[list_id] = entry
         bucket = _bucket_of(list_id)
-        members = {i: e.created_at for i, e in lists.items() if _bucket_of(i) == bucket}
+        members = {i: e for i, e in lists.items() if _bucket_of(i) == bucket}
         buckets = set(self._meta.buckets)
         meta = self._meta.model_copy(update={"version": self._meta.version + 1})
         state = self._state_manager
         try:
             if members:
-                await state.set_state(owner_bucket_key(bucket), OwnerBucket(lists=members))
+                stored = OwnerBucket(
+                    lists={i: e.created_at for i, e in members.items()},
+                    roles={i: e.role for i, e in members.items() if e.role != "owner"},
+                )
+                await state.set_state(owner_bucket_key(bucket), stored)
                 buckets.add(bucket)
             else:
                 await state.try_remove_state(owner_bucket_key(bucket))

@@ -24,9 +24,16 @@ from todo_actors.commands import (
     UpdateList,
     UpdateTodo,
 )
-from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, TodoError, VersionConflict
-from todo_actors.events import EventType, TaskEvent, task_event
-from todo_actors.model import MAX_POSITION, MAX_REMINDERS, TodoItem, TodoList
+from todo_actors.errors import (
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    TodoError,
+    VersionConflict,
+)
+from todo_actors.events import EventType, ListEvent, TaskEvent, task_event
+from todo_actors.model import MAX_POSITION, MAX_REMINDERS, Role, TodoItem, TodoList
 from todo_actors.reminders import NO_REMINDER_CHANGES, ReminderChanges, reminder_changes
 from todo_actors.subtasks import check_parent, descendants
 
@@ -40,12 +47,14 @@ __all__ = [
     "Transition",
     "add_todo",
     "apply_many",
+    "check_list_version",
     "complete_todo",
     "create_list",
     "delete_list",
     "delete_todo",
     "reopen_todo",
     "reorder",
+    "require",
     "update_list",
     "update_todo",
 ]
@@ -87,7 +96,7 @@ class Outcome:
 
     state: TodoList
     item: TodoItem | None = None
-    events: tuple[TaskEvent, ...] = ()
+    events: tuple[ListEvent, ...] = ()
     reminders: ReminderChanges = NO_REMINDER_CHANGES
     changed: bool = True
 
@@ -111,7 +120,7 @@ class Many:
 
     state: TodoList | None
     results: tuple[Outcome | TodoError, ...]
-    events: tuple[TaskEvent, ...] = ()
+    events: tuple[ListEvent, ...] = ()
     reminders: ReminderChanges = NO_REMINDER_CHANGES
     changed: bool = False
 
@@ -122,7 +131,7 @@ def apply_many(state: TodoList | None, changes: Sequence[Transition], now: dt.da
     the caller saves `state_changes(state, many.state)` with all the effects once."""
     current = state
     results: list[Outcome | TodoError] = []
-    events: list[TaskEvent] = []
+    events: list[ListEvent] = []
     reminders, changed = NO_REMINDER_CHANGES, False
     for change in changes:
         try:
@@ -160,7 +169,7 @@ def create_list(state: TodoList | None, cmd: CreateList, list_id: str, now: dt.d
 
 def update_list(state: TodoList | None, cmd: UpdateList, now: dt.datetime) -> Outcome:
     now = _utc(now)
-    state = _existing(state, cmd.caller)
+    state = _existing(state, cmd.caller, "owner")
     _check_version("list", cmd.expected_version, state.version)
     wanted = cmd.changes()
     if "description" in wanted and wanted["description"] is None:
@@ -182,7 +191,7 @@ def delete_list(state: TodoList | None, cmd: DeleteList, now: dt.datetime) -> De
     """Events and reminder removals for deleting the list; the actor then saves
     `state_changes(state, None)`."""
     now = _utc(now)
-    state = _existing(state, cmd.caller)
+    state = _existing(state, cmd.caller, "owner")
     _check_version("list", cmd.expected_version, state.version)
     items = state.ordered_items()
     return Deletion(
@@ -231,7 +240,7 @@ def add_todo(
     return Outcome(
         new,
         item=item,
-        events=(task_event("created", state.id, state.owner, item, new.version, now),),
+        events=(task_event("created", state.id, state.owner, item, new.version, now, state.recipients()),),
         reminders=reminder_changes(None, item, now, state.zone),
     )
 
@@ -344,7 +353,7 @@ def _replace_item(
     return Outcome(
         new,
         item=new_item,
-        events=(task_event(event, state.id, state.owner, new_item, new.version, now),),
+        events=(task_event(event, state.id, state.owner, new_item, new.version, now, state.recipients()),),
         reminders=reminder_changes(item, new_item, now, state.zone),
     )
 
@@ -378,11 +387,35 @@ def _utc(now: dt.datetime) -> dt.datetime:
     return now.astimezone(dt.UTC)
 
 
-def _existing(state: TodoList | None, caller: str | None) -> TodoList:
-    # Another user's list answers exactly like a missing one, so ids cannot be probed.
-    if state is None or (caller is not None and state.owner != caller):
+_RANK: dict[Role, int] = {"viewer": 0, "editor": 1, "owner": 2}
+
+
+def require(state: TodoList | None, caller: str | None, need: Role) -> TodoList:
+    """The list if `caller` (None: the engine itself) has at least the role `need` on it.
+
+    A stranger's list answers exactly like a missing one (NotFound), so ids cannot be probed; a member
+    whose role is too low gets Forbidden."""
+    if state is None:
         raise NotFound("no such list")
+    if caller is None:
+        return state
+    role = state.role_of(caller)
+    if role is None:
+        raise NotFound("no such list")
+    if _RANK[role] < _RANK[need]:
+        raise Forbidden(
+            f"this needs the role {need!r} on the list; yours is {role!r}", role=role, needed=need
+        )
     return state
+
+
+def check_list_version(state: TodoList, expected: int | None) -> None:
+    """`expected` (If-Match) against the list's version: a membership change is a change of the list."""
+    _check_version("list", expected, state.version)
+
+
+def _existing(state: TodoList | None, caller: str | None, need: Role = "editor") -> TodoList:
+    return require(state, caller, need)
 
 
 def _item(state: TodoList, item_id: str) -> TodoItem:
@@ -415,7 +448,8 @@ def _next_position(state: TodoList) -> int:
 def _events(
     type: EventType, state: TodoList, items: Iterable[TodoItem], list_version: int, at: dt.datetime
 ) -> tuple[TaskEvent, ...]:
-    return tuple(task_event(type, state.id, state.owner, i, list_version, at) for i in items)
+    members = state.recipients()
+    return tuple(task_event(type, state.id, state.owner, i, list_version, at, members) for i in items)
 
 
 def _removed_reminders(state: TodoList, items: Iterable[TodoItem], now: dt.datetime) -> ReminderChanges:

@@ -64,8 +64,10 @@ def occurrence_item(payload: RecreateInput) -> AddTodo:
         due = Due.model_validate({"datetime": payload.local.isoformat(), "tz": payload.tz})
     elif template.due == "all_day":
         due = Due.model_validate({"date": payload.local.date().isoformat()})
+    # The engine adds occurrences itself (no caller): on a shared list the series outlives its creator's
+    # membership, as the list's other items do; the role check was made when an editor created it.
     return AddTodo(
-        caller=payload.owner,
+        caller=None,
         title=template.title,
         notes=template.notes,
         priority=template.priority,

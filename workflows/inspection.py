@@ -15,6 +15,7 @@ from typing import Any, Final
 from dapr.ext.workflow import WorkflowState, WorkflowStatus
 
 from todo_actors.errors import InvalidInput, NotFound
+from todo_actors.model import Role
 from workflows.errors import SeriesConflict
 from workflows.models import utc
 from workflows.records import SeriesRecord
@@ -58,12 +59,12 @@ class WorkflowInspector:
         self.series = series
         self.taskhub = taskhub
 
-    async def _owned(self, owner: str, instance_id: str) -> SeriesRecord:
+    async def _owned(self, owner: str, instance_id: str, need: Role = "viewer") -> SeriesRecord:
         series_id = series_id_of(instance_id)
         if series_id is None:
             raise NotFound("no such workflow")
         try:
-            return await self.series.owned(owner, series_id)
+            return await self.series.owned(owner, series_id, need)
         except NotFound:
             raise NotFound("no such workflow") from None
 

@@ -2,8 +2,8 @@
 
 A series is a record in the state store (definition, owner, progress) plus one workflow instance
 (`series-<id>`). Reads combine both: the record for what was defined and done, the instance's input and
-custom status for what it is doing now. Every call is scoped to an owner: another user's series is
-`NotFound`, exactly like a missing one.
+custom status for what it is doing now. A series follows its list's roles: members read it, editors make
+and control it; a stranger's series is `NotFound`, exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from todo_actors.errors import InvalidInput, NotFound
 from todo_actors.interface import GetList
+from todo_actors.model import Role
 from workflows import cycle
 from workflows.activities import ListActorFactory
 from workflows.completion import raise_control
@@ -103,7 +104,7 @@ class SeriesService:
         schedule = self._schedule(spec.rule, spec.dtstart, spec.tz, spec.exdates, spec.anchor, spec.catch_up)
         if occurrence_after(schedule, now) is None:
             raise InvalidInput.at("rule", "the rule has no occurrence after now (COUNT or UNTIL has passed)")
-        (await self._list_actor(spec.list_id).get_list(GetList(caller=owner))).unwrap()
+        (await self._list_actor(spec.list_id).get_list(GetList(caller=owner, at_least="editor"))).unwrap()
         series_id = series_id or uuid.uuid4().hex
         record = SeriesRecord(
             id=series_id,
@@ -174,15 +175,21 @@ class SeriesService:
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
         return series_view(record, workflow, self._upcoming(upcoming))
 
-    async def list(self, owner: str, *, cursor: str | None = None, limit: int | None = None) -> SeriesPage:
-        """The owner's series, oldest first; `cursor` is the `next_cursor` of the previous page."""
+    async def list(
+        self, owner: str, *, cursor: str | None = None, limit: int | None = None, list_id: str | None = None
+    ) -> SeriesPage:
+        """The series `owner` made, oldest first, or (`list_id`) every series on a list they may read;
+        `cursor` is the `next_cursor` of the previous page."""
         start = _position(cursor)
         limit = limit or self.settings.page_size_default
-        owned = await self.store.owned(owner)
-        entries = owned[start : start + limit]
-        found = await asyncio.gather(*(self._entry(owner, e.id) for e in entries))
+        if list_id is None:
+            ids = [e.id for e in await self.store.owned(owner)]
+        else:
+            (await self._list_actor(list_id).get_list(GetList(caller=owner))).unwrap()
+            ids = list(await self.store.of_list(list_id))
+        found = await asyncio.gather(*(self._entry(owner, i) for i in ids[start : start + limit]))
         items = [s for s in found if s is not None]
-        more = start + limit < len(owned)
+        more = start + limit < len(ids)
         return SeriesPage(items=items, next_cursor=str(start + limit) if more else None)
 
     async def _entry(self, owner: str, series_id: str) -> Series | None:
@@ -191,11 +198,19 @@ class SeriesService:
         except NotFound:
             return None  # indexed, but its creation did not get as far as the record
 
-    async def owned(self, owner: str, series_id: str) -> SeriesRecord:
-        """The series' record if `owner` owns it; NotFound otherwise (also for another user's)."""
+    async def owned(self, owner: str, series_id: str, need: Role = "viewer") -> SeriesRecord:
+        """The series' record if `owner` has at least the role `need` on its list (Forbidden for a member
+        below it); NotFound otherwise, also for a stranger's. Its creator keeps it once the list is gone,
+        to read how it ended."""
         record = await self.store.get(series_id)
-        if record is None or record.owner != owner:
+        if record is None:
             raise NotFound("no such series")
+        lists = self._list_actor(record.list_id)
+        try:
+            (await lists.get_list(GetList(caller=owner, at_least=need))).unwrap()
+        except NotFound:
+            if record.owner != owner or (await lists.get_list(GetList())).error is None:
+                raise NotFound("no such series") from None
         return record
 
     async def occurrences(
@@ -247,7 +262,7 @@ class SeriesService:
         """Change the rule and/or template from the next occurrence on (applied by the workflow)."""
         if patch.rule is None and patch.template is None:
             raise InvalidInput("nothing to change: give 'rule' and/or 'template'")
-        record = await self.owned(owner, series_id)
+        record = await self.owned(owner, series_id, "editor")
         await self._live(record, "edited")
         if patch.template is not None:
             try:
@@ -272,7 +287,7 @@ class SeriesService:
         The workflow first applies a pause control (it then waits for a control only: no timer armed),
         then the instance is suspended. Suspending alone would not do: a suspended workflow's timer still
         fires, and on resume the workflow could not tell the pause from an outage."""
-        record = await self.owned(owner, series_id)
+        record = await self.owned(owner, series_id, "editor")
         workflow = await self._live(record, "paused")
         state = workflow_input(workflow)
         if state is None or state.paused_at is None:
@@ -283,7 +298,7 @@ class SeriesService:
 
     async def resume(self, owner: str, series_id: str) -> Series:
         """Resume: what came due while paused is dropped; the next occurrence is the first after now."""
-        record = await self.owned(owner, series_id)
+        record = await self.owned(owner, series_id, "editor")
         workflow = await self._live(record, "resumed")
         if workflow.runtime_status == WorkflowStatus.SUSPENDED:  # suspended through the engine itself
             await self.workflows.resume_workflow(record.instance_id)
@@ -295,7 +310,7 @@ class SeriesService:
 
     async def skip_next(self, owner: str, series_id: str) -> Series:
         """Skip the next occurrence (it is logged as skipped and never created)."""
-        record = await self.owned(owner, series_id)
+        record = await self.owned(owner, series_id, "editor")
         workflow = await self._live(record, "skipped")
         state = workflow_input(workflow)
         if state is None:
@@ -322,7 +337,7 @@ class SeriesService:
     async def cancel(self, owner: str, series_id: str, *, reason: EndReason = "cancelled") -> Series:
         """Terminate the workflow; items already created stay in the list. `reason` is `terminated` when
         the user terminated the workflow through `/v1/workflows`."""
-        record = await self.owned(owner, series_id)
+        record = await self.owned(owner, series_id, "editor")
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
         status = series_status(record, workflow)
         if status == "cancelled":

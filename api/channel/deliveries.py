@@ -1,9 +1,9 @@
-"""Pub/sub deliveries to the app channel: each event is recorded once (by its id) in its owner's feed, and
-a completed occurrence item advances its series. Task events and reminder notifications come in batches
-(Dapr bulk subscribe), so a batch costs one feed append whatever its size (a burst of reminders due at one
-instant would otherwise be recorded one state transaction at a time). Each subscription names a
-dead-letter topic (`<topic>-dead`) that the app subscribes to as well: an event its handler drops, or that
-fails every retry, is kept for an operator (`api.channel.dead_letters`).
+"""Pub/sub deliveries to the app channel: each event is recorded once (by its id) in the feed of its list's
+owner and of every member the event names, and a completed occurrence item advances its series. Task events
+and reminder notifications come in batches (Dapr bulk subscribe), so a batch costs one feed append whatever
+its size (a burst of reminders due at one instant would otherwise be recorded one state transaction at a
+time). Each subscription names a dead-letter topic (`<topic>-dead`) that the app subscribes to as well: an
+event its handler drops, or that fails every retry, is kept for an operator (`api.channel.dead_letters`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Batching:
 
 @dataclass
 class _Parsed:
-    append: FeedAppend
+    appends: tuple[FeedAppend, ...]  # the owner's first, then each member's
     data: dict[str, Any]
 
 
@@ -211,14 +211,15 @@ class Deliveries:
             log.warning("%s: a delivery before the channel is ready (will be retried)", topic)
             return [_RETRY] * len(parsed)
         try:
-            cursors = await feed.append_batch([p.append for p in parsed])
+            cursors = iter(await feed.append_batch([a for p in parsed for a in p.appends]))
         except (*SidecarError, TimeoutError) as exc:
             log.warning("%s: could not record %d event(s) (will be retried): %r", topic, len(parsed), exc)
             for _ in parsed:
                 self._metrics.count_delivery(topic, "retry")
             return [_RETRY] * len(parsed)
-        for cursor in cursors:
-            self._metrics.count_delivery(topic, "duplicate" if cursor is None else "appended")
+        for one in parsed:
+            new = [c for _, c in zip(one.appends, cursors, strict=False) if c is not None]
+            self._metrics.count_delivery(topic, "appended" if new else "duplicate")
         return [_SUCCESS] * len(parsed)
 
     async def _parse(self, topic: str, envelope: object) -> _Parsed | None:
@@ -244,16 +245,23 @@ class Deliveries:
             log.warning("%s: dropping event %s: the owner of list %r is unknown", topic, event_id, list_id)
             self._metrics.count_delivery(topic, "dropped")
             return None
-        append = FeedAppend(
-            owner,
-            event_id,
-            event_type,
-            _json_object(data),
-            at=_instant(data.get("at") or data.get("fire_at")),
-            list_id=list_id if isinstance(list_id, str) else None,
-            item_id=item_id if isinstance(item_id, str) else None,
+        # The list stamped its members on the event in the turn that made the change: each event reaches
+        # exactly those who could read the list then, the same users on every redelivery.
+        members = data.get("members")
+        others = [m for m in members if isinstance(m, str)] if isinstance(members, list) else []
+        appends = tuple(
+            FeedAppend(
+                user,
+                event_id,
+                event_type,
+                _json_object(data),
+                at=_instant(data.get("at") or data.get("fire_at")),
+                list_id=list_id if isinstance(list_id, str) else None,
+                item_id=item_id if isinstance(item_id, str) else None,
+            )
+            for user in dict.fromkeys([owner, *others])
         )
-        return _Parsed(append, data)
+        return _Parsed(appends, data)
 
 
 def _json_object(data: dict[str, Any]) -> dict[str, JsonValue]:

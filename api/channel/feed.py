@@ -2,7 +2,8 @@
 per-user cursor that only grows, deduplicated by event id and bounded to the newest `max_events`.
 
 Layout (keys are prefixed with the app id by the sidecar): `feed|<user>|head` holds the last cursor,
-`feed|<user>|<cursor>` one event, `feed-seen|<event id>` (with a TTL) marks an event as appended. An append
+`feed|<user>|<cursor>` one event, `feed-seen|<user>|<event id>` (hashed, with a TTL) marks an event as
+appended to that user's feed (a shared list's event goes to several feeds). An append
 writes all three in one transaction guarded by the head's ETag, so concurrent appenders (deliveries,
 replicas) never share a cursor; a redelivered event finds its mark and is dropped. Calls go through the
 sidecar's HTTP state API (`SidecarHttp`): appending a batch of events (one bulk delivery), whatever their
@@ -108,8 +109,9 @@ class Feed:
         return f"feed|{_user_key(user)}|{cursor}"
 
     @staticmethod
-    def _seen(event_id: str) -> str:
-        return f"feed-seen|{hashlib.sha256(event_id.encode('utf-8')).hexdigest()[:40]}"
+    def _seen(user: str, event_id: str) -> str:
+        digest = hashlib.sha256(f"{len(user)}:{user}|{event_id}".encode()).hexdigest()[:40]
+        return f"feed-seen|{digest}"
 
     async def append(
         self,
@@ -154,7 +156,7 @@ class Feed:
                 self._locks[user] = (lock, users - 1)
 
     async def _append(self, events: Sequence[FeedAppend]) -> list[int | None]:
-        seen_keys = [self._seen(e.event_id) for e in events]
+        seen_keys = [self._seen(e.user, e.event_id) for e in events]
         head_keys = {e.user: self._head(e.user) for e in events}
         for _ in range(_MAX_ATTEMPTS):
             found = await self._bulk_get(list(dict.fromkeys([*seen_keys, *head_keys.values()])))

@@ -2,8 +2,9 @@
 bearer token, and import of other clients' VTODOs. The conversion itself is `todo_actors.ical`.
 
 The feed secret is kept only as its SHA-256 in the state store, one record per list (`calendar-feed|<list>`,
-with the owner); the token the caller sees once is `<list id>.<secret>`, so a lookup reads that one record
-and compares digests in constant time. Creating a feed again replaces the secret; deleting revokes it.
+with the user who made it: the list's owner then); the token the caller sees once is `<list id>.<secret>`,
+so a lookup reads that one record and compares digests in constant time. Creating a feed again replaces the
+secret; deleting revokes it. The feed reads the list as its maker, so it ends when they leave the list.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from api.openapi import problem_responses
 from api.problems import ApiProblem, RateLimited
 from api.responses import model_response
 from todo_actors.commands import AddTodo, CompleteTodo
-from todo_actors.errors import NotFound, TodoError
+from todo_actors.errors import Forbidden, NotFound, TodoError
 from todo_actors.ical import InvalidCalendar, ParsedTodo, export_calendar, parse_calendar
 from todo_actors.interface import GetList, QueryTodos, TodoListActorInterface
 from todo_actors.model import TodoItem
@@ -34,7 +35,7 @@ __all__ = ["router"]
 
 log = logging.getLogger("api.routes.calendar")
 
-router = APIRouter(tags=["calendar"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503))
+router = APIRouter(tags=["calendar"], responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503))
 
 CALENDAR = "text/calendar"
 _ICS_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -144,7 +145,8 @@ async def create_feed(
     resources: ResourcesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    (await actor.get_list(GetList(caller=user))).unwrap()  # 404 for a stranger's list
+    # The URL lets anyone holding it read the list: the owner's call (404 for a stranger, 403 for members).
+    (await actor.get_list(GetList(caller=user, at_least="owner"))).unwrap()
     secret = secrets.token_urlsafe(32)
     record = json.dumps({"owner": user, "sha256": _digest(secret)})
     await resources.dapr.save_state(resources.settings.state_store, _feed_key(list_id), record)
@@ -161,7 +163,7 @@ async def create_feed(
 async def delete_feed(
     list_id: ListId, user: CurrentUser, actor: ListProxy, resources: ResourcesDep
 ) -> Response:
-    (await actor.get_list(GetList(caller=user))).unwrap()
+    (await actor.get_list(GetList(caller=user, at_least="owner"))).unwrap()
     await resources.dapr.delete_state(resources.settings.state_store, _feed_key(list_id))
     return Response(status_code=204)
 
@@ -234,7 +236,8 @@ async def import_calendar(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != CALENDAR:
         raise UnsupportedMediaType(f"send the calendar as {CALENDAR}, not {media_type or 'nothing'}")
-    (await actor.get_list(GetList(caller=user))).unwrap()  # 404 before reading a stranger's import
+    # 404 (a stranger) or 403 (a viewer) before reading the import.
+    (await actor.get_list(GetList(caller=user, at_least="editor"))).unwrap()
     try:
         todos = parse_calendar(await request.body())
     except InvalidCalendar as exc:
@@ -261,8 +264,8 @@ async def import_calendar(
             report.skipped.append(SkippedTodo(uid=todo.uid, reason=reason, dropped=dropped))
             continue
         except TodoError as exc:
-            if isinstance(exc, NotFound):
-                raise  # the list went away mid-import
+            if isinstance(exc, NotFound | Forbidden):
+                raise  # the list, or the caller's role on it, went away mid-import
             report.skipped.append(SkippedTodo(uid=todo.uid, reason=str(exc), dropped=dropped))
             continue
         if todo.uid is not None:

@@ -1,5 +1,6 @@
 """`/v1/changes` (a page of the caller's change feed after a cursor) and `/v1/events` (the same feed as
-Server-Sent Events: `id` = cursor, resumable with `Last-Event-ID`, with keep-alive comments)."""
+Server-Sent Events: `id` = cursor, resumable with `Last-Event-ID`, with keep-alive comments). A stream that
+sends the caller's own `member.removed` sends nothing more of that list, even what was delivered late."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response, StreamingResponse
 
-from api.channel.feed import Feed, FeedPage
+from api.channel.feed import Feed, FeedEvent, FeedPage
 from api.channel.feed_signal import FeedSignal
 from api.deps import CurrentUser, ResourcesDep
 from api.openapi import SSE_EVENT_SCHEMA, problem_responses
@@ -79,11 +80,14 @@ async def _stream(
     # `retry` tells browsers how soon to reconnect; the comment gets the response headers out at once.
     yield f"retry: 3000\n: connected at cursor {cursor}\n\n"
     quiet_since = time.monotonic()
+    revoked: set[str] = set()  # lists this user was removed from while the stream ran
     while True:
         # Watch before reading: an append between the read and the wait still wakes us.
         with signal.watch(user) as watch:
             page = await feed.page(user, cursor, _SSE_BATCH)
             for event in page.events:
+                if not _still_member(event, user, revoked):
+                    continue
                 yield f"id: {event.cursor}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
             cursor = int(page.next_cursor)
             if page.events:
@@ -95,3 +99,17 @@ async def _stream(
         if time.monotonic() - quiet_since >= keepalive:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()
+
+
+def _still_member(event: FeedEvent, user: str, revoked: set[str]) -> bool:
+    """Whether `event` may go out on `user`'s stream, tracking the lists they were removed from: their own
+    removal goes out (so the client drops the list), then nothing of that list until they are added again."""
+    if event.list_id is None:
+        return True
+    if event.data.get("user") == user and event.type in ("member.removed", "member.added"):
+        if event.type == "member.removed":
+            revoked.add(event.list_id)
+        else:
+            revoked.discard(event.list_id)
+        return True
+    return event.list_id not in revoked

@@ -1,7 +1,8 @@
 """`/v1/lists`: create, page, read, change and delete the caller's lists.
 
-A list is one actor (id = list id); the caller's owner-index actor knows which lists they own. Every call
-passes `caller`, so another user's list answers 404 from the same actor call that would have served it.
+A list is one actor (id = list id); the caller's owner-index actor knows which lists they own or share. Every
+call passes `caller`, so another user's list answers 404 (and a member without the role 403) from the same
+actor call that would have served it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ __all__ = ["create_owned_list", "delete_owned_list", "new_list_id", "router"]
 log = logging.getLogger("api.routes.lists")
 
 router = APIRouter(
-    prefix="/v1/lists", tags=["lists"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
+    prefix="/v1/lists", tags=["lists"], responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503)
 )
 
 _LIST_IDS = uuid.UUID("3f0c9d8e-2b47-4f6a-9c1e-5d7b8a6f4e21")
@@ -87,7 +88,11 @@ async def create_owned_list(resources: Resources, user: str, list_id: str, cmd: 
     return summary
 
 
-@router.get("", response_model=ListPage, summary="The caller's lists, oldest first")
+@router.get(
+    "",
+    response_model=ListPage,
+    summary="The caller's lists, owned and shared with them (`role`), oldest first",
+)
 async def list_lists(
     user: CurrentUser,
     owner_index: OwnerIndexProxy,
@@ -112,7 +117,7 @@ async def list_lists(
 @router.get("/{list_id:segment}", response_model=ListSummary, summary="One list (ETag = its version)")
 async def get_list(list_id: ListId, user: CurrentUser, actor: ListProxy, resources: ResourcesDep) -> Response:
     summary = (await actor.get_list(GetList(caller=user))).unwrap()
-    resources.shared.owners.record(list_id, user)
+    resources.shared.owners.record(list_id, summary.owner)
     return model_response(summary, version=summary.version)
 
 
@@ -150,11 +155,16 @@ async def delete_list(
 
 
 async def delete_owned_list(app: Any, resources: Resources, list_id: str, cmd: DeleteList) -> None:
-    """Delete the list, take it out of its owner's index and end its recurring series."""
+    """Delete the list, take it out of its owner's and every member's index and end its recurring series."""
     assert cmd.caller is not None
-    resources.shared.owners.record(list_id, cmd.caller)
-    (await resources.list_actor(list_id).delete_list(cmd)).unwrap()
-    (await resources.owner_index(cmd.caller).remove_list(ListChange(list_id=list_id))).unwrap()
+    ack = (await resources.list_actor(list_id).delete_list(cmd)).unwrap()
+    # Its events may still be on their way: the channel routes late ones by this (owner first).
+    resources.shared.owners.record(list_id, ack.members[0] if ack.members else cmd.caller)
+    change = ListChange(list_id=list_id)
+    users = ack.members or (cmd.caller,)
+    replies = await asyncio.gather(*(resources.owner_index(u).remove_list(change) for u in users))
+    for reply in replies:
+        reply.unwrap()
     series = getattr(app.state, "series", None)  # SeriesHandles, when series are enabled
     if series is not None:
         try:

@@ -29,7 +29,7 @@ from workflows.views import OccurrencesPage, Series, SeriesHistory, SeriesPage, 
 __all__ = ["SeriesStateConflict", "conflicts", "handles_of", "router"]
 
 router = APIRouter(
-    prefix="/v1/series", tags=["series"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
+    prefix="/v1/series", tags=["series"], responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503)
 )
 
 _SERIES_IDS = uuid.UUID("8e2f6c1a-43d7-4b9e-a5f0-7c3d2b1e9f64")
@@ -88,14 +88,20 @@ async def create_series(
     return model_response(series, 201, location=f"/v1/series/{series.id}")
 
 
-@router.get("", response_model=SeriesPage, summary="The caller's series, oldest first")
+@router.get(
+    "", response_model=SeriesPage, summary="The series the caller made, or those of one list, oldest first"
+)
 async def list_series(
     user: CurrentUser,
     service: ServiceDep,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
     cursor: PositionCursor = None,
+    list_id: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="Every series on this list (a shared one too), by anyone"),
+    ] = None,
 ) -> Response:
-    return model_response(await service.list(user, cursor=cursor, limit=limit))
+    return model_response(await service.list(user, cursor=cursor, limit=limit, list_id=list_id))
 
 
 @router.get("/{series_id:segment}", response_model=Series, summary="One series: status and the next dates")

@@ -44,7 +44,7 @@ __all__ = ["item_response", "plain_routes", "router"]
 router = APIRouter(
     prefix="/v1/lists/{list_id:segment}",
     tags=["items"],
-    responses=problem_responses(400, 401, 404, 422, 429, 502, 503),
+    responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503),
 )
 
 ItemId = Annotated[str, Path(pattern=ID_PATTERN, description="The item's id")]
@@ -155,7 +155,7 @@ class CompleteHeaders(BaseModel):
     if_match: str | None = Field(None, alias="if-match", max_length=IF_MATCH_MAX_LENGTH)
 
 
-_ERRORS = (400, 401, 404, 422, 429, 502, 503)
+_ERRORS = (400, 401, 403, 404, 422, 429, 502, 503)
 _IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",

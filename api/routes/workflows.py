@@ -21,7 +21,9 @@ from workflows.views import WorkflowInfo, WorkflowPage, WorkflowTimeline
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/workflows", tags=["workflows"], responses=problem_responses(400, 401, 404, 422, 429, 502, 503)
+    prefix="/v1/workflows",
+    tags=["workflows"],
+    responses=problem_responses(400, 401, 403, 404, 422, 429, 502, 503),
 )
 
 INSTANCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sidecar.actors.runtime import REENTRANCY_HEADER, ActorHost
+from sidecar.actors.runtime import REENTRANCY_HEADER, ActorHost, app_path
 from sidecar.errors import error
 
 __all__ = ["MethodReply", "invoke_method"]
@@ -37,7 +37,7 @@ async def invoke_method(
     query: str = "",
 ) -> MethodReply:
     await host.require_hosted(actor_type)
-    path = f"/actors/{actor_type}/{actor_id}/method/{method}"
+    path = app_path(actor_type, actor_id, f"/method/{method}")
     if query:
         path = f"{path}?{query}"
     reentrancy_id = next((v for k, v in headers.items() if k.lower() == "dapr-reentrancy-id"), None)

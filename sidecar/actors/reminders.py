@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from sidecar.actors.runtime import ActorHost
+from sidecar.actors.runtime import ActorHost, app_path
 from sidecar.actors.timefmt import format_every, parse_due_time, parse_period, parse_ttl
 from sidecar.clock import Clock
 from sidecar.errors import error
@@ -131,7 +131,7 @@ class Reminders:
                 resp = await self.host.call_in_turn(
                     actor_type,
                     actor_id,
-                    f"/actors/{actor_type}/{actor_id}/method/remind/{name}",
+                    app_path(actor_type, actor_id, f"/method/remind/{name}"),
                     self._callback_body(payload),
                     {"Content-Type": "application/json"},
                     fresh_reentrancy=True,

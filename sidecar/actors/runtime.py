@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from sidecar.actors.hostconfig import HostConfig, parse_host_config
 from sidecar.actors.turns import TurnLock
@@ -18,13 +19,21 @@ from sidecar.appchannel import AppChannel, AppResponse
 from sidecar.clock import Clock
 from sidecar.errors import error
 
-__all__ = ["REENTRANCY_HEADER", "Activation", "ActorHost"]
+__all__ = ["REENTRANCY_HEADER", "Activation", "ActorHost", "app_path"]
 
 _DeactivateHook = Callable[["Activation"], None]
 
 log = logging.getLogger("sidecar.actors")
 
 REENTRANCY_HEADER = "Dapr-Reentrancy-Id"
+
+
+def app_path(actor_type: str, actor_id: str, rest: str = "") -> str:
+    """The app channel path of an actor, `rest` after it. An actor id is any string (a user id, say), so
+    it goes percent-encoded like daprd's (Go escapes a URL path), and the app's router decodes it back."""
+    return f"/actors/{actor_type}/{quote(actor_id, safe='')}{rest}"
+
+
 # daprd DaprBuiltInActorNotFoundRetries: placement lookups for unknown types retried 5 times at 1 s.
 _NOT_FOUND_RETRIES = 5
 _NOT_FOUND_BACKOFF = 1.0
@@ -197,7 +206,7 @@ class ActorHost:
             if self._active.get((actor_type, actor_id)) is not act:
                 return
             try:
-                resp = await self.channel.request("DELETE", f"/actors/{actor_type}/{actor_id}")
+                resp = await self.channel.request("DELETE", app_path(actor_type, actor_id))
                 if resp.status != 200:
                     log.warning("deactivating %s/%s: app answered %s", actor_type, actor_id, resp.status)
             except OSError as exc:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 
-from sidecar.actors.runtime import Activation, ActorHost
+from sidecar.actors.runtime import Activation, ActorHost, app_path
 from sidecar.actors.timefmt import parse_due_time, parse_period, parse_ttl
 from sidecar.clock import Clock
 from sidecar.errors import error
@@ -112,7 +112,7 @@ class Timers:
             resp = await self.host.call_in_turn(
                 actor_type,
                 actor_id,
-                f"/actors/{actor_type}/{actor_id}/method/timer/{name}",
+                app_path(actor_type, actor_id, f"/method/timer/{name}"),
                 body,
                 {"Content-Type": "application/json"},
                 fresh_reentrancy=True,

@@ -101,13 +101,16 @@ export function createItemsView(ctx) {
     heading.textContent = list.title;
     const parts = [`Time zone ${list.tz}`, `${list.open_count} open, ${list.completed_count} done`];
     meta.textContent = [list.description, ...parts].filter(Boolean).join(" · ");
-    replaceChildren(listActions, [
+    // Changing or deleting the list and its feed URL are the owner's (a member's role is on the summary).
+    const owner = (list.role ?? "owner") === "owner";
+    replaceChildren(listActions, owner ? [
       h("button", { type: "button", class: "secondary", onclick: () => editList(ctx, list.id).catch(fail) }, "Edit list"),
       h("button", { type: "button", class: "danger", onclick: () => deleteList(ctx, list.id).catch(fail) }, "Delete list"),
       h("button", { type: "button", class: "secondary", onclick: () => createCalendarFeed(ctx, list.id).catch(fail) }, "Calendar feed"),
       h("button", { type: "button", class: "secondary", onclick: () => revokeCalendarFeed(ctx, list.id).catch(fail) }, "Revoke feed"),
-    ]);
+    ] : []);
     if (addForm !== list.id) buildAddForm(list);
+    form.hidden = list.role === "viewer"; // a viewer reads; the API would refuse their items (403)
     if (!body.contains(form)) replaceChildren(body, [form, h("div", { class: "row filter" }, field("Show", filter)), rows]);
     renderRows();
   }

@@ -59,6 +59,7 @@ export function createListsView(ctx) {
               onclick: () => ctx.selectList(list.id),
             },
             h("span", { class: "list-title" }, list.title),
+            list.role && list.role !== "owner" ? h("span", { class: `badge role-${list.role}` }, `shared · ${list.role}`) : null,
             h("span", { class: "count" }, String(list.open_count), h("span", { class: "visually-hidden" }, " open")),
           ),
         ),

@@ -1,10 +1,11 @@
 // The page's composition root: sign in and out, the shared state, loading from the REST API, and applying
-// the live event stream (task changes, reminders, series occurrences) to what is shown.
+// the live event stream (task changes, membership changes, reminders, series occurrences) to what is shown.
 
 import { Api, errorLines } from "./api.js";
 import { createClock } from "./clock.js";
 import { createItemsView } from "./items.js";
 import { createListsView } from "./lists.js";
+import { createMembersView } from "./members.js";
 import { createSeriesView } from "./series.js";
 import { claimsOf, clearToken, loadToken, normalizeToken, saveToken } from "./session.js";
 import { EventStream } from "./stream.js";
@@ -52,6 +53,7 @@ const clock = createClock(ctx);
 const listsView = createListsView(ctx);
 const itemsView = createItemsView(ctx);
 const seriesView = createSeriesView(ctx);
+const membersView = createMembersView(ctx);
 let firstConnect = null;
 let seriesPoll = null;
 
@@ -85,7 +87,7 @@ Object.assign(ctx, {
     }
     writeLocation();
     renderAll();
-    if (listId) await ctx.refreshItems();
+    await Promise.all([listId ? ctx.refreshItems() : null, membersView.refresh(), ctx.refreshSeries()]);
   },
 
   async selectSeries(seriesId) {
@@ -129,7 +131,13 @@ Object.assign(ctx, {
   },
 
   async refreshSeries() {
-    ctx.state.series = await ctx.api.all("/v1/series", { limit: 200 });
+    // Ours, and the open list's (on a shared list, others made some of them).
+    const listId = ctx.state.listId;
+    const [mine, onList] = await Promise.all([
+      ctx.api.all("/v1/series", { limit: 200 }),
+      listId ? ctx.api.all("/v1/series", { limit: 200, list_id: listId }).catch(() => []) : [],
+    ]);
+    ctx.state.series = [...new Map([...mine, ...onList].map((s) => [s.id, s])).values()];
     seriesView.render();
   },
 
@@ -201,6 +209,7 @@ async function refreshListSummary(listId) {
 
 const scheduleSummary = debounce(refreshListSummary, 250);
 const scheduleLists = debounce(() => ctx.refreshLists(), 250);
+const scheduleMembers = debounce(() => membersView.refresh(), 250);
 const scheduleSeries = debounce(async () => {
   await Promise.all([ctx.refreshSeries(), ctx.refreshSeriesDetail()]);
 }, 300);
@@ -208,6 +217,7 @@ const scheduleSeries = debounce(async () => {
 function renderAll() {
   listsView.render();
   itemsView.render();
+  membersView.render();
   seriesView.render();
   clock.render();
 }
@@ -239,6 +249,10 @@ function handleEvent({ data: event }) {
       itemsView.apply(item, type === "task.deleted");
     }
     if (item?.series_id) scheduleSeries();
+  } else if (type.startsWith("member.")) {
+    // Someone joined, left or changed role (perhaps us: our role, or the list itself, may be gone).
+    scheduleLists();
+    if (event.list_id === ctx.state.listId) scheduleMembers();
   } else if (type === "reminder.fired") {
     const data = event.data ?? {};
     const list = ctx.state.lists.find((l) => l.id === data.list_id);
@@ -267,7 +281,8 @@ function connectionChanged(state, { resumed } = {}) {
     firstConnect = null;
   } else if (!resumed) {
     // Reconnected without a known event id: events may have been missed, so reload what is shown.
-    Promise.all([ctx.refreshLists(), ctx.refreshItems(), ctx.refreshSeries(), ctx.refreshSeriesDetail()]).catch(
+    const reloads = [ctx.refreshLists(), ctx.refreshItems(), membersView.refresh(), ctx.refreshSeries(), ctx.refreshSeriesDetail()];
+    Promise.all(reloads).catch(
       reportError,
     );
   }
