@@ -1,0 +1,109 @@
+"""Sending one signed webhook request: aiohttp (already the app's client library; deliveries go to
+arbitrary hosts over TLS, which the app<->sidecar wire `sidecar.wire.http1` is not for), through the
+address guard's resolver, never following redirects (a 3xx is a failed attempt), with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+
+from api.webhooks.guard import AddressPolicy, GuardedResolver, RefusedTarget
+from api.webhooks.signing import signed_headers
+
+__all__ = ["SendResult", "WebhookSender"]
+
+log = logging.getLogger("api.webhooks")
+
+_USER_AGENT = "todo-engine-webhooks/0.1"
+_CLOSE_SECONDS = 5.0
+_READ_AT_MOST = 64 * 1024  # of a receiver's answer: read (to reuse the connection), never stored
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """`refused`: the target is not allowed (nothing was sent); `failed`: no 2xx answer."""
+
+    outcome: Literal["delivered", "failed", "refused"]
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class WebhookSender:
+    """One connection pool per event loop (the API's loop sends pings, the workflow worker's loop sends
+    deliveries); `aclose()` closes the running loop's."""
+
+    def __init__(self, policy: AddressPolicy, *, timeout_seconds: float) -> None:
+        self._policy = policy
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            for stale in [other for other in self._sessions if other.is_closed()]:
+                del self._sessions[stale]
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._policy), limit_per_host=32)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
+            self._sessions[loop] = session
+        return session
+
+    async def send(
+        self, url: str, secrets: Sequence[str], message_id: str, body: bytes, at: dt.datetime
+    ) -> SendResult:
+        """POST `body` to `url`, signed with `secrets` (all of them, space-separated) and timestamped `at`."""
+        started = time.perf_counter()
+
+        def result(
+            outcome: Literal["delivered", "failed", "refused"], status: int | None, error: str | None
+        ) -> SendResult:
+            return SendResult(outcome, status, error, round((time.perf_counter() - started) * 1000, 3))
+
+        try:
+            self._policy.check_url(url)
+        except RefusedTarget as exc:
+            return result("refused", None, str(exc))
+        headers = signed_headers(secrets, message_id, int(at.timestamp()), body)
+        headers["user-agent"] = _USER_AGENT
+        try:
+            async with self._session().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                await response.content.read(_READ_AT_MOST)
+                status = response.status
+                location = response.headers.get("location")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, RefusedTarget):
+                return result("refused", None, str(exc.os_error))
+            return result("failed", None, f"cannot connect: {exc.os_error}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return result("failed", None, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__)
+        if 200 <= status < 300:
+            return result("delivered", status, None)
+        if 300 <= status < 400:
+            return result("failed", status, f"redirect to {location!r} not followed")
+        return result("failed", status, f"HTTP {status}")
+
+    async def aclose(self) -> None:
+        """Close every loop's pool: the running loop's here, a live other loop's (the workflow worker's)
+        on that loop; pools of closed loops are dropped."""
+        here = asyncio.get_running_loop()
+        for loop, session in list(self._sessions.items()):
+            del self._sessions[loop]
+            if loop is here:
+                await session.close()
+            elif loop.is_running():
+                closing = asyncio.run_coroutine_threadsafe(session.close(), loop)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(closing), _CLOSE_SECONDS)
+                except (TimeoutError, RuntimeError) as exc:
+                    log.warning("could not close the webhook connections of another loop: %r", exc)

@@ -1,0 +1,249 @@
+"""Webhooks end to end over the real sidecar: registration and its checks, signed deliveries that verify
+(Standard Webhooks), retries with backoff on the dev clock, disabling after failures and re-enabling,
+pings, secret rotation, redirects refused, and a redelivered event delivered once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.harness import wait_for
+from tests.stack import Stack
+from tests.webhooks.receiver import Receiver, verifies
+
+PROBLEM = "application/problem+json"
+
+
+def _register(client: httpx.Client, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    r = client.post("/v1/webhooks", json={"url": url, "events": events or ["task.created"]})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    assert r.headers["location"] == f"/v1/webhooks/{body['id']}"
+    return body
+
+
+def _add_item(client: httpx.Client, title: str = "milk") -> dict[str, Any]:
+    r = client.post("/v1/lists", json={"title": "groceries"})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/v1/lists/{r.json()['id']}/items", json={"title": title})
+    assert r.status_code == 201, r.text
+    item: dict[str, Any] = r.json()
+    return item
+
+
+def _attempts(client: httpx.Client, webhook_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = "0"
+    while True:
+        r = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"cursor": cursor, "limit": 2})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        out += page["attempts"]
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            return out
+
+
+def _wait_attempts(client: httpx.Client, webhook_id: str, count: int) -> list[dict[str, Any]]:
+    def enough() -> list[dict[str, Any]] | None:
+        got = _attempts(client, webhook_id)
+        return got if len(got) >= count else None
+
+    result: list[dict[str, Any]] = wait_for(enough, timeout=15, interval=0.05)
+    return result
+
+
+def _advance(client: httpx.Client, seconds: float) -> None:
+    r = client.post("/v1/dev/clock:advance", json={"seconds": seconds}, timeout=120)
+    assert r.status_code == 200, r.text
+
+
+def test_a_delivery_is_signed_and_logged(client: httpx.Client, hook_receiver: Receiver) -> None:
+    hook = _register(client, hook_receiver.url + "/in", ["task.created", "task.completed"])
+    assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
+    shown = client.get(f"/v1/webhooks/{hook['id']}")
+    assert shown.status_code == 200 and "secret" not in shown.json()
+    assert shown.headers["etag"] == f'"{hook["version"]}"'
+    assert [h["id"] for h in client.get("/v1/webhooks").json()["webhooks"]] == [hook["id"]]
+
+    item = _add_item(client)
+    (attempt,) = _wait_attempts(client, hook["id"], 1)
+    (got,) = hook_receiver.at("/in")
+    assert verifies(hook["secret"], got)
+    assert not verifies("whsec_" + "A" * 44, got)
+    body = json.loads(got.body)
+    assert body["type"] == "task.created" and body["item_id"] == item["id"]
+    assert body["data"]["item"]["title"] == "milk"
+    assert got.headers["webhook-id"] == attempt["message_id"] and attempt["event_id"] == body["id"]
+    assert (attempt["outcome"], attempt["status_code"], attempt["attempt"]) == ("delivered", 200, 1)
+
+
+def test_failed_attempts_are_retried_with_backoff_on_the_dev_clock(
+    stack: Stack, client: httpx.Client, hook_receiver: Receiver
+) -> None:
+    hook = _register(client, hook_receiver.url + "/in")
+    hook_receiver.fail_next(500, 503)
+    _add_item(client)
+    (first,) = _wait_attempts(client, hook["id"], 1)
+    assert (first["outcome"], first["status_code"]) == ("retry", 500)
+    _advance(client, 9)  # the first backoff is 10 s: nothing yet
+    assert len(_attempts(client, hook["id"])) == 1
+    _advance(client, 1)
+    second = _wait_attempts(client, hook["id"], 2)[1]
+    assert (second["outcome"], second["status_code"], second["attempt"]) == ("retry", 503, 2)
+    _advance(client, 40)  # then 10 s * 4
+    attempts = _wait_attempts(client, hook["id"], 3)
+    assert [a["outcome"] for a in attempts] == ["retry", "retry", "delivered"]
+    got = hook_receiver.at("/in")
+    assert len(got) == 3 and len({r.headers["webhook-id"] for r in got}) == 1
+    assert all(verifies(hook["secret"], r) for r in got)
+    stamps = [int(r.headers["webhook-timestamp"]) for r in got]
+    assert stamps[1] - stamps[0] >= 10 and stamps[2] - stamps[1] >= 40
+    _advance(client, 3600)
+    assert len(hook_receiver.at("/in")) == 3  # delivered once: no attempt after the success
+    assert client.get(f"/v1/webhooks/{hook['id']}").json()["consecutive_failures"] == 0
+
+
+def test_a_webhook_is_disabled_after_consecutive_failed_deliveries_and_re_enabled(
+    client: httpx.Client, hook_receiver: Receiver
+) -> None:
+    hook = _register(client, hook_receiver.url + "/in")
+    hook_receiver.fail_next(*[500] * 6)  # two deliveries of three attempts each
+    _add_item(client, "one")
+    _add_item(client, "two")
+    _wait_attempts(client, hook["id"], 2)
+    _advance(client, 3600)
+    attempts = _wait_attempts(client, hook["id"], 6)
+    assert sorted(a["outcome"] for a in attempts) == ["failed"] * 2 + ["retry"] * 4
+    shown = client.get(f"/v1/webhooks/{hook['id']}").json()
+    assert shown["enabled"] is False and shown["consecutive_failures"] == 2
+    assert "2 consecutive failed deliveries" in shown["disabled_reason"]
+
+    _add_item(client, "while disabled")
+    _advance(client, 60)
+    assert len(hook_receiver.at("/in")) == 6  # nothing is sent to a disabled webhook
+
+    r = client.patch(
+        f"/v1/webhooks/{hook['id']}", json={"enabled": True}, headers={"If-Match": f'"{shown["version"]}"'}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is True and r.json()["consecutive_failures"] == 0
+    stale = client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": True}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM
+    _add_item(client, "after")
+    assert _wait_attempts(client, hook["id"], 7)[-1]["outcome"] == "delivered"
+
+
+def test_ping_rotation_and_the_grace_window(client: httpx.Client, hook_receiver: Receiver) -> None:
+    hook = _register(client, hook_receiver.url + "/in")
+    r = client.post(f"/v1/webhooks/{hook['id']}:ping")
+    assert r.status_code == 200, r.text
+    assert r.json()["attempt"]["outcome"] == "delivered" and r.json()["attempt"]["status_code"] == 200
+    (ping,) = hook_receiver.at("/in")
+    assert json.loads(ping.body)["type"] == "webhook.ping" and verifies(hook["secret"], ping)
+
+    r = client.post(f"/v1/webhooks/{hook['id']}:rotate-secret")
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    assert rotated["secret"] != hook["secret"] and rotated["previous_expires_at"] is not None
+    client.post(f"/v1/webhooks/{hook['id']}:ping")
+    during = hook_receiver.at("/in")[-1]
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    assert verifies(hook["secret"], during) and verifies(rotated["secret"], during)
+
+    r = client.post(f"/v1/webhooks/{hook['id']}:rotate-secret", params={"grace_seconds": 0})
+    newest = r.json()["secret"]
+    assert r.json()["previous_expires_at"] is None
+    client.post(f"/v1/webhooks/{hook['id']}:ping")
+    after = hook_receiver.at("/in")[-1]
+    assert verifies(newest, after) and not verifies(rotated["secret"], after)
+    assert not verifies(hook["secret"], after)
+
+    hook_receiver.fail_next(503)
+    failed = client.post(f"/v1/webhooks/{hook['id']}:ping").json()["attempt"]
+    assert (failed["outcome"], failed["status_code"]) == ("failed", 503)
+    assert [a["event_type"] for a in _attempts(client, hook["id"])] == ["webhook.ping"] * 4
+    assert client.get(f"/v1/webhooks/{hook['id']}").json()["consecutive_failures"] == 0
+
+
+def test_a_redirect_is_a_failed_attempt_not_followed(client: httpx.Client, hook_receiver: Receiver) -> None:
+    hook = _register(client, hook_receiver.url + "/in")
+    hook_receiver.fail_next(307)
+    attempt = client.post(f"/v1/webhooks/{hook['id']}:ping").json()["attempt"]
+    assert attempt["outcome"] == "failed" and attempt["status_code"] == 307
+    assert "not followed" in attempt["error"]
+    assert hook_receiver.at("/elsewhere") == []
+
+
+def test_a_redelivered_event_is_delivered_once(
+    stack: Stack, client: httpx.Client, user: str, hook_receiver: Receiver
+) -> None:
+    hook = _register(client, hook_receiver.url + "/in", ["reminder.fired"])
+    fired = {"id": f"notif-{user}", "owner": user, "list_id": "l1", "item_id": "i1", "title": "in 5 min"}
+    envelope = {"specversion": "1.0", "source": "todo-engine", "type": "reminder.fired", "id": fired["id"]}
+    envelope |= {"datacontenttype": "application/json", "data": fired}
+    headers = {"dapr-api-token": stack.app_token, "content-type": "application/cloudevents+json"}
+    with httpx.Client(base_url=stack.channel.url) as channel:
+        for _ in range(3):  # at-least-once: the same event again, before and after it was sent
+            r = channel.post("/events/pubsub/reminders", json=envelope, headers=headers)
+            assert r.status_code == 200 and r.json() == {"status": "SUCCESS"}
+            _wait_attempts(client, hook["id"], 1)
+    _advance(client, 3600)
+    assert len(hook_receiver.at("/in")) == 1
+    assert [a["outcome"] for a in _attempts(client, hook["id"])] == ["delivered"]
+
+
+def test_registration_is_validated_and_owned(
+    stack: Stack, client: httpx.Client, hook_receiver: Receiver
+) -> None:
+    r = client.post("/v1/webhooks", json={"url": hook_receiver.url, "events": ["task.nope"]})
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert r.json()["errors"][0]["loc"][:2] == ["body", "events"]
+    r = client.post("/v1/webhooks", json={"url": "ftp://example.com/x", "events": ["task.created"]})
+    assert r.status_code == 422
+    r = client.post(
+        "/v1/webhooks", json={"url": hook_receiver.url, "events": ["task.created"], "secret": "x"}
+    )
+    assert r.status_code == 422
+
+    hook = _register(client, hook_receiver.url + "/in")
+    with stack.client("someone-else") as stranger:
+        for method, path in [
+            ("GET", ""),
+            ("PATCH", ""),
+            ("DELETE", ""),
+            ("POST", ":ping"),
+            ("POST", ":rotate-secret"),
+            ("GET", "/deliveries"),
+        ]:
+            kwargs: dict[str, Any] = {"json": {}} if method == "PATCH" else {}
+            r = stranger.request(method, f"/v1/webhooks/{hook['id']}{path}", **kwargs)
+            assert r.status_code == 404, (method, path, r.text)
+        assert stranger.get("/v1/webhooks").json()["webhooks"] == []
+    assert client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    assert client.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_private_targets_are_refused_unless_allowed(stack: Stack, user: str) -> None:
+    strict = stack.serve_public(webhooks_allow_private=False)
+    try:
+        with httpx.Client(base_url=strict.url, headers={"Authorization": f"Bearer {stack.token(user)}"}) as c:
+            for url, says in [
+                ("http://127.0.0.1:9/hook", "https"),
+                ("https://127.0.0.1/hook", "127.0.0.1"),
+                ("https://[::1]/hook", "::1"),
+                ("https://10.1.2.3/hook", "10.1.2.3"),
+                ("https://169.254.169.254/latest", "169.254.169.254"),
+                ("https://[::ffff:192.168.0.1]/x", "::ffff:c0a8:1"),
+                ("https://localhost/hook", "localhost"),
+                ("https://user:pw@example.com/hook", "credentials"),
+            ]:
+                r = c.post("/v1/webhooks", json={"url": url, "events": ["task.created"]})
+                assert r.status_code == 422, (url, r.text)
+                problem = r.json()
+                assert problem["errors"][0]["loc"] == ["body", "url"] and says in problem["detail"], problem
+            assert c.get("/v1/webhooks").json()["webhooks"] == []
+    finally:
+        strict.stop()
