@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.harness import wait_for
+from api.channel.app import create_channel_app
+from api.process.serve import bind
+from tests.harness import ServedApp, wait_for
 from tests.stack import Stack
 from tests.webhooks.receiver import Receiver, verifies
 
@@ -222,6 +224,13 @@ def test_registration_is_validated_and_owned(
             r = stranger.request(method, f"/v1/webhooks/{hook['id']}{path}", **kwargs)
             assert r.status_code == 404, (method, path, r.text)
         assert stranger.get("/v1/webhooks").json()["webhooks"] == []
+    one_each = stack.serve_public(webhooks_per_user=1)
+    try:
+        with httpx.Client(base_url=one_each.url, headers=client.headers) as c:
+            r = c.post("/v1/webhooks", json={"url": hook_receiver.url, "events": ["task.deleted"]})
+            assert r.status_code == 409 and r.json()["limit"] == "webhooks_per_user", r.text
+    finally:
+        one_each.stop()
     assert client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
     assert client.get(f"/v1/webhooks/{hook['id']}").status_code == 404
 
@@ -247,3 +256,24 @@ def test_private_targets_are_refused_unless_allowed(stack: Stack, user: str) -> 
             assert c.get("/v1/webhooks").json()["webhooks"] == []
     finally:
         strict.stop()
+
+
+def test_a_delivery_survives_an_app_restart(
+    stack: Stack, client: httpx.Client, hook_receiver: Receiver
+) -> None:
+    """The app channel (workflow worker included) goes down between two attempts of a delivery: the new
+    one makes the next attempt when the durable timer fires, with the same `webhook-id`."""
+    hook = _register(client, hook_receiver.url + "/in")
+    hook_receiver.fail_next(502)
+    _add_item(client)
+    (first,) = _wait_attempts(client, hook["id"], 1)
+    assert first["outcome"] == "retry"
+    stack.channel.stop()
+    restarted = create_channel_app(stack.settings, clock=stack.now)
+    stack.channel = ServedApp(restarted, bind("127.0.0.1", stack.channel.port)).start()
+    _advance(client, 10)
+    attempts = _wait_attempts(client, hook["id"], 2)
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "retry"), (2, "delivered")]
+    got = hook_receiver.at("/in")
+    assert len(got) == 2 and got[0].headers["webhook-id"] == got[1].headers["webhook-id"]
+    assert all(verifies(hook["secret"], r) for r in got)
