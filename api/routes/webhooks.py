@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from api.deps import ID_PATTERN, CurrentUser, IfMatch
+from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey, IfMatch
 from api.openapi import problem_responses
 from api.problems import ServiceUnavailable
 from api.responses import model_response
@@ -68,7 +68,12 @@ async def _checked(webhooks: Webhooks, url: str) -> None:
     responses=problem_responses(409, 413),
     summary="Register a webhook (the response shows its signing secret, once)",
 )
-async def create_webhook(body: WebhookCreate, user: CurrentUser, webhooks: WebhooksDep) -> Response:
+async def create_webhook(
+    body: WebhookCreate,
+    user: CurrentUser,
+    webhooks: WebhooksDep,
+    idempotency_key: IdempotencyKey = None,  # replayed by the middleware: a retry gets the same secret
+) -> Response:
     await _checked(webhooks, str(body.url))
     hook, secret = await webhooks.registry.create(user, body)
     created = WebhookCreated.model_validate({**Webhook.of(hook).model_dump(), "secret": secret})
@@ -142,6 +147,7 @@ async def rotate_secret(
             description="How long deliveries also carry a signature with the previous secret (0: not at all)",
         ),
     ] = DEFAULT_GRACE_SECONDS,
+    idempotency_key: IdempotencyKey = None,  # replayed by the middleware: a retry gets the same secret
 ) -> Response:
     hook, secret, expires = await webhooks.registry.rotate(
         user, webhook_id, dt.timedelta(seconds=grace_seconds)

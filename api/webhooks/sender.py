@@ -23,7 +23,6 @@ __all__ = ["SendResult", "WebhookSender"]
 log = logging.getLogger("api.webhooks")
 
 _USER_AGENT = "todo-engine-webhooks/0.1"
-_CLOSE_SECONDS = 5.0
 _READ_AT_MOST = 64 * 1024  # of a receiver's answer: read (to reuse the connection), never stored
 
 
@@ -38,29 +37,42 @@ class SendResult:
 
 
 class WebhookSender:
-    """One connection pool per event loop (the API's loop sends pings, the workflow worker's loop sends
-    deliveries); `aclose()` closes the running loop's."""
+    """One connection pool, on the loop that made the sender (the app's): a send from another loop (the
+    workflow worker's, which runs the attempt activities) runs on that loop, so `aclose()` closes the only
+    pool there is, whatever state the worker's loop is in at shutdown."""
 
     def __init__(self, policy: AddressPolicy, *, timeout_seconds: float) -> None:
         self._policy = policy
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._home = asyncio.get_running_loop()
+        self._pool: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
-            for stale in [other for other in self._sessions if other.is_closed()]:
-                del self._sessions[stale]
+        if self._closed:
+            raise RuntimeError("the webhook sender is closed (the app is shutting down)")
+        if self._pool is None or self._pool.closed:
             connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._policy), limit_per_host=32)
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
-            self._sessions[loop] = session
-        return session
+            self._pool = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
+        return self._pool
 
     async def send(
         self, url: str, secrets: Sequence[str], message_id: str, body: bytes, at: dt.datetime
     ) -> SendResult:
         """POST `body` to `url`, signed with `secrets` (all of them, space-separated) and timestamped `at`."""
+        sending = self._send(url, secrets, message_id, body, at)
+        if asyncio.get_running_loop() is self._home:
+            return await sending
+        try:
+            on_home = asyncio.run_coroutine_threadsafe(sending, self._home)
+        except RuntimeError:  # the app's loop is gone (shutting down): the activity fails and is retried
+            sending.close()
+            raise
+        return await asyncio.wrap_future(on_home)
+
+    async def _send(
+        self, url: str, secrets: Sequence[str], message_id: str, body: bytes, at: dt.datetime
+    ) -> SendResult:
         started = time.perf_counter()
 
         def result(
@@ -94,16 +106,6 @@ class WebhookSender:
         return result("failed", status, f"HTTP {status}")
 
     async def aclose(self) -> None:
-        """Close every loop's pool: the running loop's here, a live other loop's (the workflow worker's)
-        on that loop; pools of closed loops are dropped."""
-        here = asyncio.get_running_loop()
-        for loop, session in list(self._sessions.items()):
-            del self._sessions[loop]
-            if loop is here:
-                await session.close()
-            elif loop.is_running():
-                closing = asyncio.run_coroutine_threadsafe(session.close(), loop)
-                try:
-                    await asyncio.wait_for(asyncio.wrap_future(closing), _CLOSE_SECONDS)
-                except (TimeoutError, RuntimeError) as exc:
-                    log.warning("could not close the webhook connections of another loop: %r", exc)
+        self._closed = True
+        if self._pool is not None:
+            await self._pool.close()
