@@ -66,6 +66,10 @@ class DeliveryLog(Feed):
     def _entry(self, user: str, cursor: int) -> str:
         return f"webhook-log|{user}|{cursor}"
 
+    @staticmethod
+    def _seen(event_id: str) -> str:  # attempts are not feed events: their own dedup keys
+        return f"webhook-log-seen|{event_id}"
+
     async def record(self, webhook_id: str, attempt: Attempt) -> None:
         """Log `attempt` once (a replayed attempt finds its entry by message id and number)."""
         await self.append(
