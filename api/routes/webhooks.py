@@ -19,6 +19,7 @@ from api.problems import ServiceUnavailable
 from api.responses import model_response
 from api.webhooks import RefusedTarget, Webhooks
 from api.webhooks.models import (
+    PAGE_CURSOR_PATTERN,
     AttemptsPage,
     Webhook,
     WebhookCreate,
@@ -81,9 +82,15 @@ async def create_webhook(
 
 
 @router.get("", response_model=WebhookPage, summary="The caller's webhooks, oldest first")
-async def list_webhooks(user: CurrentUser, webhooks: WebhooksDep) -> Response:
-    hooks = await webhooks.registry.all(user)
-    return model_response(WebhookPage(webhooks=[Webhook.of(h) for h in hooks]))
+async def list_webhooks(
+    user: CurrentUser,
+    webhooks: WebhooksDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    cursor: Annotated[
+        str | None, Query(pattern=PAGE_CURSOR_PATTERN, description="`next_cursor` of the previous page")
+    ] = None,
+) -> Response:
+    return model_response(WebhookPage.of(await webhooks.registry.all(user), cursor, limit))
 
 
 @router.get("/{webhook_id:segment}", response_model=Webhook, summary="One webhook and its health")

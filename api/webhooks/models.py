@@ -11,6 +11,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 __all__ = [
     "EVENT_TYPES",
+    "PAGE_CURSOR_PATTERN",
     "Attempt",
     "AttemptsPage",
     "EventTypes",
@@ -24,6 +25,7 @@ __all__ = [
     "WebhookPatch",
     "WebhookPing",
     "WebhookSecret",
+    "page_cursor",
 ]
 
 EventType = Literal[
@@ -144,9 +146,32 @@ class WebhookSecret(BaseModel):
 
 
 class WebhookPage(BaseModel):
+    """Oldest first; `next_cursor` continues after the last one shown (null: there are no more)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhooks: list[Webhook]
+    next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, hooks: list[StoredWebhook], after: str | None, limit: int) -> WebhookPage:
+        """The page of `hooks` (in creation order) after cursor `after` (see `page_cursor`)."""
+        rest = sorted((h for h in hooks if after is None or page_cursor(h) > after), key=page_cursor)
+        shown = rest[:limit]
+        more = len(rest) > limit
+        return cls(
+            webhooks=[Webhook.of(h) for h in shown], next_cursor=page_cursor(shown[-1]) if more else None
+        )
+
+
+PAGE_CURSOR_PATTERN: Final = r"^\d{20}-[0-9a-f]{32}$"
+
+
+def page_cursor(hook: StoredWebhook) -> str:
+    """A position in creation order that survives deletions: creation time (microseconds, zero-padded so
+    strings sort as the numbers) and id."""
+    micros = int(hook.created_at.timestamp() * 1_000_000)
+    return f"{micros:020d}-{hook.id}"
 
 
 class Attempt(BaseModel):

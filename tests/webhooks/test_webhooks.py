@@ -224,6 +224,12 @@ def test_registration_is_validated_and_owned(
             r = stranger.request(method, f"/v1/webhooks/{hook['id']}{path}", **kwargs)
             assert r.status_code == 404, (method, path, r.text)
         assert stranger.get("/v1/webhooks").json()["webhooks"] == []
+    more = [_register(client, hook_receiver.url + f"/{n}")["id"] for n in range(2)]
+    first = client.get("/v1/webhooks", params={"limit": 2}).json()
+    assert [h["id"] for h in first["webhooks"]] == [hook["id"], more[0]] and first["next_cursor"]
+    assert client.delete(f"/v1/webhooks/{more[0]}").status_code == 204  # the cursor outlives its webhook
+    rest = client.get("/v1/webhooks", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [h["id"] for h in rest["webhooks"]] == [more[1]] and rest["next_cursor"] is None
     one_each = stack.serve_public(webhooks_per_user=1)
     try:
         with httpx.Client(base_url=one_each.url, headers=client.headers) as c:
