@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.stack import stack_fixture
+from tests.webhooks.calls import WEBHOOK_SETTINGS
 from tests.webhooks.receiver import Receiver, receiver
-
-WEBHOOK_SETTINGS = {"webhooks_allow_private": True, "webhook_max_attempts": 3, "webhook_disable_after": 2}
 
 stack = stack_fixture("webhooks-sidecar", lambda request: dict(WEBHOOK_SETTINGS))
 

@@ -11,67 +11,24 @@ import httpx
 
 from api.channel.app import create_channel_app
 from api.process.serve import bind
-from tests.harness import ServedApp, wait_for
+from tests.harness import ServedApp
 from tests.stack import Stack
+from tests.webhooks.calls import add_item, advance, attempts, register, wait_attempts
 from tests.webhooks.receiver import Receiver, verifies
 
 PROBLEM = "application/problem+json"
 
 
-def _register(client: httpx.Client, url: str, events: list[str] | None = None) -> dict[str, Any]:
-    r = client.post("/v1/webhooks", json={"url": url, "events": events or ["task.created"]})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    assert r.headers["location"] == f"/v1/webhooks/{body['id']}"
-    return body
-
-
-def _add_item(client: httpx.Client, title: str = "milk") -> dict[str, Any]:
-    r = client.post("/v1/lists", json={"title": "groceries"})
-    assert r.status_code == 201, r.text
-    r = client.post(f"/v1/lists/{r.json()['id']}/items", json={"title": title})
-    assert r.status_code == 201, r.text
-    item: dict[str, Any] = r.json()
-    return item
-
-
-def _attempts(client: httpx.Client, webhook_id: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = "0"
-    while True:
-        r = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"cursor": cursor, "limit": 2})
-        assert r.status_code == 200, r.text
-        page = r.json()
-        out += page["attempts"]
-        cursor = page["next_cursor"]
-        if not page["has_more"]:
-            return out
-
-
-def _wait_attempts(client: httpx.Client, webhook_id: str, count: int) -> list[dict[str, Any]]:
-    def enough() -> list[dict[str, Any]] | None:
-        got = _attempts(client, webhook_id)
-        return got if len(got) >= count else None
-
-    result: list[dict[str, Any]] = wait_for(enough, timeout=15, interval=0.05)
-    return result
-
-
-def _advance(client: httpx.Client, seconds: float) -> None:
-    r = client.post("/v1/dev/clock:advance", json={"seconds": seconds}, timeout=120)
-    assert r.status_code == 200, r.text
-
-
 def test_a_delivery_is_signed_and_logged(client: httpx.Client, hook_receiver: Receiver) -> None:
-    hook = _register(client, hook_receiver.url + "/in", ["task.created", "task.completed"])
+    hook = register(client, hook_receiver.url + "/in", ["task.created", "task.completed"])
     assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
     shown = client.get(f"/v1/webhooks/{hook['id']}")
     assert shown.status_code == 200 and "secret" not in shown.json()
     assert shown.headers["etag"] == f'"{hook["version"]}"'
     assert [h["id"] for h in client.get("/v1/webhooks").json()["webhooks"]] == [hook["id"]]
 
-    item = _add_item(client)
-    (attempt,) = _wait_attempts(client, hook["id"], 1)
+    item = add_item(client)
+    (attempt,) = wait_attempts(client, hook["id"], 1)
     (got,) = hook_receiver.at("/in")
     assert verifies(hook["secret"], got)
     assert not verifies("whsec_" + "A" * 44, got)
@@ -85,25 +42,25 @@ def test_a_delivery_is_signed_and_logged(client: httpx.Client, hook_receiver: Re
 def test_failed_attempts_are_retried_with_backoff_on_the_dev_clock(
     stack: Stack, client: httpx.Client, hook_receiver: Receiver
 ) -> None:
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     hook_receiver.fail_next(500, 503)
-    _add_item(client)
-    (first,) = _wait_attempts(client, hook["id"], 1)
+    add_item(client)
+    (first,) = wait_attempts(client, hook["id"], 1)
     assert (first["outcome"], first["status_code"]) == ("retry", 500)
-    _advance(client, 9)  # the first backoff is 10 s: nothing yet
-    assert len(_attempts(client, hook["id"])) == 1
-    _advance(client, 1)
-    second = _wait_attempts(client, hook["id"], 2)[1]
+    advance(client, 9)  # the first backoff is 10 s: nothing yet
+    assert len(attempts(client, hook["id"])) == 1
+    advance(client, 1)
+    second = wait_attempts(client, hook["id"], 2)[1]
     assert (second["outcome"], second["status_code"], second["attempt"]) == ("retry", 503, 2)
-    _advance(client, 40)  # then 10 s * 4
-    attempts = _wait_attempts(client, hook["id"], 3)
-    assert [a["outcome"] for a in attempts] == ["retry", "retry", "delivered"]
+    advance(client, 40)  # then 10 s * 4
+    made = wait_attempts(client, hook["id"], 3)
+    assert [a["outcome"] for a in made] == ["retry", "retry", "delivered"]
     got = hook_receiver.at("/in")
     assert len(got) == 3 and len({r.headers["webhook-id"] for r in got}) == 1
     assert all(verifies(hook["secret"], r) for r in got)
     stamps = [int(r.headers["webhook-timestamp"]) for r in got]
     assert stamps[1] - stamps[0] >= 10 and stamps[2] - stamps[1] >= 40
-    _advance(client, 3600)
+    advance(client, 3600)
     assert len(hook_receiver.at("/in")) == 3  # delivered once: no attempt after the success
     assert client.get(f"/v1/webhooks/{hook['id']}").json()["consecutive_failures"] == 0
 
@@ -111,20 +68,20 @@ def test_failed_attempts_are_retried_with_backoff_on_the_dev_clock(
 def test_a_webhook_is_disabled_after_consecutive_failed_deliveries_and_re_enabled(
     client: httpx.Client, hook_receiver: Receiver
 ) -> None:
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     hook_receiver.fail_next(*[500] * 6)  # two deliveries of three attempts each
-    _add_item(client, "one")
-    _add_item(client, "two")
-    _wait_attempts(client, hook["id"], 2)
-    _advance(client, 3600)
-    attempts = _wait_attempts(client, hook["id"], 6)
-    assert sorted(a["outcome"] for a in attempts) == ["failed"] * 2 + ["retry"] * 4
+    add_item(client, "one")
+    add_item(client, "two")
+    wait_attempts(client, hook["id"], 2)
+    advance(client, 3600)
+    made = wait_attempts(client, hook["id"], 6)
+    assert sorted(a["outcome"] for a in made) == ["failed"] * 2 + ["retry"] * 4
     shown = client.get(f"/v1/webhooks/{hook['id']}").json()
     assert shown["enabled"] is False and shown["consecutive_failures"] == 2
     assert "2 consecutive failed deliveries" in shown["disabled_reason"]
 
-    _add_item(client, "while disabled")
-    _advance(client, 60)
+    add_item(client, "while disabled")
+    advance(client, 60)
     assert len(hook_receiver.at("/in")) == 6  # nothing is sent to a disabled webhook
 
     r = client.patch(
@@ -134,12 +91,12 @@ def test_a_webhook_is_disabled_after_consecutive_failed_deliveries_and_re_enable
     assert r.json()["enabled"] is True and r.json()["consecutive_failures"] == 0
     stale = client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": True}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM
-    _add_item(client, "after")
-    assert _wait_attempts(client, hook["id"], 7)[-1]["outcome"] == "delivered"
+    add_item(client, "after")
+    assert wait_attempts(client, hook["id"], 7)[-1]["outcome"] == "delivered"
 
 
 def test_ping_rotation_and_the_grace_window(client: httpx.Client, hook_receiver: Receiver) -> None:
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     r = client.post(f"/v1/webhooks/{hook['id']}:ping")
     assert r.status_code == 200, r.text
     assert r.json()["attempt"]["outcome"] == "delivered" and r.json()["attempt"]["status_code"] == 200
@@ -166,12 +123,12 @@ def test_ping_rotation_and_the_grace_window(client: httpx.Client, hook_receiver:
     hook_receiver.fail_next(503)
     failed = client.post(f"/v1/webhooks/{hook['id']}:ping").json()["attempt"]
     assert (failed["outcome"], failed["status_code"]) == ("failed", 503)
-    assert [a["event_type"] for a in _attempts(client, hook["id"])] == ["webhook.ping"] * 4
+    assert [a["event_type"] for a in attempts(client, hook["id"])] == ["webhook.ping"] * 4
     assert client.get(f"/v1/webhooks/{hook['id']}").json()["consecutive_failures"] == 0
 
 
 def test_a_redirect_is_a_failed_attempt_not_followed(client: httpx.Client, hook_receiver: Receiver) -> None:
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     hook_receiver.fail_next(307)
     attempt = client.post(f"/v1/webhooks/{hook['id']}:ping").json()["attempt"]
     assert attempt["outcome"] == "failed" and attempt["status_code"] == 307
@@ -182,7 +139,7 @@ def test_a_redirect_is_a_failed_attempt_not_followed(client: httpx.Client, hook_
 def test_a_redelivered_event_is_delivered_once(
     stack: Stack, client: httpx.Client, user: str, hook_receiver: Receiver
 ) -> None:
-    hook = _register(client, hook_receiver.url + "/in", ["reminder.fired"])
+    hook = register(client, hook_receiver.url + "/in", ["reminder.fired"])
     fired = {"id": f"notif-{user}", "owner": user, "list_id": "l1", "item_id": "i1", "title": "in 5 min"}
     envelope = {"specversion": "1.0", "source": "todo-engine", "type": "reminder.fired", "id": fired["id"]}
     envelope |= {"datacontenttype": "application/json", "data": fired}
@@ -191,10 +148,10 @@ def test_a_redelivered_event_is_delivered_once(
         for _ in range(3):  # at-least-once: the same event again, before and after it was sent
             r = channel.post("/events/pubsub/reminders", json=envelope, headers=headers)
             assert r.status_code == 200 and r.json() == {"status": "SUCCESS"}
-            _wait_attempts(client, hook["id"], 1)
-    _advance(client, 3600)
+            wait_attempts(client, hook["id"], 1)
+    advance(client, 3600)
     assert len(hook_receiver.at("/in")) == 1
-    assert [a["outcome"] for a in _attempts(client, hook["id"])] == ["delivered"]
+    assert [a["outcome"] for a in attempts(client, hook["id"])] == ["delivered"]
 
 
 def test_registration_is_validated_and_owned(
@@ -210,7 +167,7 @@ def test_registration_is_validated_and_owned(
     )
     assert r.status_code == 422
 
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     with stack.client("someone-else") as stranger:
         for method, path in [
             ("GET", ""),
@@ -224,7 +181,7 @@ def test_registration_is_validated_and_owned(
             r = stranger.request(method, f"/v1/webhooks/{hook['id']}{path}", **kwargs)
             assert r.status_code == 404, (method, path, r.text)
         assert stranger.get("/v1/webhooks").json()["webhooks"] == []
-    more = [_register(client, hook_receiver.url + f"/{n}")["id"] for n in range(2)]
+    more = [register(client, hook_receiver.url + f"/{n}")["id"] for n in range(2)]
     first = client.get("/v1/webhooks", params={"limit": 2}).json()
     assert [h["id"] for h in first["webhooks"]] == [hook["id"], more[0]] and first["next_cursor"]
     assert client.delete(f"/v1/webhooks/{more[0]}").status_code == 204  # the cursor outlives its webhook
@@ -269,17 +226,17 @@ def test_a_delivery_survives_an_app_restart(
 ) -> None:
     """The app channel (workflow worker included) goes down between two attempts of a delivery: the new
     one makes the next attempt when the durable timer fires, with the same `webhook-id`."""
-    hook = _register(client, hook_receiver.url + "/in")
+    hook = register(client, hook_receiver.url + "/in")
     hook_receiver.fail_next(502)
-    _add_item(client)
-    (first,) = _wait_attempts(client, hook["id"], 1)
+    add_item(client)
+    (first,) = wait_attempts(client, hook["id"], 1)
     assert first["outcome"] == "retry"
     stack.channel.stop()
     restarted = create_channel_app(stack.settings, clock=stack.now)
     stack.channel = ServedApp(restarted, bind("127.0.0.1", stack.channel.port)).start()
-    _advance(client, 10)
-    attempts = _wait_attempts(client, hook["id"], 2)
-    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "retry"), (2, "delivered")]
+    advance(client, 10)
+    made = wait_attempts(client, hook["id"], 2)
+    assert [(a["attempt"], a["outcome"]) for a in made] == [(1, "retry"), (2, "delivered")]
     got = hook_receiver.at("/in")
     assert len(got) == 2 and got[0].headers["webhook-id"] == got[1].headers["webhook-id"]
     assert all(verifies(hook["secret"], r) for r in got)
