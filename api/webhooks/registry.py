@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from api.channel.feed import bulk_get
 from api.webhooks.models import Registry, StoredSecret, StoredWebhook, WebhookCreate, WebhookPatch
-from api.webhooks.signing import new_secret
+from api.webhooks.sender import new_secret
 from todo_actors.errors import LimitExceeded, NotFound, VersionConflict
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 

@@ -1,13 +1,21 @@
 """Sending one signed webhook request: aiohttp (already the app's client library; deliveries go to
 arbitrary hosts over TLS, which the app<->sidecar wire `sidecar.wire.http1` is not for), through the
 address guard's resolver, never following redirects (a 3xx is a failed attempt), with a timeout.
+
+Signatures follow Standard Webhooks (standardwebhooks.com): `webhook-signature: v1,<base64 HMAC-SHA256>` of
+`{webhook-id}.{webhook-timestamp}.{body}` keyed with the secret's base64-decoded bytes, one per secret in
+use (space-separated), so receivers keep verifying through a secret rotation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,14 +24,45 @@ from typing import Literal
 import aiohttp
 
 from api.webhooks.guard import AddressPolicy, GuardedResolver, RefusedTarget
-from api.webhooks.signing import signed_headers
 
-__all__ = ["SendResult", "WebhookSender"]
+__all__ = ["SECRET_PREFIX", "SendResult", "WebhookSender", "new_secret", "signature_header", "signed_headers"]
 
 log = logging.getLogger("api.webhooks")
 
 _USER_AGENT = "todo-engine-webhooks/0.1"
 _READ_AT_MOST = 64 * 1024  # of a receiver's answer: read (to reuse the connection), never stored
+SECRET_PREFIX = "whsec_"
+_SECRET_BYTES = 32  # the size of the HMAC-SHA256 key, as Standard Webhooks recommends (24-64)
+
+
+def new_secret() -> str:
+    """A fresh secret: `whsec_` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
+
+
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def signature_header(secrets_in_use: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,<sig>` per secret, space-separated."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(_key(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets_in_use
+    )
+
+
+def signed_headers(
+    secrets_in_use: Sequence[str], message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt (the timestamp is the attempt's)."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets_in_use, message_id, timestamp, body),
+        "content-type": "application/json",
+    }
 
 
 @dataclass(frozen=True)
@@ -57,10 +96,10 @@ class WebhookSender:
         return self._pool
 
     async def send(
-        self, url: str, secrets: Sequence[str], message_id: str, body: bytes, at: dt.datetime
+        self, url: str, signing: Sequence[str], message_id: str, body: bytes, at: dt.datetime
     ) -> SendResult:
-        """POST `body` to `url`, signed with `secrets` (all of them, space-separated) and timestamped `at`."""
-        sending = self._send(url, secrets, message_id, body, at)
+        """POST `body` to `url`, signed with every secret in `signing` and timestamped `at`."""
+        sending = self._send(url, signing, message_id, body, at)
         if asyncio.get_running_loop() is self._home:
             return await sending
         try:
@@ -71,7 +110,7 @@ class WebhookSender:
         return await asyncio.wrap_future(on_home)
 
     async def _send(
-        self, url: str, secrets: Sequence[str], message_id: str, body: bytes, at: dt.datetime
+        self, url: str, signing: Sequence[str], message_id: str, body: bytes, at: dt.datetime
     ) -> SendResult:
         started = time.perf_counter()
 
@@ -84,7 +123,7 @@ class WebhookSender:
             self._policy.check_url(url)
         except RefusedTarget as exc:
             return result("refused", None, str(exc))
-        headers = signed_headers(secrets, message_id, int(at.timestamp()), body)
+        headers = signed_headers(signing, message_id, int(at.timestamp()), body)
         headers["user-agent"] = _USER_AGENT
         try:
             async with self._session().post(
