@@ -144,10 +144,10 @@ class WebhookAttempts:
         found = await bulk_get(self._http, self._state, [status_key, registry_key(delivery.user)])
         if status_key in found:
             status = _Status.model_validate(found[status_key][0])
-            if status.result.outcome != "retry":
-                return AttemptResult(outcome="skipped", error="the delivery had ended before")
             if status.attempts >= number:
                 return status.result  # this attempt was made (a replayed activity): send nothing twice
+            if status.result.outcome != "retry":  # a redelivered event restarted an ended delivery
+                return AttemptResult(outcome="skipped", error="the delivery had ended before")
         raw = found.get(registry_key(delivery.user))
         hook = None if raw is None else Registry.model_validate(raw[0]).find(delivery.webhook_id)
         now = max(self._clock(), given.scheduled_at)
