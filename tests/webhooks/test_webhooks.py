@@ -37,6 +37,19 @@ def test_a_delivery_is_signed_and_logged(client: httpx.Client, hook_receiver: Re
     assert body["data"]["item"]["title"] == "milk"
     assert got.headers["webhook-id"] == attempt["message_id"] and attempt["event_id"] == body["id"]
     assert (attempt["outcome"], attempt["status_code"], attempt["attempt"]) == ("delivered", 200, 1)
+    assert 'todo_webhook_attempts_total{outcome="delivered"}' in client.get("/metrics").text
+
+
+def test_deleting_a_webhook_stops_its_pending_retries(client: httpx.Client, hook_receiver: Receiver) -> None:
+    hook = register(client, hook_receiver.url + "/in")
+    hook_receiver.fail_next(500)
+    add_item(client)
+    wait_attempts(client, hook["id"], 1)
+    assert client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    advance(client, 3600)
+    assert len(hook_receiver.at("/in")) == 1
+    assert 'todo_webhook_attempts_total{outcome="skipped"}' in client.get("/metrics").text  # the retry ran
+    assert client.get(f"/v1/webhooks/{hook['id']}/deliveries").status_code == 404
 
 
 def test_failed_attempts_are_retried_with_backoff_on_the_dev_clock(
