@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 __all__ = [
     "EVENT_TYPES",
@@ -39,9 +39,18 @@ EventType = Literal[
 ]
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 """The change feed's event types: what a webhook may subscribe to."""
+
+
+def _unique(events: list[EventType]) -> list[EventType]:
+    if len(set(events)) != len(events):
+        raise ValueError("each event type at most once")
+    return events
+
+
 EventTypes = Annotated[
     list[EventType],
     Field(min_length=1, max_length=len(EVENT_TYPES), json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_unique),
 ]
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=2000, allowed_schemes=["https", "http"])]
 Description = Annotated[str, Field(max_length=500)]

@@ -173,6 +173,8 @@ def test_registration_is_validated_and_owned(
     r = client.post("/v1/webhooks", json={"url": hook_receiver.url, "events": ["task.nope"]})
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
     assert r.json()["errors"][0]["loc"][:2] == ["body", "events"]
+    twice = client.post("/v1/webhooks", json={"url": hook_receiver.url, "events": ["task.created"] * 2})
+    assert twice.status_code == 422 and twice.json()["errors"][0]["loc"][:2] == ["body", "events"]
     r = client.post("/v1/webhooks", json={"url": "ftp://example.com/x", "events": ["task.created"]})
     assert r.status_code == 422
     r = client.post(
