@@ -117,7 +117,8 @@ def create_channel_app(
                 logger_options=sdk_logger_options(),
             )
             stack.callback(worker.shutdown)
-            stack.push_async_callback(webhooks.aclose)  # before the worker stops: it closes its loop's pool
+            # Closed before the worker stops: its activities send on this loop, which the join would block.
+            stack.push_async_callback(webhooks.aclose)
             wf_client = DaprWorkflowClient(
                 host=settings.dapr_host,
                 port=str(settings.dapr_grpc_port),
