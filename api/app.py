@@ -34,8 +34,10 @@ from api.process.sidecar_link import open_dapr_client, sidecar_http, wait_for_si
 from api.ratelimit import RateLimiter
 from api.routes import admin, batch, calendar, dev, events, health, lists, members, todos
 from api.routes import series as series_routes
+from api.routes import webhooks as webhook_routes
 from api.routes import workflows as workflow_routes
 from api.web import router as web_router
+from api.webhooks import open_webhooks
 from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
 from todo_actors.serializer import PydanticSerializer
@@ -116,6 +118,8 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
             )
             stack.push_async_callback(series.aclose)
             app.state.series = series
+            app.state.webhooks = open_webhooks(settings, http, clock=shared.clock.now)
+            stack.push_async_callback(app.state.webhooks.aclose)
             log.info("public API ready (sidecar %s)", settings.dapr_http_endpoint)
             yield
 
@@ -152,6 +156,7 @@ def create_app(settings: Settings, *, shared: Shared | None = None) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    app.include_router(webhook_routes.router)
     if settings.dev_clock:
         app.include_router(dev.router)
     app.include_router(web_router)  # the reference page at `/` (not in the OpenAPI document)

@@ -204,7 +204,7 @@ _DOMAIN: dict[type[TodoError], tuple[str, int, str]] = {
 # Limits that depend on what is already stored, not on the request: a conflict with the current state.
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
-_STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner"})
+_STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner", "webhooks_per_user"})
 # Likewise fields that name other stored things: a `parent_id` naming no item of the list (or one's own
 # subtask) is well-formed input that the list's current items refuse.
 _STATE_FIELDS = frozenset({"parent_id"})

@@ -8,7 +8,7 @@ here reads the environment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from workflows.inspection import WorkflowInspector
 from workflows.runtime import register_series
 from workflows.series_client import SeriesService
 from workflows.taskhub import TaskHub, close_workflow_client
+from workflows.webhooks import AttemptInput, AttemptResult, register_webhooks
 
 __all__ = ["SeriesHandles", "open_series", "start_worker"]
 
@@ -35,6 +36,7 @@ def start_worker(
     host: str,
     grpc_port: int,
     list_actor: ListActorFactory | None = None,
+    webhook_attempt: Callable[[AttemptInput], Awaitable[AttemptResult]] | None = None,
     **runtime_options: object,
 ) -> WorkflowRuntime:
     """A started `WorkflowRuntime` on the sidecar at `host:grpc_port` with the series registered.
@@ -45,6 +47,8 @@ def start_worker(
     runtime = WorkflowRuntime(host=host, port=str(grpc_port), **runtime_options)  # type: ignore[arg-type]
     activities = SeriesActivities(settings, dapr_address=f"{host}:{grpc_port}", list_actor=list_actor)
     register_series(runtime, activities)
+    if webhook_attempt is not None:  # webhook deliveries run on the same worker
+        register_webhooks(runtime, webhook_attempt)
     runtime.start()  # type: ignore[no-untyped-call]
     log.info("series worker connected to %s:%d", host, grpc_port)
     return runtime

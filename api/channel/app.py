@@ -39,6 +39,7 @@ from api.process.logs import sdk_logger_options
 from api.process.settings import Settings, series_settings
 from api.process.shared import Shared
 from api.process.sidecar_link import sidecar_http, wait_for_sidecar
+from api.webhooks import open_webhooks
 from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.config import ActorsConfig
 from todo_actors.errors import NotFound
@@ -102,6 +103,7 @@ def create_channel_app(
                 actor_client=proxies.client,
             )
             await register_actors(ActorRuntime, config)
+            webhooks = open_webhooks(settings, proxies.client.http, clock=clock or shared.clock.now)
             # The series worker runs in the app process, beside the actors its activities call.
             worker = await asyncio.to_thread(
                 start_worker,
@@ -110,10 +112,13 @@ def create_channel_app(
                 grpc_port=settings.dapr_grpc_port,
                 # The same proxies: on the worker's own event loop they get that loop's connections.
                 list_actor=functools.partial(proxies.get, TodoListActorInterface, LIST_ACTOR_TYPE),
+                webhook_attempt=webhooks.attempts(metrics),
                 interceptors=[WorkflowOutcomeInterceptor(metrics.count_workflow_outcome)],
                 logger_options=sdk_logger_options(),
             )
             stack.callback(worker.shutdown)
+            # Closed before the worker stops: its activities send on this loop, which the join would block.
+            stack.push_async_callback(webhooks.aclose)
             wf_client = DaprWorkflowClient(
                 host=settings.dapr_host,
                 port=str(settings.dapr_grpc_port),
@@ -146,7 +151,10 @@ def create_channel_app(
                 max_kept=settings.dead_letters_max,
                 clock=shared.clock.now,
             )
-            deliveries.start(feed, owner_of, functools.partial(forward_completion, wf_client), dead_letters)
+            fan_out = webhooks.fan_out(wf_client, metrics)
+            deliveries.start(
+                feed, owner_of, functools.partial(forward_completion, wf_client), dead_letters, fan_out
+            )
             stack.callback(deliveries.stop)
             log.info("app channel ready (actors registered, subscribed to %s)", settings.pubsub)
             yield

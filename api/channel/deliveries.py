@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,7 @@ class Deliveries:
         self._owner_of: Callable[[str], Awaitable[str | None]] | None = None
         self._forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None = None
         self._dead_letters: DeadLetters | None = None
+        self._fan_out: Callable[[Sequence[FeedAppend]], Awaitable[None]] | None = None
 
     def start(
         self,
@@ -81,12 +82,16 @@ class Deliveries:
         owner_of: Callable[[str], Awaitable[str | None]],
         forward: Callable[[Mapping[str, Any]], Awaitable[object]] | None,
         dead_letters: DeadLetters | None = None,
+        fan_out: Callable[[Sequence[FeedAppend]], Awaitable[None]] | None = None,
     ) -> None:
+        """`fan_out` gets the events recorded in users' feeds (new or again), e.g. to start webhook
+        deliveries; it must be idempotent by event id, as a failure makes the events come again."""
         self._feed, self._owner_of, self._forward = feed, owner_of, forward
         self._dead_letters = dead_letters
+        self._fan_out = fan_out
 
     def stop(self) -> None:
-        self._feed = self._owner_of = self._forward = self._dead_letters = None
+        self._feed = self._owner_of = self._forward = self._dead_letters = self._fan_out = None
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """The app's subscriptions, in the form daprd reads from `GET /dapr/subscribe`: each names its
@@ -220,6 +225,14 @@ class Deliveries:
         for one in parsed:
             new = [c for _, c in zip(one.appends, cursors, strict=False) if c is not None]
             self._metrics.count_delivery(topic, "appended" if new else "duplicate")
+        if self._fan_out is not None:
+            try:
+                await self._fan_out([a for p in parsed for a in p.appends])
+            except Exception as exc:
+                log.warning(
+                    "%s: could not fan out %d event(s) (will be retried): %r", topic, len(parsed), exc
+                )
+                return [_RETRY] * len(parsed)
         return [_SUCCESS] * len(parsed)
 
     async def _parse(self, topic: str, envelope: object) -> _Parsed | None:

@@ -90,6 +90,13 @@ class ApiMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.webhook_attempts = Counter(
+            "todo_webhook_attempts_total",
+            "Webhook delivery attempts, by outcome (delivered, retry, failed: the last attempt failed, "
+            "refused: the target address is not allowed, skipped: the webhook was disabled or deleted).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def count_actor_call(self, actor_type: str, method: str, outcome: str) -> None:
         self.actor_calls.labels(actor_type, method, outcome).inc()
@@ -113,6 +120,9 @@ class ApiMetrics:
 
     def count_housekeeping_items(self, kind: str, count: int) -> None:
         self.housekeeping_items.labels(kind).inc(count)
+
+    def count_webhook_attempt(self, outcome: str) -> None:
+        self.webhook_attempts.labels(outcome).inc()
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -123,6 +123,13 @@ class Settings(BaseModel):
     # (`TODO_ADMIN_USERS=alice,bob`: JWT subjects)
     dead_letters_max: int = Field(1_000, ge=1, le=10_000)
     admin_users: Annotated[frozenset[str], BeforeValidator(_comma_list)] = frozenset()
+    # webhooks (`api.webhooks`): private targets (and plain http) only when allowed; a delivery makes at
+    # most `webhook_max_attempts` attempts; `webhook_disable_after` failed deliveries in a row disable one
+    webhooks_allow_private: bool = False
+    webhooks_per_user: int = Field(20, ge=0, le=1000)
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_disable_after: int = Field(5, ge=1, le=1000)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
     # logs and traces: OTLP export only when `otel` is set
     log_format: Literal["text", "json"] = "text"
     access_log: bool = False
@@ -216,8 +223,13 @@ ENV_NAMES: dict[str, str] = {
     "TODO_LOG_FORMAT": "log_format",
     "TODO_ACCESS_LOG": "access_log",
     "TODO_GC_SWEEP_SECONDS": "gc_sweep_seconds",
+    "TODO_WEBHOOKS_ALLOW_PRIVATE": "webhooks_allow_private",
+    "TODO_WEBHOOKS_PER_USER": "webhooks_per_user",
+    "TODO_WEBHOOK_MAX_ATTEMPTS": "webhook_max_attempts",
+    "TODO_WEBHOOK_DISABLE_AFTER": "webhook_disable_after",
+    "TODO_WEBHOOK_TIMEOUT": "webhook_timeout_seconds",
 }
-_BOOLS = ("dev_clock", "docs", "access_log")
+_BOOLS = ("dev_clock", "docs", "access_log", "webhooks_allow_private")
 _FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
 
 

@@ -13,7 +13,10 @@ Only schema-valid (positive) cases are touched, and only where the value is stat
 - an item's `reminders` stay within the configured per-item limit (`TODO_REMINDERS_PER_ITEM`, 10 here):
   configuration, not the document, which bounds only the payload; over it is a 422 `limit-exceeded`;
 - an import body is a real iCalendar stream: RFC 5545's grammar is no JSON Schema either, and a malformed
-  one is a 400 by design (tested on its own in test_calendar).
+  one is a 400 by design (tested on its own in test_calendar);
+- a webhook `url` is one the address guard lets through (the fuzzed app allows private targets, and the
+  discard port on loopback receives nothing): whether a host resolves, and to what, is the network's
+  state, not the document's; a refused target is a 422 (tested on its own in tests/webhooks).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ _CALENDARS = tuple(
         "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;RELATED=END:-PT5M\r\nEND:VALARM\r\nEND:VTODO\r\n",
     )
 )
+_WEBHOOK_URL = "http://127.0.0.1:9/fuzzed"
 _RULES = ("FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,FR", "FREQ=MONTHLY;BYMONTHDAY=1;COUNT=3", "FREQ=YEARLY")
 
 
@@ -62,6 +66,8 @@ def map_case(context: Any, case: Any) -> Any:
         case.body["rule"] = _RANDOM.choice(_RULES)
     if isinstance(case.body, dict) and isinstance(case.body.get("reminders"), list):
         del case.body["reminders"][_REMINDERS_PER_ITEM:]
+    if case.operation.path.startswith("/v1/webhooks") and isinstance(case.body, dict) and "url" in case.body:
+        case.body["url"] = _WEBHOOK_URL
     if case.operation.path == _IMPORT_PATH:
         case.body = _RANDOM.choice(_CALENDARS)
     cursor_key = _OPAQUE_CURSORS.get(case.operation.path)

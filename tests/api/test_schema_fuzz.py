@@ -35,8 +35,9 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
 
 @pytest.fixture
 def admin_app(stack: Stack, user: str) -> Iterator[ServedApp]:
-    """The public API with the fuzzing user an administrator, so the admin routes answer too."""
-    served = stack.serve_public(admin_users=frozenset({user}))
+    """The public API with the fuzzing user an administrator, so the admin routes answer too (and webhooks
+    may target loopback: see fuzz_hooks)."""
+    served = stack.serve_public(admin_users=frozenset({user}), webhooks_allow_private=True)
     try:
         yield served
     finally:
