@@ -30,6 +30,7 @@ from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import ProxyRefusal, add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
+from sidecar.hosts import HostMembership
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
@@ -145,6 +146,10 @@ class Sidecar:
             acl=AccessControlList(acl) if acl else None,
             resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
         )
+        # Other sidecars on this host (--registry-dir): None runs this one alone, as a single host.
+        self.membership = (
+            HostMembership(cfg.registry_dir, self.invoker) if cfg.registry_dir is not None else None
+        )
         self.secrets = SecretsAPI(self.components.secret_stores, self.dapr_config.secret_scopes)
         actor_store = (
             self.components.state_stores.get(self.components.actor_state_store)
@@ -214,6 +219,8 @@ class Sidecar:
         await self._start_http()
         await self._start_grpc()
         await self._start_metrics()
+        if self.membership is not None:
+            self.membership.join(cfg.app_id, "default", cfg.host, self.http_port, self.grpc_port)
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",
@@ -366,6 +373,8 @@ class Sidecar:
                     self.app_health.start()
                 if isinstance(self.channel, AppChannel):
                     await self.actor_host.load_config()
+                    if self.membership is not None:
+                        self.membership.claim_actor_types(self.actor_host)
                 else:
                     log.info(
                         "app protocol %s: the app hosts no actors (actors need HTTP)", self.channel.protocol
@@ -398,6 +407,8 @@ class Sidecar:
         self.stopped.set()
 
     async def stop(self) -> None:
+        if self.membership is not None:
+            self.membership.leave()
         if self.timeskip is not None:
             await self.timeskip.stop()
         self._app_init.cancel()
@@ -422,6 +433,8 @@ class Sidecar:
         if self.actor_host.channel is not self.channel:
             await self.actor_host.channel.close()
         await self.components.close()
+        if self.membership is not None:
+            await self.membership.close()
         self.configuration.close()
         self.db.close()
         self._release_data_dir()

@@ -22,6 +22,7 @@ from sidecar.invoke.headers import (
     CALLER_ID,
     CALLER_NAMESPACE,
     http_headers_to_forward,
+    joined_headers,
     normalize_method,
 )
 from sidecar.invoke.resiliency import AppResiliency
@@ -189,21 +190,13 @@ class Invoker:
             path += "?" + request.query
         verb = request.verb or "NONE"  # daprd sends the verb enum's name, NONE without an HTTP extension
         try:
-            reply = await self.channel.request(verb, path, body=request.body, headers=_joined(headers))
+            reply = await self.channel.request(verb, path, body=request.body, headers=joined_headers(headers))
         except (OSError, TimeoutError) as exc:
             url = f"{self.channel.base_url}{path}"
             raise InvokeFailure(
                 grpc.StatusCode.INTERNAL, f'{verb.capitalize()} "{url}": {exc or type(exc).__name__}'
             ) from None
         return InvokeResponse(reply.status, reply.body, reply.headers, reply.content_type)
-
-
-def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
-    """The app channel takes one value per name: repeated headers join with commas (RFC 9110 5.3)."""
-    out: dict[str, str] = {}
-    for key, value in headers:
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
 
 
 class _OwnApp:
