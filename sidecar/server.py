@@ -17,7 +17,7 @@ import grpc
 import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
-from sidecar.appchannel import AppChannel, ChannelBase
+from sidecar.appchannel import AppChannel
 from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.bindings.registry import InputBindings
 from sidecar.clock import Clock, ManualClock, SystemClock
@@ -138,11 +138,10 @@ class Sidecar:
         )
         self.actor_host = ActorHost(actor_channel, self.clock)
         acl = self.dapr_config.access_control
-        # Invocation reaches an HTTP app; a gRPC app's OnInvoke is not wired to it yet (the call fails
-        # with daprd's ERR_DIRECT_INVOKE naming the missing app port).
+        # Invocation reaches the app on its channel: HTTP, or a gRPC app's `OnInvoke`.
         self.invoker = Invoker(
             cfg.app_id,
-            actor_channel,
+            self.channel,
             acl=AccessControlList(acl) if acl else None,
             resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
         )
@@ -258,10 +257,10 @@ class Sidecar:
             await asyncio.sleep(0.005)
         return server, task, int(sock.getsockname()[1])
 
-    def _app_channel(self) -> tuple[ChannelBase, AppHealth | None]:
+    def _app_channel(self) -> tuple[AppChannel | GrpcAppChannel, AppHealth | None]:
         """The app channel of `--app-protocol` and, with `--enable-app-health-check`, its health probes."""
         cfg = self.config
-        channel: ChannelBase
+        channel: AppChannel | GrpcAppChannel
         if cfg.app_protocol == "grpc":
             channel = GrpcAppChannel(
                 cfg.app_channel_address,

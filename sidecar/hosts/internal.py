@@ -19,9 +19,13 @@ from sidecar.hosts.peers import (
     CALLER_APP_HEADER,
     CALLER_NAMESPACE_HEADER,
     FAILURE_HEADER,
+    GRPC_MESSAGE_HEADER,
+    GRPC_STATUS_HEADER,
     INTERNAL_PREFIX,
     REPLY_DROP,
     SECRET_HEADER,
+    TRAILER_PREFIX,
+    TYPE_URL_HEADER,
     VERB_HEADER,
     PeerClients,
 )
@@ -42,7 +46,15 @@ _FORWARDED_KINDS = ("method", "reminders", "timers")
 _LOOKUP_RETRIES = 5
 _LOOKUP_BACKOFF = 1.0
 _INTERNAL_HEADERS = frozenset(
-    {SECRET_HEADER, CALLER_APP_HEADER, CALLER_NAMESPACE_HEADER, VERB_HEADER, "host", "content-length"}
+    {
+        SECRET_HEADER,
+        CALLER_APP_HEADER,
+        CALLER_NAMESPACE_HEADER,
+        VERB_HEADER,
+        TYPE_URL_HEADER,
+        "host",
+        "content-length",
+    }
 )
 
 
@@ -104,6 +116,7 @@ class InternalRoutes:
             headers=[(k, v) for k, v in headers if k not in _INTERNAL_HEADERS and k != "content-type"],
             body=await _body(receive),
             content_type=found.get("content-type", ""),
+            type_url=found.get(TYPE_URL_HEADER, ""),
         )
         try:
             reply = await self.invoker.call_local(request, caller)
@@ -114,6 +127,11 @@ class InternalRoutes:
         out = [(k, v) for k, v in reply.headers.items() if k.lower() not in REPLY_DROP | {"content-type"}]
         if reply.content_type:
             out.append(("content-type", reply.content_type))
+        if reply.grpc is not None:
+            out.append((GRPC_STATUS_HEADER, str(reply.grpc.code)))
+            out.append((GRPC_MESSAGE_HEADER, urllib.parse.quote(reply.grpc.message)))
+            out += [(TRAILER_PREFIX + k, v) for k, v in reply.grpc.trailers.items()]
+            out.append((TYPE_URL_HEADER, reply.type_url))
         await _answer(send, reply.status, out, reply.body)
 
 

@@ -18,6 +18,7 @@ import grpc
 
 from sidecar.hosts.registry import HostRegistry, SidecarEntry
 from sidecar.invoke.acl import CallerIdentity
+from sidecar.invoke.grpc_app import GrpcStatus
 from sidecar.invoke.headers import joined_headers
 from sidecar.invoke.invoker import InvokeFailure, InvokeRequest, InvokeResponse, InvokeTarget, LocalResolver
 from sidecar.wire.http1 import Http1Client, Response
@@ -26,8 +27,12 @@ __all__ = [
     "CALLER_APP_HEADER",
     "CALLER_NAMESPACE_HEADER",
     "FAILURE_HEADER",
+    "GRPC_MESSAGE_HEADER",
+    "GRPC_STATUS_HEADER",
     "INTERNAL_PREFIX",
     "SECRET_HEADER",
+    "TRAILER_PREFIX",
+    "TYPE_URL_HEADER",
     "VERB_HEADER",
     "PeerClients",
     "RegistryResolver",
@@ -43,6 +48,12 @@ VERB_HEADER = "dapr-internal-verb"
 # The callee answers a failed invocation (no answer from its app, access denied) with this header naming the
 # gRPC status, and daprd's error text as the body.
 FAILURE_HEADER = "dapr-internal-failure"
+# A gRPC app's answer: its status code and message, its trailers (each name prefixed) and the data's type
+# URL (also of the request's data) travel in these headers, so the caller's sidecar answers as the app did.
+GRPC_STATUS_HEADER = "dapr-internal-grpc-status"
+GRPC_MESSAGE_HEADER = "dapr-internal-grpc-message"
+TRAILER_PREFIX = "dapr-internal-trailer-"
+TYPE_URL_HEADER = "dapr-internal-type-url"
 # What the peer's HTTP server adds or frames itself: never passed back as the app's headers.
 REPLY_DROP = frozenset({"content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"})
 
@@ -111,6 +122,8 @@ class _PeerTarget:
         headers[VERB_HEADER] = request.verb
         if request.content_type:
             headers["content-type"] = request.content_type
+        if request.type_url:
+            headers[TYPE_URL_HEADER] = request.type_url
         try:
             reply = await self.clients.send(self.peer, "POST", target, request.body, headers)
         except (OSError, ValueError) as exc:
@@ -123,5 +136,14 @@ class _PeerTarget:
         if failure:
             code = getattr(grpc.StatusCode, failure, grpc.StatusCode.UNKNOWN)
             raise InvokeFailure(code, reply.body.decode("utf-8", "replace"))
-        kept = {k: v for k, v in reply.headers.items() if k.lower() not in REPLY_DROP}
-        return InvokeResponse(reply.status, reply.body, kept, kept.pop("content-type", ""))
+        kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() not in REPLY_DROP}
+        content_type = kept.pop("content-type", "")
+        type_url = kept.pop(TYPE_URL_HEADER, "")
+        code = kept.pop(GRPC_STATUS_HEADER, None)
+        if code is None:
+            return InvokeResponse(reply.status, reply.body, kept, content_type)
+        message = urllib.parse.unquote(kept.pop(GRPC_MESSAGE_HEADER, ""))
+        trailers = {k[len(TRAILER_PREFIX) :]: v for k, v in kept.items() if k.startswith(TRAILER_PREFIX)}
+        headers = {k: v for k, v in kept.items() if not k.startswith(TRAILER_PREFIX)}
+        status = GrpcStatus(int(code), message, trailers)
+        return InvokeResponse(reply.status, reply.body, headers, content_type, status, type_url)
