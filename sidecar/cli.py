@@ -355,6 +355,11 @@ async def _run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] in (["-f"], ["--run-file"]):  # `dapr run -f`: a multi-app run file (sidecar/runfile.py)
+        from sidecar.runfile import main as run_file
+
+        return run_file(given)
     args = build_parser().parse_args(argv)
     # First, before the heavy imports: a parent that dies from here on takes us with it.
     if args.parent_pid is not None and not die_with_parent(args.parent_pid):
