@@ -90,6 +90,7 @@ class HostRegistry:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.executescript(_SCHEMA)
+        self._closed = False
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -139,12 +140,18 @@ class HostRegistry:
         return refused
 
     def unregister(self) -> None:
+        """Out of the registry; lookups made while this sidecar stops find nothing."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("DELETE FROM sidecars WHERE instance = ?", (self.instance,))
         self._conn.close()
 
     def find_app(self, app_id: str, namespace: str) -> list[SidecarEntry]:
         """The live sidecars of `app_id` in `namespace`, oldest first."""
+        if self._closed:
+            return []
         rows = self._conn.execute(
             "SELECT * FROM sidecars WHERE app_id = ? AND namespace = ? ORDER BY registered, instance",
             (app_id, namespace),
@@ -153,6 +160,8 @@ class HostRegistry:
 
     def find_actor_host(self, actor_type: str) -> SidecarEntry | None:
         """The live sidecar (not this one) whose app hosts `actor_type`."""
+        if self._closed:
+            return None
         rows = self._conn.execute(
             "SELECT * FROM sidecars WHERE instance != ? AND actor_types LIKE ? ORDER BY registered, instance",
             (self.instance, f"%{json.dumps(actor_type)}%"),
