@@ -39,6 +39,20 @@ spec:
         action: allow
 """
 
+# A durable broker component whose file (`path`) several sidecars share.
+SHARED_PUBSUB = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.embedded.sqlite
+  version: v1
+  metadata:
+  - name: dbFile
+    value: {path}
+"""
+
 
 @dataclass
 class Node:

@@ -16,21 +16,9 @@ import pytest
 from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import wait_for
+from tests.sidecar.hosts.conftest import SHARED_PUBSUB
 from tests.sidecar.pubsub.apps import RawApp, Recorder
 from tests.stack import running_sidecar
-
-COMPONENT = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: pubsub
-spec:
-  type: pubsub.embedded.sqlite
-  version: v1
-  metadata:
-  - name: dbFile
-    value: {path}
-"""
 
 
 def _subscriptions(*topics: str) -> list[dict[str, Any]]:
@@ -42,7 +30,7 @@ class Apps:
         self.tmp = tmp
         self.resources = tmp / "resources"
         self.resources.mkdir()
-        (self.resources / "pubsub.yaml").write_text(COMPONENT.format(path=tmp / "shared" / "pubsub.db"))
+        (self.resources / "pubsub.yaml").write_text(SHARED_PUBSUB.format(path=tmp / "shared" / "pubsub.db"))
         self.clock = ManualClock()
 
     @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """`todo-engine sidecar run -f`: a multi-app run file (the Dapr CLI's format) started as one process tree;
-the apps' sidecars find each other, every line is prefixed with its app, and SIGINT stops them all."""
+the apps' sidecars (separate processes) find each other and share a broker file, every line is prefixed
+with its app, and SIGINT stops them all."""
 
 from __future__ import annotations
 
@@ -17,20 +18,34 @@ import pytest
 
 from sidecar.runfile import RunFileError, load_run_file
 from tests.harness import bound_socket
+from tests.sidecar.hosts.conftest import SHARED_PUBSUB
 
 BACK = """\
 import os
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 async def hello(request: Request) -> PlainTextResponse:
     body = (await request.body()).decode()
     return PlainTextResponse(f"back got {body} from {request.headers['dapr-caller-app-id']}")
 
-app = Starlette(routes=[Route("/hello", hello, methods=["POST"])])
+async def subscribe(request: Request) -> JSONResponse:
+    return JSONResponse([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}])
+
+async def orders(request: Request) -> JSONResponse:
+    print("back received", (await request.json())["data"], flush=True)
+    return JSONResponse({"status": "SUCCESS"})
+
+app = Starlette(
+    routes=[
+        Route("/hello", hello, methods=["POST"]),
+        Route("/dapr/subscribe", subscribe),
+        Route("/orders", orders, methods=["POST"]),
+    ]
+)
 uvicorn.run(app, host="127.0.0.1", port=int(os.environ["APP_PORT"]), log_level="warning")
 """
 
@@ -42,6 +57,9 @@ for _ in range(300):
         reply = httpx.post(url, content=b"hi")
         if reply.status_code == 200:
             print("result:", reply.text, flush=True)
+            # through its own sidecar, into the broker file both sidecars share, to back's subscription
+            published = httpx.post(url.split("/v1.0/")[0] + "/v1.0/publish/pubsub/orders", json="o-1")
+            print("published:", published.status_code, flush=True)
             break
     except httpx.HTTPError:
         pass
@@ -54,11 +72,14 @@ def _run_file(tmp: Path, back_port: int) -> Path:
     for name, source in (("back", BACK), ("front", FRONT)):
         (tmp / name).mkdir()
         (tmp / name / "app.py").write_text(source)
+    (tmp / "components").mkdir()
+    (tmp / "components" / "pubsub.yaml").write_text(SHARED_PUBSUB.format(path=tmp / "shared-pubsub.db"))
     (tmp / "dapr.yaml").write_text(
         textwrap.dedent(
             f"""\
             version: 1
             common:
+              resourcesPaths: [./components]
               appLogDestination: console
               daprdLogDestination: console
               env:
@@ -124,7 +145,7 @@ def test_two_apps_from_a_run_file_call_each_other_and_stop_together(tmp_path: Pa
     reader.start()
     try:
         deadline = time.monotonic() + 60
-        while not any(line.startswith("== APP - front == result:") for line in lines):
+        while "== APP - back == back received o-1" not in lines:
             assert runner.poll() is None and time.monotonic() < deadline, "\n".join(lines)
             time.sleep(0.1)
         tree = _descendants(runner.pid)
@@ -139,6 +160,7 @@ def test_two_apps_from_a_run_file_call_each_other_and_stop_together(tmp_path: Pa
     reader.join(10)
     assert code == 0, "\n".join(lines)
     assert "== APP - front == result: back got hi from front" in lines
+    assert "== APP - front == published: 204" in lines
     assert any(line.startswith("== DAPR - back == ") for line in lines)
     assert any(line.startswith("== DAPR - front == ") for line in lines)
     deadline = time.monotonic() + 10
@@ -156,7 +178,9 @@ def test_paths_and_defaults_resolve_as_the_dapr_cli_does(tmp_path: Path) -> None
     assert back.env == {"GREETING": "hello"}
     assert ["--app-port", "1234"] == back.sidecar_args[back.sidecar_args.index("--app-port") :][:2]
     resources = front.sidecar_args[front.sidecar_args.index("--resources-path") + 1]
-    assert resources == str((tmp_path / "front" / ".dapr" / "resources").resolve())
+    assert resources == str((tmp_path / "front" / ".dapr" / "resources").resolve())  # before common's
+    resources = back.sidecar_args[back.sidecar_args.index("--resources-path") + 1]
+    assert resources == str((tmp_path / "components").resolve())
     assert (back.app_log, back.daprd_log) == ("console", "console")
 
 
