@@ -46,7 +46,7 @@ from sidecar.pubsub.journal import (
     register_group,
     release_consumer,
 )
-from sidecar.pubsub.sharing import OpenBrokers, watch_file
+from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
 from sidecar.state.properties import ComponentProperties
 
 __all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]
@@ -115,6 +115,7 @@ class SqliteBroker:
         self.spec = spec
         self.name = spec.name
         self.app_id = app_id
+        self.consumer = consumer_id(spec.name, spec.metadata, app_id)  # whose consumer groups are ours
         self.scopes = TopicScopes.from_metadata(spec.metadata, app_id)
         self.options = DurableOptions.from_metadata(spec.name, spec.metadata, data_dir)
         self.options.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ class SqliteBroker:
         self._recount = False  # other processes published after `_watermark`: count with the next commit
         self._watcher: asyncio.Task[None] | None = None
         self._refused: set[str] = set()  # topics another live process consumes for this app id
-        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == app_id}
+        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == self.consumer}
         self._by_id = {group.id: group for group in self._groups.values()}
         self._inserts: list[tuple[Insert, asyncio.Future[int]]] = []
         self._acks: list[tuple[int, int]] = []
@@ -154,7 +155,7 @@ class SqliteBroker:
         gid, backlog = self._db.transaction_sync(
             functools.partial(
                 register_group,
-                app_id=self.app_id,
+                app_id=self.consumer,
                 topic=topic,
                 now=time.time(),
                 claims=functools.partial(topic_matches, topic),
@@ -179,11 +180,11 @@ class SqliteBroker:
         holder = self._db.transaction_sync(claim)
         if holder is not None:
             log.error(
-                "pubsub %s: app %s already consumes topic %s from %s in process %d: a second replica of "
+                "pubsub %s: consumer %s already consumes topic %s from %s in process %d: a second replica of "
                 "one app id on a shared file is not supported (it would need message leases); this sidecar "
                 "does not subscribe to it",
                 self.name,
-                self.app_id,
+                self.consumer,
                 worker.topic,
                 self.options.path,
                 holder,

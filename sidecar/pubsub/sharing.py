@@ -7,16 +7,29 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sidecar.pubsub.journal import last_seq
 
-__all__ = ["WATCH_INTERVAL", "OpenBrokers", "watch_file"]
+__all__ = ["WATCH_INTERVAL", "OpenBrokers", "consumer_id", "watch_file"]
 
 log = logging.getLogger("sidecar.pubsub.durable")
 
 WATCH_INTERVAL = 0.05  # seconds between looks for other processes' publishes to a shared file
+
+
+def consumer_id(name: str, metadata: Mapping[str, str], app_id: str) -> str:
+    """`consumerID` as contrib's brokers read it: the app id by default, `{appID}` and `{namespace}`
+    replaced; the consumer groups of a shared file are per consumer id."""
+    value = next((v for k, v in metadata.items() if k.lower() == "consumerid"), "").strip() or app_id
+    value = value.replace("{appID}", app_id).replace("{namespace}", "default")
+    if "{" in value:
+        raise ValueError(
+            f"pubsub component {name!r}: consumerID {value!r}: only {{appID}} and {{namespace}} are "
+            "replaced by the embedded sidecar ({podName} and {uuid} are Kubernetes/per-start ids)"
+        )
+    return value
 
 
 class OpenBrokers:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from sidecar import ManualClock
+from sidecar.pubsub.sharing import consumer_id
 from sidecar.thread import SidecarThread
 from tests.harness import wait_for
 from tests.sidecar.hosts.conftest import SHARED_PUBSUB
@@ -97,3 +98,11 @@ def test_a_second_replica_of_an_app_id_is_refused(apps: Apps, caplog: pytest.Log
                     _publish(b, "orders", f"o-{n}")
                 wait_for(lambda: _data(first, "/orders") == ["o-0", "o-1", "o-2"])
                 assert _data(second, "/orders") == []
+
+
+def test_consumer_id_names_the_consumer_group() -> None:
+    """contrib's `consumerID`: the app id unless given, `{appID}` and `{namespace}` replaced."""
+    assert consumer_id("pubsub", {}, "orders") == "orders"
+    assert consumer_id("pubsub", {"consumerID": "{appID}-v2.{namespace}"}, "orders") == "orders-v2.default"
+    with pytest.raises(ValueError, match=r"consumerID '\{podName\}': only \{appID\} and \{namespace\}"):
+        consumer_id("pubsub", {"consumerid": "{podName}"}, "orders")
