@@ -46,6 +46,17 @@ def test_http_invocation_reaches_the_other_app(pair: tuple[Node, Node]) -> None:
     assert "dapr-api-token" not in hdrs
 
 
+def test_a_chunked_request_body_crosses_as_a_plain_one(pair: tuple[Node, Node]) -> None:
+    """The sidecars' hop frames the body itself: the caller's framing headers stay behind."""
+    front, _ = pair
+    with httpx.Client(base_url=front.http, headers=front.headers) as c:
+        reply = c.post("/v1.0/invoke/back/method/orders/8", content=iter([b"chu", b"nked"]))
+    assert reply.status_code == 200, reply.text
+    seen = reply.json()
+    assert seen["body"] == "chunked"
+    assert "transfer-encoding" not in seen["headers"]
+
+
 def test_the_callee_denies_by_the_callers_app_id(pair: tuple[Node, Node]) -> None:
     front, back = pair
     with httpx.Client(base_url=front.http, headers=front.headers) as c:
