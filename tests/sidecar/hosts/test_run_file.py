@@ -124,7 +124,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_two_apps_from_a_run_file_call_each_other_and_stop_together(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_two_apps_from_a_run_file_call_each_other_and_stop_together(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C stops every app and sidecar; a runner killed with -9 takes them along (parent-death signal)."""
     sock = bound_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -151,14 +155,14 @@ def test_two_apps_from_a_run_file_call_each_other_and_stop_together(tmp_path: Pa
         tree = _descendants(runner.pid)
         assert len(tree) >= 4  # two sidecars, two apps
     finally:
-        runner.send_signal(signal.SIGINT)
+        runner.send_signal(stop)
         try:
             code = runner.wait(30)
         finally:
             if runner.poll() is None:
                 runner.kill()
     reader.join(10)
-    assert code == 0, "\n".join(lines)
+    assert code == (0 if stop == signal.SIGINT else -signal.SIGKILL), "\n".join(lines)
     assert "== APP - front == result: back got hi from front" in lines
     assert "== APP - front == published: 204" in lines
     assert any(line.startswith("== DAPR - back == ") for line in lines)
