@@ -17,12 +17,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sidecar.config import SidecarConfig
 from sidecar.datadir import DataDirBusy, DataDirLock
 from sidecar.heap import HeapPolicy
+from sidecar.hosts.registry import default_registry_dir
 from sidecar.supervision import PARENT_GONE_GRACE, die_with_parent, exit_after, watch_parent_pipe
 from sidecar.wire.jsonlog import DaprJsonFormatter
 
@@ -138,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="inherited descriptor of <data-dir>/engine.lock that the parent (todo-engine up) has locked: "
         "share that lock instead of taking it; without it the sidecar locks the data dir itself",
     )
+    p.add_argument(
+        "--registry-dir",
+        default=None,
+        metavar="DIR",
+        help="the host registry through which sidecars on this machine find each other (app ids, actor "
+        "types): default $TODO_ENGINE_REGISTRY_DIR, else $XDG_RUNTIME_DIR/todo-engine/registry, else "
+        "~/.todo-engine/registry; 'none' runs this sidecar alone",
+    )
     p.add_argument("app_command", nargs=argparse.REMAINDER, help="-- followed by the app command to start")
     return p
 
@@ -218,7 +227,14 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
         app_health_threshold=args.app_health_threshold,
         app_max_concurrency=args.app_max_concurrency if args.app_max_concurrency > 0 else None,
         max_body_bytes=_body_bytes(args),
+        registry_dir=_registry_dir(args.registry_dir, environ),
     )
+
+
+def _registry_dir(flag: str | None, environ: Mapping[str, str]) -> Path | None:
+    if flag is None:
+        return default_registry_dir(environ)
+    return None if flag.lower() == "none" else Path(flag)
 
 
 def app_environment(
@@ -339,6 +355,11 @@ async def _run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] in (["-f"], ["--run-file"]):  # `dapr run -f`: a multi-app run file (sidecar/runfile.py)
+        from sidecar.runfile import main as run_file
+
+        return run_file(given)
     args = build_parser().parse_args(argv)
     # First, before the heavy imports: a parent that dies from here on takes us with it.
     if args.parent_pid is not None and not die_with_parent(args.parent_pid):

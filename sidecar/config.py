@@ -42,6 +42,8 @@ class SidecarConfig:
     app_max_concurrency: int | None = None  # calls into the app at once (--app-max-concurrency)
     max_body_bytes: int = 4 * 1024 * 1024  # --max-body-size: the gRPC app channel's message limit
     enable_api_logging: bool = False
+    # the host registry of running sidecars (sidecar.hosts); None: this sidecar is alone on its host
+    registry_dir: Path | None = None
 
     @classmethod
     def tokens_from_env(cls, environ: Mapping[str, str]) -> tuple[str | None, str | None]:

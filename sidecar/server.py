@@ -17,7 +17,7 @@ import grpc
 import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
-from sidecar.appchannel import AppChannel, ChannelBase
+from sidecar.appchannel import AppChannel
 from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.bindings.registry import InputBindings
 from sidecar.clock import Clock, ManualClock, SystemClock
@@ -30,6 +30,7 @@ from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import ProxyRefusal, add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
+from sidecar.hosts import HostMembership
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
@@ -137,13 +138,16 @@ class Sidecar:
         )
         self.actor_host = ActorHost(actor_channel, self.clock)
         acl = self.dapr_config.access_control
-        # Invocation reaches an HTTP app; a gRPC app's OnInvoke is not wired to it yet (the call fails
-        # with daprd's ERR_DIRECT_INVOKE naming the missing app port).
+        # Invocation reaches the app on its channel: HTTP, or a gRPC app's `OnInvoke`.
         self.invoker = Invoker(
             cfg.app_id,
-            actor_channel,
+            self.channel,
             acl=AccessControlList(acl) if acl else None,
             resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
+        )
+        # Other sidecars on this host (--registry-dir): None runs this one alone, as a single host.
+        self.membership = (
+            HostMembership(cfg.registry_dir, self.invoker) if cfg.registry_dir is not None else None
         )
         self.secrets = SecretsAPI(self.components.secret_stores, self.dapr_config.secret_scopes)
         actor_store = (
@@ -214,6 +218,8 @@ class Sidecar:
         await self._start_http()
         await self._start_grpc()
         await self._start_metrics()
+        if self.membership is not None:
+            self.membership.join(cfg.app_id, "default", cfg.host, self.http_port, self.grpc_port)
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",
@@ -251,10 +257,10 @@ class Sidecar:
             await asyncio.sleep(0.005)
         return server, task, int(sock.getsockname()[1])
 
-    def _app_channel(self) -> tuple[ChannelBase, AppHealth | None]:
+    def _app_channel(self) -> tuple[AppChannel | GrpcAppChannel, AppHealth | None]:
         """The app channel of `--app-protocol` and, with `--enable-app-health-check`, its health probes."""
         cfg = self.config
-        channel: ChannelBase
+        channel: AppChannel | GrpcAppChannel
         if cfg.app_protocol == "grpc":
             channel = GrpcAppChannel(
                 cfg.app_channel_address,
@@ -366,6 +372,8 @@ class Sidecar:
                     self.app_health.start()
                 if isinstance(self.channel, AppChannel):
                     await self.actor_host.load_config()
+                    if self.membership is not None:
+                        self.membership.claim_actor_types(self.actor_host)
                 else:
                     log.info(
                         "app protocol %s: the app hosts no actors (actors need HTTP)", self.channel.protocol
@@ -398,6 +406,8 @@ class Sidecar:
         self.stopped.set()
 
     async def stop(self) -> None:
+        if self.membership is not None:
+            self.membership.leave()
         if self.timeskip is not None:
             await self.timeskip.stop()
         self._app_init.cancel()
@@ -422,6 +432,8 @@ class Sidecar:
         if self.actor_host.channel is not self.channel:
             await self.actor_host.channel.close()
         await self.components.close()
+        if self.membership is not None:
+            await self.membership.close()
         self.configuration.close()
         self.db.close()
         self._release_data_dir()

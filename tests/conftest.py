@@ -3,6 +3,7 @@ pointed at this suite's sidecar before each test."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +11,20 @@ import httpx
 import pytest
 
 from api.process.settings import configure_dapr
+from sidecar.hosts.registry import REGISTRY_DIR_ENV
 from tests.stack import Stack
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_host_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sidecars the tests start as processes register in a registry of this run, not the user's."""
+    previous = os.environ.get(REGISTRY_DIR_ENV)
+    os.environ[REGISTRY_DIR_ENV] = str(tmp_path_factory.mktemp("host-registry"))
+    yield
+    if previous is None:
+        os.environ.pop(REGISTRY_DIR_ENV, None)
+    else:
+        os.environ[REGISTRY_DIR_ENV] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -89,6 +89,10 @@ def _sidecar_command(
         str(os.getpid()),
         "--parent-pipe",
         str(parent_pipe),
+        # One self-contained engine: its actor types and app id stay its own, never joined to (or
+        # claimed from) other sidecars on the host through the shared registry.
+        "--registry-dir",
+        "none",
     ]
     if args.dev_clock:
         command.append("--dev-clock")

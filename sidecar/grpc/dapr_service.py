@@ -272,6 +272,7 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
             ],  # daprd's token check removes the API token it accepted
             body=bytes(message.data.value),
             content_type=message.content_type,
+            type_url=message.data.type_url,
         )
         try:
             reply = await self.sidecar.invoker.invoke(request.id, call)
@@ -280,6 +281,13 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
                 context, error("ERR_DIRECT_INVOKE", f"failed to invoke, id: {request.id}, err: {exc}")
             )
         headers = grpc_metadata_from_http(reply.headers.items())
+        if reply.grpc is not None:  # a gRPC app: its status and trailers as it gave them
+            await context.send_initial_metadata(headers)
+            context.set_trailing_metadata(grpc_metadata_from_http(reply.grpc.trailers.items()))
+            if reply.grpc.code:
+                await context.abort(reply.grpc.status_code, reply.grpc.message)
+            data = any_pb2.Any(type_url=reply.type_url, value=reply.body)
+            return common_pb2.InvokeResponse(data=data, content_type=reply.content_type)
         await context.send_initial_metadata([*headers, ("dapr-http-status", str(reply.status))])
         if not 200 <= reply.status < 300:
             await _abort(context, http_reply_error(reply.status, reply.body))

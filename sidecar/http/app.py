@@ -123,7 +123,10 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
             route.app = _raw(route.endpoint)
     # The router tries routes in order: the busiest first (in their own order), so they match at once.
     router = Router(routes=hot + [r for r in all_routes if r not in hot], default=_no_route)
-    return InFlight(TokenMiddleware(DaprErrors(router), sidecar.config.api_token))
+    hosts = sidecar.membership  # other sidecars on this host: actor forwarding and their internal calls
+    local = DaprErrors(router if hosts is None else hosts.forward_actors(router, sidecar.actor_host))
+    api = TokenMiddleware(local, sidecar.config.api_token)
+    return InFlight(api if hosts is None else hosts.http_app(api, local))
 
 
 class InFlight:

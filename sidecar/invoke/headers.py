@@ -12,6 +12,7 @@ __all__ = [
     "clean_path",
     "grpc_metadata_from_http",
     "http_headers_to_forward",
+    "joined_headers",
     "normalize_method",
 ]
 
@@ -71,6 +72,15 @@ def http_headers_to_forward(headers: Iterable[tuple[str, str]]) -> list[tuple[st
         elif key.startswith("grpc-"):
             key = "dapr-" + key
         out.append((key, value))
+    return out
+
+
+def joined_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """One value per name, as an HTTP/1.1 client sends them: repeated headers join with commas (RFC 9110
+    5.3)."""
+    out: dict[str, str] = {}
+    for key, value in headers:
+        out[key] = f"{out[key]}, {value}" if key in out else value
     return out
 
 

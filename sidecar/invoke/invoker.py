@@ -16,12 +16,15 @@ from typing import Protocol
 import grpc
 
 from sidecar.appchannel import AppChannel
+from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.invoke.acl import AccessControlList, CallerIdentity
+from sidecar.invoke.grpc_app import GrpcStatus, call_grpc_app, http_status_from_code, status_json
 from sidecar.invoke.headers import (
     CALLEE_ID,
     CALLER_ID,
     CALLER_NAMESPACE,
     http_headers_to_forward,
+    joined_headers,
     normalize_method,
 )
 from sidecar.invoke.resiliency import AppResiliency
@@ -50,14 +53,20 @@ class InvokeRequest:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     content_type: str = ""
+    type_url: str = ""  # the type URL of a gRPC caller's `Any` data, passed on to a gRPC app
 
 
 @dataclass(frozen=True)
 class InvokeResponse:
+    """`status` is an HTTP status; a gRPC app's answer also has its `grpc` status (then `status` is daprd's
+    HTTP mapping of it, and `body` of a failure is the status as JSON, what an HTTP caller gets)."""
+
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = ""
+    grpc: GrpcStatus | None = None
+    type_url: str = ""
 
 
 class InvokeFailure(Exception):
@@ -120,7 +129,7 @@ class Invoker:
     def __init__(
         self,
         app_id: str,
-        channel: AppChannel,
+        channel: AppChannel | GrpcAppChannel,
         *,
         acl: AccessControlList | None = None,
         namespace: str = "default",
@@ -170,7 +179,7 @@ class Invoker:
         return await self.call_app(request, caller)
 
     async def call_app(self, request: InvokeRequest, caller: CallerIdentity) -> InvokeResponse:
-        """Send the request over the app channel as daprd's HTTP channel builds it."""
+        """Send the request over the app channel as daprd's HTTP or gRPC channel builds it."""
         if not self.channel.configured:
             raise InvokeFailure(
                 grpc.StatusCode.INTERNAL, "cannot invoke local endpoint: app channel not initialized"
@@ -182,6 +191,8 @@ class Invoker:
         ]
         headers += [(CALLER_NAMESPACE, caller.namespace), (CALLER_ID, caller.app_id)]
         headers.append((CALLEE_ID, self.identity.app_id))
+        if isinstance(self.channel, GrpcAppChannel):
+            return await self._call_grpc_app(request, headers)
         if request.content_type:
             headers.append(("content-type", request.content_type))
         path = "/" + request.method.lstrip("/") if request.method else "/"
@@ -189,7 +200,7 @@ class Invoker:
             path += "?" + request.query
         verb = request.verb or "NONE"  # daprd sends the verb enum's name, NONE without an HTTP extension
         try:
-            reply = await self.channel.request(verb, path, body=request.body, headers=_joined(headers))
+            reply = await self.channel.request(verb, path, body=request.body, headers=joined_headers(headers))
         except (OSError, TimeoutError) as exc:
             url = f"{self.channel.base_url}{path}"
             raise InvokeFailure(
@@ -197,13 +208,23 @@ class Invoker:
             ) from None
         return InvokeResponse(reply.status, reply.body, reply.headers, reply.content_type)
 
-
-def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
-    """The app channel takes one value per name: repeated headers join with commas (RFC 9110 5.3)."""
-    out: dict[str, str] = {}
-    for key, value in headers:
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
+    async def _call_grpc_app(self, request: InvokeRequest, headers: list[tuple[str, str]]) -> InvokeResponse:
+        assert isinstance(self.channel, GrpcAppChannel)
+        data = (request.body, request.content_type, request.type_url)
+        try:
+            answer = await call_grpc_app(
+                self.channel, request.method, request.verb, request.query, headers, data
+            )
+        except (OSError, TimeoutError) as exc:
+            raise InvokeFailure(
+                grpc.StatusCode.INTERNAL, f"error invoking app over gRPC: {exc or type(exc).__name__}"
+            ) from None
+        status = answer.status
+        if status.code:
+            return InvokeResponse(
+                http_status_from_code(status.code), status_json(status), answer.headers, "", status
+            )
+        return InvokeResponse(200, answer.body, answer.headers, answer.content_type, status, answer.type_url)
 
 
 class _OwnApp:

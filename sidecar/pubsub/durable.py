@@ -10,6 +10,12 @@ been asked for `/dapr/subscribe` again. A message leaves a group when its subscr
 messages in memory; the rest is paged in from SQLite in order. A message published while its topic has no
 group yet (a first run, before the app's subscriptions were read) is kept `unclaimedRetention` and goes to
 the groups created in that time, as a Redis streams group created at id 0 reads what the stream holds.
+
+Sidecars of several apps on one host share messages through one file (`dbFile` naming the same path): a
+publish goes to the groups of every app (daprd's consumer group per app id), and each broker watches the
+file (`PRAGMA data_version`, see sidecar.pubsub.sharing) for other processes' publishes to its groups. A group
+has one consuming process: a second replica of an app id on the same file is refused for that topic (it
+would need message leases; Redis streams share a group between replicas).
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import sqlite3
 import time
+import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +37,16 @@ from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, TopicScopes, topic_m
 from sidecar.pubsub.delivery import DeliveryWorker, Message
 from sidecar.pubsub.journal import (
     Insert,
+    Stored,
+    claim_consumer,
     commit_batch,
     create_schema,
     delete_group,
     load_page,
     register_group,
+    release_consumer,
 )
+from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
 from sidecar.state.properties import ComponentProperties
 
 __all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]
@@ -47,6 +61,8 @@ PRUNE_INTERVAL = 60.0  # seconds between deletions of expired unclaimed messages
 # Acknowledgements alone are committed this much later, so most share a commit with publishes or each
 # other (an ack lost in a crash only means a redelivery).
 ACK_DELAY = 0.05
+# The brokers open in this process: a consumer of a shared file's group is live while its broker is.
+_OPEN = OpenBrokers()
 
 
 @dataclass(frozen=True)
@@ -99,14 +115,21 @@ class SqliteBroker:
         self.spec = spec
         self.name = spec.name
         self.app_id = app_id
+        self.consumer = consumer_id(spec.name, spec.metadata, app_id)  # whose consumer groups are ours
         self.scopes = TopicScopes.from_metadata(spec.metadata, app_id)
         self.options = DurableOptions.from_metadata(spec.name, spec.metadata, data_dir)
         self.options.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = Database(self.options.path, synchronous=synchronous)
-        rows, self._seq = self._db.transaction_sync(create_schema)
-        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == app_id}
+        # `_watermark`: the last sequence number whose messages are counted in the groups' backlogs
+        rows, self._watermark = self._db.transaction_sync(create_schema)
+        self._instance = uuid.uuid4().hex
+        _OPEN.add(self._instance)
+        self._recount = False  # other processes published after `_watermark`: count with the next commit
+        self._watcher: asyncio.Task[None] | None = None
+        self._refused: set[str] = set()  # topics another live process consumes for this app id
+        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == self.consumer}
         self._by_id = {group.id: group for group in self._groups.values()}
-        self._inserts: list[tuple[Insert, asyncio.Future[None]]] = []
+        self._inserts: list[tuple[Insert, asyncio.Future[int]]] = []
         self._acks: list[tuple[int, int]] = []
         self._work = asyncio.Event()
         self._published = asyncio.Event()  # a publish waits: commit the acknowledgements with it now
@@ -132,10 +155,11 @@ class SqliteBroker:
         gid, backlog = self._db.transaction_sync(
             functools.partial(
                 register_group,
-                app_id=self.app_id,
+                app_id=self.consumer,
                 topic=topic,
                 now=time.time(),
                 claims=functools.partial(topic_matches, topic),
+                watermark=self._watermark,
             )
         )
         if backlog:
@@ -150,14 +174,36 @@ class SqliteBroker:
         group = self._groups[worker.topic]
         if group.worker is not None:
             raise ValueError(f"pubsub {self.name}: topic {worker.topic} already has a subscriber")
+        claim = functools.partial(
+            claim_consumer, gid=group.id, pid=os.getpid(), instance=self._instance, live=_OPEN.alive
+        )
+        holder = self._db.transaction_sync(claim)
+        if holder is not None:
+            log.error(
+                "pubsub %s: consumer %s already consumes topic %s from %s in process %d: a second replica of "
+                "one app id on a shared file is not supported (it would need message leases); this sidecar "
+                "does not subscribe to it",
+                self.name,
+                self.consumer,
+                worker.topic,
+                self.options.path,
+                holder,
+            )
+            self._refused.add(worker.topic)
+            return
         group.worker = worker
         group.wake.set()
         name = f"pubsub-pager:{self.name}/{group.topic}"
         group.pager = asyncio.create_task(self._page_in(group), name=name)
+        self._recount = True  # what other processes published since the group was read
+        self._kick()
+        if self._watcher is None:
+            watch = watch_file(self.options.path, self.name, self._seen, lambda: self._closed)
+            self._watcher = asyncio.create_task(watch, name=f"pubsub-watch:{self.name}")
 
     def retire_unattached(self) -> None:
         """Forget the groups no subscription uses any more (the app dropped them), backlog included."""
-        for group in [g for g in self._groups.values() if g.worker is None]:
+        for group in [g for g in self._groups.values() if g.worker is None and g.topic not in self._refused]:
             log.warning(
                 "pubsub %s: the app no longer subscribes to topic %s; dropping %d undelivered message(s)",
                 self.name,
@@ -179,17 +225,14 @@ class SqliteBroker:
         """
         if self._closed:
             raise BrokerClosed("component is closed")
-        groups = tuple(g.id for g in self._groups.values() if topic_matches(g.topic, topic))
-        if not groups and not self.options.unclaimed_retention:
-            log.debug("no subscription for topic %s on pubsub %s; message dropped", topic, self.name)
-            return 0
-        self._seq += 1
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inserts.append((Insert(self._seq, topic, data, groups, time.time()), done))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._inserts.append((Insert(topic, data, time.time()), done))
         self._published.set()
         self._kick()
-        await done
-        return len(groups)
+        groups = await done
+        if not groups and not self.options.unclaimed_retention:
+            log.debug("no subscription for topic %s on pubsub %s; message dropped", topic, self.name)
+        return groups
 
     def acknowledge(self, messages: list[Message]) -> None:
         """The subscriber is done with `messages`: delete them (committed with the next batch)."""
@@ -213,13 +256,13 @@ class SqliteBroker:
     async def _write(self) -> None:
         """Commit what accumulated while the previous commit ran: one fsync for many publishes and acks."""
         while True:
-            if not self._inserts and not self._acks:
+            if not self._inserts and not self._acks and not self._recount:
                 if self._finished:
                     return
                 await self._work.wait()
                 self._work.clear()
                 continue
-            if not self._inserts and not self._finished:
+            if not self._inserts and not self._recount and not self._finished:
                 self._published.clear()
                 try:
                     await asyncio.wait_for(self._published.wait(), ACK_DELAY)
@@ -227,14 +270,24 @@ class SqliteBroker:
                     pass
             inserts, self._inserts = self._inserts, []
             acks, self._acks = self._acks, []
+            self._recount = False
             batch = [insert for insert, _ in inserts]
             expire_before = None
             if self.options.unclaimed_retention and time.monotonic() - self._pruned > PRUNE_INTERVAL:
                 self._pruned = time.monotonic()
                 expire_before = time.time() - self.options.unclaimed_retention
-            commit = functools.partial(commit_batch, inserts=batch, acks=acks, expire_before=expire_before)
+            commit = functools.partial(
+                commit_batch,
+                inserts=batch,
+                acks=acks,
+                matches=topic_matches,
+                own=tuple(self._by_id),
+                watermark=self._watermark,
+                keep_unclaimed=bool(self.options.unclaimed_retention),
+                expire_before=expire_before,
+            )
             try:
-                await self._db.transaction(commit)
+                committed = await self._db.transaction(commit)
             except Exception as exc:
                 # acknowledgements lost here only mean a redelivery after a restart
                 log.error("pubsub %s: cannot store %d message(s): %s", self.name, len(batch), exc)
@@ -242,28 +295,47 @@ class SqliteBroker:
                     if not done.done():
                         done.set_exception(BrokerClosed(f"cannot store the message: {exc}"))
                 continue
-            for insert, done in inserts:
-                self._stored(insert)
+            self._watermark = max(self._watermark, committed.last)
+            own = Counter(gid for stored in committed.stored if stored is not None for gid in stored.groups)
+            for gid, added in committed.added.items():
+                group = self._by_id.get(gid)
+                if group is None:
+                    continue
+                group.backlog += added
+                group.empty.clear()
+                if added > own[gid]:  # another process published to it: read in order from the file
+                    self._behind(group)
+            for (insert, done), stored in zip(inserts, committed.stored, strict=True):
+                if stored is not None:
+                    self._stored(stored, insert.data)
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(len(stored.groups) if stored is not None else 0)
 
-    def _stored(self, insert: Insert) -> None:
-        for gid in insert.groups:
+    def _stored(self, stored: Stored, data: bytes) -> None:
+        for gid in stored.groups:
             group = self._by_id.get(gid)
-            if group is None:
+            if group is None or group.worker is None:
                 continue
-            group.backlog += 1
-            group.empty.clear()
             worker = group.worker
-            if worker is None:
+            if group.caught_up and stored.seq > group.cursor and worker.pending < PAGE:
+                if worker.feed(Message(data, stored.seq, gid)):
+                    group.cursor = stored.seq
                 continue
-            if group.caught_up and insert.seq > group.cursor and worker.pending < PAGE:
-                if worker.feed(Message(insert.data, insert.seq, gid)):
-                    group.cursor = insert.seq
-                continue
-            group.caught_up = False
-            group.more = True
-            group.wake.set()
+            self._behind(group)
+
+    @staticmethod
+    def _behind(group: _Group) -> None:
+        """The file holds messages of `group` its worker has not been given: the pager reads them."""
+        group.caught_up = False
+        group.more = True
+        group.wake.set()
+
+    def _seen(self, last: int) -> None:
+        """The shared file's last sequence number: past ours, other processes published; the writer
+        counts what went to our groups and wakes their pagers."""
+        if last > self._watermark:
+            self._recount = True
+            self._kick()
 
     async def _page_in(self, group: _Group) -> None:
         """Feed the worker from SQLite, oldest first, keeping at most PAGE messages in memory."""
@@ -307,6 +379,7 @@ class SqliteBroker:
     def discard(self) -> None:
         """Close the file of a broker that never started (the engine's construction failed)."""
         self._closed = True
+        _OPEN.discard(self._instance)
         self._db.close()
 
     def close(self) -> None:
@@ -319,6 +392,8 @@ class SqliteBroker:
         """After the workers stopped: commit what is left and close the file."""
         self._closed = True
         pagers = [g.pager for g in self._groups.values() if g.pager is not None]
+        if self._watcher is not None:
+            pagers.append(self._watcher)
         for pager in pagers:
             pager.cancel()
         await asyncio.gather(*pagers, return_exceptions=True)
@@ -326,4 +401,9 @@ class SqliteBroker:
         if self._writer is not None:
             self._work.set()
             await asyncio.gather(self._writer, return_exceptions=True)
+        if _OPEN.discard(self._instance):  # the first shutdown
+            try:
+                await self._db.transaction(functools.partial(release_consumer, instance=self._instance))
+            except sqlite3.Error as exc:  # a dead consumer's row is taken over anyway
+                log.warning("pubsub %s: cannot release its consumer rows: %s", self.name, exc)
         await asyncio.to_thread(self._db.close)

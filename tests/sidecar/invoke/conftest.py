@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,8 @@ def write_resources(tmp: Path, config: str = CONFIG, extra: str = "") -> tuple[P
     return resources, tmp / "config.yaml"
 
 
-def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "") -> Running:
+def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "", **settings: Any) -> Running:
+    """The sidecar of `app_id` in front of the echo app; `settings` are further `SidecarConfig` fields."""
     resources, config_path = write_resources(tmp, config, extra)
     sock = bound_socket()
     sidecar = SidecarThread(
@@ -105,6 +107,7 @@ def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "") -> Runn
             config_path=config_path,
             api_token=TOKEN,
             app_token=APP_TOKEN,
+            **settings,
         )
     ).start()
     app = ServedApp(invoke_app.build(), sock).start()

@@ -1,12 +1,11 @@
 """The Configuration's `accessControl`, applied by the callee sidecar as daprd's pkg/acl does.
 
-Two embedded sidecars: `front` calls `back` through a registry plugged into the `Resolver` seam (the
-stand-in for the multi-app name resolution still to come); `back` checks its access control list.
+Two embedded sidecars that find each other in a host registry (sidecar.hosts): `front` calls `back`,
+and `back` checks its access control list against front's app id.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import httpx
 import pytest
 
 from sidecar.daprconfig import load_configuration
-from sidecar.invoke import AccessControlList, CallerIdentity, InvokeRequest, InvokeResponse, InvokeTarget
-from sidecar.thread import SidecarThread
+from sidecar.invoke import AccessControlList, CallerIdentity
 from tests.sidecar.invoke.conftest import TOKEN, Running, start
 
 ACL_CONFIG = """\
@@ -89,31 +87,11 @@ def test_configuration_checks(tmp_path: Path) -> None:
     assert load_configuration(path).access_control is None
 
 
-class _Registry:
-    """Resolves `back` to the other embedded sidecar (its `call_local`, on its own loop)."""
-
-    def __init__(self, own: InvokeTarget, own_id: str, back: SidecarThread) -> None:
-        self.own, self.own_id, self.back = own, own_id, back
-
-    def resolve(self, app_id: str) -> InvokeTarget:
-        if app_id == self.own_id:
-            return self.own
-        if app_id == "back":
-            return self
-        raise LookupError(f"couldn't find service: {app_id}")
-
-    async def call(self, request: InvokeRequest, caller: CallerIdentity) -> InvokeResponse:
-        invoker = self.back.sidecar.invoker
-        future = asyncio.run_coroutine_threadsafe(invoker.call_local(request, caller), self.back.loop)
-        return await asyncio.wrap_future(future)
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Running]]:
-    back = start(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG)
-    front = start(tmp_path_factory.mktemp("front"), "front")
-    invoker = front.sidecar.sidecar.invoker
-    invoker.resolver = _Registry(invoker.resolver.resolve("front"), "front", back.sidecar)
+    registry = tmp_path_factory.mktemp("registry")
+    back = start(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG, registry_dir=registry)
+    front = start(tmp_path_factory.mktemp("front"), "front", registry_dir=registry)
     yield front, back
     for running in (front, back):
         running.sidecar.stop()
