@@ -13,6 +13,7 @@ __all__ = [
     "GoNumber",
     "as_float64",
     "decode_first",
+    "decode_first_exact",
     "dumps",
     "dumps_exact",
     "loads_float64",
@@ -129,6 +130,21 @@ def decode_first(data: bytes, *, precise: bool = True) -> Any:
         raise ValueError("EOF")
     value, _ = (_PRECISE if precise else _FLOAT64).raw_decode(text)
     return value
+
+
+def decode_first_exact(data: bytes) -> tuple[Any, bool]:
+    """`decode_first(data)`, but with int literals below 2**53 in magnitude as `int` when every number
+    of the value is such an int: `(value, True)`, a tree `dumps_exact` encodes as `dumps` would encode
+    `decode_first`'s. Otherwise `(decode_first(data), False)`."""
+    text = _text(data).lstrip(_WS)
+    if not text:
+        raise ValueError("EOF")
+    try:
+        value, _ = _EXACT.raw_decode(text)
+        return value, True
+    except _NotExact:
+        value, _ = _PRECISE.raw_decode(text)
+        return value, False
 
 
 _ESCAPES = {

@@ -249,7 +249,8 @@ def _new_envelope(
     metadata: Mapping[str, str],
     now: float,
     trace: TraceContext,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The envelope, and whether every number in it is an int that `gojson.dumps_exact` can encode."""
     fields: dict[str, str] = {
         "id": "",
         "source": source,
@@ -258,8 +259,9 @@ def _new_envelope(
         "traceparent": "",
         "tracestate": trace.tracestate,
     }
+    lowered = {k.lower(): v for k, v in metadata.items()}
     for name in _OVERRIDES:  # mapstructure.WeakDecode: a present key overrides, even when empty
-        value = _lookup(metadata, f"cloudevent.{name}")
+        value = lowered.get(f"cloudevent.{name}")
         if value is not None:
             fields[name] = value
     trace_id = fields["traceparent"] or fields["traceid"]
@@ -277,23 +279,25 @@ def _new_envelope(
         "tracestate": fields["tracestate"],
         "time": format_rfc3339(now),
     }
+    exact = True
     if is_json_content_type(content_type):
         try:
-            envelope["data"] = gojson.decode_first(data)
+            envelope["data"], exact = gojson.decode_first_exact(data)
         except ValueError:
             envelope["data"] = data.decode("utf-8", errors="replace")
     elif is_binary_content_type(content_type) or _is_cloudevent_protobuf(content_type, data):
         envelope["data_base64"] = base64.b64encode(data).decode("ascii")
     else:
         envelope["data"] = data.decode("utf-8", errors="replace")
-    return envelope
+    return envelope, exact
 
 
 def _from_cloud_event(
     data: bytes, *, pubsub: str, topic: str, now: float, trace: TraceContext
-) -> dict[str, Any]:
-    """contrib `FromCloudEvent`: the payload is the event; daprd fills the fields it owns."""
-    event = gojson.decode_first(data)
+) -> tuple[dict[str, Any], bool]:
+    """contrib `FromCloudEvent`: the payload is the event; daprd fills the fields it owns (and whether
+    every number in it is an int, as `_new_envelope` says)."""
+    event, exact = gojson.decode_first_exact(data)
     if not isinstance(event, dict):
         raise ValueError("json: cannot unmarshal non-object into Go value of type map[string]interface {}")
     event.setdefault("time", format_rfc3339(now))
@@ -308,7 +312,7 @@ def _from_cloud_event(
             event[key] = default
     if event.get("specversion") is None:
         event["specversion"] = SPEC_VERSION
-    return event
+    return event, exact
 
 
 def build_envelope(
@@ -328,9 +332,9 @@ def build_envelope(
     """
     trace = trace or TraceContext()
     if is_cloudevent_content_type(content_type):
-        envelope = _from_cloud_event(data, pubsub=pubsub, topic=topic, now=now, trace=trace)
+        envelope, exact = _from_cloud_event(data, pubsub=pubsub, topic=topic, now=now, trace=trace)
     else:
-        envelope = _new_envelope(
+        envelope, exact = _new_envelope(
             source=app_id,
             pubsub=pubsub,
             topic=topic,
@@ -343,7 +347,8 @@ def build_envelope(
     ttl = ttl_seconds(metadata)  # in-memory has no native TTL, so daprd stamps `expiration`
     if ttl is not None:
         envelope["expiration"] = format_rfc3339(now + ttl)
-    return gojson.dumps(envelope)
+    # The C encoder writes the same bytes for an all-int tree, several times faster.
+    return gojson.dumps_exact(envelope) if exact else gojson.dumps(envelope)
 
 
 def raw_payload_envelope(data: bytes, *, pubsub: str, topic: str) -> dict[str, Any]:

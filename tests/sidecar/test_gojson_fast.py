@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.gojson import as_float64, dumps, dumps_exact, loads_float64, loads_float64_exact
+from sidecar.gojson import (
+    as_float64,
+    decode_first,
+    decode_first_exact,
+    dumps,
+    dumps_exact,
+    loads_float64,
+    loads_float64_exact,
+)
 
 _SPECIAL_CHARS = [
     *'<>&"\\/',
@@ -210,3 +218,20 @@ def test_errors_are_the_slow_paths() -> None:
         == _outcome(_slow, "[1e400]")
         == ("error", "ValueError: json: unsupported value: inf")
     )
+
+
+def _first_slow(data: bytes) -> bytes:
+    return dumps(decode_first(data))
+
+
+def _first_fast(data: bytes) -> bytes:
+    value, exact = decode_first_exact(data)
+    return dumps_exact(value) if exact else dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCUMENTS, st.sampled_from(["", " ", "\n", " x", "{}", "]"]))
+def test_first_value_fast_path_writes_the_precise_paths_bytes(text: str, tail: str) -> None:
+    """What a publish envelope carries: the first JSON value (Go's Decoder), numbers kept verbatim."""
+    data = (" " + text + tail).encode("utf-8", "surrogatepass")
+    assert _outcome(_first_fast, data) == _outcome(_first_slow, data)
