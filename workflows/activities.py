@@ -1,5 +1,5 @@
-"""The series workflow's activities: `notify` (publish `occurrence.due`), `recreate` (add the occurrence's
-item to its list) and `record` (log entries and progress), each idempotent by occurrence key.
+"""The series workflow's activities: `occurrence` (`notify`: publish `occurrence.due`, then `recreate`: add
+the occurrence's item to its list) and `record` (log entries and progress), each idempotent by occurrence key.
 
 A retried or replayed activity repeats the same publish (same CloudEvent id, so subscribers drop the copy),
 the same `AddTodo` (the list returns the item made the first time) and the same merge into the log.
@@ -132,6 +132,22 @@ class SeriesActivities:
             data_content_type="application/json",
             publish_metadata={"cloudevent.id": payload.key, "cloudevent.type": OCCURRENCE_DUE},
         )
+
+    async def occurrence(self, payload: RecreateInput) -> RecreateResult:
+        """Notify, then recreate: a retry after a failed recreate publishes again under the same id."""
+        notify = NotifyInput(
+            series_id=payload.series_id,
+            owner=payload.owner,
+            list_id=payload.list_id,
+            index=payload.index,
+            key=payload.key,
+            scheduled_at=payload.scheduled_at,
+            local=payload.local,
+            tz=payload.tz,
+            title=payload.template.title,
+        )
+        await self.notify(notify)
+        return await self.recreate(payload)
 
     async def recreate(self, payload: RecreateInput) -> RecreateResult:
         """Add the item (idempotent by `(series_id, occurrence)`), then log it with the snapshot."""

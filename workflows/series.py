@@ -1,8 +1,8 @@
 """The series workflow: one durable, never-ending workflow per recurring task.
 
 Each generation plans from its input and `ctx.current_utc_datetime` only (`cycle.plan`): it creates what
-is due (notify, then recreate, per occurrence) or waits on a durable timer for the next occurrence while
-listening for control events (skip, edit, completion), then continues as new with the next state. The
+is due (one activity per occurrence: notify, then recreate) or waits on a durable timer for the next
+occurrence while listening for control events (skip, edit, completion), then continues as new. The
 workflow itself does no I/O; activities do, and every one of them is idempotent by occurrence key.
 """
 
@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from workflows import cycle
 from workflows.models import (
     CONTROL,
-    NotifyInput,
     RecordInput,
     RecreateInput,
     RecreateResult,
@@ -34,9 +33,8 @@ from workflows.recurrence import Occurrence
 __all__ = [
     "ACTIVITY_RETRY",
     "CONTROL_EVENT",
-    "NOTIFY_ACTIVITY",
+    "OCCURRENCE_ACTIVITY",
     "RECORD_ACTIVITY",
-    "RECREATE_ACTIVITY",
     "SERIES_WORKFLOW",
     "series_workflow",
 ]
@@ -45,8 +43,8 @@ log = logging.getLogger("workflows.series")
 
 SERIES_WORKFLOW: Final = "series"
 CONTROL_EVENT: Final = "series.control"
-NOTIFY_ACTIVITY: Final = "series_notify"
-RECREATE_ACTIVITY: Final = "series_recreate"
+OCCURRENCE_ACTIVITY: Final = "series_occurrence"
+"""Notify, then recreate, one occurrence: one activity (not two) saves a workflow turn per occurrence."""
 RECORD_ACTIVITY: Final = "series_record"
 
 ACTIVITY_RETRY: Final = RetryPolicy(
@@ -110,24 +108,11 @@ def _create(
     *,
     timer: tuple[int, TimerStep] | None = None,
 ) -> Steps:
-    """Notify, then recreate, each occurrence in order; returns the state after the last. `timer` is the
-    durable timer this generation waited on, and the index of the occurrence it was set for."""
+    """Notify and recreate each occurrence in order (one activity each); returns the state after the last.
+    `timer` is the durable timer this generation waited on, and the index of the occurrence it was set for."""
     _status(ctx, state, "creating", occurrences[0])
     for occurrence in occurrences:
-        key = cycle.entry_key(state.series_id, occurrence.index)
-        notify = NotifyInput(
-            series_id=state.series_id,
-            owner=state.owner,
-            list_id=state.list_id,
-            index=occurrence.index,
-            key=key,
-            scheduled_at=occurrence.at_utc,
-            local=occurrence.local,
-            tz=state.schedule.tz,
-            title=state.template.title,
-        )
-        notify_at = _now(ctx)
-        yield ctx.call_activity(NOTIFY_ACTIVITY, input=dump(notify), retry_policy=ACTIVITY_RETRY)
+        # Workflow time (deterministic on replay) stamps both steps: the activity notifies, then recreates.
         now = _now(ctx)
         after = cycle.created(state, occurrence, "created", now)
         recreate = RecreateInput(
@@ -135,7 +120,7 @@ def _create(
             owner=state.owner,
             list_id=state.list_id,
             index=occurrence.index,
-            key=key,
+            key=cycle.entry_key(state.series_id, occurrence.index),
             scheduled_at=occurrence.at_utc,
             local=occurrence.local,
             tz=state.schedule.tz,
@@ -144,9 +129,9 @@ def _create(
             snapshot=cycle.snapshot(after),
             generation=state.generation,
             timer=timer[1] if timer is not None and timer[0] == occurrence.index else None,
-            notify_scheduled_at=notify_at,
+            notify_scheduled_at=now,
         )
-        raw = yield ctx.call_activity(RECREATE_ACTIVITY, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
+        raw = yield ctx.call_activity(OCCURRENCE_ACTIVITY, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
         result = RecreateResult.model_validate(raw)
         state = (
             cycle.created(state, occurrence, result.outcome, now) if result.outcome != "created" else after
