@@ -21,6 +21,7 @@ from todo_actors.commands import AddTodo
 from todo_actors.due import Due
 from todo_actors.errors import NotFound, TodoError
 from todo_actors.interface import LIST_ACTOR_TYPE, TodoListActorInterface
+from todo_actors.publisher import DaprPublisher, EventPublisher
 from todo_actors.serializer import PydanticSerializer
 from todo_actors.sidecar_http import SidecarHttp, sdk_endpoint
 from workflows.config import SeriesSettings
@@ -81,7 +82,8 @@ class SeriesActivities:
     """The activities, bound to the clients they use (created lazily on the worker's event loop).
 
     `dapr_address` is the sidecar's gRPC address (default: the SDK settings); `list_actor` returns the
-    list actor proxy to add items through (default: `list_actors()`, made on first use).
+    list actor proxy to add items through (default: `list_actors()`, made on first use); `publisher`
+    publishes `occurrence.due` (default: the actors' HTTP publisher on the sidecar of the SDK settings).
     """
 
     def __init__(
@@ -90,10 +92,12 @@ class SeriesActivities:
         *,
         dapr_address: str | None = None,
         list_actor: ListActorFactory | None = None,
+        publisher: EventPublisher | None = None,
     ) -> None:
         self.settings = settings
         self._address = dapr_address
         self._list_actor = list_actor
+        self._publisher = publisher if publisher is not None else DaprPublisher()
         self._client: tuple[asyncio.AbstractEventLoop, DaprClient] | None = None
 
     def _dapr(self) -> DaprClient:
@@ -125,12 +129,9 @@ class SeriesActivities:
             "local": payload.local.isoformat(),
             "tz": payload.tz,
         }
-        await self._dapr().publish_event(
-            pubsub_name=self.settings.pubsub,
-            topic_name=self.settings.topic,
-            data=json.dumps(data),
-            data_content_type="application/json",
-            publish_metadata={"cloudevent.id": payload.key, "cloudevent.type": OCCURRENCE_DUE},
+        # Over the sidecar's HTTP publish API, as the list actors publish (a third of the CPU of gRPC's).
+        await self._publisher.publish(
+            self.settings.pubsub, self.settings.topic, payload.key, OCCURRENCE_DUE, json.dumps(data).encode()
         )
 
     async def occurrence(self, payload: RecreateInput) -> RecreateResult:
