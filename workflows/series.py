@@ -60,8 +60,9 @@ ACTIVITY_RETRY: Final = RetryPolicy(
 
 Steps = Generator[Any, Any, Any]
 
-PLANS_KEPT: Final = 4096
-"""Plans remembered (`_plan`): a few per series that is between two turns, the oldest dropped first."""
+PLANS_KEPT: Final = 1024
+"""Plans remembered (`_plan`): two per series between two turns, the oldest dropped first (a few KB each;
+1024 covers ~500 series due at one instant)."""
 
 _plans: OrderedDict[tuple[str, str], cycle.Plan] = OrderedDict()
 _plans_lock = threading.Lock()  # the worker runs orchestrators on several threads
