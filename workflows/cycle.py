@@ -61,7 +61,7 @@ BATCH: Final = 25
 
 LEAD_MARGIN: Final = timedelta(minutes=1)
 """Added to the largest reminder offset: a list arms only reminders strictly after the item's creation,
-and the item is made a moment after its timer fires (a notify and a recreate activity later)."""
+and the item is made a moment after its timer fires (an activity - notify, then recreate - later)."""
 
 ALL_DAY_LEAD: Final = timedelta(hours=24)
 """Extra lead of an all-day template with reminders: its item's due is 09:00 of the date in the *list's*

@@ -227,7 +227,7 @@ class OccurrenceEntry(_Frozen):
     skipped_at: AwareDatetime | None = None
     error: str | None = Field(default=None, max_length=500)
     # The workflow steps behind the entry (read by `GET /v1/series/{id}/history`): the durable timer the
-    # generation waited on, the notify activity and the recreate activity. Times are the workflow's
+    # generation waited on, then the notify and recreate steps of its activity. Times are the workflow's
     # (deterministic on replay), so a retried activity rewrites the same values: no duplicate steps.
     generation: int | None = None
     timer_set_at: AwareDatetime | None = None

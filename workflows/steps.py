@@ -24,9 +24,9 @@ def occurrence_history(entry: OccurrenceEntry) -> OccurrenceHistory:
     candidates: list[tuple[Kind, Event, datetime | None, str]] = [
         ("timer", "set", entry.timer_set_at, _timer_detail(entry)),
         ("timer", "fired", entry.timer_fired_at, "the durable timer fired"),
-        ("notify", "scheduled", entry.notify_scheduled_at, "series_notify scheduled"),
+        ("notify", "scheduled", entry.notify_scheduled_at, "series_occurrence scheduled"),
         ("notify", "completed", entry.notified_at, "occurrence.due published"),
-        ("recreate", "scheduled", entry.notified_at, "series_recreate scheduled"),
+        ("recreate", "scheduled", entry.notified_at, "item add requested (same activity, after the publish)"),
         ("recreate", "completed", entry.created_at, _recreate_detail(entry)),
         ("skip", "completed", entry.skipped_at, "skipped by the user"),
         ("completion", "completed", entry.completed_at, "the occurrence's item was completed"),

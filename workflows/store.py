@@ -151,37 +151,40 @@ class SeriesStore:
         """
         patches = list(entries)
         pages = sorted({page_of(e.index) for e in patches})
+        main = record_key(series_id)
         for attempt in range(_ATTEMPTS):
-            record, etag = await self._read(record_key(series_id), SeriesRecord)
-            if record is None:
+            # The record and the pages in one read (one round trip per occurrence, not two).
+            found = await self._client.get_bulk_state(
+                self._store, [main, *(page_key(series_id, p) for p in pages)]
+            )
+            items = {item.key: item for item in found.items}
+            for read in items.values():
+                if read.error:
+                    raise RuntimeError(f"reading {read.key}: {read.error}")
+            head = items.get(main)
+            if head is None or not head.data:
                 log.warning("series %s: no record; occurrence log not written", series_id)
                 return False
+            record, etag = SeriesRecord.model_validate_json(head.data), head.etag or None
             ops: list[TransactionalStateOperation] = []
-            if pages:
-                keys = [page_key(series_id, p) for p in pages]
-                found = await self._client.get_bulk_state(self._store, keys)
-                for item in found.items:
-                    page = OccurrencePage.model_validate_json(item.data) if item.data else OccurrencePage()
-                    number = int(item.key.rsplit(":", 1)[1])
-                    merged = dict(page.entries)
-                    for patch in patches:
-                        if page_of(patch.index) == number:
-                            merged[patch.index] = merge_entry(merged.get(patch.index), patch)
-                    ops.append(
-                        TransactionalStateOperation(
-                            key=item.key,
-                            data=OccurrencePage(entries=merged).model_dump_json(),
-                            etag=item.etag or None,
-                        )
-                    )
+            for number in pages:
+                key = page_key(series_id, number)
+                item = items.get(key)
+                page = (
+                    OccurrencePage.model_validate_json(item.data) if item and item.data else OccurrencePage()
+                )
+                merged = dict(page.entries)
+                for patch in patches:
+                    if page_of(patch.index) == number:
+                        merged[patch.index] = merge_entry(merged.get(patch.index), patch)
+                data = OccurrencePage(entries=merged).model_dump_json()
+                ops.append(TransactionalStateOperation(key=key, data=data, etag=(item and item.etag) or None))
             new = record.with_snapshot(snapshot, at)
             if pages:
                 new = new.model_copy(update={"pages": tuple(sorted({*new.pages, *pages}))})
             if not ops and new == record:
                 return True
-            ops.append(
-                TransactionalStateOperation(key=record_key(series_id), data=new.model_dump_json(), etag=etag)
-            )
+            ops.append(TransactionalStateOperation(key=main, data=new.model_dump_json(), etag=etag))
             try:
                 await self._client.execute_state_transaction(self._store, ops)
                 return True
