@@ -25,7 +25,7 @@ import pytest
 from api.app import create_app
 from api.auth import mint_token
 from api.channel.app import create_channel_app
-from api.process.serve import bind
+from api.process.listeners import bind
 from api.process.settings import Settings, configure_dapr, load_settings
 from api.process.shared import Shared
 from sidecar import ManualClock, SidecarConfig

@@ -11,7 +11,7 @@ import httpx
 
 from api.app import create_app
 from api.auth import mint_token
-from api.process.serve import bind
+from api.process.listeners import bind
 from api.process.settings import configure_dapr, load_settings
 from sidecar import SidecarConfig
 from sidecar.thread import SidecarThread

@@ -1,0 +1,93 @@
+"""Start-up time of `todo-engine up`: from the command's start to the first 200 from `/health/ready`
+(the sidecar healthy and the store taking writes), over N runs on a fresh data directory each.
+
+    .venv/bin/python bench/startup.py [--runs 10] [--port 18431] [--checkout DIR]
+
+`--checkout` runs another checkout's `up` (a before/after comparison on the same machine and load).
+
+The readiness probe polls every 5 ms so the figure is the engine's, not the probe's. Each run is stopped
+with SIGINT (as Ctrl-C) and waited for before the next starts; CPU seconds of `up` and its sidecar are
+read from the kernel's accounting of waited-for children (less disturbed by load than wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+_POLL_SECONDS = 0.005
+_GIVE_UP_SECONDS = 60.0
+
+
+def ready(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/health/ready")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def one_run(port: int, checkout: Path) -> tuple[float, float]:
+    """Seconds from spawning `up` to ready, and the CPU seconds `up` and its sidecar used to get there
+    and stop."""
+    with tempfile.TemporaryDirectory(prefix="startup-") as data:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command = [sys.executable, "-m", "api", "up", "--port", str(port), "--data-dir", data]
+        command += ["--log-level", "warning"]
+        start = time.perf_counter()
+        env = {**os.environ, "PYTHONPATH": str(checkout)}
+        log = Path(data) / "up.log"
+        with log.open("wb") as out:
+            up = subprocess.Popen(command, cwd=checkout, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            while not ready(port):
+                if up.poll() is not None:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"`up` exited with {up.returncode} before it was ready:\n{tail}")
+                if time.perf_counter() - start > _GIVE_UP_SECONDS:
+                    raise RuntimeError(f"`up` not ready within {_GIVE_UP_SECONDS:.0f} s")
+                time.sleep(_POLL_SECONDS)
+            elapsed = time.perf_counter() - start
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait(30)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return elapsed, cpu
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--port", type=int, default=18431)
+    p.add_argument("--checkout", type=Path, default=_ROOT, help="the checkout to run (default: this one)")
+    args = p.parse_args()
+    times: list[float] = []
+    cpus: list[float] = []
+    for n in range(args.runs):
+        elapsed, cpu = one_run(args.port, args.checkout.resolve())
+        times.append(elapsed)
+        cpus.append(cpu)
+        sys.stdout.write(f"run {n + 1}: up -> ready {elapsed:.3f} s (CPU, start to stop: {cpu:.2f} s)\n")
+    sys.stdout.write(
+        f"up -> ready over {args.runs} runs: median {statistics.median(times):.3f} s, "
+        f"max {max(times):.3f} s, min {min(times):.3f} s; "
+        f"CPU median {statistics.median(cpus):.2f} s; load average {os.getloadavg()[0]:.1f}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
