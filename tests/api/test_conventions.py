@@ -98,6 +98,9 @@ def test_etag_and_if_match(client: httpx.Client) -> None:
         412,
         "precondition-failed",
     )
+    # A weak tag never matches, but it is well-formed: the body is checked first, as for a stale tag.
+    weak = {"If-Match": 'W/"2"'}
+    _problem(client.patch(list_url, json={"title": ""}, headers=weak), 422, "validation-error")
     assert client.patch(list_url, json={"title": "v3"}, headers={"If-Match": "*"}).status_code == 200
 
     item = new_item(client, list_id)
@@ -110,6 +113,8 @@ def test_etag_and_if_match(client: httpx.Client) -> None:
     )
     _problem(client.post(f"{item_url}:complete", headers={"If-Match": '"1"'}), 412, "precondition-failed")
     _problem(client.delete(item_url, headers={"If-Match": '"1"'}), 412, "precondition-failed")
+    _problem(client.patch(item_url, json={"priority": 9}, headers=weak), 422, "validation-error")
+    _problem(client.delete(item_url, headers=weak), 412, "precondition-failed")
     assert client.delete(item_url, headers={"If-Match": '"2"'}).status_code == 204
     assert client.get(list_url).json()["title"] == "v3"
 
