@@ -18,13 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import icalendar
 
 from todo_actors.due import UTC, Due, Reminder, zone
 from todo_actors.model import MAX_REMINDERS, ListSummary, TodoItem
+
+if TYPE_CHECKING:  # loaded where a calendar is made or read: its import is a tenth of the app's start-up
+    import icalendar
 
 __all__ = [
     "MAX_IMPORTED_TODOS",
@@ -108,6 +109,8 @@ def _duration_text(delta: dt.timedelta) -> str:
 
 
 def _alarm(reminder: Reminder, title: str) -> icalendar.Alarm:
+    import icalendar
+
     alarm = icalendar.Alarm()
     alarm.add("ACTION", "DISPLAY")
     alarm.add("DESCRIPTION", title)
@@ -121,6 +124,8 @@ def _alarm(reminder: Reminder, title: str) -> icalendar.Alarm:
 
 
 def _todo(list_id: str, item: TodoItem, rules: Mapping[str, str], stamp: dt.datetime) -> icalendar.Todo:
+    import icalendar
+
     todo = icalendar.Todo()
     todo.add("UID", item_uid(list_id, item.id))
     todo.add("DTSTAMP", stamp)
@@ -164,6 +169,8 @@ def export_calendar(
 
     `rules` maps a series id to its RRULE text, for the items that are occurrences of a series.
     """
+    import icalendar
+
     cal = icalendar.Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
@@ -309,6 +316,8 @@ def parse_calendar(data: bytes) -> list[ParsedTodo]:
 
     Other components (VEVENT, VJOURNAL) are ignored; the caller reports how many VTODOs it made.
     """
+    import icalendar
+
     try:
         text = data.decode("utf-8")
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
