@@ -29,6 +29,7 @@ from api.process.listeners import bind
 from api.process.settings import Settings, configure_dapr, load_settings
 from api.process.shared import Shared
 from sidecar import ManualClock, SidecarConfig
+from sidecar.clock import Clock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket
 
@@ -93,13 +94,13 @@ def running_sidecar(
     make_app: Callable[[SidecarThread], Any],
     *,
     app_id: str,
-    clock: ManualClock,
+    clock: Clock | None = None,
     sock: socket.socket | None = None,
     **config: Any,
 ) -> Iterator[tuple[SidecarThread, ServedApp]]:
-    """The embedded sidecar (own thread, `clock`) and, served on `sock` as its app channel, the app
-    `make_app` builds for it: the engine's channel, or a suite's own actor app. `config` are further
-    `SidecarConfig` fields. The sidecar stops first (it deactivates actors through the app)."""
+    """The embedded sidecar (own thread, `clock`, else the system's) and, served on `sock` as its app
+    channel, the app `make_app` builds for it: the engine's channel, or a suite's own actor app. `config`
+    are further `SidecarConfig` fields. The sidecar stops first (it deactivates actors through the app)."""
     sock = sock or bound_socket()
     sidecar = SidecarThread(
         SidecarConfig(

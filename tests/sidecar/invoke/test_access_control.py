@@ -16,7 +16,7 @@ import pytest
 from sidecar.daprconfig import load_configuration
 from sidecar.invoke import AccessControlList, CallerIdentity, InvokeRequest, InvokeResponse, InvokeTarget
 from sidecar.thread import SidecarThread
-from tests.sidecar.invoke.conftest import TOKEN, Running, start
+from tests.sidecar.invoke.conftest import TOKEN, Running, running
 
 ACL_CONFIG = """\
 apiVersion: dapr.io/v1alpha1
@@ -110,14 +110,13 @@ class _Registry:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Running]]:
-    back = start(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG)
-    front = start(tmp_path_factory.mktemp("front"), "front")
-    invoker = front.sidecar.sidecar.invoker
-    invoker.resolver = _Registry(invoker.resolver.resolve("front"), "front", back.sidecar)
-    yield front, back
-    for running in (front, back):
-        running.sidecar.stop()
-        running.app.stop()
+    with (
+        running(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG) as back,
+        running(tmp_path_factory.mktemp("front"), "front") as front,
+    ):
+        invoker = front.sidecar.sidecar.invoker
+        invoker.resolver = _Registry(invoker.resolver.resolve("front"), "front", back.sidecar)
+        yield front, back
 
 
 def test_callee_allows_and_denies(pair: tuple[Running, Running]) -> None:
