@@ -33,7 +33,7 @@ from sidecar.clock import Clock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket
 
-__all__ = ["Stack", "running_sidecar", "running_stack", "stack_fixture", "stack_settings"]
+__all__ = ["Stack", "running_sidecar", "running_stack", "sidecar_thread", "stack_fixture", "stack_settings"]
 
 
 @dataclass
@@ -88,6 +88,18 @@ def stack_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -
     return load_settings(environ or {}, **values), jwt_secret, app_token
 
 
+def sidecar_thread(
+    data: Path, *, app_id: str = "app", app_port: int | None = None, clock: Clock | None = None, **config: Any
+) -> SidecarThread:
+    """The embedded sidecar on a thread of its own (`clock`, else the system's), not started yet: `with` it,
+    or `.start()` and later `.stop()`. Ports are free ones unless `config` names them (a restart on the
+    same ports); `config` are further `SidecarConfig` fields."""
+    ports = {"http_port": 0, "grpc_port": 0}
+    return SidecarThread(
+        SidecarConfig(app_id=app_id, app_port=app_port, data_dir=data, **(ports | config)), clock=clock
+    )
+
+
 @contextlib.contextmanager
 def running_sidecar(
     data: Path,
@@ -98,16 +110,12 @@ def running_sidecar(
     sock: socket.socket | None = None,
     **config: Any,
 ) -> Iterator[tuple[SidecarThread, ServedApp]]:
-    """The embedded sidecar (own thread, `clock`, else the system's) and, served on `sock` as its app
-    channel, the app `make_app` builds for it: the engine's channel, or a suite's own actor app. `config`
-    are further `SidecarConfig` fields. The sidecar stops first (it deactivates actors through the app)."""
+    """The embedded sidecar (`sidecar_thread`) and, served on `sock` as its app channel, the app `make_app`
+    builds for it: the engine's channel, or a suite's own actor app. The sidecar stops first (it
+    deactivates actors through the app)."""
     sock = sock or bound_socket()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=app_id, app_port=sock.getsockname()[1], http_port=0, grpc_port=0, data_dir=data, **config
-        ),
-        clock=clock,
-    ).start()
+    sidecar = sidecar_thread(data, app_id=app_id, app_port=sock.getsockname()[1], clock=clock, **config)
+    sidecar.start()
     try:
         served = ServedApp(make_app(sidecar), sock).start()
     except BaseException:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from sidecar import ManualClock, SidecarConfig
-from sidecar.thread import SidecarThread
+from sidecar import ManualClock
 from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for
 from tests.sidecar.actors.actor_app import RECORD, build_app
+from tests.stack import sidecar_thread
 
 
 def _same_port(port: int) -> socket.socket:
@@ -27,10 +27,7 @@ def test_a_reminder_due_while_the_app_is_down_fires_when_it_is_back(tmp_path: Pa
     app_sock = bound_socket()
     port = app_sock.getsockname()[1]
     clock = ManualClock()
-    config = SidecarConfig(
-        app_id="app-down", app_port=port, http_port=0, grpc_port=0, data_dir=tmp_path, dev_clock=True
-    )
-    sidecar = SidecarThread(config, clock=clock).start()
+    sidecar = sidecar_thread(tmp_path, app_id="app-down", app_port=port, clock=clock, dev_clock=True).start()
     use_sidecar(sidecar.http_port, sidecar.grpc_port)
     app = ServedApp(build_app(), app_sock).start()
     try:
