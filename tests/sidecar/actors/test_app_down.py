@@ -3,7 +3,6 @@ daprd, where an unhealthy app leaves placement): it fires once the app is back, 
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -14,13 +13,6 @@ from sidecar import ManualClock
 from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for
 from tests.sidecar.actors.actor_app import RECORD, build_app
 from tests.stack import sidecar_thread
-
-
-def _same_port(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
 
 
 def test_a_reminder_due_while_the_app_is_down_fires_when_it_is_back(tmp_path: Path) -> None:
@@ -42,7 +34,7 @@ def test_a_reminder_due_while_the_app_is_down_fires_when_it_is_back(tmp_path: Pa
             clock.advance(2)
             time.sleep(0.2)
         assert RECORD.reminder_fires(actor_id, "wake") == []
-        app = ServedApp(build_app(), _same_port(port)).start()
+        app = ServedApp(build_app(), bound_socket(port=port)).start()
         fires = wait_for(lambda: RECORD.reminder_fires(actor_id, "wake"), timeout=10)
         assert len(fires) == 1
         time.sleep(0.3)
