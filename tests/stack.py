@@ -4,7 +4,8 @@ API, each served by uvicorn on loopback), with options.
 
 A suite takes a stack with `stack = stack_fixture(...)` in its conftest. Stacks are package-scoped: the
 SDK's actor runtime is process-global, so one suite's registrations must be done (and its servers gone)
-before another suite registers its own.
+before another suite registers its own. Suites with an app of their own take `running_sidecar` (the
+sidecar and that app), and those that start, stop or restart a sidecar themselves `sidecar_thread`.
 """
 
 from __future__ import annotations
