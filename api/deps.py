@@ -151,16 +151,10 @@ def if_match_version(if_match: str | None) -> int | None:
     return int(match.group(1))
 
 
-async def _if_match(
-    if_match: Annotated[
-        str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_DESCRIPTION)
-    ] = None,
-) -> int | None:
-    return if_match_version(if_match)
-
-
-IfMatch = Annotated[int | None, Depends(_if_match)]
-"""The version `If-Match` names (None when absent or `*`)."""
+# The raw header, its syntax checked with the other parameters; handlers read it with `if_match_version`
+# once the body is validated too, so a weak tag's 412 (it never matches) cannot pre-empt a 400.
+IfMatch = Annotated[str | None, Header(pattern=IF_MATCH_PATTERN, description=IF_MATCH_DESCRIPTION)]
+"""`If-Match` as sent (None when absent); a handler parameter with default None."""
 
 IdempotencyKey = Annotated[
     str | None,

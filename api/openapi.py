@@ -114,6 +114,8 @@ _DATE = (
     r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
 )
 LOCAL_DATETIME = rf"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?$"
+# Years 1900-9000, in front of a date or date-time (`todo_actors.due.EARLIEST_YEAR`, `workflows.recurrence`).
+IN_YEARS = "^(?=(?:19|[2-8][0-9])[0-9][0-9]-|9000-)"
 # `todo_actors.due.parse_duration`: weeks, days, hours, minutes, seconds, at most 366 days in all; the
 # digits are bounded so that any duration matching stays under that (9 W + 99 D + 999 H + ... < 212 days).
 DURATION = (
@@ -139,16 +141,19 @@ def tighten_domain_schemas(components: dict[str, Any]) -> None:
     """Write the rules the domain types check in code into their component schemas."""
     zone = {"type": "string", "enum": _zone_names()}
     local = {"type": "string", "pattern": LOCAL_DATETIME}
+    local_in_years = {"type": "string", "pattern": IN_YEARS + LOCAL_DATETIME[1:]}
     due = components.get("Due")
     if due is not None:
         props = due["properties"]
-        props["datetime"] = {"anyOf": [local, {"type": "null"}], "title": "Datetime"}
+        props["date"]["anyOf"][0]["pattern"] = IN_YEARS
+        props["datetime"] = {"anyOf": [local_in_years, {"type": "null"}], "title": "Datetime"}
         props["tz"] = {"anyOf": [zone, {"type": "null"}], "title": "Tz"}
         due["oneOf"] = _exactly_one("date", "datetime")
         # an all-day date carries no zone (it resolves in the list's)
         due["oneOf"][0]["properties"]["tz"] = {"type": "null"}
     reminder = components.get("Reminder")
     if reminder is not None:
+        reminder["properties"]["at"]["anyOf"][0]["pattern"] = IN_YEARS
         reminder["properties"]["before_due"] = {
             "anyOf": [{"type": "string", "pattern": DURATION}, {"type": "null"}],
             "title": "Before Due",
@@ -206,10 +211,7 @@ def tighten_domain_schemas(components: dict[str, Any]) -> None:
             for name in ("rule", "template")
         ]
     # A series' wall times: years 1900-9000 (the recurrence refuses others), no offset.
-    series_local = {
-        "type": "string",
-        "pattern": "^(?=(?:19|[2-8][0-9])[0-9][0-9]-|9000-)" + LOCAL_DATETIME[1:],
-    }
+    series_local = local_in_years
     series = components.get("SeriesSpec")
     if series is not None:
         series["properties"]["dtstart"].update(series_local)

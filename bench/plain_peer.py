@@ -1,10 +1,13 @@
 """The S1 peer: the same endpoints as the facade, in plain FastAPI + SQLite, with no actors and no sidecar.
 
     .venv/bin/python bench/plain_peer.py --port 8100 --db /tmp/peer.db [--secret S] [--synchronous FULL]
+        [--workers 2]
 
 Same bearer-token check (HS256), same JSON shapes, ownership checked per request, SQLite in WAL mode with
 the sidecar's durability (`synchronous=FULL` by default), queries run on the event loop (the fastest
-plain setup measured in performance-anchors §3.2). `bench/api.py` starts it as a child process.
+plain setup measured in performance-anchors §3.2). `bench/api.py` starts it as a child process, once as
+one process and once with `--workers 2` (uvicorn's worker processes on one socket, SQLite's write lock
+between them), as the facade uses both cores with its app and sidecar processes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sqlite3
 import uuid
 from typing import Annotated, Any
@@ -51,6 +55,7 @@ class ItemIn(BaseModel):
 
 def build_app(db_path: str, secret: str, synchronous: str) -> FastAPI:
     db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=5000")  # with --workers, the other process may hold the write lock
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.executescript(SCHEMA)
@@ -155,15 +160,37 @@ def build_app(db_path: str, secret: str, synchronous: str) -> FastAPI:
     return app
 
 
+_ENV = "PLAIN_PEER_ARGS"
+
+
+def from_environment() -> FastAPI:
+    """The app of a `--workers` process (uvicorn imports it by name in each worker)."""
+    db, secret, synchronous = json.loads(os.environ[_ENV])
+    return build_app(db, secret, synchronous)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--db", required=True)
     p.add_argument("--secret", required=True)
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    p.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn's --workers)")
     args = p.parse_args()
-    app = build_app(args.db, args.secret, args.synchronous)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": args.port, "log_level": "warning"}
+    if args.workers == 1:
+        uvicorn.run(build_app(args.db, args.secret, args.synchronous), access_log=False, **options)
+        return
+    os.environ[_ENV] = json.dumps([args.db, args.secret, args.synchronous])
+    here = os.path.dirname(os.path.abspath(__file__))
+    uvicorn.run(
+        "plain_peer:from_environment",
+        factory=True,
+        workers=args.workers,
+        app_dir=here,
+        access_log=False,
+        **options,
+    )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,13 @@ def engine_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "TODO_"))}
 
 
-def bound_socket(host: str = "127.0.0.1") -> socket.socket:
-    """A socket bound to a free port but not yet listening (connections are refused until served)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
+def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A socket bound to `port` (0: a free one) but not yet listening (connections are refused until
+    served). Made with IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections (with proto 0
+    it does not, and every response waits ~40 ms for a delayed ACK)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     return sock
 
 

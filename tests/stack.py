@@ -4,7 +4,8 @@ API, each served by uvicorn on loopback), with options.
 
 A suite takes a stack with `stack = stack_fixture(...)` in its conftest. Stacks are package-scoped: the
 SDK's actor runtime is process-global, so one suite's registrations must be done (and its servers gone)
-before another suite registers its own.
+before another suite registers its own. Suites with an app of their own take `running_sidecar` (the
+sidecar and that app), and those that start, stop or restart a sidecar themselves `sidecar_thread`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ import pytest
 from api.app import create_app
 from api.auth import mint_token
 from api.channel.app import create_channel_app
-from api.process.serve import bind
+from api.process.listeners import bind
 from api.process.settings import Settings, configure_dapr, load_settings
 from api.process.shared import Shared
 from sidecar import ManualClock, SidecarConfig
+from sidecar.clock import Clock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket
 
-__all__ = ["Stack", "running_sidecar", "running_stack", "stack_fixture", "stack_settings"]
+__all__ = ["Stack", "running_sidecar", "running_stack", "sidecar_thread", "stack_fixture", "stack_settings"]
 
 
 @dataclass
@@ -87,26 +89,34 @@ def stack_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -
     return load_settings(environ or {}, **values), jwt_secret, app_token
 
 
+def sidecar_thread(
+    data: Path, *, app_id: str = "app", app_port: int | None = None, clock: Clock | None = None, **config: Any
+) -> SidecarThread:
+    """The embedded sidecar on a thread of its own (`clock`, else the system's), not started yet: `with` it,
+    or `.start()` and later `.stop()`. Ports are free ones unless `config` names them (a restart on the
+    same ports); `config` are further `SidecarConfig` fields."""
+    ports = {"http_port": 0, "grpc_port": 0}
+    return SidecarThread(
+        SidecarConfig(app_id=app_id, app_port=app_port, data_dir=data, **(ports | config)), clock=clock
+    )
+
+
 @contextlib.contextmanager
 def running_sidecar(
     data: Path,
     make_app: Callable[[SidecarThread], Any],
     *,
     app_id: str,
-    clock: ManualClock,
+    clock: Clock | None = None,
     sock: socket.socket | None = None,
     **config: Any,
 ) -> Iterator[tuple[SidecarThread, ServedApp]]:
-    """The embedded sidecar (own thread, `clock`) and, served on `sock` as its app channel, the app
-    `make_app` builds for it: the engine's channel, or a suite's own actor app. `config` are further
-    `SidecarConfig` fields. The sidecar stops first (it deactivates actors through the app)."""
+    """The embedded sidecar (`sidecar_thread`) and, served on `sock` as its app channel, the app `make_app`
+    builds for it: the engine's channel, or a suite's own actor app. The sidecar stops first (it
+    deactivates actors through the app)."""
     sock = sock or bound_socket()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=app_id, app_port=sock.getsockname()[1], http_port=0, grpc_port=0, data_dir=data, **config
-        ),
-        clock=clock,
-    ).start()
+    sidecar = sidecar_thread(data, app_id=app_id, app_port=sock.getsockname()[1], clock=clock, **config)
+    sidecar.start()
     try:
         served = ServedApp(make_app(sidecar), sock).start()
     except BaseException:

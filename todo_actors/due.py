@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import importlib.resources
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -45,6 +45,11 @@ ALL_DAY_AT = dt.time(9, 0)
 
 # Longest `before_due` we accept: a reminder more than a year ahead of its due is almost surely a typo.
 MAX_BEFORE_DUE = dt.timedelta(days=366)
+
+# The years a due, start, deadline or reminder `at` may name, as a series' (`workflows.recurrence`): every
+# instant they stand for, with any zone's offset and a year's reminder lead, stays within Python's years
+# 1-9999 (year 1 in Tokyo at 09:00 was an OverflowError). The OpenAPI document says the same (`api.openapi`).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9000
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -82,6 +87,15 @@ def _iso_text_only(value: Any) -> Any:
     # Lax pydantic would read 0 or 1.7e9 as a date/datetime (Unix time); a due is always ISO text.
     if isinstance(value, int | float | bool):
         raise ValueError("expected an ISO 8601 string")
+    return value
+
+
+_Day = TypeVar("_Day", dt.date, dt.datetime)
+
+
+def _in_years(value: _Day) -> _Day:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"years {EARLIEST_YEAR}-{LATEST_YEAR} only")
     return value
 
 
@@ -125,8 +139,12 @@ UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text_only), AfterVal
 IsoDuration = Annotated[str, AfterValidator(_check_duration)]
 """An ISO 8601 duration kept as the text the client sent ("PT15M")."""
 
-_Date = Annotated[dt.date, BeforeValidator(_date_text)]
-_NaiveDatetime = Annotated[dt.datetime, BeforeValidator(_iso_text_only)]
+_Date = Annotated[dt.date, BeforeValidator(_date_text), AfterValidator(_in_years)]
+_NaiveDatetime = Annotated[dt.datetime, BeforeValidator(_iso_text_only), AfterValidator(_in_years)]
+# Checked before it is moved to UTC: the move is what overflows.
+_ReminderAt = Annotated[
+    AwareDatetime, BeforeValidator(_iso_text_only), AfterValidator(_in_years), AfterValidator(_to_utc)
+]
 
 
 class _OneOf(BaseModel):
@@ -174,7 +192,7 @@ class Due(_OneOf):
 class Reminder(_OneOf):
     """Absolute (`at`, an instant) or relative to the due (`before_due`, an ISO 8601 duration)."""
 
-    at: UtcDatetime | None = _omitted()
+    at: _ReminderAt | None = _omitted()
     before_due: IsoDuration | None = _omitted()
 
     @model_validator(mode="after")

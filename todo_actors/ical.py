@@ -16,15 +16,17 @@ Mapping choices (README "What the app serves" summarizes them):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import icalendar
 
 from todo_actors.due import UTC, Due, Reminder, zone
 from todo_actors.model import MAX_REMINDERS, ListSummary, TodoItem
+
+if TYPE_CHECKING:  # loaded where a calendar is made or read: its import is a tenth of the app's start-up
+    import icalendar
 
 __all__ = [
     "MAX_IMPORTED_TODOS",
@@ -108,6 +110,8 @@ def _duration_text(delta: dt.timedelta) -> str:
 
 
 def _alarm(reminder: Reminder, title: str) -> icalendar.Alarm:
+    import icalendar
+
     alarm = icalendar.Alarm()
     alarm.add("ACTION", "DISPLAY")
     alarm.add("DESCRIPTION", title)
@@ -121,6 +125,8 @@ def _alarm(reminder: Reminder, title: str) -> icalendar.Alarm:
 
 
 def _todo(list_id: str, item: TodoItem, rules: Mapping[str, str], stamp: dt.datetime) -> icalendar.Todo:
+    import icalendar
+
     todo = icalendar.Todo()
     todo.add("UID", item_uid(list_id, item.id))
     todo.add("DTSTAMP", stamp)
@@ -164,6 +170,8 @@ def export_calendar(
 
     `rules` maps a series id to its RRULE text, for the items that are occurrences of a series.
     """
+    import icalendar
+
     cal = icalendar.Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
@@ -172,9 +180,25 @@ def export_calendar(
     stamp = now.astimezone(UTC)
     for item in items:
         cal.add_component(_todo(summary.id, item, rules, stamp))
-    cal.add_missing_timezones()
+    zones = (_vtimezone(tzid) for tzid in sorted(cal.get_missing_tzids()))
+    cal.subcomponents[:0] = [z for z in zones if z is not None]  # VTIMEZONEs come first
     body: bytes = cal.to_ical()
     return body
+
+
+@functools.cache  # at most one per IANA zone (~600); read-only once made
+def _vtimezone(tzid: str) -> icalendar.Timezone | None:
+    """The VTIMEZONE of a zone, or None for one the zone database lacks.
+
+    Made once per zone and process: the library scans the zone's offsets day by day from 1970 to 2038
+    (~20 ms of CPU), and a list with items in a hundred zones took seconds on every export.
+    """
+    import icalendar
+
+    try:
+        return icalendar.Timezone.from_tzid(tzid)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -309,6 +333,8 @@ def parse_calendar(data: bytes) -> list[ParsedTodo]:
 
     Other components (VEVENT, VJOURNAL) are ignored; the caller reports how many VTODOs it made.
     """
+    import icalendar
+
     try:
         text = data.decode("utf-8")
         calendars = icalendar.Calendar.from_ical(text, multiple=True)

@@ -20,12 +20,13 @@ import uvicorn
 from api.app import create_app
 from api.channel.app import create_channel_app
 from api.limits import server_limits, uvicorn_options
+from api.process.listeners import bind
 from api.process.logs import LOG_FORMATS, configure_logging
 from api.process.settings import Settings, SettingsError, configure_dapr, load_settings
 from api.process.shared import Shared
 from sidecar.heap import HeapPolicy  # a standard-library leaf: no engine loads
 
-__all__ = ["AppServers", "bind", "build_serve_parser", "main_serve", "run_loop"]
+__all__ = ["AppServers", "build_serve_parser", "main_serve", "run_loop"]
 
 log = logging.getLogger("api.process.serve")
 
@@ -35,19 +36,6 @@ class _Server(uvicorn.Server):
 
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A bound (not yet listening) TCP socket; port 0 picks a free one.
-
-    Made with IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only for such sockets, and
-    without it small replies stall on delayed ACKs.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
 
 
 class AppServers:

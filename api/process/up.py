@@ -19,13 +19,16 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from api.auth import mint_token
+from api.process.listeners import bind
 from api.process.local_secrets import load_or_create
 from api.process.logs import LOG_FORMATS, configure_logging
-from api.process.serve import AppServers, bind, install_signal_handlers, run_loop
-from api.process.settings import Settings, SettingsError, configure_dapr, load_settings
 from sidecar.datadir import DataDirBusy, DataDirLock  # a standard-library leaf: no sidecar engine loads
+
+if TYPE_CHECKING:  # the app loads after the sidecar started (see `_up`)
+    from api.process.serve import AppServers
+    from api.process.settings import Settings
 
 __all__ = ["build_parser", "main_up"]
 
@@ -111,7 +114,7 @@ def _wait_for_ports(sidecar: subprocess.Popen[bytes], port_file: Path) -> dict[s
         with contextlib.suppress(FileNotFoundError, ValueError):
             ports: dict[str, int] = json.loads(port_file.read_text())
             return ports
-        time.sleep(0.05)
+        time.sleep(0.01)  # a stat every 10 ms costs nothing; a coarser poll adds to start-up
     raise RuntimeError(f"the sidecar did not start within {_SIDECAR_START_SECONDS:.0f} s")
 
 
@@ -160,6 +163,9 @@ def _up(args: argparse.Namespace, environ: Mapping[str, str], lock: DataDirLock)
     port_file = data_dir / "sidecar-ports.json"
     port_file.unlink(missing_ok=True)
     channel_port = int(channel_sock.getsockname()[1])
+    # Listening already: the sidecar's first probe of the app port (daprd polls it every 100 ms) succeeds,
+    # and its first request waits in the backlog until the channel serves, instead of a poll later.
+    channel_sock.listen(4096)
     # Only this process holds the write end: the sidecar sees EOF on the read end once we are gone.
     # Popen runs on the main thread, which lives as long as the process: Linux's parent-death signal
     # follows the thread that forked, not the process.
@@ -172,6 +178,11 @@ def _up(args: argparse.Namespace, environ: Mapping[str, str], lock: DataDirLock)
         )
     finally:
         os.close(watch_end)
+    # The app's modules load here, while the sidecar starts in its own process: each takes about a second
+    # of CPU, and the two overlap on separate cores instead of adding up.
+    from api.process.serve import AppServers, run_loop
+    from api.process.settings import SettingsError, configure_dapr, load_settings
+
     try:
         ports = _wait_for_ports(sidecar, port_file)
         settings = load_settings(
@@ -206,6 +217,9 @@ def _up(args: argparse.Namespace, environ: Mapping[str, str], lock: DataDirLock)
 
 
 async def _run(servers: AppServers, sidecar: subprocess.Popen[bytes], settings: Settings) -> None:
+    from api.auth import mint_token
+    from api.process.serve import install_signal_handlers
+
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

@@ -4,7 +4,7 @@ field rules as the single-call bodies plus the ids they address, and the per-com
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,7 +45,22 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ListUpdateArgs(ListPatch):
+class _OmitToKeep(BaseModel):
+    """Fields an explicit null cannot clear (leave them out to keep them), refused with the request as the
+    document says (`api.openapi`), not in the command's own result as the single calls' domain check does."""
+
+    omit_to_keep: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_null(self) -> Self:
+        for name in self.omit_to_keep:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"'{name}' cannot be null (leave it out to keep it)")
+        return self
+
+
+class ListUpdateArgs(_OmitToKeep, ListPatch):
+    omit_to_keep = ("title", "tz")
     id: Ref
 
 
@@ -57,7 +72,8 @@ class ItemAddArgs(ItemCreate):
     list_id: Ref
 
 
-class ItemUpdateArgs(ItemPatch):
+class ItemUpdateArgs(_OmitToKeep, ItemPatch):
+    omit_to_keep = ("title", "position")
     list_id: Ref
     id: Ref
 
@@ -67,13 +83,14 @@ class ItemRef(_Body):
     id: Ref
 
 
-class ItemMoveArgs(_Body):
+class ItemMoveArgs(_OmitToKeep, _Body):
     """Move within the list: under another parent (`null`: to the top level) and/or to a position.
     Items cannot move to another list (two actors, no atomic move between them)."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"anyOf": [{"required": ["parent_id"]}, {"required": ["position"]}]}
     )
+    omit_to_keep = ("position",)
     list_id: Ref
     id: Ref
     parent_id: Ref | None = None

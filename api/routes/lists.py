@@ -24,6 +24,7 @@ from api.deps import (
     OwnerIndexProxy,
     Resources,
     ResourcesDep,
+    if_match_version,
 )
 from api.openapi import problem_responses
 from api.responses import model_response
@@ -128,9 +129,9 @@ async def get_list(list_id: ListId, user: CurrentUser, actor: ListProxy, resourc
     summary="Change a list's title, description or zone",
 )
 async def update_list(
-    list_id: ListId, body: ListPatch, user: CurrentUser, actor: ListProxy, if_match: IfMatch
+    list_id: ListId, body: ListPatch, user: CurrentUser, actor: ListProxy, if_match: IfMatch = None
 ) -> Response:
-    cmd = command(UpdateList, caller=user, expected_version=if_match, **set_fields(body))
+    cmd = command(UpdateList, caller=user, expected_version=if_match_version(if_match), **set_fields(body))
     summary = (await actor.update_list(cmd)).unwrap()
     return model_response(summary, version=summary.version)
 
@@ -147,9 +148,9 @@ async def delete_list(
     list_id: ListId,
     user: CurrentUser,
     resources: ResourcesDep,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
 ) -> Response:
-    cmd = DeleteList(caller=user, expected_version=if_match)
+    cmd = DeleteList(caller=user, expected_version=if_match_version(if_match))
     await delete_owned_list(request.app, resources, list_id, cmd)
     return Response(status_code=204)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.deps import CurrentUser, IfMatch, ListId, ListProxy, Resources, ResourcesDep
+from api.deps import CurrentUser, IfMatch, ListId, ListProxy, Resources, ResourcesDep, if_match_version
 from api.openapi import problem_responses
 from api.responses import model_response
 from todo_actors.commands import AddMember, RemoveMember, SetMemberRole
@@ -99,9 +99,9 @@ async def add_member(
     user: CurrentUser,
     actor: ListProxy,
     resources: ResourcesDep,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
 ) -> Response:
-    cmd = AddMember(caller=user, expected_version=if_match, user=body.user, role=body.role)
+    cmd = AddMember(caller=user, expected_version=if_match_version(if_match), user=body.user, role=body.role)
     members = (await actor.add_member(cmd)).unwrap()
     try:
         await _index(resources, body.user, ListChange(list_id=list_id, role=body.role))
@@ -126,9 +126,9 @@ async def change_member(
     user: CurrentUser,
     actor: ListProxy,
     resources: ResourcesDep,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
 ) -> Response:
-    cmd = SetMemberRole(caller=user, expected_version=if_match, user=member, role=body.role)
+    cmd = SetMemberRole(caller=user, expected_version=if_match_version(if_match), user=member, role=body.role)
     members = (await actor.set_member_role(cmd)).unwrap()
     owner = members.members[0].user
     resources.shared.owners.record(list_id, owner)
@@ -153,9 +153,10 @@ async def remove_member(
     user: CurrentUser,
     actor: ListProxy,
     resources: ResourcesDep,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
 ) -> Response:
-    (await actor.remove_member(RemoveMember(caller=user, expected_version=if_match, user=member))).unwrap()
+    cmd = RemoveMember(caller=user, expected_version=if_match_version(if_match), user=member)
+    (await actor.remove_member(cmd)).unwrap()
     (await resources.owner_index(member).remove_list(ListChange(list_id=list_id))).unwrap()
     return Response(status_code=204)
 

@@ -70,9 +70,16 @@ async def get_item(list_id: ListId, item_id: ItemId, user: CurrentUser, actor: L
     summary="Change an item",
 )
 async def update_item(
-    list_id: ListId, item_id: ItemId, body: ItemPatch, user: CurrentUser, actor: ListProxy, if_match: IfMatch
+    list_id: ListId,
+    item_id: ItemId,
+    body: ItemPatch,
+    user: CurrentUser,
+    actor: ListProxy,
+    if_match: IfMatch = None,
 ) -> Response:
-    cmd = command(UpdateTodo, caller=user, expected_version=if_match, id=item_id, **set_fields(body))
+    cmd = command(
+        UpdateTodo, caller=user, expected_version=if_match_version(if_match), id=item_id, **set_fields(body)
+    )
     return item_response(list_id, (await actor.update_todo(cmd)).unwrap())
 
 
@@ -87,10 +94,10 @@ async def reopen_item(
     item_id: ItemId,
     user: CurrentUser,
     actor: ListProxy,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    cmd = ReopenTodo(caller=user, expected_version=if_match, id=item_id)
+    cmd = ReopenTodo(caller=user, expected_version=if_match_version(if_match), id=item_id)
     return item_response(list_id, (await actor.reopen_todo(cmd)).unwrap())
 
 
@@ -102,9 +109,10 @@ async def reopen_item(
     summary="Delete an item and its subtasks",
 )
 async def delete_item(
-    list_id: ListId, item_id: ItemId, user: CurrentUser, actor: ListProxy, if_match: IfMatch
+    list_id: ListId, item_id: ItemId, user: CurrentUser, actor: ListProxy, if_match: IfMatch = None
 ) -> Response:
-    (await actor.delete_todo(DeleteTodo(caller=user, expected_version=if_match, id=item_id))).unwrap()
+    cmd = DeleteTodo(caller=user, expected_version=if_match_version(if_match), id=item_id)
+    (await actor.delete_todo(cmd)).unwrap()
     return Response(status_code=204)
 
 
@@ -119,10 +127,10 @@ async def reorder_items(
     body: Reorder,
     user: CurrentUser,
     actor: ListProxy,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    cmd = command(ReorderTodos, caller=user, expected_version=if_match, ids=tuple(body.ids))
+    cmd = command(ReorderTodos, caller=user, expected_version=if_match_version(if_match), ids=tuple(body.ids))
     summary = (await actor.reorder_todos(cmd)).unwrap()
     return model_response(summary, version=summary.version)
 

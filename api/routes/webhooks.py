@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey, IfMatch
+from api.deps import ID_PATTERN, CurrentUser, IdempotencyKey, IfMatch, if_match_version
 from api.openapi import problem_responses
 from api.problems import ServiceUnavailable
 from api.responses import model_response
@@ -106,11 +106,15 @@ async def get_webhook(webhook_id: WebhookId, user: CurrentUser, webhooks: Webhoo
     summary="Change the URL, events or description; `enabled: true` re-enables a disabled webhook",
 )
 async def edit_webhook(
-    webhook_id: WebhookId, body: WebhookPatch, user: CurrentUser, webhooks: WebhooksDep, if_match: IfMatch
+    webhook_id: WebhookId,
+    body: WebhookPatch,
+    user: CurrentUser,
+    webhooks: WebhooksDep,
+    if_match: IfMatch = None,
 ) -> Response:
     if body.url is not None:
         await _checked(webhooks, str(body.url))
-    hook = await webhooks.registry.patch(user, webhook_id, body, if_match)
+    hook = await webhooks.registry.patch(user, webhook_id, body, if_match_version(if_match))
     return model_response(Webhook.of(hook), version=hook.version)
 
 
@@ -121,9 +125,9 @@ async def edit_webhook(
     summary="Delete a webhook (pending deliveries stop) and its delivery log",
 )
 async def delete_webhook(
-    webhook_id: WebhookId, user: CurrentUser, webhooks: WebhooksDep, if_match: IfMatch
+    webhook_id: WebhookId, user: CurrentUser, webhooks: WebhooksDep, if_match: IfMatch = None
 ) -> Response:
-    await webhooks.registry.delete(user, webhook_id, if_match)
+    await webhooks.registry.delete(user, webhook_id, if_match_version(if_match))
     await webhooks.log.forget(webhook_id)
     return Response(status_code=204)
 

@@ -137,6 +137,27 @@ def test_more_than_a_hundred_commands_are_refused(client: httpx.Client) -> None:
     assert client.get(f"/v1/lists/{list_id}/items").json()["items"] == []
 
 
+def test_a_null_that_the_document_refuses_refuses_the_batch(client: httpx.Client) -> None:
+    # "Leave it out to keep it" fields: an explicit null is schema-invalid, so the whole request is a 422
+    # (as any other invalid argument), not a 200 with the command's own 422.
+    list_id = new_list(client)["id"]
+    item_id = new_item(client, list_id, "a")["id"]
+    for type_, args in (
+        ("item_move", {"list_id": list_id, "id": item_id, "position": None}),
+        ("item_update", {"list_id": list_id, "id": item_id, "title": None}),
+        ("list_update", {"id": list_id, "tz": None}),
+    ):
+        r = client.post(
+            "/v1/batch",
+            json={"commands": [cmd("item_add", {"list_id": list_id, "title": "b"}), cmd(type_, args)]},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["type"] == "/problems/validation-error"
+    assert [i["title"] for i in client.get(f"/v1/lists/{list_id}/items").json()["items"]] == ["a"]
+    moved = send(client, [cmd("item_move", {"list_id": list_id, "id": item_id, "parent_id": None})])
+    assert moved["results"][0]["status"] == 200
+
+
 def test_a_strangers_list_answers_404_in_its_own_result(stack: Stack, client: httpx.Client) -> None:
     with stack.client(f"stranger-{uuid.uuid4().hex[:8]}") as stranger:
         theirs = new_list(stranger)["id"]

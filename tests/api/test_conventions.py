@@ -98,6 +98,9 @@ def test_etag_and_if_match(client: httpx.Client) -> None:
         412,
         "precondition-failed",
     )
+    # A weak tag never matches, but it is well-formed: the body is checked first, as for a stale tag.
+    weak = {"If-Match": 'W/"2"'}
+    _problem(client.patch(list_url, json={"title": ""}, headers=weak), 422, "validation-error")
     assert client.patch(list_url, json={"title": "v3"}, headers={"If-Match": "*"}).status_code == 200
 
     item = new_item(client, list_id)
@@ -110,6 +113,8 @@ def test_etag_and_if_match(client: httpx.Client) -> None:
     )
     _problem(client.post(f"{item_url}:complete", headers={"If-Match": '"1"'}), 412, "precondition-failed")
     _problem(client.delete(item_url, headers={"If-Match": '"1"'}), 412, "precondition-failed")
+    _problem(client.patch(item_url, json={"priority": 9}, headers=weak), 422, "validation-error")
+    _problem(client.delete(item_url, headers=weak), 412, "precondition-failed")
     assert client.delete(item_url, headers={"If-Match": '"2"'}).status_code == 204
     assert client.get(list_url).json()["title"] == "v3"
 
@@ -244,3 +249,23 @@ def test_idempotency_outlives_its_record_for_list_creation(client: httpx.Client)
     _problem(client.post("/v1/lists", json={"title": "other"}, headers=key), 409, "conflict")
     ids = [entry["id"] for entry in client.get("/v1/lists").json()["items"]]
     assert ids.count(first.json()["id"]) == 1
+
+
+def test_dates_and_instants_are_years_1900_to_9000(client: httpx.Client) -> None:
+    # Year 1 at 09:00 in Tokyo was an OverflowError in the actor (a 502); the document says the range.
+    list_id = new_list(client, tz="Asia/Tokyo")["id"]
+    url = f"/v1/lists/{list_id}/items"
+    for body in (
+        {"title": "a", "due": {"date": "0001-01-01"}},
+        {"title": "b", "start": {"datetime": "9999-12-31T23:00:00", "tz": "America/Toronto"}},
+        {"title": "c", "deadline": {"date": "1899-12-31"}},
+        {"title": "d", "reminders": [{"at": "0001-01-01T00:00:00+14:00"}]},
+    ):
+        _problem(client.post(url, json=body), 422, "validation-error")
+    ok = {"title": "e", "due": {"date": "1900-01-01"}, "reminders": [{"before_due": "P52W"}]}
+    assert client.post(url, json=ok).status_code == 201
+    late = {"title": "f", "due": {"datetime": "9000-12-31T23:59:00", "tz": "Pacific/Kiritimati"}}
+    assert client.post(url, json=late).status_code == 201
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["Due"]["properties"]["date"]["anyOf"][0]["pattern"].startswith("^(?=(?:19|")
+    assert schemas["Reminder"]["properties"]["at"]["anyOf"][0]["pattern"].startswith("^(?=(?:19|")

@@ -11,11 +11,10 @@ import httpx
 
 from api.app import create_app
 from api.auth import mint_token
-from api.process.serve import bind
+from api.process.listeners import bind
 from api.process.settings import configure_dapr, load_settings
-from sidecar import SidecarConfig
-from sidecar.thread import SidecarThread
 from tests.harness import ServedApp
+from tests.stack import sidecar_thread
 
 COMPONENTS = """\
 apiVersion: dapr.io/v1alpha1
@@ -48,9 +47,7 @@ def test_jwt_secret_from_a_secret_store(tmp_path: Path) -> None:
     resources = tmp_path / "components"
     resources.mkdir()
     (resources / "components.yaml").write_text(COMPONENTS.format(secrets=tmp_path / "secrets.json"))
-    sidecar = SidecarThread(
-        SidecarConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "data", resources_paths=[resources])
-    ).start()
+    sidecar = sidecar_thread(tmp_path / "data", resources_paths=[resources]).start()
     try:
         settings = load_settings(
             {},

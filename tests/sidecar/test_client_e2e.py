@@ -17,10 +17,10 @@ from dapr.ext.fastapi import DaprApp
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, state_pb2
 from fastapi import Body, FastAPI
 
-from sidecar import SidecarConfig
 from sidecar.components import ComponentError, load_components
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for
+from tests.stack import sidecar_thread
 
 RECEIVED: list[dict[str, Any]] = []
 _LOCK = threading.Lock()
@@ -55,15 +55,8 @@ class E2E:
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     sock = bound_socket()
     token = "t0ken-for-tests"
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id="e2e",
-            app_port=sock.getsockname()[1],
-            http_port=0,
-            grpc_port=0,
-            data_dir=tmp_path_factory.mktemp("e2e"),
-            api_token=token,
-        )
+    sidecar = sidecar_thread(
+        tmp_path_factory.mktemp("e2e"), app_id="e2e", app_port=sock.getsockname()[1], api_token=token
     ).start()
     use_sidecar(sidecar.http_port, sidecar.grpc_port, token)
     app = ServedApp(_subscriber_app(), sock).start()

@@ -17,9 +17,10 @@ import pytest
 from dapr.clients import DaprClient
 from dapr.proto.runtime.v1 import configuration_pb2, dapr_pb2_grpc
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
+from tests.stack import sidecar_thread
 
 COMPONENT = """\
 apiVersion: dapr.io/v1alpha1
@@ -59,15 +60,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarThread]
     data = tmp_path_factory.mktemp("configuration")
     (data / "components").mkdir()
     (data / "components" / "settings.yaml").write_text(COMPONENT)
-    thread = SidecarThread(
-        SidecarConfig(
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            resources_paths=[data / "components"],
-            app_port=app.server_address[1],
-        ),
-        clock=ManualClock(),
+    thread = sidecar_thread(
+        data, resources_paths=[data / "components"], app_port=app.server_address[1], clock=ManualClock()
     ).start()
     try:
         yield thread
@@ -196,14 +190,9 @@ def test_grpc_stream_first_message_is_the_id_and_errors(running: SidecarThread) 
 def test_dev_route_is_guarded_by_the_api_token(tmp_path: Path) -> None:
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "settings.yaml").write_text(COMPONENT)
-    config = SidecarConfig(
-        http_port=0,
-        grpc_port=0,
-        data_dir=tmp_path,
-        resources_paths=[tmp_path / "components"],
-        api_token=TOKEN,
-    )
-    thread = SidecarThread(config, clock=ManualClock()).start()
+    thread = sidecar_thread(
+        tmp_path, resources_paths=[tmp_path / "components"], api_token=TOKEN, clock=ManualClock()
+    ).start()
     try:
         url = f"http://127.0.0.1:{thread.http_port}/v1.0-dev/configuration/settings"
         assert httpx.put(url, json={"x": {"value": "1"}}).status_code == 401

@@ -23,9 +23,10 @@ from dapr.ext.grpc import App, BindingRequest
 from dapr.proto.runtime.v1 import appcallback_pb2 as callback_pb2
 from dapr.proto.runtime.v1 import appcallback_pb2_grpc as callback_grpc
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import wait_for
+from tests.stack import sidecar_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -113,18 +114,14 @@ def _run(tmp_path: Path, **extra: Any) -> Iterator[Running]:
     port = _free_port()
     thread = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
     thread.start()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id="grpc-app",
-            app_port=port,
-            app_protocol="grpc",
-            http_port=0,
-            grpc_port=0,
-            data_dir=tmp_path,
-            dev_clock=True,
-            **extra,
-        ),
+    sidecar = sidecar_thread(
+        tmp_path,
+        app_id="grpc-app",
+        app_port=port,
+        app_protocol="grpc",
+        dev_clock=True,
         clock=ManualClock(),
+        **extra,
     ).start()
     try:
         sidecar.wait_ready()
@@ -249,9 +246,7 @@ def test_bulk_subscription_over_on_bulk_topic_event(tmp_path: Path) -> None:
     callback_grpc.add_AppCallbackServicer_to_server(bulk_app, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    sidecar = SidecarThread(
-        SidecarConfig(app_port=port, app_protocol="grpc", http_port=0, grpc_port=0, data_dir=tmp_path)
-    ).start()
+    sidecar = sidecar_thread(tmp_path, app_port=port, app_protocol="grpc").start()
     try:
         sidecar.wait_ready()
         run = Running(sidecar, Recorded())

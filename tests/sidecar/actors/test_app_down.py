@@ -3,34 +3,23 @@ daprd, where an unhealthy app leaves placement): it fires once the app is back, 
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from sidecar import ManualClock, SidecarConfig
-from sidecar.thread import SidecarThread
+from sidecar import ManualClock
 from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for
 from tests.sidecar.actors.actor_app import RECORD, build_app
-
-
-def _same_port(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
+from tests.stack import sidecar_thread
 
 
 def test_a_reminder_due_while_the_app_is_down_fires_when_it_is_back(tmp_path: Path) -> None:
     app_sock = bound_socket()
     port = app_sock.getsockname()[1]
     clock = ManualClock()
-    config = SidecarConfig(
-        app_id="app-down", app_port=port, http_port=0, grpc_port=0, data_dir=tmp_path, dev_clock=True
-    )
-    sidecar = SidecarThread(config, clock=clock).start()
+    sidecar = sidecar_thread(tmp_path, app_id="app-down", app_port=port, clock=clock, dev_clock=True).start()
     use_sidecar(sidecar.http_port, sidecar.grpc_port)
     app = ServedApp(build_app(), app_sock).start()
     try:
@@ -45,7 +34,7 @@ def test_a_reminder_due_while_the_app_is_down_fires_when_it_is_back(tmp_path: Pa
             clock.advance(2)
             time.sleep(0.2)
         assert RECORD.reminder_fires(actor_id, "wake") == []
-        app = ServedApp(build_app(), _same_port(port)).start()
+        app = ServedApp(build_app(), bound_socket(port=port)).start()
         fires = wait_for(lambda: RECORD.reminder_fires(actor_id, "wake"), timeout=10)
         assert len(fires) == 1
         time.sleep(0.3)

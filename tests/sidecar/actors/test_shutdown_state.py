@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sidecar import SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket
+from tests.stack import sidecar_thread
 
 ACTOR = "FarewellActor"
 
@@ -52,8 +52,7 @@ def farewell_app(sidecar: dict[str, int], outcomes: list[tuple[str, int]]) -> St
 
 
 def start_sidecar(data: Path, app_port: int) -> SidecarThread:
-    config = SidecarConfig(app_id="farewell", app_port=app_port, http_port=0, grpc_port=0, data_dir=data)
-    sidecar = SidecarThread(config).start()
+    sidecar = sidecar_thread(data, app_id="farewell", app_port=app_port).start()
     sidecar.wait_ready()
     return sidecar
 

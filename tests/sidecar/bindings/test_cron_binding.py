@@ -18,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.components import ComponentError, load_components
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, wait_for
+from tests.stack import sidecar_thread
 
 COMPONENTS = """\
 apiVersion: dapr.io/v1alpha1
@@ -148,16 +149,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     recorder = Recorder(clock)
     app = ServedApp(recorder.app(), lifespan="off").start()
     started = clock.now()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id="cron-app",
-            app_port=app.port,
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            resources_paths=[data / "components"],
-            app_token="app-secret",
-        ),
+    sidecar = sidecar_thread(
+        data,
+        app_id="cron-app",
+        app_port=app.port,
+        resources_paths=[data / "components"],
+        app_token="app-secret",
         clock=clock,
     ).start()
     try:
@@ -292,9 +289,6 @@ def test_output_only_direction_is_refused(tmp_path: Path) -> None:
 def test_sidecar_start_fails_on_an_invalid_schedule(tmp_path: Path) -> None:
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "cron.yaml").write_text(COMPONENTS.replace('"@every 10m"', '"@every soon"'))
-    sidecar = SidecarThread(
-        SidecarConfig(http_port=0, grpc_port=0, data_dir=tmp_path, resources_paths=[tmp_path / "components"]),
-        clock=ManualClock(),
-    )
+    sidecar = sidecar_thread(tmp_path, resources_paths=[tmp_path / "components"], clock=ManualClock())
     with pytest.raises(ComponentError, match=r"'refused'.*invalid schedule format '@every soon'"):
         sidecar.start()

@@ -17,10 +17,11 @@ import pytest
 from dapr.clients import DaprClient
 from dapr.proto.runtime.v1 import binding_pb2, dapr_pb2_grpc
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.components import ComponentError, load_components
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
+from tests.stack import sidecar_thread
 
 COMPONENT = """\
 apiVersion: dapr.io/v1alpha1
@@ -88,10 +89,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarThread]
     data = tmp_path_factory.mktemp("httpbinding")
     (data / "components").mkdir()
     (data / "components" / "web.yaml").write_text(COMPONENT.format(port=server.server_address[1]))
-    thread = SidecarThread(
-        SidecarConfig(http_port=0, grpc_port=0, data_dir=data, resources_paths=[data / "components"]),
-        clock=ManualClock(),
-    ).start()
+    thread = sidecar_thread(data, resources_paths=[data / "components"], clock=ManualClock()).start()
     try:
         yield thread
     finally:

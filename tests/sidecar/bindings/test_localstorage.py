@@ -12,9 +12,10 @@ import httpx
 import pytest
 from dapr.clients import DaprClient
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
+from tests.stack import sidecar_thread
 
 COMPONENT = """\
 apiVersion: dapr.io/v1alpha1
@@ -36,10 +37,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SidecarT
     root = data / "root"
     (data / "components").mkdir()
     (data / "components" / "files.yaml").write_text(COMPONENT.format(root=root))
-    thread = SidecarThread(
-        SidecarConfig(http_port=0, grpc_port=0, data_dir=data, resources_paths=[data / "components"]),
-        clock=ManualClock(),
-    ).start()
+    thread = sidecar_thread(data, resources_paths=[data / "components"], clock=ManualClock()).start()
     try:
         yield thread, root
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from sidecar import SidecarConfig
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket, use_sidecar
+from tests.harness import ServedApp, use_sidecar
 from tests.sidecar.invoke import invoke_app
+from tests.stack import running_sidecar
 
 TOKEN = "api-t0ken"
 APP_TOKEN = "app-t0ken"
@@ -92,35 +93,30 @@ def write_resources(tmp: Path, config: str = CONFIG, extra: str = "") -> tuple[P
     return resources, tmp / "config.yaml"
 
 
-def start(tmp: Path, app_id: str, config: str = CONFIG, extra: str = "", **settings: Any) -> Running:
-    """The sidecar of `app_id` in front of the echo app; `settings` are further `SidecarConfig` fields."""
+@contextlib.contextmanager
+def running(
+    tmp: Path, app_id: str, config: str = CONFIG, extra: str = "", **settings: Any
+) -> Iterator[Running]:
+    """The sidecar `app_id` (system clock, this suite's resources and Configuration) before the echo app;
+    `settings` are further `SidecarConfig` fields."""
     resources, config_path = write_resources(tmp, config, extra)
-    sock = bound_socket()
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id=app_id,
-            app_port=sock.getsockname()[1],
-            http_port=0,
-            grpc_port=0,
-            data_dir=tmp / "data",
-            resources_paths=[resources],
-            config_path=config_path,
-            api_token=TOKEN,
-            app_token=APP_TOKEN,
-            **settings,
-        )
-    ).start()
-    app = ServedApp(invoke_app.build(), sock).start()
-    sidecar.wait_ready()
-    return Running(sidecar, app)
+    with running_sidecar(
+        tmp / "data",
+        lambda _: invoke_app.build(),
+        app_id=app_id,
+        resources_paths=[resources],
+        config_path=config_path,
+        api_token=TOKEN,
+        app_token=APP_TOKEN,
+        **settings,
+    ) as (sidecar, app):
+        yield Running(sidecar, app)
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start(tmp_path_factory.mktemp("invoke"), "echo")
-    yield running
-    running.sidecar.stop()
-    running.app.stop()
+    with running(tmp_path_factory.mktemp("invoke"), "echo") as node:
+        yield node
 
 
 @pytest.fixture(autouse=True)

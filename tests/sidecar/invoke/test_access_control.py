@@ -14,7 +14,7 @@ import pytest
 
 from sidecar.daprconfig import load_configuration
 from sidecar.invoke import AccessControlList, CallerIdentity
-from tests.sidecar.invoke.conftest import TOKEN, Running, start
+from tests.sidecar.invoke.conftest import TOKEN, Running, running
 
 ACL_CONFIG = """\
 apiVersion: dapr.io/v1alpha1
@@ -90,12 +90,11 @@ def test_configuration_checks(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Running]]:
     registry = tmp_path_factory.mktemp("registry")
-    back = start(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG, registry_dir=registry)
-    front = start(tmp_path_factory.mktemp("front"), "front", registry_dir=registry)
-    yield front, back
-    for running in (front, back):
-        running.sidecar.stop()
-        running.app.stop()
+    with (
+        running(tmp_path_factory.mktemp("back"), "back", ACL_CONFIG, registry_dir=registry) as back,
+        running(tmp_path_factory.mktemp("front"), "front", registry_dir=registry) as front,
+    ):
+        yield front, back
 
 
 def test_callee_allows_and_denies(pair: tuple[Running, Running]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from sidecar.components import ComponentError
 from sidecar.invoke.resiliency import RetryPolicy, load_app_resiliency
-from tests.sidecar.invoke.conftest import TOKEN, Running, start
+from tests.sidecar.invoke.conftest import TOKEN, Running, running
 
 RESILIENCY = """\
 apiVersion: dapr.io/v1alpha1
@@ -43,10 +43,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def sturdy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start(tmp_path_factory.mktemp("sturdy"), "sturdy", extra=RESILIENCY)
-    yield running
-    running.sidecar.stop()
-    running.app.stop()
+    with running(tmp_path_factory.mktemp("sturdy"), "sturdy", extra=RESILIENCY) as sturdy:
+        yield sturdy
 
 
 def test_retries_until_the_app_answers(sturdy: Running) -> None:

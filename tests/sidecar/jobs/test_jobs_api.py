@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, use_sidecar
+from tests.stack import sidecar_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*_alpha1 is deprecated:DeprecationWarning")
 
@@ -85,17 +86,8 @@ class Running:
 
 
 def _start(data: Path, clock: ManualClock, app: ServedApp) -> SidecarThread:
-    sidecar = SidecarThread(
-        SidecarConfig(
-            app_id="jobs-app",
-            app_port=app.port,
-            http_port=0,
-            grpc_port=0,
-            data_dir=data,
-            dev_clock=True,
-            app_token="app-secret",
-        ),
-        clock=clock,
+    sidecar = sidecar_thread(
+        data, app_id="jobs-app", app_port=app.port, dev_clock=True, app_token="app-secret", clock=clock
     ).start()
     sidecar.wait_ready()
     return sidecar

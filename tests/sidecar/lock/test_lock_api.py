@@ -11,9 +11,10 @@ import pytest
 from dapr.clients import DaprClient
 from dapr.clients.grpc._response import UnlockResponseStatus
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
+from tests.stack import sidecar_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Distributed Lock API:UserWarning")
 
@@ -34,11 +35,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SidecarT
     (data / "components").mkdir()
     (data / "components" / "lock.yaml").write_text(LOCKSTORE)
     clock = ManualClock()
-    thread = SidecarThread(
-        SidecarConfig(
-            app_id="lock-app", http_port=0, grpc_port=0, data_dir=data, resources_paths=[data / "components"]
-        ),
-        clock=clock,
+    thread = sidecar_thread(
+        data, app_id="lock-app", resources_paths=[data / "components"], clock=clock
     ).start()
     try:
         yield thread, clock

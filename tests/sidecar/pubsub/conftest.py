@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from sidecar.clock import ManualClock
 from sidecar.errors import DaprError
 from sidecar.http.publish_routes import routes
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, RetryPolicy
-from tests.harness import ServedApp
+from tests.harness import ServedApp, bound_socket
 from tests.sidecar.pubsub.apps import (
     PUBSUB,
     ROUTED_SUBSCRIPTIONS,
@@ -37,17 +36,8 @@ FAST_RETRY = RetryPolicy(attempts=3, initial=0.01, maximum=0.02)
 APP_ID = "publisher-app"
 
 
-def tcp_socket() -> socket.socket:
-    """A bound loopback socket created with `IPPROTO_TCP`, so asyncio sets TCP_NODELAY on accepted
-    connections (with proto 0 it does not, and every response waits ~40 ms for a delayed ACK)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 def serve(app: Any) -> ServedApp:
-    return ServedApp(app, tcp_socket()).start()
+    return ServedApp(app, bound_socket()).start()
 
 
 @dataclass
@@ -149,7 +139,7 @@ async def make_sidecar(broker_type: str, tmp_path: Path) -> AsyncIterator[MakeSi
             **{"data_dir": tmp_path, **engine_kwargs},  # one data dir per test: a restart finds it
         )
         await engine.start()
-        sock = tcp_socket()
+        sock = bound_socket()
         http_app = Starlette(routes=routes(engine), exception_handlers={DaprError: _dapr_error})
         server = uvicorn.Server(uvicorn.Config(http_app, log_level="warning", lifespan="off"))
         server.capture_signals = contextlib.nullcontext  # type: ignore[assignment,method-assign]

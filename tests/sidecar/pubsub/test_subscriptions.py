@@ -14,9 +14,9 @@ from sidecar.appchannel import AppChannel
 from sidecar.clock import ManualClock
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
 from sidecar.pubsub.subscriptions import Subscription, merge_subscriptions, parse_app_subscriptions
-from tests.harness import ServedApp
+from tests.harness import ServedApp, bound_socket
 from tests.sidecar.pubsub.apps import PUBSUB, Recorder, build_sdk_app
-from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar, tcp_socket
+from tests.sidecar.pubsub.conftest import APP_ID, BOTH_TYPES, Apps, MakeSidecar
 
 
 @pytest.fixture(params=BOTH_TYPES)
@@ -122,7 +122,7 @@ async def test_non_200_subscribe_reply_means_no_subscriptions(
 
 
 async def test_subscribe_is_retried_until_the_app_listens(make_sidecar: MakeSidecar) -> None:
-    sock = tcp_socket()  # bound, not yet listening: connections are refused
+    sock = bound_socket()  # bound, not yet listening: connections are refused
     app = ServedApp(build_sdk_app(Recorder()), sock)
     sc = await make_sidecar(sock.getsockname()[1], load=False, init_retry_delays=(0.2, 0.2, 0.2))
     starter = threading.Timer(0.1, app.start)
@@ -138,7 +138,7 @@ async def test_subscribe_is_retried_until_the_app_listens(make_sidecar: MakeSide
 async def test_unreachable_app_gives_up_after_the_init_retries(
     make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sock = tcp_socket()
+    sock = bound_socket()
     sc = await make_sidecar(sock.getsockname()[1], load=False, init_retry_delays=(0.01, 0.02))
     with caplog.at_level(logging.ERROR):
         await sc.engine.load_subscriptions()

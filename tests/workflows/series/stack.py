@@ -23,9 +23,10 @@ from dapr.ext.workflow import WorkflowRuntime
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import Body, FastAPI
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket, use_sidecar
+from tests.stack import sidecar_thread
 from todo_actors.commands import CompleteTodo, CreateList
 from todo_actors.host import ActorsConfig, DaprPublisher, register_actors
 from todo_actors.interface import QueryTodos, TodoListActorInterface
@@ -88,14 +89,14 @@ class SeriesStack:
         return self
 
     def start_engine(self, wait_app: bool = True) -> None:
-        config = SidecarConfig(
+        self.sidecar = sidecar_thread(
+            self.data,
             app_id="series-test",
             app_port=self._channel_sock.getsockname()[1],
-            http_port=self.http_port,
+            clock=self.clock,
+            http_port=self.http_port,  # 0 at first; a restart keeps the ports the clients know
             grpc_port=self.grpc_port,
-            data_dir=self.data,
-        )
-        self.sidecar = SidecarThread(config, clock=self.clock).start()
+        ).start()
         self.http_port, self.grpc_port = self.sidecar.http_port, self.sidecar.grpc_port
         self.use()
         if wait_app:
