@@ -49,22 +49,29 @@ def test_hundred_adds_on_one_list_are_one_actor_turn(stack: Stack, client: httpx
     list_id = new_list(client)["id"]
     other = new_list(client, "singles")["id"]
     before = actor_calls(stack, "Batch")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     body = send(client, [cmd("item_add", {"list_id": list_id, "title": f"item {n}"}) for n in range(100)])
-    batched = time.perf_counter() - started
+    batched, batched_cpu = time.perf_counter() - started, time.process_time() - cpu
     assert actor_calls(stack, "Batch") - before == 1
     assert [r["status"] for r in body["results"]] == [201] * 100
     items = client.get(f"/v1/lists/{list_id}/items", params={"limit": 500}).json()
     assert [i["title"] for i in items["items"]] == [f"item {n}" for n in range(100)]
     assert items["list_version"] == 101  # each add is its own change (own version), saved together
     adds_before = actor_calls(stack, "AddTodo")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for n in range(100):
         new_item(client, other, f"item {n}")
-    singles = time.perf_counter() - started
+    singles, singles_cpu = time.perf_counter() - started, time.process_time() - cpu
     assert actor_calls(stack, "AddTodo") - adds_before == 100
-    # Wall times are logged, not asserted: the machine is shared, and the turns are the measure.
-    log.info("100 adds: one batch %.3fs (1 actor turn), 100 requests %.3fs (100 turns)", batched, singles)
+    # Times are logged, not asserted: the machine is shared, and the turns are the measure. The whole
+    # stack runs in this process, so its CPU seconds are the figure that load disturbs least.
+    log.info(
+        "100 adds: one batch %.3fs (%.3f CPU s, 1 actor turn), 100 requests %.3fs (%.3f CPU s, 100 turns)",
+        batched,
+        batched_cpu,
+        singles,
+        singles_cpu,
+    )
 
 
 def test_temp_ids_link_a_list_its_items_and_a_subtask(client: httpx.Client) -> None:
