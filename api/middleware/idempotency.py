@@ -105,7 +105,12 @@ class IdempotencyStore:
         The common case, no key seen before, is one bulk first-write save. A key that exists makes the
         store refuse (ABORTED), all at once or after saving some of the others (daprd's bulk save is not
         atomic), so every claim carries this call's token: one bulk read then tells the keys this call
-        holds from the records of earlier requests, and what is still free is claimed one by one."""
+        holds from the records of earlier requests, and what is still free is claimed one by one.
+
+        Not a transaction: the SDK's execute_state_transaction sends no per-operation concurrency, and
+        daprd answers any failed transaction INTERNAL, so a taken key could not be told from a failure."""
+        if not claims:
+            return []
         token = uuid.uuid4().hex
         keys = [self._key(user, key) for key, _ in claims]
         claim_ttl = {"ttlInSeconds": str(CLAIM_TTL_SECONDS)}
