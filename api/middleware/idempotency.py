@@ -8,20 +8,23 @@ request gets 422. Server errors (5xx) release the claim so the client can retry.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from dapr.aio.clients import DaprClient
 
 # A private module of public types: the SDK exports them nowhere else (its docs import them so).
-from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.clients.grpc._state import StateItem, StateOptions
+from dapr.proto import common_v1
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,6 +49,8 @@ _KEY = re.compile(KEY_PATTERN)
 CLAIM_TTL_SECONDS = 120
 # Response headers worth replaying (the rest are per-connection or recomputed).
 _REPLAYED = ("content-type", "location", "etag", "retry-after")
+# The SDK's save_bulk_state hands an item's `options` to the protobuf message unconverted: give it the proto.
+_FIRST_WRITE = common_v1.StateOptions(concurrency=common_v1.StateOptions.CONCURRENCY_FIRST_WRITE)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class Replay:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+# What a claim comes to: None (go ahead and record the answer), the answer to replay, or the problem.
+Outcome = Replay | ApiProblem | None
 
 
 def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
@@ -69,6 +78,10 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
+    """Claims, replays and results of idempotency keys, many at once: `POST /v1/batch` claims all its
+    command uuids in one state call and keeps all their results in another; a request's Idempotency-Key
+    is the same path with one key."""
+
     def __init__(self, client: DaprClient, store: str, ttl_seconds: int) -> None:
         self._client = client
         self._store = store
@@ -81,54 +94,127 @@ class IdempotencyStore:
 
     async def begin(self, user: str, key: str, print_: str) -> Replay | None:
         """Claim the key (None: go ahead) or return the response to replay; raises on misuse."""
-        state_key = self._key(user, key)
+        (outcome,) = await self.begin_many(user, [(key, print_)])
+        if isinstance(outcome, ApiProblem):
+            raise outcome
+        return outcome
+
+    async def begin_many(self, user: str, claims: Sequence[tuple[str, str]]) -> list[Outcome]:
+        """Claim every (key, fingerprint): None (go ahead), the response to replay, or the problem.
+
+        The common case, no key seen before, is one bulk first-write save. A key that exists makes the
+        store refuse (ABORTED), all at once or after saving some of the others (daprd's bulk save is not
+        atomic), so every claim carries this call's token: one bulk read then tells the keys this call
+        holds from the records of earlier requests, and what is still free is claimed one by one.
+
+        Not a transaction: the SDK's execute_state_transaction sends no per-operation concurrency, and
+        daprd answers any failed transaction INTERNAL, so a taken key could not be told from a failure."""
+        if not claims:
+            return []
+        token = uuid.uuid4().hex
+        keys = [self._key(user, key) for key, _ in claims]
+        claim_ttl = {"ttlInSeconds": str(CLAIM_TTL_SECONDS)}
+        items = [
+            _first_write(k, json.dumps({"state": "pending", "fingerprint": p, "claim": token}), claim_ttl)
+            for k, (_, p) in zip(keys, claims, strict=True)
+        ]
+        try:
+            await self._client.save_bulk_state(self._store, items)
+            return [None] * len(claims)
+        except SidecarError as exc:
+            if grpc_status(exc) != grpc.StatusCode.ABORTED:
+                await self._free_own(keys, token)
+                raise
+        found = await self._records(keys)
+        outcomes: list[Outcome] = []
+        for state_key, (_, print_) in zip(keys, claims, strict=True):
+            record = found.get(state_key)
+            if record is None:
+                outcomes.append(await self._claim_one(state_key, print_))
+            elif record.get("claim") == token:
+                outcomes.append(None)
+            else:
+                outcomes.append(_judge(record, print_))
+        return outcomes
+
+    async def _claim_one(self, state_key: str, print_: str) -> Outcome:
         for _ in range(3):
             try:
-                await self._client.save_state(
-                    self._store,
-                    state_key,
-                    json.dumps({"state": "pending", "fingerprint": print_}),
-                    options=StateOptions(concurrency=Concurrency.first_write),
-                    state_metadata={"ttlInSeconds": str(CLAIM_TTL_SECONDS)},
-                )
+                record = json.dumps({"state": "pending", "fingerprint": print_})
+                ttl = {"ttlInSeconds": str(CLAIM_TTL_SECONDS)}
+                await self._client.save_bulk_state(self._store, [_first_write(state_key, record, ttl)])
                 return None
             except SidecarError as exc:
                 if grpc_status(exc) != grpc.StatusCode.ABORTED:
                     raise
             found = await self._client.get_state(self._store, state_key)
-            if not found.data:
-                continue  # expired between the two calls: claim again
-            record: dict[str, Any] = json.loads(found.data)
-            if record.get("fingerprint") != print_:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was already used for a different request; use a new key"
-                )
-            if record.get("state") != "done":
-                raise IdempotencyInProgress()
-            return Replay(
-                int(record["status"]),
-                [(k, v) for k, v in record["headers"]],
-                base64.b64decode(record["body"]),
-            )
-        raise IdempotencyInProgress()
+            if found.data:
+                return _judge(json.loads(found.data), print_)
+            # expired between the two calls: claim again
+        return IdempotencyInProgress()
+
+    async def _records(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = await self._client.get_bulk_state(self._store, list(keys))
+        return {item.key: json.loads(item.data) for item in found.items if item.data}
+
+    async def _free_own(self, keys: Sequence[str], token: str) -> None:
+        """After a failed bulk claim, free what it may have claimed before failing (best effort)."""
+        try:
+            found = await self._records(keys)
+            await self._delete([k for k, r in found.items() if r.get("claim") == token])
+        except SidecarError as exc:
+            log.warning("could not free the claims of a failed bulk claim: %r", exc)
 
     async def finish(self, user: str, key: str, print_: str, response: Replay) -> None:
-        record = {
-            "state": "done",
-            "fingerprint": print_,
-            "status": response.status,
-            "headers": response.headers,
-            "body": base64.b64encode(response.body).decode("ascii"),
-        }
-        await self._client.save_state(
-            self._store,
-            self._key(user, key),
-            json.dumps(record),
-            state_metadata={"ttlInSeconds": self._ttl},
-        )
+        await self.finish_many(user, [(key, print_, response)])
+
+    async def finish_many(self, user: str, results: Sequence[tuple[str, str, Replay]]) -> None:
+        """Keep every (key, fingerprint, response) for the TTL, in one bulk save."""
+        if not results:
+            return
+        ttl = {"ttlInSeconds": self._ttl}
+        items = [
+            StateItem(self._key(user, key), json.dumps(_done(print_, response)), metadata=ttl)
+            for key, print_, response in results
+        ]
+        await self._client.save_bulk_state(self._store, items)
 
     async def release(self, user: str, key: str) -> None:
-        await self._client.delete_state(self._store, self._key(user, key))
+        await self.release_many(user, [key])
+
+    async def release_many(self, user: str, keys: Sequence[str]) -> None:
+        """Free claims so the requests can be sent again (the rare path: a failure stopped them)."""
+        await self._delete([self._key(user, key) for key in keys])
+
+    async def _delete(self, state_keys: Sequence[str]) -> None:
+        await asyncio.gather(*(self._client.delete_state(self._store, k) for k in state_keys))
+
+
+def _first_write(state_key: str, value: str, metadata: dict[str, str]) -> StateItem:
+    return StateItem(state_key, value, options=cast(StateOptions, _FIRST_WRITE), metadata=metadata)
+
+
+def _judge(record: dict[str, Any], print_: str) -> Outcome:
+    """What a key already claimed or answered means for this request."""
+    if record.get("fingerprint") != print_:
+        return IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request; use a new key"
+        )
+    if record.get("state") != "done":
+        return IdempotencyInProgress()
+    return Replay(
+        int(record["status"]), [(k, v) for k, v in record["headers"]], base64.b64decode(record["body"])
+    )
+
+
+def _done(print_: str, response: Replay) -> dict[str, Any]:
+    return {
+        "state": "done",
+        "fingerprint": print_,
+        "status": response.status,
+        "headers": response.headers,
+        "body": base64.b64encode(response.body).decode("ascii"),
+    }
 
 
 class IdempotencyMiddleware:

@@ -129,22 +129,16 @@ async def _claim(
     indices: list[int],
     results: list[CommandResult | None],
 ) -> set[int]:
-    """Claim every command's uuid; replays and misuses get their answer now. Returns the claimed ones."""
-    outcomes = await asyncio.gather(
-        *(store.begin(user, _key(commands[n].uuid), prints[n]) for n in indices), return_exceptions=True
-    )
-    claimed = {n for n, o in zip(indices, outcomes, strict=True) if o is None}
-    failed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, ApiProblem)]
-    if failed:
-        await asyncio.gather(*(store.release(user, _key(commands[n].uuid)) for n in claimed))
-        raise failed[0]
+    """Claim every command's uuid (one state call unless some were seen before); replays and misuses
+    get their answer now. Returns the claimed ones."""
+    outcomes = await store.begin_many(user, [(_key(commands[n].uuid), prints[n]) for n in indices])
     for n, outcome in zip(indices, outcomes, strict=True):
         if isinstance(outcome, ApiProblem):
             error = problem_body(outcome.kind, outcome.status, outcome.title, outcome.detail, instance=_at(n))
             results[n] = _error(commands[n], error)
         elif isinstance(outcome, Replay):
             results[n] = CommandResult.model_validate_json(outcome.body).model_copy(update={"replayed": True})
-    return claimed
+    return {n for n, o in zip(indices, outcomes, strict=True) if o is None}
 
 
 async def _record(
@@ -156,20 +150,26 @@ async def _record(
     done: set[int],
     results: list[CommandResult | None],
 ) -> None:
-    """Keep the answer of every claimed command that ran (or was refused before running); free the
-    claims of those a failure stopped, so they can be sent again."""
-    saves = []
-    for n in claimed:
+    """Keep the answer of every claimed command that ran (or was refused before running), in one state
+    call; free the claims of those a failure stopped, so they can be sent again."""
+    finished: list[tuple[str, str, Replay]] = []
+    freed: list[str] = []
+    for n in sorted(claimed):
         result = results[n]
         key = _key(commands[n].uuid)
         if result is not None and (n in done or result.status < 500):
             reply = Replay(result.status, [], result.model_dump_json(exclude_defaults=True).encode())
-            saves.append(store.finish(user, key, prints[n], reply))
+            finished.append((key, prints[n], reply))
         else:
-            saves.append(store.release(user, key))
-    for outcome in await asyncio.gather(*saves, return_exceptions=True):
+            freed.append(key)
+    outcomes = await asyncio.gather(
+        store.finish_many(user, finished), store.release_many(user, freed), return_exceptions=True
+    )
+    for outcome in outcomes:
         if isinstance(outcome, SidecarError):
-            log.warning("batch: could not record a command's result: %r", outcome)
+            log.warning("batch: could not record the commands' results: %r", outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _plan(

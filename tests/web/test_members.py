@@ -1,10 +1,12 @@
 """The members panel, driven by two people in two browsers: the owner shares a list, changes the member's
-role and removes them (the member's open page follows live: the list shows their role, then disappears),
-then shares it again and hands the list over (the panel and the list's actions follow the new roles)."""
+role and removes them (the member's open page follows live: the list shows their role and the item actions
+it allows, then disappears), then shares it again and hands the list over (the panel and the list's actions
+follow the new roles)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -24,12 +26,30 @@ def _members(web: Web, list_id: str) -> list[dict[str, Any]]:
         return items
 
 
+def _expect_item_actions(web: Web, *, allowed: bool) -> None:
+    """The item controls an editor has (complete, reorder, edit with its reminders, delete): all or none."""
+    items = web.page.locator("#items")
+    expect(items.get_by_test_id("item")).to_have_count(2)
+    for title in ("milk", "bread"):
+        box = items.get_by_label(f"Completed: {title}")
+        if allowed:
+            expect(box).to_be_enabled()
+        else:
+            expect(box).to_be_disabled()
+        for action in ("Move", "Edit", "Delete"):
+            buttons = items.get_by_role("button", name=re.compile(rf"^{action} “{title}”"))
+            expect(buttons).to_have_count((2 if action == "Move" else 1) if allowed else 0)
+
+
 def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engine: Engine) -> None:
     list_id = new_list(web, "Team")["id"]
     with web.api() as c:
         start = (engine.now(web.user) + dt.timedelta(days=1)).replace(microsecond=0, tzinfo=None)
         body = {"list_id": list_id, "template": {"title": "water"}, "rule": "FREQ=DAILY"}
         c.post("/v1/series", json=body | {"dtstart": start.isoformat()}).raise_for_status()
+        item = {"title": "milk", "reminders": [{"before_due": "PT1H"}], "due": {"date": "2030-01-02"}}
+        c.post(f"/v1/lists/{list_id}/items", json=item).raise_for_status()
+        c.post(f"/v1/lists/{list_id}/items", json={"title": "bread"}).raise_for_status()
     web.sign_in()
     panel = web.page.locator("#members")
     expect(panel.get_by_test_id("members")).to_contain_text(f"{web.user} (you)")
@@ -55,12 +75,22 @@ def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engi
         expect(friend.page.locator("#items").get_by_role("button", name="Add item")).to_be_hidden()
         # The owner's series on the list shows to the member too.
         expect(friend.page.locator("#series").get_by_role("button", name="water")).to_be_visible()
+        _expect_item_actions(friend, allowed=False)
 
         # Promote to editor; the member's page follows the membership events.
         panel.get_by_label(f"Role of {friend.user}").select_option("editor")
         expect(team).to_contain_text("shared · editor")
         expect(friend.page.locator("#items").get_by_role("button", name="Add item")).to_be_visible()
         assert _members(web, list_id)[1]["role"] == "editor"
+        _expect_item_actions(friend, allowed=True)
+        friend.page.get_by_label("Completed: milk").check()
+        expect(web.page.get_by_label("Completed: milk")).to_be_checked()  # the owner's page, live
+
+        # Back to viewer: the actions go again, without a reload.
+        panel.get_by_label(f"Role of {friend.user}").select_option("viewer")
+        expect(team).to_contain_text("shared · viewer")
+        _expect_item_actions(friend, allowed=False)
+        expect(friend.page.get_by_label("Completed: milk")).to_be_checked()  # the status still shows
 
         # Remove: the list leaves the member's page at once.
         panel.get_by_role("button", name=f"Remove {friend.user}").click()

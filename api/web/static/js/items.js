@@ -1,5 +1,6 @@
 // The open list's items: add, edit, complete/reopen, reorder, delete. Every change sends the item's
 // ETag in If-Match (the list's for a reorder); a stale one shows the API's 412 problem and reloads.
+// A viewer of a shared list gets none of these controls: the API would refuse them (403).
 
 import { errorLines, etagOf } from "./api.js";
 import { createCalendarFeed, revokeCalendarFeed } from "./calendar.js";
@@ -9,6 +10,11 @@ import { dueFields, parseLabels, priorityOptions, reminderFields, reminderSelect
 import { deleteList, editList } from "./lists.js";
 import { toast } from "./toasts.js";
 import { dueInstant, formatDue, formatReminder, relative } from "./times.js";
+
+/** Whether the caller may change the list's items: its owner or an editor, not a viewer. */
+function canEdit(list) {
+  return list.role !== "viewer";
+}
 
 /** Display order, as the engine orders a list: position, then creation, then id. */
 export function ordered(items) {
@@ -110,7 +116,7 @@ export function createItemsView(ctx) {
       h("button", { type: "button", class: "secondary", onclick: () => revokeCalendarFeed(ctx, list.id).catch(fail) }, "Revoke feed"),
     ] : []);
     if (addForm !== list.id) buildAddForm(list);
-    form.hidden = list.role === "viewer"; // a viewer reads; the API would refuse their items (403)
+    form.hidden = !canEdit(list);
     if (!body.contains(form)) replaceChildren(body, [form, h("div", { class: "row filter" }, field("Show", filter)), rows]);
     renderRows();
   }
@@ -131,6 +137,7 @@ export function createItemsView(ctx) {
   }
 
   function row(list, item, all) {
+    const editor = canEdit(list);
     const index = all.indexOf(item);
     const done = item.status === "completed";
     const name = `“${item.title}”`;
@@ -161,12 +168,13 @@ export function createItemsView(ctx) {
       h("input", {
         type: "checkbox",
         checked: done,
+        disabled: !editor, // shows the status; only an editor may change it
         "aria-label": `Completed: ${item.title}`,
         dataset: { focus: `done-${item.id}` },
         onchange: (event) => toggle(list, item, event.target),
       }),
       h("div", { class: "item-main" }, h("span", { class: "item-title" }, item.title), h("div", { class: "item-meta" }, meta)),
-      h(
+      editor && h(
         "div",
         { class: "item-actions" },
         h("button", { type: "button", class: "icon", "aria-label": `Move ${name} up`, disabled: index <= 0, dataset: { focus: `up-${item.id}` }, onclick: () => move(list, all, index, -1) }, "↑"),
