@@ -35,6 +35,7 @@ from sidecar.workflows.lifecycle import (
     start_child,
 )
 from sidecar.workflows.propagation import Outgoing
+from sidecar.workflows.routing import refused
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 from sidecar.workflows.streams import delta_start
 
@@ -137,7 +138,7 @@ def commit_turn(
             completion = _completed_event(action, now)
             appended.append(completion)
             break  # first completion wins
-        appended.append(_apply_action(conn, fx, row, action, now, outgoing))
+        appended.append(_apply_action(conn, fx, row, action, now, outgoing, app_id))
 
     row.custom_status = response.customStatus.value if response.HasField("customStatus") else None
     if response.HasField("version") and response.version.name and not row.version:
@@ -220,7 +221,13 @@ def _completed_event(action: Any, now: float) -> Any:
 
 
 def _apply_action(
-    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, action: Any, now: float, outgoing: Outgoing
+    conn: sqlite3.Connection,
+    fx: Effects,
+    row: InstanceRow,
+    action: Any,
+    now: float,
+    outgoing: Outgoing,
+    app_id: str,
 ) -> Any:
     """Record one non-completing action as history and queue its side effect."""
     which = action.WhichOneof("workflowActionType")
@@ -246,6 +253,8 @@ def _apply_action(
             if task.HasField("input"):
                 msg.input.CopyFrom(task.input)
         recorded = event(now, event_id=action.id, router=router, taskScheduled=scheduled)
+        if refused(conn, row.id, recorded, app_id, now):
+            return recorded
         propagated = outgoing.for_action(task.historyPropagationScope, recorded)
         if propagated is not None:
             request.propagatedHistory.CopyFrom(propagated)
@@ -266,7 +275,7 @@ def _apply_action(
             fx.timers.append(t)
         return event(now, event_id=action.id, timerCreated=created)
     if which == "createChildWorkflow":
-        return _create_child(conn, fx, row, action, router, now, outgoing)
+        return _create_child(conn, fx, row, action, router, now, outgoing, app_id)
     if which == "workflowVersionNotAvailable":
         stalled = pb.ExecutionStalledEvent(
             reason=pb.VERSION_NOT_AVAILABLE,
@@ -290,6 +299,7 @@ def _create_child(
     router: Any,
     now: float,
     outgoing: Outgoing,
+    app_id: str,
 ) -> Any:
     spec = action.createChildWorkflow
     child_id = spec.instanceId or f"{row.id}:{action.id:04x}"
@@ -305,6 +315,8 @@ def _create_child(
     if spec.HasField("retryParentInstanceInfo"):
         created.retryParentInstanceInfo.CopyFrom(spec.retryParentInstanceInfo)
     recorded = event(now, event_id=action.id, router=router, childWorkflowInstanceCreated=created)
+    if refused(conn, row.id, recorded, app_id, now):
+        return recorded
     propagated = outgoing.for_action(spec.historyPropagationScope, recorded)
     start_child(
         conn,
