@@ -27,6 +27,7 @@ from sidecar.workflows.history import (
 )
 from sidecar.workflows.lifecycle import Effects, first_generation, start_child
 from sidecar.workflows.propagation import assemble
+from sidecar.workflows.routing import refused
 from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
 
 __all__ = ["rerun_from_event"]
@@ -108,7 +109,7 @@ def rerun_from_event(
             scope, received_history, app_id=app_id, instance_id=new_id, workflow_name=row.name, own=blobs
         )
 
-    _restart_open_work(conn, fx, row, history, now, outgoing)
+    _restart_open_work(conn, fx, row, history, now, outgoing, app_id)
     store.append_history(conn, row, blobs)
     store.save_instance(conn, row)
     return fx
@@ -121,6 +122,7 @@ def _restart_open_work(
     history: list[Any],
     now: float,
     outgoing: Callable[[int], Any],
+    app_id: str,
 ) -> None:
     done_tasks: set[int] = set()
     fired: set[int] = set()
@@ -134,6 +136,10 @@ def _restart_open_work(
             fired.add(ev.timerFired.timerId)
     for ev in history:
         k = kind(ev)
+        if k in ("taskScheduled", "childWorkflowInstanceCreated") and ev.eventId not in done_tasks:
+            if refused(conn, row.id, ev, app_id, now):  # another app's task fails again, as it first did
+                fx.ready.add(row.id)
+                continue
         if k == "taskScheduled" and ev.eventId not in done_tasks:
             task = ev.taskScheduled
             request = pb.ActivityRequest(

@@ -147,3 +147,16 @@ def test_an_unhandled_cross_app_failure_fails_the_workflow(client: DaprWorkflowC
     assert state.failure_details.error_type == "TaskFailedError"
     assert expected("activity 'charge'") in state.failure_details.message
     assert ran["charge"] == before
+
+
+def test_a_rerun_from_another_apps_activity_fails_it_again(client: DaprWorkflowClient) -> None:
+    iid = client.schedule_new_workflow(unhandled, input=6)
+    assert finished(client, iid)[0] == WorkflowStatus.FAILED
+    scheduled = next(e for e in client.get_workflow_history(iid) if e.event_type == Kind.TASK_SCHEDULED)
+    before = ran["charge"]
+    rerun = client.rerun_workflow_from_event(iid, scheduled.event_id, new_instance_id=f"{iid}-rerun")
+    state = client.wait_for_workflow_completion(rerun, timeout_in_seconds=10)
+    assert state is not None and state.runtime_status == WorkflowStatus.FAILED
+    assert state.failure_details is not None
+    assert expected("activity 'charge'") in state.failure_details.message
+    assert ran["charge"] == before
