@@ -125,6 +125,11 @@ class WorkflowEngine:
         return self._dispatch.open_stream(health_ping, stateful_history)
 
     @property
+    def app_id(self) -> str:
+        """The app this sidecar serves; workflow calls routed to any other app are refused (routing.py)."""
+        return self._app_id
+
+    @property
     def history_traffic(self) -> HistoryTraffic:
         """History sent to workers so far (full and delta turns, bytes, GetInstanceHistory calls)."""
         return self._dispatch.traffic

@@ -18,6 +18,7 @@ from google.protobuf import empty_pb2
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.engine import WorkflowEngine
 from sidecar.workflows.history import pack_repeated, pb
+from sidecar.workflows.routing import refuse_cross_app_request
 from sidecar.workflows.status import workflow_state
 from sidecar.workflows.store import InstanceRow
 
@@ -44,11 +45,13 @@ Handler = Callable[[Any, Any, Any], Awaitable[R]]
 
 
 def _mapped(fn: Handler[R]) -> Handler[R]:
-    """Turn `WorkflowError` into the gRPC status it names."""
+    """Turn `WorkflowError` into the gRPC status it names; refuse requests routed to another app."""
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: Any) -> R:
         try:
+            if "router" in request.DESCRIPTOR.fields_by_name:
+                refuse_cross_app_request(fn.__name__, request, self._engine.app_id)
             return await fn(self, request, context)
         except WorkflowError as exc:
             await context.abort(exc.status, exc.message)

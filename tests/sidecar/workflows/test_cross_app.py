@@ -1,5 +1,6 @@
 """Workflow calls that name an app (`app_id=`) through the real SDK: this app's id runs here as before;
-another app's id fails the task at once with a message naming what is unsupported, never running here.
+another app's id fails the task (or the client request) at once with a message naming what is
+unsupported, never acting on this app.
 
 The "remote" activity and child workflow are registered on this app's worker too, so a call routed to
 the wrong app would visibly run instead of failing.
@@ -12,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from dapr.ext.workflow import (
     DaprWorkflowClient,
@@ -160,3 +162,19 @@ def test_a_rerun_from_another_apps_activity_fails_it_again(client: DaprWorkflowC
     assert state.failure_details is not None
     assert expected("activity 'charge'") in state.failure_details.message
     assert ran["charge"] == before
+
+
+def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowClient) -> None:
+    iid = client.schedule_new_workflow(same_app, input=1, app_id=APP)  # this app's id: served here
+    assert finished(client, iid) == (WorkflowStatus.COMPLETED, "[2, 2]")
+    state = client.get_workflow_state(iid, app_id=APP)
+    assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
+    with pytest.raises(grpc.RpcError) as start:
+        client.schedule_new_workflow(same_app, input=1, instance_id="remote-start-1", app_id=OTHER)
+    assert start.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert expected("StartInstance") in str(start.value.details())
+    assert client.get_workflow_state("remote-start-1") is None  # nothing was started here
+    with pytest.raises(grpc.RpcError) as get:
+        client.get_workflow_state(iid, app_id=OTHER)  # this app's instance of that id is not the one meant
+    assert get.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert expected("GetInstance") in str(get.value.details())
