@@ -41,6 +41,20 @@ def _expect_item_actions(web: Web, *, allowed: bool) -> None:
             expect(buttons).to_have_count((2 if action == "Move" else 1) if allowed else 0)
 
 
+def _expect_series_actions(web: Web, *, allowed: bool) -> None:
+    """The series form and the open series' controls (pause, skip, edit, cancel): all or none."""
+    series = web.page.locator("#series")
+    series.get_by_role("button", name="water").click()
+    expect(series.get_by_test_id("series-detail")).to_contain_text("water")
+    form = expect(series.get_by_text("New recurring task"))
+    if allowed:
+        form.to_be_visible()
+    else:
+        form.to_be_hidden()
+    for action in ("Pause", "Skip next", "Edit", "Cancel series"):
+        expect(series.get_by_role("button", name=action, exact=True)).to_have_count(1 if allowed else 0)
+
+
 def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engine: Engine) -> None:
     list_id = new_list(web, "Team")["id"]
     with web.api() as c:
@@ -76,6 +90,7 @@ def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engi
         # The owner's series on the list shows to the member too.
         expect(friend.page.locator("#series").get_by_role("button", name="water")).to_be_visible()
         _expect_item_actions(friend, allowed=False)
+        _expect_series_actions(friend, allowed=False)
 
         # Promote to editor; the member's page follows the membership events.
         panel.get_by_label(f"Role of {friend.user}").select_option("editor")
@@ -83,6 +98,7 @@ def test_share_change_role_remove_and_hand_over(web: Web, browser: Browser, engi
         expect(friend.page.locator("#items").get_by_role("button", name="Add item")).to_be_visible()
         assert _members(web, list_id)[1]["role"] == "editor"
         _expect_item_actions(friend, allowed=True)
+        _expect_series_actions(friend, allowed=True)
         friend.page.get_by_label("Completed: milk").check()
         expect(web.page.get_by_label("Completed: milk")).to_be_checked()  # the owner's page, live
 

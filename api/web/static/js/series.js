@@ -1,5 +1,6 @@
 // Recurring tasks of the open list: a friendly form that writes the RRULE (editable by experts), the
-// series with their status and next date, and the open series' controls and timeline.
+// series with their status and next date, and the open series' controls and timeline. A viewer of a
+// shared list reads the series but gets neither the form nor the controls: the API would refuse them (403).
 
 import { errorLines } from "./api.js";
 import { confirmDialog, formDialog } from "./dialog.js";
@@ -170,6 +171,7 @@ export function createSeriesView(ctx) {
     root.hidden = !list;
     if (!list) return;
     if (formFor !== list.id) buildForm(list);
+    formBox.hidden = list.role === "viewer";
     const mine = ctx.state.series.filter((s) => s.list_id === list.id);
     replaceChildren(
       listEl,
@@ -211,6 +213,8 @@ export function createSeriesView(ctx) {
   }
 
   function actions(series) {
+    const list = ctx.state.lists.find((l) => l.id === series.list_id);
+    if (list?.role === "viewer") return [];
     const live = series.status === "running" || series.status === "paused";
     const act = (label, path, confirmText) =>
       h(
