@@ -215,19 +215,21 @@ class Deliveries:
         if feed is None:
             log.warning("%s: a delivery before the channel is ready (will be retried)", topic)
             return [_RETRY] * len(parsed)
+        appends = [a for p in parsed for a in p.appends]
         try:
-            cursors = iter(await feed.append_batch([a for p in parsed for a in p.appends]))
+            cursors = await feed.append_batch(appends)
         except (*SidecarError, TimeoutError) as exc:
             log.warning("%s: could not record %d event(s) (will be retried): %r", topic, len(parsed), exc)
             for _ in parsed:
                 self._metrics.count_delivery(topic, "retry")
             return [_RETRY] * len(parsed)
-        for one in parsed:
-            new = [c for _, c in zip(one.appends, cursors, strict=False) if c is not None]
-            self._metrics.count_delivery(topic, "appended" if new else "duplicate")
+        at = 0
+        for one in parsed:  # an event is new if any of its users' feeds got it
+            mine, at = cursors[at : at + len(one.appends)], at + len(one.appends)
+            self._metrics.count_delivery(topic, "duplicate" if all(c is None for c in mine) else "appended")
         if self._fan_out is not None:
             try:
-                await self._fan_out([a for p in parsed for a in p.appends])
+                await self._fan_out(appends)
             except Exception as exc:
                 log.warning(
                     "%s: could not fan out %d event(s) (will be retried): %r", topic, len(parsed), exc
