@@ -48,6 +48,7 @@ def uvicorn_options(limits: ServerLimits) -> dict[str, Any]:
         pass
 
     Protocol.limits = limits
+    Protocol.watch = _Watch(limits)
     return {"http": Protocol, "h11_max_incomplete_event_size": limits.max_header_bytes}
 
 
@@ -55,62 +56,83 @@ class _HeadersTooLarge(Exception):
     pass
 
 
+class _Watch:
+    """The deadlines of one server's connections, checked by one sweep every `interval` while any is open.
+
+    A request costs no timer of its own: a connection only stamps a deadline when its headers or body stay
+    incomplete after a chunk (rare), and the sweep closes what is past due, at most `interval` late.
+    """
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.interval = min(max(min(limits.header_timeout, limits.body_idle_timeout) / 4, 0.05), 1.0)
+        self.connections: set[_GuardedProtocol] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def add(self, conn: _GuardedProtocol) -> None:
+        self.connections.add(conn)
+        if self._sweep is None:
+            self._sweep = conn.loop.call_later(self.interval, self._run, conn.loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for conn in list(self.connections):
+            conn.check_deadlines(now)
+        self._sweep = loop.call_later(self.interval, self._run, loop) if self.connections else None
+
+
 class _GuardedProtocol(HttpToolsProtocol):
     limits: ServerLimits
+    watch: _Watch
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting_headers = True  # until the current request's headers are complete
-        self._header_bytes = 0  # of the current request's request line and fields, as parsed
         self._unparsed_bytes = 0  # received while its headers were incomplete
         self._too_large = False
         self._completed = False  # a message completed in the chunk being parsed
         self._body_pending = False
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        self._header_deadline: float | None = None  # loop time by which the headers must be complete
+        self._body_deadline: float | None = None  # loop time by which more body must have arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a byte is held by nothing else (keep-alive starts after a response).
-        self._start_header_timer()
+        self._header_deadline = self.loop.time() + self.limits.header_timeout
+        self.watch.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
+        self.watch.connections.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._too_large:
             return  # refused: dropped while lingering
-        if self._awaiting_headers and self._header_timer is None:
-            self._start_header_timer()
         self._completed = False
         super().data_received(data)
-        if self._awaiting_headers and not self._too_large and self.parser is not None:
+        if self._awaiting_headers:
+            if self._too_large or self.parser is None:
+                return
             # llhttp holds an incomplete header block in memory: bound what it may hold. A chunk that
             # ended a message (its body included) says nothing about the next request's headers.
             self._unparsed_bytes = 0 if self._completed else self._unparsed_bytes + len(data)
             if self._unparsed_bytes > self.limits.max_header_bytes:
                 self._refuse_headers()
+            elif self._unparsed_bytes and self._header_deadline is None:
+                # Timed from the first byte of headers still incomplete after this chunk.
+                self._header_deadline = self.loop.time() + self.limits.header_timeout
         elif self._body_pending:
-            self._start_body_timer()
-
-    # request line and header fields, counted as parsed
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._awaiting_headers, self._header_bytes, self._unparsed_bytes = True, 0, 0
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+            self._body_deadline = self.loop.time() + self.limits.body_idle_timeout
 
     def on_headers_complete(self) -> None:
+        # The request line and header fields as parsed, counted once they are all in.
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4
+        if size > self.limits.max_header_bytes:
+            self._too_large = True
+            raise _HeadersTooLarge  # the parser stops; `send_400_response` answers 431
         self._awaiting_headers = False
-        self._cancel(self._header_timer)
-        self._header_timer = None
+        self._header_deadline = None
         self._body_pending = True  # until on_message_complete (a body-less request: in this same chunk)
         super().on_headers_complete()
 
@@ -118,8 +140,8 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._completed = True
         self._body_pending = False
         self._awaiting_headers = True  # the next request's, timed from its first byte
-        self._cancel(self._body_timer)
-        self._body_timer = None
+        self._unparsed_bytes = 0
+        self._body_deadline = None
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -128,18 +150,33 @@ class _GuardedProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
-    def _count(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > self.limits.max_header_bytes:
-            self._too_large = True
-            raise _HeadersTooLarge
+    def check_deadlines(self, now: float) -> None:
+        """Close the connection if its headers are late or its body stopped arriving (`_Watch`'s sweep)."""
+        if self._too_large or self.transport.is_closing():
+            return
+        header_deadline, body_deadline = self._header_deadline, self._body_deadline
+        if header_deadline is not None and now >= header_deadline:
+            self._header_deadline = None
+            busy = self.cycle is not None and not self.cycle.response_complete
+            if self._awaiting_headers and not busy:
+                log.info(
+                    "closing %s: headers not complete within %.1f s", self.client, self.limits.header_timeout
+                )
+                self.transport.close()
+        elif body_deadline is not None and now >= body_deadline and self._body_pending:
+            if self.flow.read_paused:  # the app is not reading: the wait is ours, not the client's
+                self._body_deadline = now + self.limits.body_idle_timeout
+                return
+            idle = self.limits.body_idle_timeout
+            log.info("closing %s: no request body bytes for %.1f s", self.client, idle)
+            self.transport.close()
 
     def _refuse_headers(self) -> None:
         self._too_large = True
         self._send_431()
 
     def _send_431(self) -> None:
-        self._cancel_timers()
+        self._header_deadline = self._body_deadline = None
         log.warning("request headers from %s over %d bytes: 431", self.client, self.limits.max_header_bytes)
         if self.cycle is not None and not self.cycle.response_complete:
             self.transport.close()  # a response is under way on this connection: no room for another
@@ -165,40 +202,3 @@ class _GuardedProtocol(HttpToolsProtocol):
             self.loop.call_later(_LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
-
-    def _start_header_timer(self) -> None:
-        self._cancel(self._header_timer)
-        self._header_timer = self.loop.call_later(self.limits.header_timeout, self._headers_late)
-
-    def _headers_late(self) -> None:
-        self._header_timer = None
-        busy = self.cycle is not None and not self.cycle.response_complete
-        if self._awaiting_headers and not busy and not self.transport.is_closing():
-            log.info(
-                "closing %s: headers not complete within %.1f s", self.client, self.limits.header_timeout
-            )
-            self.transport.close()
-
-    def _start_body_timer(self) -> None:
-        self._cancel(self._body_timer)
-        self._body_timer = self.loop.call_later(self.limits.body_idle_timeout, self._body_idle)
-
-    def _body_idle(self) -> None:
-        self._body_timer = None
-        if not self._body_pending or self.transport.is_closing():
-            return
-        if self.flow.read_paused:  # the app is not reading: the wait is ours, not the client's
-            self._start_body_timer()
-            return
-        log.info("closing %s: no request body bytes for %.1f s", self.client, self.limits.body_idle_timeout)
-        self.transport.close()
-
-    def _cancel_timers(self) -> None:
-        for timer in (self._header_timer, self._body_timer):
-            self._cancel(timer)
-        self._header_timer = self._body_timer = None
-
-    @staticmethod
-    def _cancel(timer: asyncio.TimerHandle | None) -> None:
-        if timer is not None:
-            timer.cancel()

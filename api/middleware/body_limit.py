@@ -23,7 +23,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), None)
+        declared: bytes | None = None
+        framed = False  # the request says it has a body (Content-Length or Transfer-Encoding)
+        for name, value in scope["headers"]:
+            name = name.lower()
+            if name == b"content-length":
+                declared, framed = value, True
+            elif name == b"transfer-encoding":
+                framed = True
+        if not framed:  # HTTP/1.1: no body at all (a GET, a DELETE): nothing to bound or read ahead
+            await self.app(scope, receive, send)
+            return
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes

@@ -97,9 +97,28 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Labelled children by their labels (the route's path, for requests): prometheus_client's
+        # `labels()` validates and locks on every call, which every request and actor call would pay.
+        self._request_children: dict[tuple[str | None, str, int], Any] = {}
+        self._actor_call_children: dict[tuple[str, str, str], Any] = {}
+
+    def observe_request(self, route: object, method: str, status: int, seconds: float) -> None:
+        """One public API request, labelled by its matched route's template (never the raw path)."""
+        path: str | None = getattr(route, "path", None)
+        key = (path, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            # `{id:segment}` -> `{id}`: the template as the OpenAPI document names it
+            template = _CONVERTOR.sub(r"{\1}", path or "<unmatched>")
+            child = self._request_children[key] = self.request_seconds.labels(template, method, str(status))
+        child.observe(seconds)
 
     def count_actor_call(self, actor_type: str, method: str, outcome: str) -> None:
-        self.actor_calls.labels(actor_type, method, outcome).inc()
+        key = (actor_type, method, outcome)
+        child = self._actor_call_children.get(key)
+        if child is None:
+            child = self._actor_call_children[key] = self.actor_calls.labels(actor_type, method, outcome)
+        child.inc()
 
     def count_delivery(self, topic: str, outcome: str) -> None:
         self.feed_events.labels(topic, outcome).inc()
@@ -161,11 +180,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, status.watching(send))
         finally:
-            route: Any = scope.get("route")
-            # `{id:segment}` -> `{id}`: the template as the OpenAPI document names it
-            template = _CONVERTOR.sub(r"{\1}", getattr(route, "path", None) or "<unmatched>")
-            self.metrics.request_seconds.labels(template, scope["method"], str(status.code)).observe(
-                time.perf_counter() - start
+            self.metrics.observe_request(
+                scope.get("route"), scope["method"], status.code, time.perf_counter() - start
             )
 
 

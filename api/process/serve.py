@@ -59,7 +59,7 @@ class AppServers:
         self.public_sock = public_sock or bind(settings.host, settings.port)
         self.channel_sock = channel_sock or bind(settings.channel_host, settings.channel_port)
 
-        def server(app: object) -> _Server:
+        def server(app: object, *, proxy_headers: bool = True) -> _Server:
             config = uvicorn.Config(
                 app,  # type: ignore[arg-type]
                 log_level=log_level,
@@ -68,11 +68,13 @@ class AppServers:
                 lifespan="on",
                 timeout_keep_alive=60,
                 backlog=4096,
+                proxy_headers=proxy_headers,
                 **uvicorn_options(server_limits(settings)),
             )
             return _Server(config)
 
-        self.channel = server(create_channel_app(settings, shared=self.shared))
+        # Only the sidecar calls the channel, directly: no proxy's X-Forwarded-* to honour there.
+        self.channel = server(create_channel_app(settings, shared=self.shared), proxy_headers=False)
         self.public = server(create_app(settings, shared=self.shared))
 
     @property
