@@ -38,7 +38,7 @@ from api.plain_endpoint import raw_route
 from api.process.logs import sdk_logger_options
 from api.process.settings import Settings, series_settings
 from api.process.shared import Shared
-from api.process.sidecar_link import sidecar_http, wait_for_sidecar
+from api.process.sidecar_link import actor_host_http, sidecar_http, wait_for_sidecar
 from api.webhooks import open_webhooks
 from todo_actors.client import ActorProxies, PooledActorClient
 from todo_actors.config import ActorsConfig
@@ -86,9 +86,11 @@ def create_channel_app(
             await wait_for_sidecar(settings, http)
             serializer = PydanticSerializer()
             proxies = ActorProxies(PooledActorClient(http, serializer), serializer)
+            host_http = actor_host_http(settings)
+            stack.push_async_callback(host_http.close)
             events_publisher = publisher
             if events_publisher is None:
-                events_publisher = DaprPublisher(http, trace_context=outgoing_headers)
+                events_publisher = DaprPublisher(host_http, trace_context=outgoing_headers)
             config = ActorsConfig(
                 pubsub_name=settings.pubsub,
                 task_events_topic=TASK_EVENTS_TOPIC,
@@ -99,8 +101,8 @@ def create_channel_app(
                 ),
                 clock=clock or shared.clock.now,
                 publisher=events_publisher,
-                # State, reminder and timer calls of the actors share the process's connections.
-                actor_client=proxies.client,
+                # State, reminder and timer calls of the actors: on connections of their own.
+                actor_client=PooledActorClient(host_http, serializer),
             )
             await register_actors(ActorRuntime, config)
             webhooks = open_webhooks(settings, proxies.client.http, clock=clock or shared.clock.now)

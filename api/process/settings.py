@@ -85,6 +85,8 @@ class Settings(BaseModel):
     dapr_grpc_port: int = Field(50001, ge=1, le=65535)
     dapr_api_token: SecretStr | None = None
     sidecar_wait_seconds: float = Field(30.0, gt=0)
+    # Connections per pool to the sidecar's HTTP API: one pool for callers, one for the hosted actors.
+    sidecar_connections: int = Field(256, ge=1, le=4096)
     state_store: str = "statestore"
     pubsub: str = "pubsub"
     # auth: the secret itself, or where to read it in a Dapr secret store
@@ -191,6 +193,7 @@ ENV_NAMES: dict[str, str] = {
     "DAPR_GRPC_PORT": "dapr_grpc_port",
     "DAPR_API_TOKEN": "dapr_api_token",
     "TODO_SIDECAR_WAIT_SECONDS": "sidecar_wait_seconds",
+    "TODO_SIDECAR_CONNECTIONS": "sidecar_connections",
     "TODO_STATE_STORE": "state_store",
     "TODO_PUBSUB": "pubsub",
     "TODO_JWT_SECRET": "jwt_secret",

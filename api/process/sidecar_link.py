@@ -19,7 +19,14 @@ from api.process.shared import Shared
 from sidecar.wire.http1 import WireError
 from todo_actors.sidecar_http import SidecarHttp, SidecarHttpError
 
-__all__ = ["SidecarError", "grpc_status", "open_dapr_client", "sidecar_http", "wait_for_sidecar"]
+__all__ = [
+    "SidecarError",
+    "actor_host_http",
+    "grpc_status",
+    "open_dapr_client",
+    "sidecar_http",
+    "wait_for_sidecar",
+]
 
 SidecarError = (grpc.RpcError, DaprInternalError, SidecarHttpError, WireError)
 """What a call to the sidecar raises when the sidecar refuses or fails it, or cannot be reached: a gRPC
@@ -36,9 +43,29 @@ def sidecar_http(settings: Settings, shared: Shared) -> SidecarHttp:
     with _made:
         if shared.sidecar is None:
             shared.sidecar = SidecarHttp(
-                settings.dapr_http_endpoint, api_token=settings.dapr_token, extra_headers=outgoing_headers
+                settings.dapr_http_endpoint,
+                api_token=settings.dapr_token,
+                extra_headers=outgoing_headers,
+                max_connections=settings.sidecar_connections,
             )
         return shared.sidecar
+
+
+def actor_host_http(settings: Settings) -> SidecarHttp:
+    """The hosted actors' own client to the sidecar (their state, reminder, timer and publish calls), apart
+    from `sidecar_http`'s.
+
+    A call that waits for an actor turn (a public request, a delivery's owner lookup, a workflow activity)
+    holds a connection of its pool until the turn is done, and the turn needs a connection for its state.
+    In one pool, as many waiting callers as the pool has connections would leave no turn a connection,
+    and every caller would wait for its timeout. The turns' calls never wait for a turn, so their own pool
+    always drains."""
+    return SidecarHttp(
+        settings.dapr_http_endpoint,
+        api_token=settings.dapr_token,
+        extra_headers=outgoing_headers,
+        max_connections=settings.sidecar_connections,
+    )
 
 
 async def wait_for_sidecar(settings: Settings, http: SidecarHttp) -> None:

@@ -6,6 +6,7 @@ test is bounded to a few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -28,6 +29,7 @@ from tests.harness import engine_env, up_command
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER_TIMEOUT, BODY_IDLE, MAX_HEADER = 1.0, 1.0, 16_384
+SIDECAR_CONNECTIONS = 2  # per pool: far fewer than the concurrent requests some tests send
 
 
 @dataclass
@@ -48,6 +50,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "TODO_BODY_IDLE_TIMEOUT": str(BODY_IDLE),
         "TODO_MAX_HEADER_BYTES": str(MAX_HEADER),
         "TODO_JWT_MAX_TTL": "3600",
+        "TODO_SIDECAR_CONNECTIONS": str(SIDECAR_CONNECTIONS),
     }
     proc = subprocess.Popen(
         up_command(data, "--dev-clock"), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -270,3 +273,29 @@ def test_a_large_body_on_a_kept_alive_connection_does_not_count_as_the_next_requ
             r = c.post("/v1/batch", json={"commands": commands})
             assert r.status_code == 200, r.text
             assert c.get("/health/live").status_code == 200
+
+
+def test_more_callers_waiting_for_one_actor_than_connections_all_complete(engine: Engine) -> None:
+    """Each waiting request holds a connection of the callers' pool until the actor's turn is done; the
+    turn's state calls use the actors' own pool. In one pool the callers would hold every connection, each
+    turn would wait for one, and every request would end in the client's 60 s timeout."""
+    headers = {"Authorization": f"Bearer {engine.token}"}
+
+    async def adds() -> tuple[list[int], float, set[str]]:
+        async with httpx.AsyncClient(base_url=engine.url, headers=headers, timeout=120) as client:
+            created = await client.post("/v1/lists", json={"title": "hot"})
+            assert created.status_code == 201, created.text
+            list_id = created.json()["id"]
+            start = time.monotonic()
+            replies = await asyncio.gather(
+                *(client.post(f"/v1/lists/{list_id}/items", json={"title": f"t{n}"}) for n in range(12))
+            )
+            elapsed = time.monotonic() - start
+            page = await client.get(f"/v1/lists/{list_id}/items", params={"limit": 50})
+            titles = {item["title"] for item in page.json()["items"]}
+            return [r.status_code for r in replies], elapsed, titles
+
+    statuses, elapsed, titles = asyncio.run(adds())
+    assert statuses == [201] * 12
+    assert titles == {f"t{n}" for n in range(12)}
+    assert elapsed < 30, f"12 adds to one list over {SIDECAR_CONNECTIONS} connections took {elapsed:.1f} s"
