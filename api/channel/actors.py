@@ -5,6 +5,7 @@ difference."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -13,8 +14,10 @@ from dapr.clients.exceptions import ERROR_CODE_UNKNOWN, DaprInternalError
 from dapr.serializers import DefaultJSONSerializer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
+from api.middleware.body_limit import read_body
 from api.plain_endpoint import raw_route
 
 __all__ = ["actor_routes"]
@@ -23,7 +26,9 @@ log = logging.getLogger("api.channel")
 
 # What the SDK's actor routes send a method's (already serialized) result as.
 _RESULT_TYPE = "application/json; utf-8"
-_REENTRANCY_HEADER = "dapr-reentrancy-id"
+_REENTRANCY_HEADER = b"dapr-reentrancy-id"
+_RESULT_HEADER = (b"content-type", _RESULT_TYPE.encode())
+_ERROR_HEADER = (b"content-type", b"application/json")
 _BASE = "/actors/{actor_type}/{actor_id}"
 
 Call = Callable[[Request], Awaitable[Response]]
@@ -44,16 +49,42 @@ def _runtime_errors(call: Call) -> Call:
     return endpoint
 
 
-async def _method(request: Request) -> Response:
-    p = request.path_params
-    result = await ActorRuntime.dispatch(
-        p["actor_type"],
-        p["actor_id"],
-        p["method"],
-        await request.body(),
-        request.headers.get(_REENTRANCY_HEADER),
-    )
-    return Response(result, media_type=_RESULT_TYPE)
+class _MethodEndpoint:
+    """`PUT /actors/{type}/{id}/method/{method}`: every actor call of the app passes here, so it answers in
+    two ASGI messages, without request and response objects; errors as `_runtime_errors` answers them."""
+
+    def __init__(self) -> None:
+        self.route = Route(_BASE + "/method/{method}", self, methods=["PUT"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.route  # spans name the matched route
+        p = scope["path_params"]
+        reentrancy: str | None = None
+        for name, value in scope["headers"]:
+            if name == _REENTRANCY_HEADER:
+                reentrancy = value.decode("latin-1")
+        header = _RESULT_HEADER
+        try:
+            body = await read_body(receive)
+            result = await ActorRuntime.dispatch(
+                p["actor_type"], p["actor_id"], p["method"], body, reentrancy
+            )
+            status = 200
+        except DaprInternalError as exc:
+            status, header = 500, _ERROR_HEADER
+            result = _json(exc.as_json_safe_dict())  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            log.debug("actor call %s failed: %r", scope["path"], exc)
+            status, header = 500, _ERROR_HEADER
+            result = _json({"message": repr(exc), "errorCode": ERROR_CODE_UNKNOWN})
+        headers = [header, (b"content-length", b"%d" % len(result))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": result})
+
+
+def _json(content: object) -> bytes:
+    """As Starlette's `JSONResponse` renders it."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 async def _reminder(request: Request) -> Response:
@@ -85,7 +116,7 @@ def actor_routes() -> list[BaseRoute]:
         return JSONResponse({"status": "ok"})
 
     return [
-        raw_route(_BASE + "/method/{method}", ["PUT"], _runtime_errors(_method)),
+        _MethodEndpoint().route,
         raw_route(_BASE + "/method/remind/{name}", ["PUT"], _runtime_errors(_reminder)),
         raw_route(_BASE + "/method/timer/{name}", ["PUT"], _runtime_errors(_timer)),
         raw_route(_BASE, ["DELETE"], _runtime_errors(_deactivate)),
