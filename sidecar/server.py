@@ -220,6 +220,8 @@ class Sidecar:
         await self._start_metrics()
         if self.membership is not None:
             self.membership.join(cfg.app_id, "default", cfg.host, self.http_port, self.grpc_port)
+            self.membership.serve_workflows(self.workflows.receive_remote)
+            self.workflows.connect_apps(self.membership.send_workflow)
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidecar.actors.runtime import ActorHost
-from sidecar.hosts.internal import ActorForwarding, InternalRoutes
-from sidecar.hosts.peers import PeerClients, RegistryResolver
+from sidecar.hosts.internal import ActorForwarding, InternalRoutes, WorkflowReceiver
+from sidecar.hosts.peers import (
+    CALLER_APP_HEADER,
+    INTERNAL_PREFIX,
+    WORKFLOW_FIELD_PREFIX,
+    PeerClients,
+    RegistryResolver,
+)
 from sidecar.hosts.registry import HostRegistry
 from sidecar.invoke import Invoker, LocalResolver
 
@@ -33,15 +40,42 @@ class HostMembership:
         if not isinstance(local, LocalResolver):
             raise TypeError("the host registry extends the invoker's LocalResolver")
         invoker.resolver = RegistryResolver(local, self.registry, self.clients)
+        self.app_id = ""
+        self.namespace = "default"
+        self._workflows: WorkflowReceiver | None = None
 
     def http_app(self, api: ASGIApp, local: ASGIApp) -> ASGIApp:
         """The peers' internal routes in front of `api` (which checks the API token); `local` is below it."""
-        return InternalRoutes(api, local, self.invoker, self.registry.secret)
+        return InternalRoutes(api, local, self.invoker, self.registry.secret, self._receive_workflow)
+
+    def serve_workflows(self, receiver: WorkflowReceiver) -> None:
+        """Peers' workflow messages (activities, children, results for this app) go to `receiver`."""
+        self._workflows = receiver
+
+    async def _receive_workflow(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+        if self._workflows is None:
+            raise LookupError("this sidecar runs no workflow engine")
+        await self._workflows(caller, what, fields, body)
+
+    async def send_workflow(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+        """One workflow message to a sidecar of `app_id`; returns once that sidecar committed it."""
+        peers = self.registry.find_app(app_id, self.namespace)
+        if not peers:
+            raise LookupError(
+                f"no sidecar of app {app_id!r} is running on this host ({self.registry.directory})"
+            )
+        headers = {WORKFLOW_FIELD_PREFIX + k: v for k, v in fields.items()}
+        headers[CALLER_APP_HEADER] = self.app_id
+        headers["content-type"] = "application/x-protobuf"
+        reply = await self.clients.send(peers[0], "POST", f"{INTERNAL_PREFIX}workflows/{what}", body, headers)
+        if reply.status != 204:
+            raise OSError(f"app {app_id!r} answered {reply.status}: {reply.body.decode('utf-8', 'replace')}")
 
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
         return ActorForwarding(app, host, self.registry, self.clients)
 
     def join(self, app_id: str, namespace: str, host: str, http_port: int, grpc_port: int) -> None:
+        self.app_id, self.namespace = app_id, namespace
         self.registry.register(app_id, namespace, host, http_port, grpc_port)
 
     def claim_actor_types(self, host: ActorHost) -> None:
