@@ -74,6 +74,12 @@ class HostMembership:
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
         return ActorForwarding(app, host, self.registry, self.clients)
 
+    def find_grpc_peer(self, app_id: str) -> tuple[str, int] | None:
+        """(host, gRPC API port) of a live sidecar of `app_id` ("id" or "id.namespace"), else None."""
+        name, _, namespace = app_id.partition(".")
+        peers = self.registry.find_app(name, namespace or self.namespace)
+        return (peers[0].host, peers[0].grpc_port) if peers else None
+
     def join(self, app_id: str, namespace: str, host: str, http_port: int, grpc_port: int) -> None:
         self.app_id, self.namespace = app_id, namespace
         self.registry.register(app_id, namespace, host, http_port, grpc_port)
