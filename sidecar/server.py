@@ -31,6 +31,7 @@ from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
 from sidecar.hosts import HostMembership
+from sidecar.hosts.clock import LocalClock
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
@@ -223,6 +224,9 @@ class Sidecar:
             self.membership.join(cfg.app_id, "default", cfg.host, self.http_port, self.grpc_port)
             self.membership.serve_workflows(self.workflows.receive_remote)
             self.workflows.connect_apps(self.membership.send_workflow)
+            if isinstance(self.clock, ManualClock) and self.timeskip is not None:
+                local = LocalClock(self.clock, self.timeskip, self.save_dev_clock)
+                await self.membership.share_clock(local)
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",

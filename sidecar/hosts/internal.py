@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,10 +38,12 @@ from sidecar.invoke import CallerIdentity, InvokeFailure, Invoker, InvokeRequest
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ActorForwarding", "InternalRoutes", "WorkflowReceiver"]
+__all__ = ["ActorForwarding", "ClockHandler", "InternalRoutes", "WorkflowReceiver"]
 
 # (caller app, what, fields, body) -> None once committed: a peer's workflow message (workflows/crossapp.py)
 WorkflowReceiver = Callable[[str, str, Mapping[str, str], bytes], Awaitable[None]]
+# (verb, query, body) -> JSON answer, or None without a dev clock: a peer's look at this clock (clock.py)
+ClockHandler = Callable[[str, str, bytes], Awaitable["dict[str, object] | None"]]
 
 log = logging.getLogger("sidecar.hosts")
 
@@ -84,13 +87,20 @@ class InternalRoutes:
     `local` is the API below the token check, where forwarded actor calls go."""
 
     def __init__(
-        self, api: ASGIApp, local: ASGIApp, invoker: Invoker, secret: str, workflows: WorkflowReceiver
+        self,
+        api: ASGIApp,
+        local: ASGIApp,
+        invoker: Invoker,
+        secret: str,
+        workflows: WorkflowReceiver,
+        clock: ClockHandler,
     ) -> None:
         self.api = api
         self.local = local
         self.invoker = invoker
         self.secret = secret.encode()
         self.workflows = workflows
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -104,6 +114,13 @@ class InternalRoutes:
         rest = path[len(INTERNAL_PREFIX) :]
         if rest.startswith("invoke/"):
             await self._invoke(scope, receive, send, rest[len("invoke/") :])
+        elif rest == "clock":
+            query = scope.get("query_string", b"").decode("latin-1")
+            state = await self.clock(scope["method"], query, await _body(receive))
+            if state is None:
+                await _answer(send, 404, [("content-type", "text/plain")], b"this sidecar has no dev clock")
+            else:
+                await _answer(send, 200, [("content-type", "application/json")], json.dumps(state).encode())
         elif rest.startswith("workflows/"):
             await self._workflow(scope, receive, send, rest[len("workflows/") :])
         elif rest.startswith("actors/"):

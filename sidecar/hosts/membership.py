@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidecar.actors.runtime import ActorHost
+from sidecar.hosts.clock import ClockPeers, LocalClock
 from sidecar.hosts.internal import ActorForwarding, InternalRoutes, WorkflowReceiver
 from sidecar.hosts.peers import (
     CALLER_APP_HEADER,
@@ -43,10 +44,23 @@ class HostMembership:
         self.app_id = ""
         self.namespace = "default"
         self._workflows: WorkflowReceiver | None = None
+        self._clock: LocalClock | None = None
 
     def http_app(self, api: ASGIApp, local: ASGIApp) -> ASGIApp:
         """The peers' internal routes in front of `api` (which checks the API token); `local` is below it."""
-        return InternalRoutes(api, local, self.invoker, self.registry.secret, self._receive_workflow)
+        return InternalRoutes(
+            api, local, self.invoker, self.registry.secret, self._receive_workflow, self._clock_state
+        )
+
+    async def share_clock(self, local: LocalClock) -> None:
+        """Run `local` (this sidecar's dev clock) as one clock with the host's other dev clocks."""
+        peers = ClockPeers(self.registry, self.clients)
+        local.timeskip.peers = peers
+        self._clock = local
+        await peers.join(local)
+
+    async def _clock_state(self, verb: str, query: str, body: bytes) -> dict[str, object] | None:
+        return None if self._clock is None else await self._clock.handle(verb, query, body)
 
     def serve_workflows(self, receiver: WorkflowReceiver) -> None:
         """Peers' workflow messages (activities, children, results for this app) go to `receiver`."""

@@ -82,7 +82,8 @@ def sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sidecar
     tmp: Path = tmp_path_factory.mktemp("grpc-proxy")
     (tmp / "back.yaml").write_text(DENY_FRONT_FAIL)
     app = App()
-    app.add_external_service(lambda handler, server: server.add_generic_rpc_handlers((handler,)), Greeter())
+    serve = lambda handler, server: server.add_generic_rpc_handlers((handler,))  # noqa: E731
+    app.add_external_service(serve, Greeter())  # type: ignore[no-untyped-call]
     back = {"api_token": BACK_TOKEN, "app_token": BACK_APP_TOKEN, "config_path": tmp / "back.yaml"}
     with grpc_app_and_front(tmp, app, front={"api_token": FRONT_TOKEN}, **back) as pair:
         yield pair

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc as stubs
 import grpc
@@ -102,7 +103,14 @@ def register_billing(rt: WorkflowRuntime) -> None:
 class App:
     """One app's sidecar (restartable on its ports and data) and its workflow worker."""
 
-    def __init__(self, data: Path, app_id: str, clock: ManualClock, registry: Path, register: object) -> None:
+    def __init__(
+        self,
+        data: Path,
+        app_id: str,
+        clock: ManualClock,
+        registry: Path,
+        register: Callable[[WorkflowRuntime], None],
+    ) -> None:
         self.data, self.app_id, self.clock, self.registry, self.register = (
             data,
             app_id,
@@ -119,7 +127,7 @@ class App:
             self.data, app_id=self.app_id, clock=self.clock, registry_dir=self.registry, **self.ports
         ).start()
         self.ports = {"http_port": self.sidecar.http_port, "grpc_port": self.sidecar.grpc_port}
-        self.worker = start_worker(self.sidecar.grpc_port, self.register)  # type: ignore[arg-type]
+        self.worker = start_worker(self.sidecar.grpc_port, self.register)
         return self
 
     def stop_sidecar(self) -> None:
@@ -162,7 +170,7 @@ def client(apps: tuple[App, App]) -> Iterator[DaprWorkflowClient]:
     close_client(wf_client)
 
 
-def finished(client: DaprWorkflowClient, iid: str, timeout: int = 20) -> tuple[WorkflowStatus, object]:
+def finished(client: DaprWorkflowClient, iid: str, timeout: int = 20) -> tuple[WorkflowStatus, Any]:
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=timeout)
     assert state is not None
     return state.runtime_status, json.loads(state.serialized_output or "null")
@@ -170,7 +178,7 @@ def finished(client: DaprWorkflowClient, iid: str, timeout: int = 20) -> tuple[W
 
 def raw_history(port: int, iid: str) -> list[pb.HistoryEvent]:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = stubs.TaskHubSidecarServiceStub(channel)
+        stub = stubs.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
         return list(stub.GetInstanceHistory(pb.GetInstanceHistoryRequest(instanceId=iid)).events)
 
 
