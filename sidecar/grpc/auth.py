@@ -11,6 +11,9 @@ import grpc
 
 __all__ = ["TokenInterceptor"]
 
+# The sidecar's own services: the host secret never stands in for the API token on them.
+_SERVED = ("/dapr.proto.", "/TaskHubSidecarService/")
+
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, token: str | None, peer: Callable[[object], bool] | None = None) -> None:
@@ -41,7 +44,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if hmac.compare_digest(given, self._token):
             return await continuation(handler_call_details)
         method = str(handler_call_details.method or "")
-        if self._peer is not None and not method.startswith("/dapr.proto.") and self._peer(secret):
+        if self._peer is not None and not method.startswith(_SERVED) and self._peer(secret):
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
         if handler is not None and handler.response_streaming:

@@ -175,3 +175,9 @@ def test_errors_of_the_proxy(sidecars: tuple[SidecarThread, SidecarThread]) -> N
     with pytest.raises(grpc.RpcError) as bad_secret:
         _unary(back.grpc_port, "/my.pkg.Greeter/SayHello", b"", forged)
     assert bad_secret.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert back.sidecar.membership is not None
+    secret = (("dapr-internal-host-secret", back.sidecar.membership.registry.secret),)
+    for api in ("/dapr.proto.runtime.v1.Dapr/GetMetadata", "/TaskHubSidecarService/Hello"):
+        with pytest.raises(grpc.RpcError) as not_a_token:  # the host secret stands in for no API token
+            _unary(back.grpc_port, api, b"", secret)
+        assert not_a_token.value.code() == grpc.StatusCode.UNAUTHENTICATED

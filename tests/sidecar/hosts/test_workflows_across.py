@@ -5,6 +5,10 @@ each with its own `WorkflowRuntime`. Results come back durably, once, with the r
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -320,3 +324,68 @@ def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowC
     assert start.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "StartInstance routed to another app is not supported" in str(start.value.details())
     assert client.get_workflow_state("remote-start-1") is None
+
+
+class BillingProcess:
+    """Billing's sidecar as `python -m sidecar run`, killable with -9, restarted on its gRPC port and data."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.grpc = 0
+
+    def start(self) -> None:
+        port_file = self.tmp / "billing.ports"
+        port_file.unlink(missing_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "sidecar",
+            "run",
+            "--app-id",
+            BILLING,
+            "--data-dir",
+            str(self.tmp / "billing"),
+        ]
+        cmd += ["--registry-dir", str(self.tmp / "registry"), "--port-file", str(port_file)]
+        cmd += ["--dapr-http-port", "0", "--dapr-grpc-port", str(self.grpc), "--log-level", "warn"]
+        self.proc = subprocess.Popen(cmd)
+        ports = json.loads(eventually(lambda: port_file.exists() and port_file.read_text(), timeout=30))
+        self.grpc = ports["grpc"]
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+
+@pytest.mark.slow
+def test_billing_killed_with_minus_9_mid_activity_still_records_one_result(tmp_path: Path) -> None:
+    billing = BillingProcess(tmp_path)
+    billing.start()
+    orders = App(tmp_path / "orders", ORDERS, ManualClock(), tmp_path / "registry", register_orders).start()
+    worker = start_worker(billing.grpc, register_billing)
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(orders.grpc_port))
+    try:
+        gate.clear()
+        before = ran["slow_charge"]
+        iid = client.schedule_new_workflow(order_slow, input=41)
+        eventually(lambda: ran["slow_charge"] - before == 1, timeout=20)
+        billing.kill9()  # the activity's answer has nowhere to go; billing's own record of the call survives
+        gate.set()
+        billing.start()  # same gRPC port: the worker reconnects and is given the activity again
+        assert finished(client, iid, timeout=60) == (WorkflowStatus.COMPLETED, 42)
+        kinds = [e.event_type for e in client.get_workflow_history(iid)]
+        assert kinds.count(Kind.TASK_COMPLETED) == 1
+        assert ran["slow_charge"] - before == 2  # at least once: run again after the crash, recorded once
+    finally:
+        gate.set()
+        close_client(client)
+        stop_worker(worker)
+        orders.stop()
+        billing.stop()
