@@ -5,10 +5,6 @@ each with its own `WorkflowRuntime`. Results come back durably, once, with the r
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,6 +29,7 @@ from sidecar.hosts.peers import CALLER_APP_HEADER, SECRET_HEADER, WORKFLOW_FIELD
 from sidecar.thread import SidecarThread
 from sidecar.wire.http1 import Http1Client
 from sidecar.workflows.history import pb
+from tests.harness import SidecarProcess
 from tests.sidecar.workflows.support import close_client, eventually, fresh, start_worker, stop_worker
 from tests.stack import sidecar_thread
 
@@ -326,47 +323,9 @@ def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowC
     assert client.get_workflow_state("remote-start-1") is None
 
 
-class BillingProcess:
-    """Billing's sidecar as `python -m sidecar run`, killable with -9, restarted on its gRPC port and data."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.grpc = 0
-
-    def start(self) -> None:
-        port_file = self.tmp / "billing.ports"
-        port_file.unlink(missing_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "sidecar",
-            "run",
-            "--app-id",
-            BILLING,
-            "--data-dir",
-            str(self.tmp / "billing"),
-        ]
-        cmd += ["--registry-dir", str(self.tmp / "registry"), "--port-file", str(port_file)]
-        cmd += ["--dapr-http-port", "0", "--dapr-grpc-port", str(self.grpc), "--log-level", "warn"]
-        self.proc = subprocess.Popen(cmd)
-        ports = json.loads(eventually(lambda: port_file.exists() and port_file.read_text(), timeout=30))
-        self.grpc = ports["grpc"]
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-
-
 @pytest.mark.slow
 def test_billing_killed_with_minus_9_mid_activity_still_records_one_result(tmp_path: Path) -> None:
-    billing = BillingProcess(tmp_path)
+    billing = SidecarProcess(tmp_path / "billing", BILLING, "--registry-dir", str(tmp_path / "registry"))
     billing.start()
     orders = App(tmp_path / "orders", ORDERS, ManualClock(), tmp_path / "registry", register_orders).start()
     worker = start_worker(billing.grpc, register_billing)
