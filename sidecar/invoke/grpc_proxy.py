@@ -93,7 +93,7 @@ class GrpcProxy(grpc.GenericRpcHandler):  # type: ignore[misc]
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(_drain(requests), _DRAIN_SECONDS)
             await context.abort(refused.code, refused.message)
-        call = multicallable(requests, metadata=tuple(metadata))
+        call = multicallable(requests, metadata=tuple(metadata), timeout=context.time_remaining())
         try:
             initial = tuple(await call.initial_metadata())
             if initial:

@@ -63,6 +63,8 @@ class Greeter(grpc.GenericRpcHandler):  # type: ignore[misc]
         seen["dapr-app-id"] = md.get("dapr-app-id", "")
         seen["secret"] = md.get("dapr-internal-host-secret", "")
         seen["body"] = request.decode()
+        remaining = context.time_remaining()
+        seen["deadline"] = "yes" if remaining is not None and remaining <= 12 else f"no: {remaining}"  # ~10 s
         return json.dumps(seen).encode()
 
     def chat(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -103,6 +105,7 @@ def test_a_unary_call_is_proxied_to_the_app(sidecars: tuple[SidecarThread, Sidec
     reply, call = _unary(sidecar.grpc_port, "/my.pkg.Greeter/SayHello", b"world", metadata)
     seen = json.loads(reply)
     assert seen["body"] == "world" and seen["x-mine"] == "kept"
+    assert seen["deadline"] == "yes"  # the caller's deadline reaches the app
     assert seen["dapr-caller-app-id"] == ("front" if via == "other app's sidecar" else "grpc-back")
     assert seen["dapr-callee-app-id"] == "grpc-back"
     # The app sees its own APP_API_TOKEN, never the caller's API token, the app id or the host secret.
