@@ -109,6 +109,16 @@ class GrpcAppChannel(ChannelBase):
         assert self._v1 is not None and self._alpha is not None and self._health is not None
         return self._v1, self._alpha, self._health
 
+    def proxy_call(self, method: str) -> Any:
+        """`method` of the app as a raw stream-stream call (gRPC proxying passes messages through)."""
+        self._stubs()
+        assert self._channel is not None
+        return self._channel.stream_stream(method)
+
+    def call_headers(self) -> dict[str, str]:
+        """What every call to the app carries (APP_API_TOKEN, the dev clock's offset)."""
+        return self._call_headers(None)
+
     async def _call(
         self,
         name: str,

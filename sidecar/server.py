@@ -28,12 +28,14 @@ from sidecar.daprconfig import DaprConfiguration, load_configuration
 from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
 from sidecar.db import Database
 from sidecar.grpc.auth import TokenInterceptor
-from sidecar.grpc.dapr_service import ProxyRefusal, add_dapr_service
+from sidecar.grpc.dapr_service import add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
 from sidecar.hosts import HostMembership
+from sidecar.hosts.clock import LocalClock
 from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
+from sidecar.invoke.grpc_proxy import GrpcProxy
 from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
@@ -220,6 +222,11 @@ class Sidecar:
         await self._start_metrics()
         if self.membership is not None:
             self.membership.join(cfg.app_id, "default", cfg.host, self.http_port, self.grpc_port)
+            self.membership.serve_workflows(self.workflows.receive_remote)
+            self.workflows.connect_apps(self.membership.send_workflow)
+            if isinstance(self.clock, ManualClock) and self.timeskip is not None:
+                local = LocalClock(self.clock, self.timeskip, self.save_dev_clock)
+                await self.membership.share_clock(local)
         self.outbound_ready.set()
         log.info(
             "dapr sidecar %r listening: HTTP %s:%d, gRPC %s:%d, data in %s",
@@ -352,10 +359,16 @@ class Sidecar:
         log.info("metrics on http://%s:%d/metrics", self.config.host, port)
 
     async def _start_grpc(self) -> None:
-        server = grpc.aio.server(interceptors=[TokenInterceptor(self.config.api_token)], options=GRPC_OPTIONS)
+        self.grpc_proxy = GrpcProxy(
+            self.invoker,
+            self.membership.find_grpc_peer if self.membership is not None else None,
+            self.membership.registry.secret if self.membership is not None else None,
+        )
+        interceptor = TokenInterceptor(self.config.api_token, self.grpc_proxy.trusts)
+        server = grpc.aio.server(interceptors=[interceptor], options=GRPC_OPTIONS)
         add_dapr_service(server, self)
         add_workflow_service(server, self.workflows)
-        server.add_generic_rpc_handlers((ProxyRefusal(),))  # after every service: only unknown methods
+        server.add_generic_rpc_handlers((self.grpc_proxy,))  # after every service: only unknown methods
         self.grpc_port = server.add_insecure_port(f"{self.config.host}:{self.config.grpc_port}")
         if self.grpc_port == 0:
             raise OSError(f"could not bind gRPC port {self.config.grpc_port}")
@@ -422,6 +435,7 @@ class Sidecar:
         await self.pubsub.stop()
         self.configuration.stop_streams()
         await self._grpc.stop(grace=1.0)
+        await self.grpc_proxy.close()
         self._http.should_exit = True
         await asyncio.gather(self._http_task, return_exceptions=True)
         if self._metrics is not None:

@@ -6,6 +6,8 @@ actor reminders, workflow timers, bindings; actor timers), waits until the work 
 (app calls answered, workflow work done and its new timers stored, deliveries acknowledged, nothing
 pending for a short while), and repeats until the target. Downtime is a different thing: the stored
 clock of a stopped engine is moved (`todo-engine clock advance`) and catch-up policies apply on restart.
+Sidecars on one host registry share one clock (`peers`, sidecar/hosts/clock.py): an advance on any of them
+steps through everyone's due instants, moves every clock with it and waits for every sidecar to settle.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sidecar.clock import ManualClock
 
@@ -23,6 +26,16 @@ log = logging.getLogger("sidecar.timeskip")
 
 Busy = Callable[[], str | None]  # what is still working, or None when quiet
 NextDue = Callable[[float], Awaitable[float | None]]  # the earliest due instant after `now`
+
+
+class Peers(Protocol):
+    """The other dev clocks of the host: each step moves them too."""
+
+    async def next_due(self, now: float) -> float | None: ...
+
+    async def busy(self) -> dict[str, str]: ...
+
+    async def sync(self, offset: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class TimeSkipper:
         self._on_step = on_step or (lambda: None)
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[AdvanceResult]] = set()
+        self.peers: Peers | None = None
 
     def add_busy(self, name: str, probe: Busy) -> None:
         self._busy[name] = probe
@@ -108,9 +122,9 @@ class TimeSkipper:
                     break
                 self._clock.advance(max(0.0, upcoming - self._clock.now()))
                 steps += 1
-                self._on_step()
+                await self._stepped()
             self._clock.advance(max(0.0, final_offset - self._clock.offset))
-            self._on_step()
+            await self._stepped()
             await self._quiet(settle_timeout, result)
             done = result()
             log.info("dev clock advanced %.0f s in %d step(s)", seconds, steps)
@@ -141,23 +155,41 @@ class TimeSkipper:
                 found[name] = detail
         return found
 
-    async def _next(self, now: float) -> float | None:
+    async def next_due(self, now: float) -> float | None:
+        """The earliest instant after `now` at which something of this sidecar is due."""
         times = [t for source in self._next_due if (t := await source(now)) is not None and t > now]
         return min(times) if times else None
 
+    async def _next(self, now: float) -> float | None:
+        mine = await self.next_due(now)
+        theirs = await self.peers.next_due(now) if self.peers is not None else None
+        return min((t for t in (mine, theirs) if t is not None), default=None)
+
+    async def _stepped(self) -> None:
+        self._on_step()
+        if self.peers is not None:
+            await self.peers.sync(self._clock.offset)
+
     async def _quiet(self, timeout: float, progress: Callable[[], AdvanceResult]) -> None:
-        """Return once nothing has been busy for `settle` seconds in a row."""
+        """Return once nothing (here, then at the peers too) has been busy for `settle` seconds in a row."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        quiet_since: float | None = None
         while True:
-            now = loop.time()
-            if self.busy():
-                quiet_since = None
-                if now >= end:
-                    raise NotSettled(progress(), self.busy(), timeout)
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= self._settle:
+            quiet_since: float | None = None
+            while True:
+                now = loop.time()
+                if self.busy():
+                    quiet_since = None
+                    if now >= end:
+                        raise NotSettled(progress(), self.busy(), timeout)
+                elif quiet_since is None:
+                    quiet_since = now
+                elif now - quiet_since >= self._settle:
+                    break
+                await asyncio.sleep(self._poll)
+            elsewhere = await self.peers.busy() if self.peers is not None else {}
+            if not elsewhere:
                 return
-            await asyncio.sleep(self._poll)
+            if loop.time() >= end:
+                raise NotSettled(progress(), elsewhere, timeout)
+            await asyncio.sleep(self._settle)

@@ -34,7 +34,7 @@ from sidecar.state.outbox import CONTENT_TYPE, EventPayload
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
 
-__all__ = ["DaprService", "ProxyRefusal", "add_dapr_service"]
+__all__ = ["DaprService", "add_dapr_service"]
 
 log = logging.getLogger("sidecar.grpc")
 
@@ -349,26 +349,3 @@ _fill_unimplemented()
 
 def add_dapr_service(server: grpc.aio.Server, sidecar: Sidecar) -> None:
     dapr_pb2_grpc.add_DaprServicer_to_server(DaprService(sidecar), server)  # type: ignore[no-untyped-call]
-
-
-class ProxyRefusal(grpc.GenericRpcHandler):  # type: ignore[misc]
-    """daprd's gRPC proxying (any method called with `dapr-app-id` metadata is forwarded to the app's gRPC
-    server) needs an app channel speaking gRPC; the embedded sidecar's app channel is HTTP only, so such a
-    call fails loudly here instead of answering a bare UNIMPLEMENTED. Registered after every service."""
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method = str(handler_call_details.method or "")
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        app_id = metadata.get("dapr-app-id")
-        if not app_id or method.startswith("/dapr.proto."):
-            return None
-
-        async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"gRPC proxying of {method} to app {app_id!r} needs an app channel speaking gRPC "
-                "(--app-protocol grpc), which the embedded todo-engine sidecar does not support: "
-                "invoke HTTP apps through /v1.0/invoke or InvokeService",
-            )
-
-        return grpc.stream_stream_rpc_method_handler(refuse)

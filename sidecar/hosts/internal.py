@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from sidecar.actors.runtime import ActorHost
@@ -27,6 +29,7 @@ from sidecar.hosts.peers import (
     TRAILER_PREFIX,
     TYPE_URL_HEADER,
     VERB_HEADER,
+    WORKFLOW_FIELD_PREFIX,
     PeerClients,
 )
 from sidecar.hosts.registry import HostRegistry, SidecarEntry
@@ -35,7 +38,12 @@ from sidecar.invoke import CallerIdentity, InvokeFailure, Invoker, InvokeRequest
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ActorForwarding", "InternalRoutes"]
+__all__ = ["ActorForwarding", "ClockHandler", "InternalRoutes", "WorkflowReceiver"]
+
+# (caller app, what, fields, body) -> None once committed: a peer's workflow message (workflows/crossapp.py)
+WorkflowReceiver = Callable[[str, str, Mapping[str, str], bytes], Awaitable[None]]
+# (verb, query, body) -> JSON answer, or None without a dev clock: a peer's look at this clock (clock.py)
+ClockHandler = Callable[[str, str, bytes], Awaitable["dict[str, object] | None"]]
 
 log = logging.getLogger("sidecar.hosts")
 
@@ -78,11 +86,21 @@ class InternalRoutes:
     """In front of the API's token check: `/v1.0-internal/...` from peers (host secret), the rest to `api`;
     `local` is the API below the token check, where forwarded actor calls go."""
 
-    def __init__(self, api: ASGIApp, local: ASGIApp, invoker: Invoker, secret: str) -> None:
+    def __init__(
+        self,
+        api: ASGIApp,
+        local: ASGIApp,
+        invoker: Invoker,
+        secret: str,
+        workflows: WorkflowReceiver,
+        clock: ClockHandler,
+    ) -> None:
         self.api = api
         self.local = local
         self.invoker = invoker
         self.secret = secret.encode()
+        self.workflows = workflows
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -96,6 +114,15 @@ class InternalRoutes:
         rest = path[len(INTERNAL_PREFIX) :]
         if rest.startswith("invoke/"):
             await self._invoke(scope, receive, send, rest[len("invoke/") :])
+        elif rest == "clock":
+            query = scope.get("query_string", b"").decode("latin-1")
+            state = await self.clock(scope["method"], query, await _body(receive))
+            if state is None:
+                await _answer(send, 404, [("content-type", "text/plain")], b"this sidecar has no dev clock")
+            else:
+                await _answer(send, 200, [("content-type", "application/json")], json.dumps(state).encode())
+        elif rest.startswith("workflows/"):
+            await self._workflow(scope, receive, send, rest[len("workflows/") :])
         elif rest.startswith("actors/"):
             local_path = "/v1.0/" + rest
             inner = dict(scope, path=local_path, raw_path=local_path.encode(), **{_FORWARDED: True})
@@ -133,6 +160,24 @@ class InternalRoutes:
             out += [(TRAILER_PREFIX + k, v) for k, v in reply.grpc.trailers.items()]
             out.append((TYPE_URL_HEADER, reply.type_url))
         await _answer(send, reply.status, out, reply.body)
+
+    async def _workflow(self, scope: Scope, receive: Receive, send: Send, what: str) -> None:
+        """A peer's workflow message: 204 once committed here (the peer then drops it), else 500."""
+        found = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        fields = {
+            k[len(WORKFLOW_FIELD_PREFIX) :]: v
+            for k, v in found.items()
+            if k.startswith(WORKFLOW_FIELD_PREFIX)
+        }
+        try:
+            await self.workflows(found.get(CALLER_APP_HEADER, ""), what, fields, await _body(receive))
+        except Exception as exc:
+            log.warning(
+                "workflow message %r from app %r not recorded: %s", what, found.get(CALLER_APP_HEADER), exc
+            )
+            await _answer(send, 500, [("content-type", "text/plain")], str(exc).encode())
+            return
+        await _answer(send, 204, [], b"")
 
 
 class ActorForwarding:

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidecar.actors.runtime import ActorHost
-from sidecar.hosts.internal import ActorForwarding, InternalRoutes
-from sidecar.hosts.peers import PeerClients, RegistryResolver
+from sidecar.hosts.clock import ClockPeers, LocalClock
+from sidecar.hosts.internal import ActorForwarding, InternalRoutes, WorkflowReceiver
+from sidecar.hosts.peers import (
+    CALLER_APP_HEADER,
+    INTERNAL_PREFIX,
+    WORKFLOW_FIELD_PREFIX,
+    PeerClients,
+    RegistryResolver,
+)
 from sidecar.hosts.registry import HostRegistry
 from sidecar.invoke import Invoker, LocalResolver
 
@@ -33,15 +41,61 @@ class HostMembership:
         if not isinstance(local, LocalResolver):
             raise TypeError("the host registry extends the invoker's LocalResolver")
         invoker.resolver = RegistryResolver(local, self.registry, self.clients)
+        self.app_id = ""
+        self.namespace = "default"
+        self._workflows: WorkflowReceiver | None = None
+        self._clock: LocalClock | None = None
 
     def http_app(self, api: ASGIApp, local: ASGIApp) -> ASGIApp:
         """The peers' internal routes in front of `api` (which checks the API token); `local` is below it."""
-        return InternalRoutes(api, local, self.invoker, self.registry.secret)
+        return InternalRoutes(
+            api, local, self.invoker, self.registry.secret, self._receive_workflow, self._clock_state
+        )
+
+    async def share_clock(self, local: LocalClock) -> None:
+        """Run `local` (this sidecar's dev clock) as one clock with the host's other dev clocks."""
+        peers = ClockPeers(self.registry, self.clients)
+        local.timeskip.peers = peers
+        self._clock = local
+        await peers.join(local)
+
+    async def _clock_state(self, verb: str, query: str, body: bytes) -> dict[str, object] | None:
+        return None if self._clock is None else await self._clock.handle(verb, query, body)
+
+    def serve_workflows(self, receiver: WorkflowReceiver) -> None:
+        """Peers' workflow messages (activities, children, results for this app) go to `receiver`."""
+        self._workflows = receiver
+
+    async def _receive_workflow(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+        if self._workflows is None:
+            raise LookupError("this sidecar runs no workflow engine")
+        await self._workflows(caller, what, fields, body)
+
+    async def send_workflow(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+        """One workflow message to a sidecar of `app_id`; returns once that sidecar committed it."""
+        peers = self.registry.find_app(app_id, self.namespace)
+        if not peers:
+            raise LookupError(
+                f"no sidecar of app {app_id!r} is running on this host ({self.registry.directory})"
+            )
+        headers = {WORKFLOW_FIELD_PREFIX + k: v for k, v in fields.items()}
+        headers[CALLER_APP_HEADER] = self.app_id
+        headers["content-type"] = "application/x-protobuf"
+        reply = await self.clients.send(peers[0], "POST", f"{INTERNAL_PREFIX}workflows/{what}", body, headers)
+        if reply.status != 204:
+            raise OSError(f"app {app_id!r} answered {reply.status}: {reply.body.decode('utf-8', 'replace')}")
 
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
         return ActorForwarding(app, host, self.registry, self.clients)
 
+    def find_grpc_peer(self, app_id: str) -> tuple[str, int] | None:
+        """(host, gRPC API port) of a live sidecar of `app_id` ("id" or "id.namespace"), else None."""
+        name, _, namespace = app_id.partition(".")
+        peers = self.registry.find_app(name, namespace or self.namespace)
+        return (peers[0].host, peers[0].grpc_port) if peers else None
+
     def join(self, app_id: str, namespace: str, host: str, http_port: int, grpc_port: int) -> None:
+        self.app_id, self.namespace = app_id, namespace
         self.registry.register(app_id, namespace, host, http_port, grpc_port)
 
     def claim_actor_types(self, host: ActorHost) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "TRAILER_PREFIX",
     "TYPE_URL_HEADER",
     "VERB_HEADER",
+    "WORKFLOW_FIELD_PREFIX",
     "PeerClients",
     "RegistryResolver",
 ]
@@ -54,6 +55,8 @@ GRPC_STATUS_HEADER = "dapr-internal-grpc-status"
 GRPC_MESSAGE_HEADER = "dapr-internal-grpc-message"
 TRAILER_PREFIX = "dapr-internal-trailer-"
 TYPE_URL_HEADER = "dapr-internal-type-url"
+# A workflow message's fields (instance, execution, extra) travel as headers with this prefix.
+WORKFLOW_FIELD_PREFIX = "dapr-internal-wf-"
 # What the peer's HTTP server adds or frames itself: never passed back as the app's headers.
 REPLY_DROP = frozenset({"content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"})
 

@@ -158,6 +158,15 @@ class HostRegistry:
         ).fetchall()
         return self._live(rows)
 
+    def others(self) -> list[SidecarEntry]:
+        """Every live sidecar of the host but this one, oldest first."""
+        if self._closed:
+            return []
+        rows = self._conn.execute(
+            "SELECT * FROM sidecars WHERE instance != ? ORDER BY registered, instance", (self.instance,)
+        ).fetchall()
+        return self._live(rows)
+
     def find_actor_host(self, actor_type: str) -> SidecarEntry | None:
         """The live sidecar (not this one) whose app hosts `actor_type`."""
         if self._closed:

@@ -36,6 +36,13 @@ _REAPER_PERIOD = 1.0
 _RESERVED = object()  # a turn being loaded from the database
 
 
+def _answers(work: ActivityWork, instance_id: str, task_id: int) -> bool:
+    """Whether a worker's result for (instance, task) is this work's; an activity run for another app is
+    keyed by `crossapp.remote_key`, which ends with the instance id after a separator."""
+    key = work.row.instance_id
+    return work.row.task_id == task_id and (key == instance_id or key.endswith("\x1f" + instance_id))
+
+
 class Dispatcher:
     """Owns the ready queue, the activity queue and everything in flight; runs on the event loop."""
 
@@ -204,15 +211,8 @@ class Dispatcher:
     def claim_activity(self, token: str, instance_id: str, task_id: int) -> ActivityWork | None:
         work = self._in_flight.get(token)
         if work is None and not token:
-            work = next(
-                (
-                    w
-                    for w in self._in_flight.values()
-                    if w.row.instance_id == instance_id and w.row.task_id == task_id
-                ),
-                None,
-            )
-        if work is None or work.row.instance_id != instance_id or work.row.task_id != task_id:
+            work = next((w for w in self._in_flight.values() if _answers(w, instance_id, task_id)), None)
+        if work is None or not _answers(work, instance_id, task_id):
             return None
         self._in_flight.pop(work.token, None)
         if work.stream is not None:

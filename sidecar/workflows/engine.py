@@ -9,10 +9,11 @@ flight when the previous process stopped or was killed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import grpc
@@ -20,9 +21,10 @@ import grpc
 from sidecar.clock import Clock
 from sidecar.db import Database
 from sidecar.scheduler import Scheduler
-from sidecar.workflows import control, rerun, store
+from sidecar.workflows import control, crossapp, rerun, store
 from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
+from sidecar.workflows.courier import Courier, Transport
 from sidecar.workflows.dispatch import Dispatcher
 from sidecar.workflows.history import RUNNING, STALLED, SUSPENDED, TERMINAL, event, pb
 from sidecar.workflows.lifecycle import Effects, post
@@ -81,6 +83,7 @@ class WorkflowEngine:
             health_ping_interval=health_ping_interval,
         )
         self._dispatch.on_stream_open = self._on_stream_open
+        self._courier = Courier(db, app_id)
         self._background: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -99,6 +102,7 @@ class WorkflowEngine:
         self._dispatch.mark_ready(ready)
         self._dispatch.add_activities(activities)
         armed = await self._timers.rearm()
+        self._courier.start()
         self._started = True
         log.info(
             "workflow engine started: %d instance(s) ready, %d activity(ies) re-queued, %d timer(s) armed",
@@ -111,6 +115,7 @@ class WorkflowEngine:
         if not self._started:
             return
         self._started = False
+        await self._courier.stop()
         await self._dispatch.stop()
         if self._background:  # let accepted results reach the database
             await asyncio.wait(list(self._background), timeout=5.0)
@@ -126,8 +131,28 @@ class WorkflowEngine:
 
     @property
     def app_id(self) -> str:
-        """The app this sidecar serves; workflow calls routed to any other app are refused (routing.py)."""
+        """The app this sidecar serves; client requests routed to any other app are refused (routing.py)."""
         return self._app_id
+
+    def connect_apps(self, transport: Transport) -> None:
+        """Reach other apps' sidecars (the host registry): activities and children routed to them."""
+        self._courier.transport = transport
+        self._courier.wake()
+
+    async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack)."""
+        if not self._started:
+            raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the workflow engine is not running")
+        extra = base64.b64decode(fields["extra"]) if fields.get("extra") else None
+        instance_id, execution_id = fields.get("instance", ""), fields.get("execution", "")
+        now = self._clock.now()
+
+        def record(conn: sqlite3.Connection) -> Effects:
+            fx = Effects()
+            crossapp.receive(conn, fx, caller, what, instance_id, execution_id, body, extra, now)
+            return fx
+
+        await self._apply(await self._tx.run(record))
 
     @property
     def history_traffic(self) -> HistoryTraffic:
@@ -141,6 +166,8 @@ class WorkflowEngine:
         """Work queued, in flight with a worker, or being stored; None when the engine is quiet."""
         if self._background:
             return f"{len(self._background)} workflow result(s) being stored"
+        if self._courier.sending:
+            return "a workflow message being sent to another app"
         return self._dispatch.busy()
 
     async def next_item(self, stream: WorkerStream) -> Any | None:
@@ -216,6 +243,8 @@ class WorkflowEngine:
 
         def deliver(conn: sqlite3.Connection) -> Effects:
             fx = Effects()
+            if crossapp.answer_activity(conn, fx, row, ev):
+                return fx
             if store.take_activity(conn, row.instance_id, row.generation, row.task_id):
                 post(conn, fx, row.instance_id, ev)
             return fx
@@ -374,6 +403,8 @@ class WorkflowEngine:
         self._dispatch.add_activities(fx.activities)
         self._dispatch.mark_ready(fx.ready)
         self._waiters.notify(fx.changed)
+        if fx.sent:
+            self._courier.wake()
         try:
             await self._timers.drop(fx.drop_jobs)
             await self._timers.arm(fx.timers, fx.starts)

@@ -28,11 +28,13 @@ __all__ = [
     "Effects",
     "cascade_terminate",
     "child_ids",
+    "create_child",
     "create_instance",
     "start_child",
     "first_generation",
     "notify_parent",
     "post",
+    "remote_target",
 ]
 
 
@@ -48,6 +50,7 @@ class Effects:
     cancel: list[tuple[str, int]] = field(default_factory=list)  # activities no longer wanted
     changed: set[str] = field(default_factory=set)  # status may have changed: wake waiters
     stalled: set[str] = field(default_factory=set)
+    sent: bool = False  # messages for other apps' sidecars were queued (store.outbox_add)
 
     def merge(self, other: Effects) -> None:
         self.ready |= other.ready
@@ -58,6 +61,7 @@ class Effects:
         self.cancel += other.cancel
         self.changed |= other.changed
         self.stalled |= other.stalled
+        self.sent = self.sent or other.sent
 
 
 def first_generation(now: float) -> int:
@@ -153,52 +157,81 @@ def post(conn: sqlite3.Connection, fx: Effects, instance_id: str, ev: Any) -> bo
     return True
 
 
+def remote_target(recorded: Any) -> str | None:
+    """The other app a recorded TaskScheduled or ChildWorkflowInstanceCreated is routed to, else None
+    (routed events carry this app as `sourceAppID`, so a target equal to it runs here)."""
+    if not recorded.HasField("router"):
+        return None
+    router = recorded.router
+    target = str(router.targetAppID)
+    return target if target and target != router.sourceAppID else None
+
+
 def notify_parent(conn: sqlite3.Connection, fx: Effects, child: InstanceRow, now: float) -> None:
-    """Tell a child's parent (if it still runs the same execution) that the child ended."""
+    """Tell a child's parent (if it still runs the same execution) that the child ended; a parent of
+    another app is told through the outbox (its sidecar checks the execution)."""
     if child.parent_id is None or child.parent_task_id is None:
+        return
+    parent_app = store.remote_parent(conn, child.id)
+    if parent_app is not None:
+        ev = _child_outcome(child, child.parent_task_id, now)
+        body = ev.SerializeToString()
+        store.outbox_add(conn, parent_app, "event", child.parent_id, child.parent_execution_id or "", body)
+        fx.sent = True
         return
     parent = store.get_instance(conn, child.parent_id)
     if parent is None or parent.status in TERMINAL:
         return
     if child.parent_execution_id and parent.execution_id != child.parent_execution_id:
         return  # the parent continued as new; that generation no longer waits for this child
-    task_id = child.parent_task_id
+    post(conn, fx, parent.id, _child_outcome(child, child.parent_task_id, now))
+
+
+def _child_outcome(child: InstanceRow, task_id: int, now: float) -> Any:
     if child.status == COMPLETED:
-        ev = event(
+        return event(
             now,
             childWorkflowInstanceCompleted=pb.ChildWorkflowInstanceCompletedEvent(
                 taskScheduledId=task_id, result=string_value(child.output)
             ),
         )
-    else:
-        details = pb.TaskFailureDetails()
-        if child.failure:
-            details.ParseFromString(child.failure)
-        ev = event(
-            now,
-            childWorkflowInstanceFailed=pb.ChildWorkflowInstanceFailedEvent(
-                taskScheduledId=task_id, failureDetails=details
-            ),
-        )
-    post(conn, fx, parent.id, ev)
+    details = pb.TaskFailureDetails()
+    if child.failure:
+        details.ParseFromString(child.failure)
+    return event(
+        now,
+        childWorkflowInstanceFailed=pb.ChildWorkflowInstanceFailedEvent(
+            taskScheduledId=task_id, failureDetails=details
+        ),
+    )
 
 
-def child_ids(conn: sqlite3.Connection, instance_id: str) -> list[str]:
-    """Instance ids of the children recorded in the current generation's history."""
+def child_ids(conn: sqlite3.Connection, instance_id: str, *, remote: bool = False) -> list[str]:
+    """Instance ids of the children recorded in the current generation's history that run here (with
+    `remote`: (app, id) pairs of those another app runs, as "app\x00id")."""
     ids: list[str] = []
     for blob in store.history_blobs(conn, instance_id):
         ev = pb.HistoryEvent.FromString(blob)
         if kind(ev) == "childWorkflowInstanceCreated":
-            ids.append(ev.childWorkflowInstanceCreated.instanceId)
+            target = remote_target(ev)
+            if remote and target is not None:
+                ids.append(f"{target}\x00{ev.childWorkflowInstanceCreated.instanceId}")
+            elif not remote and target is None:
+                ids.append(ev.childWorkflowInstanceCreated.instanceId)
     return ids
 
 
 def cascade_terminate(conn: sqlite3.Connection, fx: Effects, parent_id: str, now: float) -> None:
-    """Send a recursive terminate to every still-active child of a terminated parent."""
+    """Send a recursive terminate to every still-active child of a terminated parent (through the
+    outbox to a child another app runs; its sidecar ignores it if the child has ended)."""
+    ev = event(now, executionTerminated=pb.ExecutionTerminatedEvent(recurse=True))
     for child_id in child_ids(conn, parent_id):
-        ev = event(now, executionTerminated=pb.ExecutionTerminatedEvent(recurse=True))
         if post(conn, fx, child_id, ev):
             fx.changed.add(child_id)
+    for pair in child_ids(conn, parent_id, remote=True):
+        app, _, child_id = pair.partition("\x00")
+        store.outbox_add(conn, app, "event", child_id, "", ev.SerializeToString())
+        fx.sent = True
 
 
 def start_child(
@@ -223,6 +256,27 @@ def start_child(
             instanceId=parent_row.id, executionId=string_value(parent_row.execution_id)
         ),
     )
+    refusal = create_child(
+        conn, fx, parent, child_id=child_id, spec=spec, router=router, now=now, propagated=propagated
+    )
+    if refusal is not None:
+        store.inbox_append(conn, parent_row.id, [refusal])
+    return refusal is None
+
+
+def create_child(
+    conn: sqlite3.Connection,
+    fx: Effects,
+    parent: Any,
+    *,
+    child_id: str,
+    spec: Any,
+    router: Any,
+    now: float,
+    propagated: bytes | None,
+) -> bytes | None:
+    """Create the child `spec` (anything with name, input, version) of `parent` (ParentInstanceInfo); None
+    once created, else the serialized ChildWorkflowInstanceFailed (AlreadyExists) for its parent."""
     ok = create_instance(
         conn,
         fx,
@@ -235,14 +289,10 @@ def start_child(
         now=now,
         propagated=propagated,
     )
-    if not ok:
-        failed = pb.ChildWorkflowInstanceFailedEvent(
-            taskScheduledId=task_id,
-            failureDetails=failure(
-                "AlreadyExists", f"an active workflow with ID '{child_id}' already exists"
-            ),
-        )
-        store.inbox_append(
-            conn, parent_row.id, [event(now, childWorkflowInstanceFailed=failed).SerializeToString()]
-        )
-    return ok
+    if ok:
+        return None
+    failed = pb.ChildWorkflowInstanceFailedEvent(
+        taskScheduledId=parent.taskScheduledId,
+        failureDetails=failure("AlreadyExists", f"an active workflow with ID '{child_id}' already exists"),
+    )
+    return bytes(event(now, childWorkflowInstanceFailed=failed).SerializeToString())

@@ -25,10 +25,10 @@ from sidecar.workflows.history import (
     pb,
     string_value,
 )
-from sidecar.workflows.lifecycle import Effects, first_generation, start_child
+from sidecar.workflows.lifecycle import Effects, first_generation
 from sidecar.workflows.propagation import assemble
-from sidecar.workflows.routing import refused
-from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
+from sidecar.workflows.routing import dispatch_activity, dispatch_child
+from sidecar.workflows.store import InstanceRow, TimerRow
 
 __all__ = ["rerun_from_event"]
 
@@ -136,10 +136,6 @@ def _restart_open_work(
             fired.add(ev.timerFired.timerId)
     for ev in history:
         k = kind(ev)
-        if k in ("taskScheduled", "childWorkflowInstanceCreated") and ev.eventId not in done_tasks:
-            if refused(conn, row.id, ev, app_id, now):  # another app's task fails again, as it first did
-                fx.ready.add(row.id)
-                continue
         if k == "taskScheduled" and ev.eventId not in done_tasks:
             task = ev.taskScheduled
             request = pb.ActivityRequest(
@@ -157,9 +153,7 @@ def _restart_open_work(
             propagated = outgoing(task.historyPropagationScope)
             if propagated is not None:
                 request.propagatedHistory.CopyFrom(propagated)
-            act = ActivityRow(row.id, row.generation, ev.eventId, request.SerializeToString())
-            store.add_activity(conn, act)
-            fx.activities.append(act)
+            dispatch_activity(conn, fx, row, ev, request)
         elif k == "timerCreated" and ev.eventId not in fired and not is_never(ev.timerCreated.fireAt):
             at = ev.timerCreated.fireAt
             timer = TimerRow(row.id, row.generation, ev.eventId, at.seconds, at.nanos)
@@ -167,23 +161,6 @@ def _restart_open_work(
             fx.timers.append(timer)
         elif k == "childWorkflowInstanceCreated" and ev.eventId not in done_tasks:
             propagated = outgoing(ev.childWorkflowInstanceCreated.historyPropagationScope)
-            _restart_child(conn, fx, row, ev, now, propagated)
-
-
-def _restart_child(
-    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, ev: Any, now: float, propagated: Any
-) -> None:
-    spec = ev.childWorkflowInstanceCreated
-    router = ev.router if ev.HasField("router") else None
-    if not start_child(
-        conn,
-        fx,
-        row,
-        task_id=ev.eventId,
-        child_id=spec.instanceId,
-        spec=spec,
-        router=router,
-        now=now,
-        propagated=None if propagated is None else propagated.SerializeToString(),
-    ):
-        fx.ready.add(row.id)
+            blob = None if propagated is None else propagated.SerializeToString()
+            if not dispatch_child(conn, fx, row, ev, now, blob, app_id):
+                fx.ready.add(row.id)

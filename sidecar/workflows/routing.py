@@ -1,8 +1,9 @@
-"""Which app runs a workflow's activity or child workflow, and the refusal of calls meant for another app.
+"""Which app runs a workflow's activity or child workflow: here, or another app reached through the outbox.
 
-daprd sends a call whose `router.targetAppID` names another app to that app's workflow actors; the
-embedded sidecar has no route to another app's workers or instances, so such a call fails at once (a
-failed task, or a refused client request) instead of silently acting on this app.
+As in daprd, a call whose `router.targetAppID` names another app goes to that app's sidecar (daprd calls
+the target app's activity or workflow actor; here the outbox carries it, see crossapp.py and courier.py)
+and its result comes back as an event for this instance. Client requests routed to another app are still
+refused: this sidecar serves only its own app's instances.
 """
 
 from __future__ import annotations
@@ -15,49 +16,91 @@ import grpc
 
 from sidecar.workflows import store
 from sidecar.workflows.control import WorkflowError
-from sidecar.workflows.history import event, failure, kind, pb
+from sidecar.workflows.history import event, pb, string_value
+from sidecar.workflows.lifecycle import Effects, remote_target, start_child
+from sidecar.workflows.store import ActivityRow, InstanceRow
 
-__all__ = ["CROSS_APP_ERROR", "refuse_cross_app_request", "refused"]
+__all__ = ["dispatch_activity", "dispatch_child", "refuse_cross_app_request", "routed"]
 
 log = logging.getLogger("sidecar.workflows.routing")
 
-CROSS_APP_ERROR = "CrossAppWorkflowCallUnsupported"
 
-
-def refused(conn: sqlite3.Connection, instance_id: str, recorded: Any, app_id: str, now: float) -> bool:
-    """Whether `recorded` (a TaskScheduled or ChildWorkflowInstanceCreated event) targets another app;
-    if so its failure is queued in the instance's inbox (delivered next turn, as daprd delivers a
-    task failure) and nothing is dispatched. An empty target or this app's id runs here."""
-    failed = _refusal(recorded, app_id, instance_id, now)
-    if failed is None:
-        return False
-    store.inbox_append(conn, instance_id, [failed.SerializeToString()])
-    return True
-
-
-def _refusal(recorded: Any, app_id: str, instance_id: str, now: float) -> Any | None:
-    """The failure event answering `recorded` when its router targets another app, else None."""
-    target = recorded.router.targetAppID if recorded.HasField("router") else ""
-    if not target or target == app_id:
+def routed(router: Any, app_id: str) -> Any:
+    """The router recorded in history: this app as its source (as daprd records it), or None."""
+    if router is None:
         return None
-    k = kind(recorded)
-    if k == "taskScheduled":
-        what = f"activity {recorded.taskScheduled.name!r}"
-    else:
-        what = f"child workflow {recorded.childWorkflowInstanceCreated.name!r}"
-    message = _unsupported(what, target, app_id)
-    log.warning("workflow %s: %s; failing the task", instance_id, message)
-    details = failure(CROSS_APP_ERROR, message)
-    details.isNonRetriable = True
-    if k == "taskScheduled":
-        failed = pb.TaskFailedEvent(
-            taskScheduledId=recorded.eventId,
-            failureDetails=details,
-            taskExecutionId=recorded.taskScheduled.taskExecutionId,
+    recorded = pb.TaskRouter()
+    recorded.CopyFrom(router)
+    if not recorded.sourceAppID:
+        recorded.sourceAppID = app_id
+    return recorded
+
+
+def dispatch_activity(
+    conn: sqlite3.Connection, fx: Effects, row: InstanceRow, recorded: Any, request: Any
+) -> None:
+    """Queue the activity of `recorded` (a TaskScheduled event): on this app's workers, or for the app its
+    router targets (awaited by (instance, execution, task id), so a result arriving twice counts once)."""
+    target = remote_target(recorded)
+    if target is None:
+        act = ActivityRow(row.id, row.generation, recorded.eventId, request.SerializeToString())
+        store.add_activity(conn, act)
+        fx.activities.append(act)
+        return
+    store.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
+    store.outbox_add(conn, target, "activity", row.id, row.execution_id, request.SerializeToString())
+    fx.sent = True
+    log.debug("workflow %s: activity %d goes to app %r", row.id, recorded.eventId, target)
+
+
+def dispatch_child(
+    conn: sqlite3.Connection,
+    fx: Effects,
+    row: InstanceRow,
+    recorded: Any,
+    now: float,
+    propagated: bytes | None,
+    app_id: str,
+) -> bool:
+    """Create the child of `recorded` (a ChildWorkflowInstanceCreated event) here, or ask the app its router
+    targets to create it; False if it could not be created here (its failure is queued for the parent)."""
+    spec = recorded.childWorkflowInstanceCreated
+    router = recorded.router if recorded.HasField("router") else None
+    target = remote_target(recorded)
+    if target is None:
+        return start_child(
+            conn,
+            fx,
+            row,
+            task_id=recorded.eventId,
+            child_id=spec.instanceId,
+            spec=spec,
+            router=router,
+            now=now,
+            propagated=propagated,
         )
-        return event(now, taskFailed=failed)
-    child = pb.ChildWorkflowInstanceFailedEvent(taskScheduledId=recorded.eventId, failureDetails=details)
-    return event(now, childWorkflowInstanceFailed=child)
+    started = pb.ExecutionStartedEvent(
+        name=spec.name,
+        workflowInstance=pb.WorkflowInstance(instanceId=spec.instanceId),
+        parentInstance=pb.ParentInstanceInfo(
+            taskScheduledId=recorded.eventId,
+            name=string_value(row.name),
+            workflowInstance=pb.WorkflowInstance(
+                instanceId=row.id, executionId=string_value(row.execution_id)
+            ),
+            appID=app_id,
+        ),
+    )
+    if spec.HasField("input"):
+        started.input.CopyFrom(spec.input)
+    if spec.HasField("version"):
+        started.version.CopyFrom(spec.version)
+    body = event(now, router=router, executionStarted=started).SerializeToString()
+    store.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
+    store.outbox_add(conn, target, "child", row.id, row.execution_id, body, propagated)
+    fx.sent = True
+    log.debug("workflow %s: child %s goes to app %r", row.id, spec.instanceId, target)
+    return True
 
 
 def refuse_cross_app_request(method: str, request: Any, app_id: str) -> None:
@@ -65,13 +108,10 @@ def refuse_cross_app_request(method: str, request: Any, app_id: str) -> None:
     would otherwise act on this app's instance of the same id; UNIMPLEMENTED, as nothing here can serve it."""
     target = request.router.targetAppID if request.HasField("router") else ""
     if target and target != app_id:
-        message = _unsupported(method, target, app_id)
+        message = (
+            f"{method} routed to another app is not supported by the embedded sidecar: it targets app "
+            f"{target!r} (this sidecar is app {app_id!r}); call that app's sidecar (workflow activities "
+            "and child workflows of other apps are supported)"
+        )
         log.warning("%s; refusing the request", message)
         raise WorkflowError(grpc.StatusCode.UNIMPLEMENTED, message)
-
-
-def _unsupported(what: str, target: str, app_id: str) -> str:
-    return (
-        f"cross-app workflow calls are not supported by the embedded sidecar: {what} targets app "
-        f"{target!r} (this sidecar is app {app_id!r} and serves only its own app's workflows)"
-    )

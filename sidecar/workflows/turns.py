@@ -32,11 +32,10 @@ from sidecar.workflows.lifecycle import (
     Effects,
     cascade_terminate,
     notify_parent,
-    start_child,
 )
 from sidecar.workflows.propagation import Outgoing
-from sidecar.workflows.routing import refused
-from sidecar.workflows.store import ActivityRow, InstanceRow, TimerRow
+from sidecar.workflows.routing import dispatch_activity, dispatch_child, routed
+from sidecar.workflows.store import InstanceRow, TimerRow
 from sidecar.workflows.streams import delta_start
 
 __all__ = ["TurnInput", "commit_turn", "load_turn"]
@@ -231,7 +230,7 @@ def _apply_action(
 ) -> Any:
     """Record one non-completing action as history and queue its side effect."""
     which = action.WhichOneof("workflowActionType")
-    router = action.router if action.HasField("router") else None
+    router = routed(action.router, app_id) if action.HasField("router") else None
     if which == "scheduleTask":
         task = action.scheduleTask
         scheduled = pb.TaskScheduledEvent(
@@ -253,14 +252,10 @@ def _apply_action(
             if task.HasField("input"):
                 msg.input.CopyFrom(task.input)
         recorded = event(now, event_id=action.id, router=router, taskScheduled=scheduled)
-        if refused(conn, row.id, recorded, app_id, now):
-            return recorded
         propagated = outgoing.for_action(task.historyPropagationScope, recorded)
         if propagated is not None:
             request.propagatedHistory.CopyFrom(propagated)
-        act = ActivityRow(row.id, row.generation, action.id, request.SerializeToString())
-        store.add_activity(conn, act)
-        fx.activities.append(act)
+        dispatch_activity(conn, fx, row, recorded, request)
         return recorded
     if which == "createTimer":
         timer = action.createTimer
@@ -315,20 +310,9 @@ def _create_child(
     if spec.HasField("retryParentInstanceInfo"):
         created.retryParentInstanceInfo.CopyFrom(spec.retryParentInstanceInfo)
     recorded = event(now, event_id=action.id, router=router, childWorkflowInstanceCreated=created)
-    if refused(conn, row.id, recorded, app_id, now):
-        return recorded
     propagated = outgoing.for_action(spec.historyPropagationScope, recorded)
-    start_child(
-        conn,
-        fx,
-        row,
-        task_id=action.id,
-        child_id=child_id,
-        spec=spec,
-        router=router,
-        now=now,
-        propagated=None if propagated is None else propagated.SerializeToString(),
-    )
+    blob = None if propagated is None else propagated.SerializeToString()
+    dispatch_child(conn, fx, row, recorded, now, blob, app_id)
     return recorded
 
 

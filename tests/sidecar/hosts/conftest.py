@@ -4,13 +4,17 @@ caller) and `back` (the callee, with an access control list), each in front of t
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from dapr.ext.grpc import App
 
-from sidecar import ManualClock
+from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp
 from tests.sidecar.invoke import invoke_app
@@ -100,3 +104,47 @@ def pair_of_nodes(tmp: Path) -> Iterator[tuple[Node, Node]]:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node]]:
     with pair_of_nodes(tmp_path_factory.mktemp("hosts")) as nodes:
         yield nodes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def grpc_app_and_front(
+    tmp: Path, app: App, *, front: dict[str, Any] | None = None, **back: Any
+) -> Iterator[tuple[SidecarThread, SidecarThread]]:
+    """(front: the echo HTTP app's sidecar, back: the sidecar `grpc-back` of the gRPC `app`), in one host
+    registry; `back` and `front` are further `SidecarConfig` fields of each."""
+    port = _free_port()
+    server = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
+    server.start()
+    clock = ManualClock()
+    config = SidecarConfig(
+        app_id="grpc-back",
+        app_port=port,
+        app_protocol="grpc",
+        http_port=0,
+        grpc_port=0,
+        data_dir=tmp / "back",
+        registry_dir=tmp / "registry",
+        **back,
+    )
+    back_sidecar = SidecarThread(config, clock=clock).start()
+    try:
+        back_sidecar.wait_ready()
+        with running_sidecar(
+            tmp / "front",
+            lambda _: invoke_app.build(),
+            app_id="front",
+            clock=clock,
+            registry_dir=tmp / "registry",
+            **(front or {}),
+        ) as (front_sidecar, _):
+            yield front_sidecar, back_sidecar
+    finally:
+        back_sidecar.stop()
+        app.stop()
+        server.join(10)

@@ -6,8 +6,6 @@ daprd's `HTTPStatusFromCode`."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,11 +17,9 @@ from dapr.clients.grpc._response import InvokeMethodResponse
 from dapr.clients.grpc.client import DaprGrpcClient
 from dapr.ext.grpc import App, InvokeMethodRequest
 
-from sidecar import ManualClock, SidecarConfig
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
-from tests.sidecar.invoke import invoke_app
-from tests.stack import running_sidecar
+from tests.sidecar.hosts.conftest import grpc_app_and_front
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -48,46 +44,11 @@ def _grpc_app() -> App:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SidecarThread, SidecarThread]]:
     """(front: an HTTP app's sidecar, back: the gRPC app's sidecar), in one host registry."""
-    tmp = tmp_path_factory.mktemp("grpc-invoke")
-    app, port = _grpc_app(), _free_port()
-    server = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
-    server.start()
-    clock = ManualClock()
-    back = SidecarThread(
-        SidecarConfig(
-            app_id="grpc-back",
-            app_port=port,
-            app_protocol="grpc",
-            http_port=0,
-            grpc_port=0,
-            data_dir=tmp / "back",
-            registry_dir=tmp / "registry",
-        ),
-        clock=clock,
-    ).start()
-    try:
-        back.wait_ready()
-        with running_sidecar(
-            tmp / "front",
-            lambda _: invoke_app.build(),
-            app_id="front",
-            clock=clock,
-            registry_dir=tmp / "registry",
-        ) as (front, _):
-            yield front, back
-    finally:
-        back.stop()
-        app.stop()
-        server.join(10)
+    with grpc_app_and_front(tmp_path_factory.mktemp("grpc-invoke"), _grpc_app()) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("via", ["own sidecar", "other app's sidecar"])

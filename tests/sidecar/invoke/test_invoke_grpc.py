@@ -1,4 +1,4 @@
-"""gRPC `InvokeService` (the SDK's gRPC `invoke_method`) into the HTTP app, and the refused proxy mode."""
+"""gRPC `InvokeService` (the SDK's gRPC `invoke_method`) into the HTTP app, and proxy mode refused for it."""
 
 from __future__ import annotations
 
@@ -70,13 +70,17 @@ def test_unknown_app_id_and_bad_method(node: Running) -> None:
     assert "InvalidArgument desc = invalid method" in bad.value.details()
 
 
-def test_grpc_proxy_mode_fails_loudly(node: Running) -> None:
+def test_grpc_proxy_mode_to_an_http_app_fails_loudly(node: Running) -> None:
+    """Proxying passes gRPC through to the app's gRPC server (tests/sidecar/hosts/test_grpc_proxy.py); an
+    app speaking HTTP has none."""
     with grpc.insecure_channel(f"127.0.0.1:{node.sidecar.grpc_port}") as channel:
         call = channel.unary_unary("/my.pkg.Greeter/SayHello")
         with pytest.raises(grpc.RpcError) as caught:
             call(b"", metadata=(("dapr-app-id", "echo"), ("dapr-api-token", TOKEN)))
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "gRPC proxying of /my.pkg.Greeter/SayHello" in caught.value.details()
+        assert "gRPC proxying of /my.pkg.Greeter/SayHello to app 'echo' needs the app to speak gRPC" in (
+            caught.value.details()
+        )
         with pytest.raises(grpc.RpcError) as plain:  # no app id: gRPC's own answer for an unknown method
             call(b"", metadata=(("dapr-api-token", TOKEN),))
         assert plain.value.code() == grpc.StatusCode.UNIMPLEMENTED
