@@ -110,6 +110,9 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
     async def _on_deactivate(self) -> None:
         await self._outbox.release()
+        # The actor and its outbox refer to each other, so this instance dies in a reference cycle, which
+        # the process's heap policy may have frozen: drop the list now (the bulk of it) by reference count.
+        self._list, self._loaded = None, False
 
     # list methods ------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """How a `TodoList` is laid out in actor state keys, so a save writes only what changed.
 
-`meta` holds the list fields and which item buckets exist; items live in `items:NN`, 64 buckets chosen
-by a stable hash of the item id. One key per item would make activating a 5,000-item list 5,001
-sequential state reads through the SDK; buckets cap that at 65 while a change rewrites only ~1/64 of
-the items (one bucket) plus the small `meta`.
+`meta` holds the list fields, the bucket count and which item buckets exist; items live in `items:NN`,
+chosen by a stable hash of the item id. One key per item would make activating a 5,000-item list 5,001
+sequential state reads through the SDK; buckets cap that at 65 while a change rewrites only one bucket plus
+the small `meta`. A small list needs few buckets: the count doubles (1, 2, 4 .. 64) as the list grows past
+`ITEMS_PER_BUCKET` per bucket, so activating a list (a read per bucket) stays cheap for the common sizes.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ from todo_actors.model import (
 )
 
 __all__ = [
+    "ITEMS_PER_BUCKET",
     "ITEM_BUCKETS",
     "META_KEY",
     "ItemBucket",
     "ListMeta",
     "StateChanges",
+    "bucket_count_of",
     "bucket_key",
     "bucket_of",
+    "buckets_for",
     "dump_state",
     "item_keys",
     "load",
@@ -46,6 +50,9 @@ __all__ = [
 
 META_KEY = "meta"
 ITEM_BUCKETS = 64
+"""The most buckets a list has (and the count of every list stored before the count was kept)."""
+ITEMS_PER_BUCKET = 32
+"""A list gets more buckets once it has more items than this per bucket."""
 
 
 class ListMeta(BaseModel):
@@ -65,6 +72,7 @@ class ListMeta(BaseModel):
     deleted_series: tuple[tuple[SeriesId, Occurrence], ...] = ()
     members: dict[UserId, MemberRole] = {}
     buckets: tuple[int, ...] = ()
+    bucket_count: Literal[1, 2, 4, 8, 16, 32, 64] = 64  # ITEM_BUCKETS; absent in lists stored before it
 
 
 class ItemBucket(BaseModel):
@@ -83,19 +91,46 @@ class StateChanges(NamedTuple):
 
 
 @functools.lru_cache(maxsize=65_536)
-def bucket_of(item_id: str) -> int:
+def _hash_bucket(item_id: str) -> int:
     # crc32, not hash(): the bucket must be the same in every process and after every restart.
     return zlib.crc32(item_id.encode("utf-8")) % ITEM_BUCKETS
+
+
+def bucket_of(item_id: str, count: int = ITEM_BUCKETS) -> int:
+    """The bucket of an item in a list of `count` buckets (a power of two up to 64: the buckets of a
+    smaller count are unions of the 64)."""
+    return _hash_bucket(item_id) % count
 
 
 def bucket_key(bucket: int) -> str:
     return f"items:{bucket:02d}"
 
 
-def meta_of(state: TodoList, buckets: Iterable[int] | None = None) -> ListMeta:
+def buckets_for(items: int) -> int:
+    """The bucket count a list of `items` items is laid out in."""
+    count = 1
+    while count < ITEM_BUCKETS and items > ITEMS_PER_BUCKET * count:
+        count *= 2
+    return count
+
+
+_COUNT = "_bucket_count"
+
+
+def bucket_count_of(state: TodoList) -> int:
+    """The bucket count `state` is stored in: as loaded or last saved (kept in the model's `__dict__`, like
+    the display order), else what its size asks for (a state not stored yet)."""
+    count: int | None = state.__dict__.get(_COUNT)
+    return count if count is not None else buckets_for(len(state.items))
+
+
+def meta_of(state: TodoList, buckets: Iterable[int] | None = None, count: int | None = None) -> ListMeta:
+    count = bucket_count_of(state) if count is None else count
     if buckets is None:
-        buckets = {bucket_of(i) for i in state.items}
-    return ListMeta.model_validate({**_list_fields(state), "buckets": tuple(sorted(buckets))})
+        buckets = {bucket_of(i, count) for i in state.items}
+    return ListMeta.model_validate(
+        {**_list_fields(state), "buckets": tuple(sorted(buckets)), "bucket_count": count}
+    )
 
 
 def item_keys(meta: ListMeta | Mapping[str, Any]) -> list[str]:
@@ -114,13 +149,17 @@ def load(meta: ListMeta | Mapping[str, Any], buckets: Iterable[ItemBucket | Mapp
     for bucket in buckets:
         items.update(ItemBucket.model_validate(bucket).items)
     fields = {name: getattr(m, name) for name in TodoList.model_fields if name != "items"}
-    return TodoList.model_validate({**fields, "items": items})
+    state = TodoList.model_validate({**fields, "items": items})
+    state.__dict__[_COUNT] = m.bucket_count
+    return state
 
 
-def dump_state(state: TodoList) -> dict[str, BaseModel]:
-    """Every state key of the list with its value (what a first save writes)."""
-    result: dict[str, BaseModel] = {META_KEY: meta_of(state)}
-    for bucket, items in _group(state.items.values()).items():
+def dump_state(state: TodoList, count: int | None = None) -> dict[str, BaseModel]:
+    """Every state key of the list with its value (what a first save writes), in `count` buckets (default:
+    the count `state` is stored in)."""
+    count = bucket_count_of(state) if count is None else count
+    result: dict[str, BaseModel] = {META_KEY: meta_of(state, count=count)}
+    for bucket, items in _group(state.items.values(), count).items():
         result[bucket_key(bucket)] = ItemBucket(items=items)
     return result
 
@@ -130,12 +169,19 @@ def state_changes(old: TodoList | None, new: TodoList | None) -> StateChanges:
     if new is None:
         return StateChanges({}, frozenset(dump_state(old)) if old is not None else frozenset())
     if old is None:
-        return StateChanges(dump_state(new), frozenset())
+        new.__dict__[_COUNT] = count = buckets_for(len(new.items))
+        return StateChanges(dump_state(new, count), frozenset())
+    count = bucket_count_of(old)
+    grown = max(count, buckets_for(len(new.items)))
+    new.__dict__[_COUNT] = grown
+    if grown != count:  # more buckets: every item moves, in the same transaction as the change
+        written = dump_state(new, grown)
+        return StateChanges(written, frozenset(dump_state(old, count)) - written.keys())
     changed = _changed(old, new)
-    touched = {bucket_of(i) for i in changed}
+    touched = {bucket_of(i, count) for i in changed}
     upserts: dict[str, BaseModel] = {}
     deletes: set[str] = set()
-    members = _members(old, new, changed, touched)
+    members = _members(old, new, changed, touched, count)
     new_buckets = set(members)
     groups = {b: {i: new.items[i] for i in members[b]} for b in touched if b in members}
     for bucket in touched:
@@ -148,9 +194,9 @@ def state_changes(old: TodoList | None, new: TodoList | None) -> StateChanges:
     old_buckets = (new_buckets - touched) | {
         b for b in touched if any(i not in changed for i in groups.get(b, ()))
     }
-    old_buckets |= {bucket_of(i) for i in changed if i in old.items}
+    old_buckets |= {bucket_of(i, count) for i in changed if i in old.items}
     if _list_fields(old) != _list_fields(new) or old_buckets != new_buckets:
-        upserts[META_KEY] = meta_of(new, new_buckets)
+        upserts[META_KEY] = meta_of(new, new_buckets, count)
     return StateChanges(upserts, frozenset(deletes))
 
 
@@ -170,20 +216,20 @@ _INDEXED_FROM = 256  # items: below this, grouping every item per write is cheap
 
 
 def _members(
-    old: TodoList, new: TodoList, changed: set[str], touched: set[int]
+    old: TodoList, new: TodoList, changed: set[str], touched: set[int], count: int
 ) -> dict[int, dict[str, None]]:
     """The ids of `new`'s items by bucket (non-empty buckets only), in `new.items` order.
 
     Kept on large states like `TodoList`'s display order (in `__dict__`, keyed by the items' identity):
     the next state copies the index and redoes only the touched buckets, so a write to a list of
     thousands of items does not hash every id again."""
-    cached: tuple[Mapping[str, TodoItem], dict[int, dict[str, None]]] | None = old.__dict__.get(_MEMBERS)
-    if cached is not None and cached[0] is old.items:
-        members = dict(cached[1])
+    cached: tuple[Mapping[str, TodoItem], int, dict[int, dict[str, None]]] | None = old.__dict__.get(_MEMBERS)
+    if cached is not None and cached[0] is old.items and cached[1] == count:
+        members = dict(cached[2])
         for bucket in touched:
             ids = dict(members.get(bucket, {}))
             for item_id in changed:
-                if bucket_of(item_id) != bucket:
+                if bucket_of(item_id, count) != bucket:
                     continue
                 if item_id not in new.items:
                     ids.pop(item_id, None)
@@ -196,9 +242,9 @@ def _members(
     else:
         members = {}
         for item_id in new.items:
-            members.setdefault(bucket_of(item_id), {})[item_id] = None
+            members.setdefault(bucket_of(item_id, count), {})[item_id] = None
     if len(new.items) >= _INDEXED_FROM:
-        new.__dict__[_MEMBERS] = (new.items, members)
+        new.__dict__[_MEMBERS] = (new.items, count, members)
     return members
 
 
@@ -206,8 +252,8 @@ def _list_fields(state: TodoList) -> dict[str, Any]:
     return {name: getattr(state, name) for name in TodoList.model_fields if name != "items"}
 
 
-def _group(items: Iterable[TodoItem]) -> dict[int, dict[str, TodoItem]]:
+def _group(items: Iterable[TodoItem], count: int) -> dict[int, dict[str, TodoItem]]:
     groups: dict[int, dict[str, TodoItem]] = {}
     for item in items:
-        groups.setdefault(bucket_of(item.id), {})[item.id] = item
+        groups.setdefault(bucket_of(item.id, count), {})[item.id] = item
     return groups

@@ -12,10 +12,12 @@ from typing import Any, Final
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
 
 from workflows.activities import SeriesActivities
-from workflows.models import RecordInput, RecreateInput, dump
+from workflows.models import NotifyInput, RecordInput, RecreateInput, dump
 from workflows.series import (
+    NOTIFY_ACTIVITY,
     OCCURRENCE_ACTIVITY,
     RECORD_ACTIVITY,
+    RECREATE_ACTIVITY,
     SERIES_WORKFLOW,
     Steps,
     series_workflow,
@@ -41,7 +43,7 @@ def series_id_of(instance_id: str) -> str | None:
 
 
 def register_series(runtime: WorkflowRuntime, activities: SeriesActivities) -> None:
-    """Register the `series` workflow and its two activities (run on the worker's event loop)."""
+    """Register the `series` workflow and its activities (run on the worker's event loop)."""
 
     def series(ctx: DaprWorkflowContext, state: dict[str, Any]) -> Steps:
         return series_workflow(ctx, state)
@@ -52,6 +54,15 @@ def register_series(runtime: WorkflowRuntime, activities: SeriesActivities) -> N
     async def series_record(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
         await activities.record(RecordInput.model_validate(payload))
 
+    # The two steps an occurrence was before ONE_ACTIVITY_PATCH, for generations recorded back then.
+    async def series_notify(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
+        await activities.notify(NotifyInput.model_validate(payload))
+
+    async def series_recreate(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return dump(await activities.recreate(RecreateInput.model_validate(payload)))
+
     runtime.register_workflow(series, name=SERIES_WORKFLOW)
     runtime.register_activity(series_occurrence, name=OCCURRENCE_ACTIVITY)
     runtime.register_activity(series_record, name=RECORD_ACTIVITY)
+    runtime.register_activity(series_notify, name=NOTIFY_ACTIVITY)
+    runtime.register_activity(series_recreate, name=RECREATE_ACTIVITY)

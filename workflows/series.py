@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from workflows import cycle
 from workflows.models import (
     CONTROL,
+    NotifyInput,
     RecordInput,
     RecreateInput,
     RecreateResult,
@@ -35,8 +36,11 @@ from workflows.recurrence import Occurrence
 __all__ = [
     "ACTIVITY_RETRY",
     "CONTROL_EVENT",
+    "NOTIFY_ACTIVITY",
     "OCCURRENCE_ACTIVITY",
+    "ONE_ACTIVITY_PATCH",
     "RECORD_ACTIVITY",
+    "RECREATE_ACTIVITY",
     "SERIES_WORKFLOW",
     "series_workflow",
 ]
@@ -48,6 +52,11 @@ CONTROL_EVENT: Final = "series.control"
 OCCURRENCE_ACTIVITY: Final = "series_occurrence"
 """Notify, then recreate, one occurrence: one activity (not two) saves a workflow turn per occurrence."""
 RECORD_ACTIVITY: Final = "series_record"
+ONE_ACTIVITY_PATCH: Final = "series-one-activity-per-occurrence"
+"""The workflow patch (`ctx.is_patched`) that made an occurrence one activity: a generation whose history
+was recorded before it (notify and recreate scheduled as two activities) replays and finishes that way."""
+NOTIFY_ACTIVITY: Final = "series_notify"
+RECREATE_ACTIVITY: Final = "series_recreate"
 
 ACTIVITY_RETRY: Final = RetryPolicy(
     first_retry_interval=timedelta(seconds=1),
@@ -122,25 +131,25 @@ def _create(
     _status(ctx, state, "creating", occurrences[0])
     for occurrence in occurrences:
         # Workflow time (deterministic on replay) stamps both steps: the activity notifies, then recreates.
-        now = _now(ctx)
+        notify_at = now = _now(ctx)
+        two_steps = not ctx.is_patched(ONE_ACTIVITY_PATCH)
+        if two_steps:  # history from before the patch: notify was an activity of its own
+            yield ctx.call_activity(
+                NOTIFY_ACTIVITY, input=dump(_notify_input(state, occurrence)), retry_policy=ACTIVITY_RETRY
+            )
+            now = _now(ctx)
         after = cycle.created(state, occurrence, "created", now)
         recreate = RecreateInput(
-            series_id=state.series_id,
-            owner=state.owner,
-            list_id=state.list_id,
-            index=occurrence.index,
-            key=cycle.entry_key(state.series_id, occurrence.index),
-            scheduled_at=occurrence.at_utc,
-            local=occurrence.local,
-            tz=state.schedule.tz,
+            **_occurrence_fields(state, occurrence),
             template=state.template,
             notified_at=now,
             snapshot=cycle.snapshot(after),
             generation=state.generation,
             timer=timer[1] if timer is not None and timer[0] == occurrence.index else None,
-            notify_scheduled_at=now,
+            notify_scheduled_at=notify_at,
         )
-        raw = yield ctx.call_activity(OCCURRENCE_ACTIVITY, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
+        activity = RECREATE_ACTIVITY if two_steps else OCCURRENCE_ACTIVITY
+        raw = yield ctx.call_activity(activity, input=dump(recreate), retry_policy=ACTIVITY_RETRY)
         result = RecreateResult.model_validate(raw)
         state = (
             cycle.created(state, occurrence, result.outcome, now) if result.outcome != "created" else after
@@ -159,6 +168,24 @@ def _create(
         if state.ended is not None:
             break
     return state
+
+
+def _notify_input(state: SeriesState, occurrence: Occurrence) -> NotifyInput:
+    return NotifyInput(**_occurrence_fields(state, occurrence), title=state.template.title)
+
+
+def _occurrence_fields(state: SeriesState, occurrence: Occurrence) -> dict[str, Any]:
+    """What the notify and recreate inputs of an occurrence share."""
+    return {
+        "series_id": state.series_id,
+        "owner": state.owner,
+        "list_id": state.list_id,
+        "index": occurrence.index,
+        "key": cycle.entry_key(state.series_id, occurrence.index),
+        "scheduled_at": occurrence.at_utc,
+        "local": occurrence.local,
+        "tz": state.schedule.tz,
+    }
 
 
 def _plan(state: SeriesState, now: datetime) -> cycle.Plan:

@@ -114,8 +114,12 @@ def commit_turn(
         store.delete_inbox(conn, instance_id, None)
         return fx
     new_events = [pb.HistoryEvent.FromString(b) for b in new_blobs]
-    if response.HasField("version"):
-        new_events[0].workflowStarted.version.CopyFrom(response.version)
+    if response.HasField("version") and (response.version.name or response.version.patches):
+        # GO (backend/orchestration.go): the version and the patches the code took ride on the turn's
+        # WorkflowStarted, so a replay of this turn finds them in history (`is_patched`).
+        started = next((e for e in new_events if e.HasField("workflowStarted")), None)
+        if started is not None:
+            started.workflowStarted.version.CopyFrom(response.version)
     terminate = next((e for e in new_events if kind(e) == "executionTerminated"), None)
     for ev in new_events:
         _observe(row, ev)

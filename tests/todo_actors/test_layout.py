@@ -10,8 +10,10 @@ from todo_actors.layout import (
     META_KEY,
     ItemBucket,
     ListMeta,
+    bucket_count_of,
     bucket_key,
     bucket_of,
+    buckets_for,
     dump_state,
     item_keys,
     load,
@@ -36,22 +38,30 @@ def test_bucket_numbers_never_change() -> None:
     assert bucket_key(3) == "items:03"
 
 
+def test_bucket_counts_by_size() -> None:
+    assert [buckets_for(n) for n in (0, 1, 32, 33, 64, 65, 1024, 1025, 2048, 2049, 10**6)] == [
+        1, 1, 1, 2, 2, 4, 32, 64, 64, 64, 64
+    ]  # fmt: skip
+    assert [bucket_of("item-00001", c) for c in (64, 16, 1)] == [57, 9, 0]
+
+
 def test_a_completion_writes_one_bucket_and_meta() -> None:
     state = a_list(500)
+    assert bucket_count_of(state) == 16
     out = complete_todo(state, CompleteTodo(id="item-00001"), T0)
     upserts, deletes = state_changes(state, out.state)
-    assert set(upserts) == {META_KEY, "items:57"} and deletes == frozenset()
-    bucket = upserts["items:57"]
+    assert set(upserts) == {META_KEY, "items:09"} and deletes == frozenset()
+    bucket = upserts["items:09"]
     assert isinstance(bucket, ItemBucket)
     assert bucket.items["item-00001"].status == "completed"
-    assert all(bucket_of(i) == 57 for i in bucket.items)
+    assert all(bucket_of(i, 16) == 9 for i in bucket.items)
 
 
 def test_emptied_buckets_are_deleted_and_meta_tracks_them() -> None:
     state = add_todo(a_list(0), AddTodo(title="only"), T0, "a").state
     out = delete_todo(state, DeleteTodo(id="a"), T0)
     upserts, deletes = state_changes(state, out.state)
-    assert deletes == {"items:03"}
+    assert deletes == {"items:00"}
     meta = upserts[META_KEY]
     assert isinstance(meta, ListMeta) and meta.buckets == () and item_keys(meta) == []
 
@@ -120,3 +130,41 @@ def test_a_large_list_carries_its_bucket_index_and_writes_the_same() -> None:
         store.update({k: v.model_dump_json() for k, v in carried.upserts.items()})
         state = new
     assert store == {k: v.model_dump_json() for k, v in dump_state(state).items()}
+
+
+def test_a_growing_list_doubles_its_buckets_in_the_change_that_needs_it() -> None:
+    """Every write applied to a store gives the layout a save from scratch gives, the bucket count
+    doubles exactly when a list passes 32 items per bucket, and the store loads back as the list."""
+    state = a_list(0)
+    store = {k: v.model_dump_json() for k, v in state_changes(None, state).upserts.items()}
+    counts = []
+    for i in range(2100):
+        new = add_todo(state, AddTodo(title=f"t{i}"), T0, f"item-{i:05d}").state
+        upserts, deletes = state_changes(state, new)
+        assert META_KEY in upserts or bucket_count_of(new) == bucket_count_of(state)
+        for key in deletes:
+            del store[key]
+        store.update({k: v.model_dump_json() for k, v in upserts.items()})
+        state = new
+        counts.append(bucket_count_of(state))
+        if i % 97 == 0 or counts[-1] != counts[-2 if i else -1]:
+            assert store == {k: v.model_dump_json() for k, v in dump_state(state).items()}
+    assert sorted(set(counts)) == [1, 2, 4, 8, 16, 32, 64]
+    assert counts.index(2) == 32 and counts.index(64) == 1024  # the 33rd and the 1025th item
+    meta = ListMeta.model_validate_json(store[META_KEY])
+    assert meta.bucket_count == 64 and len(item_keys(meta)) == 64
+    loaded = load(meta, [ItemBucket.model_validate_json(store[k]) for k in item_keys(meta)])
+    assert loaded == state and bucket_count_of(loaded) == 64
+
+
+def test_a_list_stored_before_the_count_keeps_its_64_buckets() -> None:
+    saved = dump_state(a_list(3), 64)
+    legacy = {k: v.model_dump(mode="json") for k, v in saved.items()}
+    del legacy[META_KEY]["bucket_count"]
+    state = load(legacy[META_KEY], [legacy[k] for k in item_keys(legacy[META_KEY])])
+    assert bucket_count_of(state) == 64
+    out = add_todo(state, AddTodo(title="more"), T0, "a")
+    upserts, deletes = state_changes(state, out.state)
+    assert set(upserts) == {META_KEY, "items:03"} and deletes == frozenset()
+    meta = upserts[META_KEY]
+    assert isinstance(meta, ListMeta) and meta.bucket_count == 64
