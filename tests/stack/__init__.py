@@ -2,9 +2,9 @@
 processes and engines here, so each boots them the same way.
 
 - `engine`: the whole engine (sidecar, app channel, public API): `stack_fixture`, `running_stack`.
-- `sidecars`: the sidecar alone or with a suite's own app: `sidecar_thread`, `running_sidecar`,
-  `restartable_sidecar` (stop and start the sidecar or the worker, back on the same ports and data dir),
-  `SidecarProcess` (a child process to kill -9).
+- `sidecars`: the sidecar alone or with a suite's own app: `sidecar_config`, `sidecar_thread`,
+  `running_sidecar`, `restartable_sidecar` (stop and start the sidecar or the worker, back on the same
+  ports and data dir), `SidecarProcess` (a child process to kill -9).
 - `workers`: workflow workers on a sidecar: `start_worker`, `running_worker`.
 - `parts`: one engine below the HTTP API, for unit suites: `open_scheduler`, `WorkflowSidecar`,
   `open_pubsub`, `serve_routes`.
@@ -26,6 +26,7 @@ from tests.stack.sidecars import (
     SidecarProcess,
     restartable_sidecar,
     running_sidecar,
+    sidecar_config,
     sidecar_thread,
 )
 from tests.stack.workers import running_worker, start_worker, stop_worker
@@ -46,6 +47,7 @@ __all__ = [
     "running_worker",
     "serve_routes",
     "serve_workflow_engine",
+    "sidecar_config",
     "sidecar_thread",
     "stack_fixture",
     "stack_settings",

@@ -23,19 +23,31 @@ from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket, engine_env, wait_for
 from tests.stack.workers import start_worker, stop_worker
 
-__all__ = ["Restartable", "SidecarProcess", "restartable_sidecar", "running_sidecar", "sidecar_thread"]
+__all__ = [
+    "Restartable",
+    "SidecarProcess",
+    "restartable_sidecar",
+    "running_sidecar",
+    "sidecar_config",
+    "sidecar_thread",
+]
+
+
+def sidecar_config(
+    data: Path, *, app_id: str = "app", app_port: int | None = None, **config: Any
+) -> SidecarConfig:
+    """A test sidecar's settings: data in `data`, free ports unless `config` names them (a restart on the
+    same ports); `config` are further `SidecarConfig` fields."""
+    ports = {"http_port": 0, "grpc_port": 0}
+    return SidecarConfig(app_id=app_id, app_port=app_port, data_dir=data, **(ports | config))
 
 
 def sidecar_thread(
     data: Path, *, app_id: str = "app", app_port: int | None = None, clock: Clock | None = None, **config: Any
 ) -> SidecarThread:
-    """The embedded sidecar on a thread of its own (`clock`, else the system's), not started yet: `with` it,
-    or `.start()` and later `.stop()`. Ports are free ones unless `config` names them (a restart on the
-    same ports); `config` are further `SidecarConfig` fields."""
-    ports = {"http_port": 0, "grpc_port": 0}
-    return SidecarThread(
-        SidecarConfig(app_id=app_id, app_port=app_port, data_dir=data, **(ports | config)), clock=clock
-    )
+    """The embedded sidecar (`sidecar_config`) on a thread of its own (`clock`, else the system's), not
+    started yet: `with` it, or `.start()` and later `.stop()`."""
+    return SidecarThread(sidecar_config(data, app_id=app_id, app_port=app_port, **config), clock=clock)
 
 
 class Restartable:

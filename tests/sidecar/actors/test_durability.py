@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,65 +14,12 @@ from dapr.clients import DaprClient
 from tests.harness import wait_for
 from tests.sidecar.actors.actor_app import RECORD
 from tests.sidecar.actors.conftest import Stack
-
-
-class SidecarProcess:
-    """`python -m sidecar run` as a real child process on free ports, restartable on the same data."""
-
-    def __init__(self, data: Path, app_port: int) -> None:
-        self.data = data
-        self.app_port = app_port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = self.grpc = 0
-
-    def start(self) -> None:
-        port_file = self.data / "ports.json"
-        port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sidecar",
-                "run",
-                "--app-id",
-                "durable",
-                "--app-port",
-                str(self.app_port),
-                "--dapr-http-port",
-                "0",
-                "--dapr-grpc-port",
-                "0",
-                "--data-dir",
-                str(self.data),
-                "--port-file",
-                str(port_file),
-                "--log-level",
-                "warn",
-            ],
-        )
-        wait_for(port_file.exists, timeout=30)
-        ports = json.loads(wait_for(port_file.read_text, timeout=5))
-        self.http, self.grpc = ports["http"], ports["grpc"]
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http}/v1.0"
+from tests.stack import SidecarProcess
 
 
 @pytest.fixture
 def proc(stack: Stack, tmp_path: Path) -> Iterator[SidecarProcess]:
-    p = SidecarProcess(tmp_path, stack.app.port)
-    p.start()
+    p = SidecarProcess(tmp_path, app_id="durable", app_port=stack.app.port).start()
     yield p
     p.stop()
 
