@@ -7,7 +7,7 @@ processes and engines here, so each boots them the same way.
   ports and data dir), `SidecarProcess` (a child process to kill -9).
 - `workers`: workflow workers on a sidecar: `start_worker`, `running_worker`.
 - `parts`: one engine below the HTTP API, for unit suites: `open_scheduler`, `WorkflowSidecar`,
-  `open_pubsub`, `serve_routes`.
+  `open_pubsub`, `serve_routes`, `routes_fixture`.
 """
 
 from tests.stack.engine import Stack, running_stack, stack_fixture, stack_settings
@@ -18,6 +18,7 @@ from tests.stack.parts import (
     open_pubsub,
     open_scheduler,
     routes_app,
+    routes_fixture,
     serve_routes,
     serve_workflow_engine,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "open_scheduler",
     "restartable_sidecar",
     "routes_app",
+    "routes_fixture",
     "running_sidecar",
     "running_stack",
     "running_worker",

@@ -10,13 +10,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 import httpx
+import pytest
 import uvicorn
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp
@@ -38,6 +39,7 @@ __all__ = [
     "open_pubsub",
     "open_scheduler",
     "routes_app",
+    "routes_fixture",
     "serve_routes",
     "serve_workflow_engine",
 ]
@@ -170,6 +172,25 @@ def routes_app(routes: list[BaseRoute]) -> ASGIApp:
 def serve_routes(routes: list[BaseRoute]) -> ServedApp:
     """`routes_app` served on loopback by uvicorn on its own thread (stop it when done)."""
     return ServedApp(routes_app(routes), lifespan="off").start()
+
+
+def routes_fixture() -> Any:
+    """A `serve` fixture for a conftest: `serve(routes)` serves them (`serve_routes`) and gives their base
+    URL; all are stopped after the test."""
+
+    @pytest.fixture
+    def serve() -> Iterator[Callable[[list[BaseRoute]], str]]:
+        running: list[ServedApp] = []
+
+        def start(routes: list[BaseRoute]) -> str:
+            running.append(served := serve_routes(routes))
+            return served.url
+
+        yield start
+        for served in running:
+            served.stop()
+
+    return serve
 
 
 @contextlib.asynccontextmanager
