@@ -30,7 +30,7 @@ from api.process.shared import Shared
 from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp
-from tests.stack.sidecars import running_sidecar
+from tests.stack.sidecars import Restartable, restartable_sidecar
 
 __all__ = ["Stack", "running_stack", "stack_fixture", "stack_settings"]
 
@@ -44,6 +44,8 @@ class Stack:
     clock: ManualClock
     jwt_secret: str
     app_token: str
+    # The sidecar and channel as restartable parts (`tests.stack.sidecars.Restartable`).
+    engine: Restartable | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +64,13 @@ class Stack:
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
+
+    def restart_channel(self, make_app: Callable[[SidecarThread], Any]) -> ServedApp:
+        """The app channel (the series worker included) stopped and served again on its port, as
+        `make_app(sidecar)` builds it: the engine's app process restarted."""
+        assert self.engine is not None
+        self.channel = self.engine.restart_app(make_app)
+        return self.channel
 
     def serve_public(self, **overrides: Any) -> ServedApp:
         """Another public app on the same sidecar, with some settings changed (stop it when done)."""
@@ -113,7 +122,7 @@ def running_stack(
         configure_dapr(settings.model_copy(update=ports))
         return create_channel_app(settings.model_copy(update=ports), shared=shared, clock=actors_now)
 
-    with running_sidecar(
+    with restartable_sidecar(
         data,
         channel_app,
         app_id=app_id,
@@ -121,13 +130,15 @@ def running_stack(
         sock=channel_sock,
         api_token=settings.dapr_token,
         app_token=app_token,
-    ) as (sidecar, channel):
+    ) as engine:
+        sidecar, channel = engine.sidecar, engine.app
+        assert channel is not None
         settings = settings.model_copy(
             update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
         )
         public = public_server(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
         try:
-            yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
+            yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token, engine)
         finally:
             public.stop()
 

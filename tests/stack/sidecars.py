@@ -53,7 +53,8 @@ def sidecar_thread(
 class Restartable:
     """A sidecar, its app channel and (optionally) a workflow worker, each of which can be stopped and
     started again: the sidecar comes back on the ports and data dir it first had (clients built before
-    the restart still reach it), the worker on that sidecar. The app channel stays up throughout."""
+    the restart still reach it), the app on its port (`restart_app`), the worker on that sidecar. Stopping
+    the engine (`stop_engine`) leaves the app channel up, as a sidecar's outage does."""
 
     def __init__(self, data: Path, *, app_id: str, clock: Clock | None, sock: socket.socket, **config: Any):
         self.data = data
@@ -92,6 +93,14 @@ class Restartable:
         if self._sidecar is not None:
             self._sidecar.stop()
             self._sidecar = None
+
+    def restart_app(self, make_app: Callable[[SidecarThread], Any]) -> ServedApp:
+        """The app channel stopped and served again on its port, as `make_app` builds it for the sidecar
+        (a restarted app process)."""
+        if self.app is not None:
+            self.app.stop()
+        self.app = ServedApp(make_app(self.sidecar), bound_socket(port=self._app_port)).start()
+        return self.app
 
     def start_worker(self, register: Callable[[WorkflowRuntime], None] | None = None) -> WorkflowRuntime:
         """A new `WorkflowRuntime` on this sidecar, with `register` (default: the last one given)."""
@@ -147,7 +156,7 @@ def restartable_sidecar(
         yield engine
     finally:
         engine.stop_engine()
-        engine.app.stop()
+        engine.app.stop()  # the app last served, restarts included
 
 
 @contextlib.contextmanager

@@ -19,11 +19,11 @@ from dapr.clients.grpc._response import InvokeMethodResponse
 from dapr.clients.grpc.client import DaprGrpcClient
 from dapr.ext.grpc import App, InvokeMethodRequest
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar
 from tests.sidecar.invoke import invoke_app
-from tests.stack import running_sidecar
+from tests.stack import running_sidecar, sidecar_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -62,17 +62,13 @@ def sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sidecar
     server = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
     server.start()
     clock = ManualClock()
-    back = SidecarThread(
-        SidecarConfig(
-            app_id="grpc-back",
-            app_port=port,
-            app_protocol="grpc",
-            http_port=0,
-            grpc_port=0,
-            data_dir=tmp / "back",
-            registry_dir=tmp / "registry",
-        ),
+    back = sidecar_thread(
+        tmp / "back",
+        app_id="grpc-back",
+        app_port=port,
         clock=clock,
+        app_protocol="grpc",
+        registry_dir=tmp / "registry",
     ).start()
     try:
         back.wait_ready()
