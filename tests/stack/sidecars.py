@@ -61,7 +61,8 @@ class Restartable:
         self._app_port: int = sock.getsockname()[1]
         self._sidecar: SidecarThread | None = None
         # Given ports, else free ones picked at the first start and kept for every restart.
-        self._ports = {"http_port": config.pop("http_port", 0), "grpc_port": config.pop("grpc_port", 0)}
+        self.http_port: int = config.pop("http_port", 0)
+        self.grpc_port: int = config.pop("grpc_port", 0)
         self._sidecar_args: dict[str, Any] = {"app_id": app_id, "clock": clock, **config}
         self.app: ServedApp | None = None
         self.worker: WorkflowRuntime | None = None
@@ -72,19 +73,12 @@ class Restartable:
         assert self._sidecar is not None, "the sidecar is stopped"
         return self._sidecar
 
-    @property
-    def http_port(self) -> int:
-        return self._ports["http_port"]
-
-    @property
-    def grpc_port(self) -> int:
-        return self._ports["grpc_port"]
-
     def start_sidecar(self, *, wait_ready: bool = True) -> SidecarThread:
         """Start the sidecar (again): free ports the first time, the same ones after."""
-        sidecar = sidecar_thread(self.data, app_port=self._app_port, **self._ports, **self._sidecar_args)
+        ports: dict[str, Any] = {"http_port": self.http_port, "grpc_port": self.grpc_port}
+        sidecar = sidecar_thread(self.data, app_port=self._app_port, **ports, **self._sidecar_args)
         self._sidecar = sidecar.start()
-        self._ports = {"http_port": sidecar.http_port, "grpc_port": sidecar.grpc_port}
+        self.http_port, self.grpc_port = sidecar.http_port, sidecar.grpc_port
         if wait_ready:
             sidecar.wait_ready()
         return sidecar
