@@ -19,6 +19,7 @@ from dapr.ext.workflow import WorkflowRuntime
 
 from sidecar import SidecarConfig
 from sidecar.clock import Clock
+from sidecar.hosts.registry import REGISTRY_DIR_ENV
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp, bound_socket, engine_env, wait_for
 from tests.stack.workers import start_worker, stop_worker
@@ -196,7 +197,10 @@ class SidecarProcess:
         self.data.mkdir(parents=True, exist_ok=True)
         port_file = self.data / "ports.json"
         port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([*self.command, "--port-file", str(port_file)], env=engine_env())
+        env = engine_env()
+        if REGISTRY_DIR_ENV in os.environ:  # this run's host registry (tests/conftest.py), not the user's
+            env[REGISTRY_DIR_ENV] = os.environ[REGISTRY_DIR_ENV]
+        self.proc = subprocess.Popen([*self.command, "--port-file", str(port_file)], env=env)
         ports = json.loads(wait_for(lambda: port_file.exists() and port_file.read_text(), timeout=timeout))
         self.http, self.grpc = ports["http"], ports["grpc"]
         return self

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sidecar.clock import SystemClock
-from tests.stack import serve_workflow_engine
+from tests.stack.engines import serve_workflow_engine
 
 
 async def serve(db_path: str, port: int) -> None:
