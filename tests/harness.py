@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +17,6 @@ import uvicorn
 
 __all__ = [
     "ServedApp",
-    "SidecarProcess",
     "bound_socket",
     "engine_env",
     "up_command",
@@ -135,39 +131,3 @@ def use_sidecar(http_port: int, grpc_port: int, token: str | None = None) -> Non
     settings.DAPR_HTTP_ENDPOINT = None
     settings.DAPR_GRPC_ENDPOINT = None
     settings.DAPR_API_TOKEN = token
-
-
-class SidecarProcess:
-    """`python -m sidecar run --app-id APP ...flags` as a child process on free ports, killable with -9 and
-    restartable on the same data dir (and, once bound, the same gRPC port: workers reconnect to it)."""
-
-    def __init__(self, data: Path, app_id: str, *flags: str) -> None:
-        self.data = data
-        self.app_id = app_id
-        self.flags = flags
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = self.grpc = 0
-
-    def start(self) -> None:
-        self.data.mkdir(parents=True, exist_ok=True)
-        port_file = self.data / "ports.json"
-        port_file.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "sidecar", "run", "--app-id", self.app_id, "--data-dir", str(self.data)]
-        cmd += ["--dapr-http-port", "0", "--dapr-grpc-port", str(self.grpc), "--port-file", str(port_file)]
-        self.proc = subprocess.Popen([*cmd, "--log-level", "warn", *self.flags])
-        ports = json.loads(wait_for(lambda: port_file.exists() and port_file.read_text(), timeout=30))
-        self.http, self.grpc = ports["http"], ports["grpc"]
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http}/v1.0"

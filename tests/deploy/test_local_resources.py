@@ -14,13 +14,13 @@ import yaml
 
 from api.channel.housekeeping import HOUSEKEEPING_ROUTE
 from sidecar.components import load_components
-from sidecar.config import SidecarConfig
 from sidecar.daprconfig import load_configuration
 from sidecar.secrets import EnvSecretStore
 from sidecar.server import Sidecar
 from sidecar.state import SqliteStateStore
 from tests.deploy.dapr_resources import problems
 from tests.deploy.rendering import REPO
+from tests.stack import sidecar_config
 from todo_actors.interface import LIST_ACTOR_TYPE, OWNER_ACTOR_TYPE
 
 DAPR = REPO / "dapr"
@@ -94,15 +94,10 @@ def test_the_embedded_sidecar_applies_the_workflow_limits() -> None:
 
 async def test_a_sidecar_started_on_these_files_serves_them(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("TODO_SECRET_JWT", JWT)
-    config = SidecarConfig(
-        app_id=APP_ID,
-        http_port=0,
-        grpc_port=0,
-        resources_paths=[COMPONENTS, DAPR],
-        config_path=DAPR / "config.yaml",
-        data_dir=tmp_path,
+    config = sidecar_config(
+        tmp_path, app_id=APP_ID, resources_paths=[COMPONENTS, DAPR], config_path=DAPR / "config.yaml"
     )
-    sidecar = Sidecar(config)
+    sidecar = Sidecar(config)  # on the test's loop
     await sidecar.start()
     try:
         base = f"http://127.0.0.1:{sidecar.http_port}/v1.0"

@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from api.process.cli import main as cli_main
-from sidecar import SidecarConfig
 from sidecar.datadir import LOCK_FILE, DataDirBusy, DataDirLock, read_holder
-from sidecar.thread import SidecarThread
 from tests.harness import wait_for
 from tests.sidecar.test_cli import _run as start_sidecar  # data in tmp/data, ports in tmp/ports.json
+from tests.stack import sidecar_thread
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
@@ -87,12 +86,11 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
 
 
 def test_in_process_sidecars_lock_in_start_and_release_in_stop(tmp_path: Path) -> None:
-    config = SidecarConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "data")
-    with SidecarThread(config):
+    with sidecar_thread(tmp_path / "data"):
         with pytest.raises(DataDirBusy, match=f"in use by an in-process sidecar \\(pid {os.getpid()}\\)"):
-            SidecarThread(SidecarConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "data")).start()
+            sidecar_thread(tmp_path / "data").start()
     DataDirLock.acquire(tmp_path / "data", "this test").release()
-    with SidecarThread(config):  # the same directory again, after a clean stop
+    with sidecar_thread(tmp_path / "data"):  # the same directory again, after a clean stop
         pass
 
 

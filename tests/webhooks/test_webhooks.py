@@ -11,8 +11,6 @@ from typing import Any
 import httpx
 
 from api.channel.app import create_channel_app
-from api.process.serve import bind
-from tests.harness import ServedApp
 from tests.stack import Stack
 from tests.webhooks.calls import add_item, advance, attempts, register, wait_attempts
 from tests.webhooks.receiver import Receiver, verifies
@@ -250,9 +248,7 @@ def test_a_delivery_survives_an_app_restart(
     add_item(client)
     (first,) = wait_attempts(client, hook["id"], 1)
     assert first["outcome"] == "retry"
-    stack.channel.stop()
-    restarted = create_channel_app(stack.settings, clock=stack.now)
-    stack.channel = ServedApp(restarted, bind("127.0.0.1", stack.channel.port)).start()
+    stack.restart_channel(lambda _: create_channel_app(stack.settings, clock=stack.now))
     advance(client, 10)
     made = wait_attempts(client, hook["id"], 2)
     assert [(a["attempt"], a["outcome"]) for a in made] == [(1, "retry"), (2, "delivered")]

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from dapr.clients import DaprClient
 
-from tests.harness import SidecarProcess, wait_for
+from tests.harness import wait_for
 from tests.sidecar.actors.actor_app import RECORD
 from tests.sidecar.actors.conftest import Stack
+from tests.stack import SidecarProcess
 
 
 @pytest.fixture
 def proc(stack: Stack, tmp_path: Path) -> Iterator[SidecarProcess]:
-    p = SidecarProcess(tmp_path, "durable", "--app-port", str(stack.app.port))
-    p.start()
+    p = SidecarProcess(tmp_path, app_id="durable", app_port=stack.app.port).start()
     yield p
     p.stop()
 

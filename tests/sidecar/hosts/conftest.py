@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from dapr.ext.grpc import App
 
-from sidecar import ManualClock, SidecarConfig
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp
 from tests.sidecar.invoke import invoke_app
-from tests.stack import running_sidecar
+from tests.stack import running_sidecar, sidecar_thread
 
 FRONT_TOKEN = "front-t0ken"
 BACK_TOKEN = "back-t0ken"
@@ -122,17 +122,15 @@ def grpc_app_and_front(
     server = threading.Thread(target=app.run, args=(port, "127.0.0.1"), daemon=True)
     server.start()
     clock = ManualClock()
-    config = SidecarConfig(
+    back_sidecar = sidecar_thread(
+        tmp / "back",
         app_id="grpc-back",
         app_port=port,
+        clock=clock,
         app_protocol="grpc",
-        http_port=0,
-        grpc_port=0,
-        data_dir=tmp / "back",
         registry_dir=tmp / "registry",
         **back,
-    )
-    back_sidecar = SidecarThread(config, clock=clock).start()
+    ).start()
     try:
         back_sidecar.wait_ready()
         with running_sidecar(

@@ -29,9 +29,8 @@ from sidecar.hosts.peers import CALLER_APP_HEADER, SECRET_HEADER, WORKFLOW_FIELD
 from sidecar.thread import SidecarThread
 from sidecar.wire.http1 import Http1Client
 from sidecar.workflows.history import pb
-from tests.harness import SidecarProcess
 from tests.sidecar.workflows.support import close_client, eventually, fresh, start_worker, stop_worker
-from tests.stack import sidecar_thread
+from tests.stack import SidecarProcess, sidecar_thread
 
 ORDERS = "orders"
 BILLING = "billing"
@@ -325,7 +324,9 @@ def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowC
 
 @pytest.mark.slow
 def test_billing_killed_with_minus_9_mid_activity_still_records_one_result(tmp_path: Path) -> None:
-    billing = SidecarProcess(tmp_path / "billing", BILLING, "--registry-dir", str(tmp_path / "registry"))
+    billing = SidecarProcess(
+        tmp_path / "billing", app_id=BILLING, args=("--registry-dir", str(tmp_path / "registry"))
+    )
     billing.start()
     orders = App(tmp_path / "orders", ORDERS, ManualClock(), tmp_path / "registry", register_orders).start()
     worker = start_worker(billing.grpc, register_billing)

@@ -1,28 +1,18 @@
 """Fixtures for the pub/sub tests: subscriber apps on their own threads (shared per session), and per
-test a real `PubSubEngine` with a real `AppChannel`, its HTTP publish routes served by uvicorn on the
-test's loop, and an httpx client to publish through them."""
+test the factory's `open_pubsub`: a real `PubSubEngine` with a real `AppChannel`, its HTTP publish routes
+served by uvicorn on the test's loop, and an httpx client to publish through them."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from sidecar.appchannel import AppChannel
-from sidecar.clock import ManualClock
-from sidecar.errors import DaprError
-from sidecar.http.publish_routes import routes
-from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, RetryPolicy
+from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, RetryPolicy
 from tests.harness import ServedApp, bound_socket
 from tests.sidecar.pubsub.apps import (
     PUBSUB,
@@ -31,6 +21,7 @@ from tests.sidecar.pubsub.apps import (
     Recorder,
     build_sdk_app,
 )
+from tests.stack import PubSubSidecar, open_pubsub
 
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.01, maximum=0.02)
 APP_ID = "publisher-app"
@@ -71,34 +62,8 @@ def apps(served_apps: Apps) -> Apps:
     return served_apps
 
 
-@dataclass
-class Sidecar:
-    engine: PubSubEngine
-    client: httpx.AsyncClient
-    clock: ManualClock
-
-    async def publish(
-        self,
-        topic: str,
-        body: bytes | str = b"",
-        *,
-        content_type: str | None = None,
-        pubsub: str = PUBSUB,
-        metadata: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        hdrs = dict(headers or {})
-        if content_type is not None:
-            hdrs["Content-Type"] = content_type
-        params = {f"metadata.{k}": v for k, v in (metadata or {}).items()}
-        return await self.client.post(
-            f"/v1.0/publish/{pubsub}/{topic}", content=body, headers=hdrs, params=params
-        )
-
-
-async def _dapr_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DaprError)
-    return JSONResponse(exc.body(), status_code=exc.http_status)
+# The factory's pub/sub engine with its publish routes (the name the suite's modules know it by).
+Sidecar = PubSubSidecar
 
 
 MakeSidecar = Callable[..., Awaitable[Sidecar]]
@@ -115,53 +80,26 @@ BOTH_TYPES = ("pubsub.in-memory", "pubsub.embedded.sqlite")
 
 @pytest.fixture
 async def make_sidecar(broker_type: str, tmp_path: Path) -> AsyncIterator[MakeSidecar]:
-    cleanups: list[Callable[[], Awaitable[None]]] = []
+    async with contextlib.AsyncExitStack() as opened:
 
-    async def make(
-        app: ServedApp | int | None,
-        *,
-        brokers: Sequence[BrokerSpec] | None = None,
-        declarative: Sequence[DeclarativeSubscription] = (),
-        retry: RetryPolicy = FAST_RETRY,
-        load: bool = True,
-        **engine_kwargs: Any,
-    ) -> Sidecar:
-        clock = ManualClock()
-        port = app.port if isinstance(app, ServedApp) else app
-        channel = AppChannel("127.0.0.1", port)
-        engine = PubSubEngine(
-            list(brokers if brokers is not None else [BrokerSpec(PUBSUB, broker_type)]),
-            APP_ID,
-            channel,
-            clock,
-            declarative=declarative,
-            retry=retry,
-            **{"data_dir": tmp_path, **engine_kwargs},  # one data dir per test: a restart finds it
-        )
-        await engine.start()
-        sock = bound_socket()
-        http_app = Starlette(routes=routes(engine), exception_handlers={DaprError: _dapr_error})
-        server = uvicorn.Server(uvicorn.Config(http_app, log_level="warning", lifespan="off"))
-        server.capture_signals = contextlib.nullcontext  # type: ignore[assignment,method-assign]
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.005)
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+        async def make(
+            app: ServedApp | int | None,
+            *,
+            brokers: Sequence[BrokerSpec] | None = None,
+            declarative: Sequence[DeclarativeSubscription] = (),
+            retry: RetryPolicy = FAST_RETRY,
+            load: bool = True,
+            **engine_kwargs: Any,
+        ) -> Sidecar:
+            pubsub = open_pubsub(
+                app.port if isinstance(app, ServedApp) else app,
+                list(brokers if brokers is not None else [BrokerSpec(PUBSUB, broker_type)]),
+                app_id=APP_ID,
+                declarative=declarative,
+                retry=retry,
+                load=load,
+                **{"data_dir": tmp_path, **engine_kwargs},  # one data dir per test: a restart finds it
+            )
+            return await opened.enter_async_context(pubsub)
 
-        async def cleanup() -> None:
-            await client.aclose()
-            server.should_exit = True
-            await task
-            await engine.stop()
-            await channel.close()
-
-        cleanups.append(cleanup)
-        if load:
-            await engine.load_subscriptions()
-        return Sidecar(engine, client, clock)
-
-    yield make
-    for cleanup in reversed(cleanups):
-        await cleanup()
+        yield make

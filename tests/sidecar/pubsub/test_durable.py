@@ -3,13 +3,9 @@ for every subscription known from an earlier run, until the subscriber acknowled
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +14,10 @@ import pytest
 
 from sidecar.components import ComponentError, load_components
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription
-from tests.harness import ServedApp, bound_socket, engine_env, wait_for, wait_for_async
+from tests.harness import ServedApp, bound_socket, wait_for, wait_for_async
 from tests.sidecar.pubsub.apps import PUBSUB, BulkApp, RawApp, Recorder
 from tests.sidecar.pubsub.conftest import MakeSidecar, Sidecar, serve
+from tests.stack import SidecarProcess
 
 DURABLE = [BrokerSpec(PUBSUB, "pubsub.embedded.sqlite")]
 STREAM = [
@@ -212,39 +209,9 @@ async def test_bulk_entries_are_kept_until_each_is_acknowledged(make_sidecar: Ma
         app.stop()
 
 
-class _SidecarProcess:
+def _sidecar_process(data: Path, app_port: int) -> SidecarProcess:
     """`python -m sidecar` with the default components (the durable broker), killable with SIGKILL."""
-
-    def __init__(self, data: Path, app_port: int) -> None:
-        self.port_file = data / f"ports-{time.monotonic_ns()}.json"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sidecar",
-                "--app-id",
-                "durable",
-                "--app-port",
-                str(app_port),
-                "--data-dir",
-                str(data),
-                "--dapr-http-port",
-                "0",
-                "--dapr-grpc-port",
-                "0",
-                "--log-level",
-                "error",
-                "--port-file",
-                str(self.port_file),
-            ],
-            env=engine_env(),
-        )
-        wait_for(self.port_file.exists, timeout=30)
-        self.url = f"http://127.0.0.1:{json.loads(self.port_file.read_text())['http']}"
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
+    return SidecarProcess(data, app_id="durable", app_port=app_port, log_level="error").start()
 
 
 @pytest.mark.slow
@@ -252,7 +219,7 @@ def test_nothing_acknowledged_is_lost_after_kill_9(tmp_path: Path) -> None:
     recorder = Recorder()
     app = raw_app(recorder)
     acknowledged: list[str] = []
-    first = _SidecarProcess(tmp_path, app.port)
+    first = _sidecar_process(tmp_path, app.port)
 
     def publish(worker: int) -> None:
         with httpx.Client(base_url=first.url, timeout=5) as client:
@@ -271,20 +238,19 @@ def test_nothing_acknowledged_is_lost_after_kill_9(tmp_path: Path) -> None:
         for thread in publishers:
             thread.start()
         wait_for(lambda: len(acknowledged) >= 300, timeout=60)
-        first.kill()  # publishes and deliveries in flight right now
+        first.kill9()  # publishes and deliveries in flight right now
         for thread in publishers:
             thread.join(timeout=30)
         kept = set(acknowledged)
         assert len(kept) >= 300 and len(recorder.on("/stream")) < len(kept) // 2
         held.set()
-        second = _SidecarProcess(tmp_path, app.port)
+        second = _sidecar_process(tmp_path, app.port)
         try:
             wait_for(lambda: set(data_of(recorder, "/stream")) >= kept, timeout=60)
         finally:
-            second.proc.terminate()
-            second.proc.wait(timeout=20)
+            second.stop()
     finally:
-        first.kill()
+        first.kill9()
         app.stop()
 
 

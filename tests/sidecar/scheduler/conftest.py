@@ -1,4 +1,5 @@
-"""Fixtures for the scheduler tests: a real SQLite file per test, a ManualClock, and a recorder."""
+"""Fixtures for the scheduler tests: the factory's scheduler on a real SQLite file per test, a ManualClock,
+and a recorder."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from sidecar.clock import ManualClock
 from sidecar.db import Database
 from sidecar.scheduler import Job, Scheduler
+from tests.stack import close_scheduler
+from tests.stack import open_scheduler as scheduler_on
 
 Opener = Callable[..., Awaitable[tuple[Scheduler, Database]]]
 
@@ -55,17 +58,13 @@ async def open_scheduler(db_path: Path, clock: ManualClock) -> AsyncIterator[Ope
     opened: list[tuple[Scheduler, Database]] = []
 
     async def _open(start: bool = True, **options: Any) -> tuple[Scheduler, Database]:
-        db = Database(db_path)
-        scheduler = Scheduler(db, clock, **options)
-        opened.append((scheduler, db))
-        if start:
-            await scheduler.start()
-        return scheduler, db
+        pair = await scheduler_on(db_path, clock, start=start, **options)
+        opened.append(pair)
+        return pair
 
     yield _open
     for scheduler, db in reversed(opened):
-        await scheduler.stop()
-        db.close()
+        await close_scheduler(scheduler, db)
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t for t in leftover if t.get_name().startswith(("job:", "scheduler-"))]
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar.clock import ManualClock
-from sidecar.db import Database
-from sidecar.scheduler import Job, Scheduler
+from sidecar.scheduler import Job
 from sidecar.scheduler.model import next_tick
+from tests.stack import close_scheduler, open_scheduler
 
 T0 = 1_700_000_000.0
 
@@ -67,8 +67,7 @@ def test_scheduler_fires_each_tick_once_never_early(specs, steps):
 async def _run_model(specs, steps) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clock = ManualClock()
-        db = Database(Path(tmp) / "sidecar.db")
-        scheduler = Scheduler(db, clock, window=5.0)
+        scheduler, db = await open_scheduler(Path(tmp) / "sidecar.db", clock, start=False, window=5.0)
         fired: dict[str, list[tuple[float, float]]] = {}
 
         async def handler(job: Job) -> None:
@@ -99,5 +98,4 @@ async def _run_model(specs, steps) -> None:
                 assert all(at >= due for at, due in calls)
             assert await scheduler.count() == 0
         finally:
-            await scheduler.stop()
-            db.close()
+            await close_scheduler(scheduler, db)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -23,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sidecar.config import SidecarConfig
 from sidecar.server import Sidecar
-from tests.harness import ServedApp, bound_socket, engine_env, use_sidecar, wait_for_async
+from tests.harness import ServedApp, bound_socket, use_sidecar, wait_for_async
+from tests.stack import SidecarProcess, sidecar_config
 
 APP_ID = "outboxtest"
 
@@ -111,15 +108,10 @@ async def start_sidecar(tmp_path: Path, served: tuple[ServedApp, Subscriber]) ->
         folder.mkdir(exist_ok=True)
         for i, text in enumerate(resources):
             (folder / f"{i}.yaml").write_text(text)
-        config = SidecarConfig(
-            app_id=APP_ID,
-            app_port=served[0].port,
-            http_port=0,
-            grpc_port=0,
-            resources_paths=[folder],
-            data_dir=tmp_path / "data",
+        config = sidecar_config(
+            tmp_path / "data", app_id=APP_ID, app_port=served[0].port, resources_paths=[folder]
         )
-        sidecar = Sidecar(config, hold_outbox=hold_outbox)
+        sidecar = Sidecar(config, hold_outbox=hold_outbox)  # on the test's loop: it reads the engines
         await sidecar.start()
         running.append(sidecar)
         if ready:
@@ -299,35 +291,19 @@ async def test_a_kill_9_between_commit_and_publish_republishes_after_restart(
     folder.mkdir()
     (folder / "0.yaml").write_text(store_yaml())
     (folder / "1.yaml").write_text(PUBSUB)
-    port_file = tmp_path / "ports.json"
     refusing = bound_socket()  # bound, never listening: the sidecar keeps waiting for the app
-    command = [
-        sys.executable,
-        "-m",
-        "sidecar",
-        "run",
-        "--app-id",
-        APP_ID,
-        "--app-port",
-        str(refusing.getsockname()[1]),
-    ]
-    command += ["--dapr-http-port", "0", "--dapr-grpc-port", "0", "--resources-path", str(folder)]
-    command += ["--data-dir", str(tmp_path / "data"), "--port-file", str(port_file), "--log-level", "warning"]
-    process = subprocess.Popen(command, env=engine_env())
+    args = ("--resources-path", str(folder))
+    process = SidecarProcess(tmp_path / "data", app_id=APP_ID, app_port=refusing.getsockname()[1], args=args)
     try:
-        await wait_for_async(port_file.exists, timeout=30)
-        ports = json.loads(port_file.read_text())
-        url = f"http://127.0.0.1:{ports['http']}/v1.0/state/mystore/transaction"
+        await asyncio.to_thread(process.start)
+        url = f"{process.base}/state/mystore/transaction"
         async with (
             aiohttp.ClientSession() as http,
             http.post(url, json={"operations": [upsert("k", "v")]}) as resp,
         ):
             assert resp.status == 204
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
     finally:
-        if process.poll() is None:
-            process.kill()
+        process.kill9()
         refusing.close()
     assert subscriber.received() == []
     restarted = await start_sidecar(store_yaml(), PUBSUB)

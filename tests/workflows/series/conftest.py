@@ -24,9 +24,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[SeriesStack]:
-    served = SeriesStack(tmp_path_factory.mktemp("series"), clock, SETTINGS).start()
-    yield served
-    served.stop()
+    with SeriesStack(tmp_path_factory.mktemp("series"), clock, SETTINGS).running() as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)

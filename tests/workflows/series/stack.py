@@ -2,16 +2,17 @@
 dir), an app channel hosting the todo list actors and recording pub/sub deliveries (it forwards item
 completions to their series), and an in-process `WorkflowRuntime` with the series registered.
 
-`stop_engine()`/`start_engine()` stop and restart the sidecar and the worker on the same data dir and the
-same ports, as if the engine was down; the app channel stays up.
+All from the factory's `restartable_sidecar`: `stop_engine()`/`start_engine()` stop and restart the sidecar
+and the worker on the same data dir and the same ports, as if the engine was down; the app channel stays up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +20,13 @@ from typing import Any
 
 from dapr.aio.clients import DaprClient
 from dapr.ext.fastapi import DaprActor, DaprApp
-from dapr.ext.workflow import WorkflowRuntime
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import Body, FastAPI
 
 from sidecar import ManualClock
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket, use_sidecar
-from tests.stack import sidecar_thread
+from tests.harness import use_sidecar
+from tests.stack import Restartable, restartable_sidecar
 from todo_actors.commands import CompleteTodo, CreateList
 from todo_actors.host import ActorsConfig, DaprPublisher, register_actors
 from todo_actors.interface import QueryTodos, TodoListActorInterface
@@ -72,61 +72,58 @@ class SeriesStack:
         self.clock = clock
         self.settings = settings
         self.events = Events()
-        self.http_port = 0
-        self.grpc_port = 0
-        self._channel_sock = bound_socket()
-        self.sidecar: SidecarThread | None = None
-        self.runtime: WorkflowRuntime | None = None
-        self.channel = ServedApp(self._channel_app(), self._channel_sock)
+        self._engine: Restartable | None = None
 
-    # lifecycle -----------------------------------------------------------------------------------
+    # lifecycle: the factory's restartable sidecar, this suite's channel app and the series worker -------
 
-    def start(self) -> SeriesStack:
-        self.start_engine(wait_app=False)
-        self.channel.start()
-        assert self.sidecar is not None
-        self.sidecar.wait_ready()
-        return self
+    @contextlib.contextmanager
+    def running(self) -> Iterator[SeriesStack]:
+        app, clock = self._channel_app, self.clock
+        with restartable_sidecar(self.data, app, app_id="series-test", clock=clock) as engine:
+            self._engine = engine
+            self.start_worker()
+            try:
+                yield self
+            finally:
+                self._engine = None
 
-    def start_engine(self, wait_app: bool = True) -> None:
-        self.sidecar = sidecar_thread(
-            self.data,
-            app_id="series-test",
-            app_port=self._channel_sock.getsockname()[1],
-            clock=self.clock,
-            http_port=self.http_port,  # 0 at first; a restart keeps the ports the clients know
-            grpc_port=self.grpc_port,
-        ).start()
-        self.http_port, self.grpc_port = self.sidecar.http_port, self.sidecar.grpc_port
+    @property
+    def engine(self) -> Restartable:
+        assert self._engine is not None, "the series stack is not running"
+        return self._engine
+
+    @property
+    def sidecar(self) -> SidecarThread:
+        return self.engine.sidecar
+
+    def start_engine(self) -> None:
+        """The sidecar back on its ports and data dir, then a worker with the series' own activities."""
+        self.engine.start_sidecar()
         self.use()
-        if wait_app:
-            self.sidecar.wait_ready()
         self.start_worker()
 
     def start_worker(self, activities: SeriesActivities | None = None) -> None:
         """A new `WorkflowRuntime` (the app's worker) with the series registered."""
-        self.runtime = WorkflowRuntime(host="127.0.0.1", port=str(self.grpc_port))
         activities = activities or SeriesActivities(self.settings, dapr_address=self.grpc_address)
-        register_series(self.runtime, activities)
-        self.runtime.start()  # type: ignore[no-untyped-call]
+        self.engine.start_worker(lambda runtime: register_series(runtime, activities))
 
     def stop_worker(self) -> None:
-        if self.runtime is not None:
-            self.runtime.shutdown()  # type: ignore[no-untyped-call]
-            self.runtime = None
+        self.engine.stop_worker()
 
     def stop_engine(self) -> None:
-        self.stop_worker()
-        if self.sidecar is not None:
-            self.sidecar.stop()
-            self.sidecar = None
-
-    def stop(self) -> None:
-        self.stop_engine()
-        self.channel.stop()
+        """Worker and sidecar down, as if the engine was; the app channel stays up."""
+        self.engine.stop_engine()
 
     def use(self) -> None:
         use_sidecar(self.http_port, self.grpc_port)
+
+    @property
+    def http_port(self) -> int:
+        return self.engine.http_port
+
+    @property
+    def grpc_port(self) -> int:
+        return self.engine.grpc_port
 
     @property
     def grpc_address(self) -> str:
@@ -134,7 +131,8 @@ class SeriesStack:
 
     # the app channel -----------------------------------------------------------------------------
 
-    def _channel_app(self) -> FastAPI:
+    def _channel_app(self, sidecar: SidecarThread) -> FastAPI:
+        use_sidecar(sidecar.http_port, sidecar.grpc_port)  # the actor runtime and publisher read it
         holder: list[DaprActor] = []
         workflows: list[DaprWorkflowClient] = []
 

@@ -1,11 +1,10 @@
-"""The one test environment factory: the engine as the tests boot it in-process (the embedded sidecar on
-its own thread with a manual clock, temp SQLite and tokens on both sides; the app channel and the public
-API, each served by uvicorn on loopback), with options.
+"""The whole engine as the tests boot it in-process (the embedded sidecar on its own thread with a manual
+clock, temp SQLite and tokens on both sides; the app channel and the public API, each served by uvicorn on
+loopback), with options.
 
 A suite takes a stack with `stack = stack_fixture(...)` in its conftest. Stacks are package-scoped: the
 SDK's actor runtime is process-global, so one suite's registrations must be done (and its servers gone)
-before another suite registers its own. Suites with an app of their own take `running_sidecar` (the
-sidecar and that app), and those that start, stop or restart a sidecar themselves `sidecar_thread`.
+before another suite registers its own.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,12 +27,12 @@ from api.channel.app import create_channel_app
 from api.process.listeners import bind
 from api.process.settings import Settings, configure_dapr, load_settings
 from api.process.shared import Shared
-from sidecar import ManualClock, SidecarConfig
-from sidecar.clock import Clock
+from sidecar import ManualClock
 from sidecar.thread import SidecarThread
-from tests.harness import ServedApp, bound_socket
+from tests.harness import ServedApp
+from tests.stack.sidecars import Restartable, restartable_sidecar
 
-__all__ = ["Stack", "running_sidecar", "running_stack", "sidecar_thread", "stack_fixture", "stack_settings"]
+__all__ = ["Stack", "running_stack", "stack_fixture", "stack_settings"]
 
 
 @dataclass
@@ -46,6 +44,8 @@ class Stack:
     clock: ManualClock
     jwt_secret: str
     app_token: str
+    # The sidecar and channel as restartable parts (`tests.stack.sidecars.Restartable`).
+    engine: Restartable | None = None
 
     @property
     def url(self) -> str:
@@ -64,6 +64,13 @@ class Stack:
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
+
+    def restart_channel(self, make_app: Callable[[SidecarThread], Any]) -> ServedApp:
+        """The app channel (the series worker included) stopped and served again on its port, as
+        `make_app(sidecar)` builds it: the engine's app process restarted."""
+        assert self.engine is not None
+        self.channel = self.engine.restart_app(make_app)
+        return self.channel
 
     def serve_public(self, **overrides: Any) -> ServedApp:
         """Another public app on the same sidecar, with some settings changed (stop it when done)."""
@@ -87,47 +94,6 @@ def stack_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -
         **overrides,
     }
     return load_settings(environ or {}, **values), jwt_secret, app_token
-
-
-def sidecar_thread(
-    data: Path, *, app_id: str = "app", app_port: int | None = None, clock: Clock | None = None, **config: Any
-) -> SidecarThread:
-    """The embedded sidecar on a thread of its own (`clock`, else the system's), not started yet: `with` it,
-    or `.start()` and later `.stop()`. Ports are free ones unless `config` names them (a restart on the
-    same ports); `config` are further `SidecarConfig` fields."""
-    ports = {"http_port": 0, "grpc_port": 0}
-    return SidecarThread(
-        SidecarConfig(app_id=app_id, app_port=app_port, data_dir=data, **(ports | config)), clock=clock
-    )
-
-
-@contextlib.contextmanager
-def running_sidecar(
-    data: Path,
-    make_app: Callable[[SidecarThread], Any],
-    *,
-    app_id: str,
-    clock: Clock | None = None,
-    sock: socket.socket | None = None,
-    **config: Any,
-) -> Iterator[tuple[SidecarThread, ServedApp]]:
-    """The embedded sidecar (`sidecar_thread`) and, served on `sock` as its app channel, the app `make_app`
-    builds for it: the engine's channel, or a suite's own actor app. The sidecar stops first (it
-    deactivates actors through the app)."""
-    sock = sock or bound_socket()
-    sidecar = sidecar_thread(data, app_id=app_id, app_port=sock.getsockname()[1], clock=clock, **config)
-    sidecar.start()
-    try:
-        served = ServedApp(make_app(sidecar), sock).start()
-    except BaseException:
-        sidecar.stop()
-        raise
-    try:
-        sidecar.wait_ready()
-        yield sidecar, served
-    finally:
-        sidecar.stop()
-        served.stop()
 
 
 @contextlib.contextmanager
@@ -156,7 +122,7 @@ def running_stack(
         configure_dapr(settings.model_copy(update=ports))
         return create_channel_app(settings.model_copy(update=ports), shared=shared, clock=actors_now)
 
-    with running_sidecar(
+    with restartable_sidecar(
         data,
         channel_app,
         app_id=app_id,
@@ -164,13 +130,15 @@ def running_stack(
         sock=channel_sock,
         api_token=settings.dapr_token,
         app_token=app_token,
-    ) as (sidecar, channel):
+    ) as engine:
+        sidecar, channel = engine.sidecar, engine.app
+        assert channel is not None
         settings = settings.model_copy(
             update={"dapr_http_port": sidecar.http_port, "dapr_grpc_port": sidecar.grpc_port}
         )
         public = public_server(create_app(settings, shared=shared), bind("127.0.0.1", 0)).start()
         try:
-            yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token)
+            yield Stack(settings, sidecar, channel, public, clock, jwt_secret, app_token, engine)
         finally:
             public.stop()
 
