@@ -139,10 +139,17 @@ class WorkflowEngine:
         self._courier.transport = transport
         self._courier.wake()
 
-    async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
-        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack)."""
+    async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> bytes:
+        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack). A
+        "purge" (of a child of `caller`'s workflow, with its descendants) answers PurgeInstancesResponse."""
         if not self._started:
             raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the workflow engine is not running")
+        if what == "purge":
+            request = pb.PurgeInstancesRequest(
+                instanceId=fields.get("instance", ""), recursive=True, force=fields.get("force") == "true"
+            )
+            count, _ = await self.purge(request)
+            return bytes(pb.PurgeInstancesResponse(deletedInstanceCount=count).SerializeToString())
         extra = base64.b64decode(fields["extra"]) if fields.get("extra") else None
         instance_id, execution_id = fields.get("instance", ""), fields.get("execution", "")
         now = self._clock.now()
@@ -153,6 +160,7 @@ class WorkflowEngine:
             return fx
 
         await self._apply(await self._tx.run(record))
+        return b""
 
     @property
     def history_traffic(self) -> HistoryTraffic:
@@ -339,10 +347,14 @@ class WorkflowEngine:
 
     async def purge(self, request: Any) -> tuple[int, bool]:
         """How many instances were deleted, and whether the request is done (a filtered purge works in
-        batches: call again while it is not)."""
+        batches: call again while it is not). A recursive purge purges the children other apps run first,
+        on their sidecars (as daprd does), then this app's instances."""
+        remote = 0
+        for app, child_id in await self._db.run(lambda c: control.remote_children(c, request)):
+            remote += await self._courier.purge(app, child_id, request.force)
         fx, count, complete = await self._tx.run(lambda c: control.purge(c, request))
         await self._apply(fx)
-        return count, complete
+        return remote + count, complete
 
     async def list_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
         """One page of instance ids in id order; the token is the last id of a full page."""

@@ -5,9 +5,11 @@ each with its own `WorkflowRuntime`. Results come back durably, once, with the r
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +92,23 @@ def order_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untype
     return (yield ctx.call_activity("slow_charge", input=amount, app_id=BILLING))
 
 
+def invoice_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untyped-def]
+    return (yield ctx.call_activity(slow_charge, input=amount))
+
+
+def order_child_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untyped-def]
+    inv = f"{ctx.instance_id}-inv"
+    return (yield ctx.call_child_workflow("invoice_slow", input=amount, instance_id=inv, app_id=BILLING))
+
+
 def register_orders(rt: WorkflowRuntime) -> None:
-    for wf in (order, order_declined, order_child, order_slow):
+    for wf in (order, order_declined, order_child, order_slow, order_child_slow):
         rt.register_workflow(fresh(wf))
 
 
 def register_billing(rt: WorkflowRuntime) -> None:
     rt.register_workflow(fresh(invoice))
+    rt.register_workflow(fresh(invoice_slow))
     for act in (charge, decline, slow_charge):
         rt.register_activity(fresh(act))
 
@@ -167,6 +179,13 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, App]]:
 @pytest.fixture(scope="module")
 def client(apps: tuple[App, App]) -> Iterator[DaprWorkflowClient]:
     wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(apps[0].grpc_port))
+    yield wf_client
+    close_client(wf_client)
+
+
+@pytest.fixture(scope="module")
+def billing_client(apps: tuple[App, App]) -> Iterator[DaprWorkflowClient]:
+    wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(apps[1].grpc_port))
     yield wf_client
     close_client(wf_client)
 
@@ -275,6 +294,76 @@ def test_a_repeated_delivery_runs_the_activity_once(apps: tuple[App, App]) -> No
     eventually(lambda: ran["charge"] - before == 1, timeout=10)
     with pytest.raises(AssertionError):
         eventually(lambda: ran["charge"] - before > 1, timeout=1.0)
+
+
+def remote_calls(app: App) -> list[tuple[str, str, str, int]]:
+    """The "call already seen" records of `app`'s sidecar (read from its database file)."""
+    with closing(sqlite3.connect(app.data / "sidecar.db")) as conn:
+        return conn.execute("SELECT * FROM wf_remote_calls").fetchall()
+
+
+def purge(port: int, iid: str, *, recursive: bool) -> int:
+    """PurgeInstances on the sidecar at `port`: how many instances it deleted."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = stubs.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = pb.PurgeInstancesRequest(instanceId=iid, recursive=recursive)
+        return int(stub.PurgeInstances(request).deletedInstanceCount)
+
+
+def test_a_recursive_purge_purges_the_children_another_app_runs(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    orders, billing = apps
+    kept = client.schedule_new_workflow(order_child, input=1)
+    gone = client.schedule_new_workflow(order_child, input=2)
+    assert finished(client, kept)[0] == finished(client, gone)[0] == WorkflowStatus.COMPLETED
+    assert purge(orders.grpc_port, kept, recursive=False) == 1
+    assert billing_client.get_workflow_state(f"{kept}-inv") is not None  # not recursive: stays
+    assert purge(orders.grpc_port, gone, recursive=True) == 2
+    assert client.get_workflow_state(gone) is None
+    assert billing_client.get_workflow_state(f"{gone}-inv") is None
+
+    # A child purged already on its app (as daprd's purgeidempotent): the parent's purge still succeeds.
+    again = client.schedule_new_workflow(order_child, input=3)
+    assert finished(client, again)[0] == WorkflowStatus.COMPLETED
+    assert purge(billing.grpc_port, f"{again}-inv", recursive=False) == 1
+    assert purge(orders.grpc_port, again, recursive=True) == 1
+    assert client.get_workflow_state(again) is None
+
+
+def test_a_recursive_purge_fails_while_a_child_of_another_app_runs(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    orders = apps[0]
+    gate.clear()
+    before = ran["slow_charge"]
+    iid = client.schedule_new_workflow(order_child_slow, input=1)
+    try:
+        eventually(lambda: ran["slow_charge"] - before == 1, timeout=10)
+        client.terminate_workflow(iid, recursive=False)
+        assert finished(client, iid)[0] == WorkflowStatus.TERMINATED
+        with pytest.raises(grpc.RpcError) as refused:
+            purge(orders.grpc_port, iid, recursive=True)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f"failed to purge child workflow '{iid}-inv' of app 'billing'" in str(refused.value.details())
+        assert client.get_workflow_state(iid) is not None  # nothing of the tree was deleted
+    finally:
+        gate.set()
+    assert finished(billing_client, f"{iid}-inv")[0] == WorkflowStatus.COMPLETED
+    assert purge(orders.grpc_port, iid, recursive=True) == 2
+    assert billing_client.get_workflow_state(f"{iid}-inv") is None
+
+
+def test_the_record_of_a_call_goes_once_the_caller_has_its_result(
+    client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    """Billing forgets an activity call and a child call of orders once orders took their results."""
+    orders, billing = apps
+    one = client.schedule_new_workflow(order, input=2)
+    two = client.schedule_new_workflow(order_child, input=4)
+    assert finished(client, one) == (WorkflowStatus.COMPLETED, 4)
+    assert finished(client, two) == (WorkflowStatus.COMPLETED, {"charged": 8})
+    eventually(lambda: not [r for r in remote_calls(billing) if r[1] in (one, two)], timeout=10)
 
 
 def test_a_call_to_an_absent_app_waits_and_completes_once_it_is_back(
