@@ -63,28 +63,32 @@ class Courier:
         """Purge `instance_id` of app `app_id` and its descendants there (daprd's RecursivePurgeWorkflowState
         on the child's app): how many instances it deleted, 0 if it had none of that id. A call, not an
         outbox message: as in daprd, the purge answers only once the whole tree is gone, or fails."""
-        if self.transport is None:
-            raise WorkflowError(
-                grpc.StatusCode.UNAVAILABLE,
-                f"cannot purge workflow '{instance_id}' of app {app_id!r}: this sidecar runs without a "
-                "host registry (--registry-dir)",
-            )
+        what = f"failed to purge child workflow '{instance_id}' of app {app_id!r}"
         fields = {"instance": instance_id, "execution": "", "force": "true" if force else ""}
         try:
-            answer = await self.transport(app_id, "purge", fields, b"")
+            answer = await self.call(app_id, "purge", fields, b"", what)
         except WorkflowError as exc:
             if exc.status == grpc.StatusCode.NOT_FOUND:
                 return 0  # purged already (daprd ignores it likewise): purging again must succeed
-            raise WorkflowError(
-                exc.status, f"failed to purge child workflow '{instance_id}' of app {app_id!r}: {exc.message}"
-            ) from None
-        except Exception as exc:
-            reason = exc or type(exc).__name__
+            raise WorkflowError(exc.status, f"{what}: {exc.message}") from None
+        return int(pb.PurgeInstancesResponse.FromString(answer).deletedInstanceCount)
+
+    async def call(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes, doing: str) -> bytes:
+        """A call to app `app_id`'s sidecar, answered at once: its answer, or WorkflowError with the status it
+        refused the call with (UNAVAILABLE, prefixed by `doing`, if it could not be reached)."""
+        if self.transport is None:
             raise WorkflowError(
                 grpc.StatusCode.UNAVAILABLE,
-                f"failed to purge child workflow '{instance_id}' of app {app_id!r}: {reason}",
+                f"{doing}: this sidecar runs without a host registry (--registry-dir)",
+            )
+        try:
+            return await self.transport(app_id, what, fields, body)
+        except WorkflowError:
+            raise
+        except Exception as exc:
+            raise WorkflowError(
+                grpc.StatusCode.UNAVAILABLE, f"{doing}: {exc or type(exc).__name__}"
             ) from None
-        return int(pb.PurgeInstancesResponse.FromString(answer).deletedInstanceCount)
 
     async def _run(self) -> None:
         while True:

@@ -13,7 +13,7 @@ import base64
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import grpc
@@ -84,6 +84,8 @@ class WorkflowEngine:
         )
         self._dispatch.on_stream_open = self._on_stream_open
         self._courier = Courier(db, app_id)
+        # (method, request) -> response, all serialized: a client request another app routed here (service.py)
+        self.routed_requests: Callable[[str, bytes], Awaitable[bytes]] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -140,10 +142,13 @@ class WorkflowEngine:
         self._courier.wake()
 
     async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> bytes:
-        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack). A
-        "purge" (of a child of `caller`'s workflow, with its descendants) answers PurgeInstancesResponse."""
+        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack). Calls
+        answer: "purge" (a child of `caller`'s workflow, with its descendants) a PurgeInstancesResponse,
+        "client" (a client request `caller` routed here) the method's response."""
         if not self._started:
             raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the workflow engine is not running")
+        if what == "client" and self.routed_requests is not None:
+            return await self.routed_requests(fields.get("method", ""), body)
         if what == "purge":
             request = pb.PurgeInstancesRequest(
                 instanceId=fields.get("instance", ""), recursive=True, force=fields.get("force") == "true"
@@ -161,6 +166,12 @@ class WorkflowEngine:
 
         await self._apply(await self._tx.run(record))
         return b""
+
+    async def call_app(self, app_id: str, method: str, request: bytes) -> bytes:
+        """A client request (`method` of TaskHubSidecarService) for an instance of app `app_id`, run by that
+        app's sidecar as daprd's workflow actor of that app runs it: its serialized response."""
+        doing = f"failed to route {method} to app {app_id!r}"
+        return await self._courier.call(app_id, "client", {"method": method}, request, doing)
 
     @property
     def history_traffic(self) -> HistoryTraffic:

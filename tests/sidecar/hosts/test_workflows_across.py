@@ -101,6 +101,12 @@ def order_child_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-
     return (yield ctx.call_child_workflow("invoice_slow", input=amount, instance_id=inv, app_id=BILLING))
 
 
+def awaiting(ctx: DaprWorkflowContext, prefix: str):  # type: ignore[no-untyped-def]
+    """Billing's workflow that ends on an event, driven by a client of orders' sidecar."""
+    got = yield ctx.wait_for_external_event("go")
+    return f"{prefix}{got}"
+
+
 def register_orders(rt: WorkflowRuntime) -> None:
     for wf in (order, order_declined, order_child, order_slow, order_child_slow):
         rt.register_workflow(fresh(wf))
@@ -109,6 +115,7 @@ def register_orders(rt: WorkflowRuntime) -> None:
 def register_billing(rt: WorkflowRuntime) -> None:
     rt.register_workflow(fresh(invoice))
     rt.register_workflow(fresh(invoice_slow))
+    rt.register_workflow(fresh(awaiting))
     for act in (charge, decline, slow_charge):
         rt.register_activity(fresh(act))
 
@@ -404,12 +411,41 @@ def test_the_other_apps_sidecar_restarting_mid_call_still_records_the_result_onc
     assert ran["slow_charge"] - before in (1, 2)
 
 
-def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowClient) -> None:
-    with pytest.raises(grpc.RpcError) as start:
-        client.schedule_new_workflow(order, input=1, instance_id="remote-start-1", app_id=BILLING)
-    assert start.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "StartInstance routed to another app is not supported" in str(start.value.details())
-    assert client.get_workflow_state("remote-start-1") is None
+def test_client_requests_naming_another_app_act_on_that_apps_instance(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient
+) -> None:
+    """As daprd (crossapp/ops): orders' client starts, reads, drives, ends and purges billing's instances."""
+    iid = client.schedule_new_workflow("awaiting", input="paid:", instance_id="remote-1", app_id=BILLING)
+    assert iid == "remote-1"
+    assert client.get_workflow_state(iid) is None  # nothing of the name in orders
+    started = client.wait_for_workflow_start(iid, timeout_in_seconds=10, app_id=BILLING)
+    assert started is not None and started.name == "awaiting"
+    client.pause_workflow(iid, app_id=BILLING)
+    state = client.get_workflow_state(iid, app_id=BILLING)
+    assert state is not None and state.runtime_status == WorkflowStatus.SUSPENDED
+    client.resume_workflow(iid, app_id=BILLING)
+    client.raise_workflow_event(iid, "go", data="42", app_id=BILLING)
+    done = client.wait_for_workflow_completion(iid, timeout_in_seconds=10, app_id=BILLING)
+    assert done is not None and json.loads(done.serialized_output or "null") == "paid:42"
+    assert finished(billing_client, iid) == (WorkflowStatus.COMPLETED, "paid:42")
+    client.purge_workflow(iid, app_id=BILLING)
+    assert billing_client.get_workflow_state(iid) is None
+
+    other = client.schedule_new_workflow("awaiting", input="", app_id=BILLING)
+    client.terminate_workflow(other, app_id=BILLING)
+    assert finished(billing_client, other)[0] == WorkflowStatus.TERMINATED
+
+    with pytest.raises(grpc.RpcError) as unknown:  # billing's answer comes back as it gave it
+        client.raise_workflow_event("remote-none", "go", app_id=BILLING)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as invalid:  # daprd's ErrInvalidWorkflowAppID
+        client.get_workflow_state(iid, app_id="bad.app.id")
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "workflow app ID 'bad.app.id' is invalid" in str(invalid.value.details())
+    with pytest.raises(grpc.RpcError) as absent:
+        client.schedule_new_workflow("awaiting", input="", app_id="nobody")
+    assert absent.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no sidecar of app 'nobody'" in str(absent.value.details())
 
 
 @pytest.mark.slow
