@@ -84,8 +84,8 @@ class WorkflowEngine:
         )
         self._dispatch.on_stream_open = self._on_stream_open
         self._courier = Courier(db, app_id)
-        # (method, request) -> response, all serialized: a client request another app routed here (service.py)
-        self.routed_requests: Callable[[str, bytes], Awaitable[bytes]] | None = None
+        # (fields: method, deadline; request) -> response: a client request another app routed here
+        self.routed_requests: Callable[[Mapping[str, str], bytes], Awaitable[bytes]] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -148,7 +148,7 @@ class WorkflowEngine:
         if not self._started:
             raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the workflow engine is not running")
         if what == "client" and self.routed_requests is not None:
-            return await self.routed_requests(fields.get("method", ""), body)
+            return await self.routed_requests(fields, body)
         if what == "purge":
             request = pb.PurgeInstancesRequest(
                 instanceId=fields.get("instance", ""), recursive=True, force=fields.get("force") == "true"
@@ -167,11 +167,15 @@ class WorkflowEngine:
         await self._apply(await self._tx.run(record))
         return b""
 
-    async def call_app(self, app_id: str, method: str, request: bytes) -> bytes:
+    async def call_app(self, app_id: str, method: str, request: bytes, deadline: float | None) -> bytes:
         """A client request (`method` of TaskHubSidecarService) for an instance of app `app_id`, run by that
-        app's sidecar as daprd's workflow actor of that app runs it: its serialized response."""
+        app's sidecar as daprd's workflow actor of that app runs it: its serialized response. `deadline`
+        (seconds left of the client's) goes with it, so a wait there ends when the client stops waiting."""
+        fields = {"method": method}
+        if deadline is not None:
+            fields["deadline"] = f"{max(deadline, 0.0):.3f}"
         doing = f"failed to route {method} to app {app_id!r}"
-        return await self._courier.call(app_id, "client", {"method": method}, request, doing)
+        return await self._courier.call(app_id, "client", fields, request, doing)
 
     @property
     def history_traffic(self) -> HistoryTraffic:

@@ -6,9 +6,10 @@ what `dapr.ext.workflow` 1.19 sends; any other method of the service answers UNI
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc as stubs
@@ -70,7 +71,8 @@ def _mapped(fn: Handler[R]) -> Handler[R]:
             target = foreign_target(request, self._engine.app_id) if fn.__name__ in _ROUTABLE else None
             if target is None:
                 return await fn(self, request, context)
-            answer = await self._engine.call_app(target, fn.__name__, request.SerializeToString())
+            body = request.SerializeToString()
+            answer = await self._engine.call_app(target, fn.__name__, body, context.time_remaining())
             response: R = _ROUTABLE[fn.__name__][1].FromString(answer)
             return response
         except WorkflowError as exc:
@@ -89,9 +91,11 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
         self._engine = engine
         engine.routed_requests = self._run_routed
 
-    async def _run_routed(self, method: str, body: bytes) -> bytes:
+    async def _run_routed(self, fields: Mapping[str, str], body: bytes) -> bytes:
         """A client request another app's sidecar routed here (its router names this app): run as if a
-        client of this app had sent it; WorkflowError reaches that sidecar with its status."""
+        client of this app had sent it, within its client's deadline; WorkflowError reaches that sidecar
+        with its status."""
+        method = fields.get("method", "")
         if method not in _ROUTABLE:
             raise WorkflowError(grpc.StatusCode.UNIMPLEMENTED, f"{method} cannot be routed to another app")
         request = _ROUTABLE[method][0].FromString(body)
@@ -101,7 +105,14 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
                 f"{method} for app {request.router.targetAppID!r} reached app {self._engine.app_id!r}",
             )
         handler = getattr(type(self), method).__wrapped__
-        response = await handler(self, request, None)
+        deadline = float(fields["deadline"]) if fields.get("deadline") else None
+        try:
+            async with asyncio.timeout(deadline):
+                response = await handler(self, request, None)
+        except TimeoutError:
+            raise WorkflowError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} routed from another app: deadline exceeded"
+            ) from None
         return bytes(response.SerializeToString())
 
     async def Hello(self, request: Any, context: Any) -> Any:

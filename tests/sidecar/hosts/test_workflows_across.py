@@ -412,9 +412,10 @@ def test_the_other_apps_sidecar_restarting_mid_call_still_records_the_result_onc
 
 
 def test_client_requests_naming_another_app_act_on_that_apps_instance(
-    client: DaprWorkflowClient, billing_client: DaprWorkflowClient
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
 ) -> None:
     """As daprd (crossapp/ops): orders' client starts, reads, drives, ends and purges billing's instances."""
+    billing = apps[1]
     iid = client.schedule_new_workflow("awaiting", input="paid:", instance_id="remote-1", app_id=BILLING)
     assert iid == "remote-1"
     assert client.get_workflow_state(iid) is None  # nothing of the name in orders
@@ -432,6 +433,11 @@ def test_client_requests_naming_another_app_act_on_that_apps_instance(
     assert billing_client.get_workflow_state(iid) is None
 
     other = client.schedule_new_workflow("awaiting", input="", app_id=BILLING)
+    with pytest.raises(TimeoutError):
+        client.wait_for_workflow_completion(other, timeout_in_seconds=1, app_id=BILLING)
+    assert billing.sidecar is not None
+    waiting = billing.sidecar.sidecar.workflows._waiters._by_id  # the routed wait ended with its deadline
+    eventually(lambda: other not in waiting, timeout=5)
     client.terminate_workflow(other, app_id=BILLING)
     assert finished(billing_client, other)[0] == WorkflowStatus.TERMINATED
 
