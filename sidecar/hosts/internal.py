@@ -34,14 +34,16 @@ from sidecar.hosts.peers import (
 )
 from sidecar.hosts.registry import HostRegistry, SidecarEntry
 from sidecar.invoke import CallerIdentity, InvokeFailure, Invoker, InvokeRequest
+from sidecar.workflows.control import WorkflowError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ActorForwarding", "ClockHandler", "InternalRoutes", "WorkflowReceiver"]
 
-# (caller app, what, fields, body) -> None once committed: a peer's workflow message (workflows/crossapp.py)
-WorkflowReceiver = Callable[[str, str, Mapping[str, str], bytes], Awaitable[None]]
+# (caller app, what, fields, body) -> the answer (empty for a message, once committed): a peer's workflow
+# message (workflows/crossapp.py) or call (a recursive purge).
+WorkflowReceiver = Callable[[str, str, Mapping[str, str], bytes], Awaitable[bytes]]
 # (verb, query, body) -> JSON answer, or None without a dev clock: a peer's look at this clock (clock.py)
 ClockHandler = Callable[[str, str, bytes], Awaitable["dict[str, object] | None"]]
 
@@ -162,7 +164,8 @@ class InternalRoutes:
         await _answer(send, reply.status, out, reply.body)
 
     async def _workflow(self, scope: Scope, receive: Receive, send: Send, what: str) -> None:
-        """A peer's workflow message: 204 once committed here (the peer then drops it), else 500."""
+        """A peer's workflow message: 204 once committed here (the peer then drops it), 200 with the answer of
+        a call; else 500, naming the gRPC status of a refusal (e.g. NOT_FOUND) in the failure header."""
         found = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         fields = {
             k[len(WORKFLOW_FIELD_PREFIX) :]: v
@@ -170,14 +173,21 @@ class InternalRoutes:
             if k.startswith(WORKFLOW_FIELD_PREFIX)
         }
         try:
-            await self.workflows(found.get(CALLER_APP_HEADER, ""), what, fields, await _body(receive))
+            caller = found.get(CALLER_APP_HEADER, "")
+            answer = await self.workflows(caller, what, fields, await _body(receive))
         except Exception as exc:
             log.warning(
                 "workflow message %r from app %r not recorded: %s", what, found.get(CALLER_APP_HEADER), exc
             )
-            await _answer(send, 500, [("content-type", "text/plain")], str(exc).encode())
+            headers = [("content-type", "text/plain")]
+            if isinstance(exc, WorkflowError):
+                headers.append((FAILURE_HEADER, exc.status.name))
+            await _answer(send, 500, headers, str(exc).encode())
             return
-        await _answer(send, 204, [], b"")
+        if answer:
+            await _answer(send, 200, [("content-type", "application/x-protobuf")], answer)
+        else:
+            await _answer(send, 204, [], b"")
 
 
 class ActorForwarding:

@@ -10,11 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import grpc
+
 from sidecar.actors.runtime import ActorHost
 from sidecar.hosts.clock import ClockPeers, LocalClock
 from sidecar.hosts.internal import ActorForwarding, InternalRoutes, WorkflowReceiver
 from sidecar.hosts.peers import (
     CALLER_APP_HEADER,
+    FAILURE_HEADER,
     INTERNAL_PREFIX,
     WORKFLOW_FIELD_PREFIX,
     PeerClients,
@@ -22,6 +25,7 @@ from sidecar.hosts.peers import (
 )
 from sidecar.hosts.registry import HostRegistry
 from sidecar.invoke import Invoker, LocalResolver
+from sidecar.workflows.control import WorkflowError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -66,13 +70,16 @@ class HostMembership:
         """Peers' workflow messages (activities, children, results for this app) go to `receiver`."""
         self._workflows = receiver
 
-    async def _receive_workflow(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
+    async def _receive_workflow(
+        self, caller: str, what: str, fields: Mapping[str, str], body: bytes
+    ) -> bytes:
         if self._workflows is None:
             raise LookupError("this sidecar runs no workflow engine")
-        await self._workflows(caller, what, fields, body)
+        return await self._workflows(caller, what, fields, body)
 
-    async def send_workflow(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
-        """One workflow message to a sidecar of `app_id`; returns once that sidecar committed it."""
+    async def send_workflow(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes) -> bytes:
+        """One workflow message (or call) to a sidecar of `app_id`; returns its answer once that sidecar
+        committed it, raises `WorkflowError` with the status that sidecar refused it with."""
         peers = self.registry.find_app(app_id, self.namespace)
         if not peers:
             raise LookupError(
@@ -82,8 +89,13 @@ class HostMembership:
         headers[CALLER_APP_HEADER] = self.app_id
         headers["content-type"] = "application/x-protobuf"
         reply = await self.clients.send(peers[0], "POST", f"{INTERNAL_PREFIX}workflows/{what}", body, headers)
-        if reply.status != 204:
-            raise OSError(f"app {app_id!r} answered {reply.status}: {reply.body.decode('utf-8', 'replace')}")
+        text = reply.body.decode("utf-8", "replace")
+        refusal = reply.headers.get(FAILURE_HEADER)
+        if refusal is not None and refusal in grpc.StatusCode.__members__:
+            raise WorkflowError(grpc.StatusCode[refusal], text)
+        if reply.status not in (200, 204):
+            raise OSError(f"app {app_id!r} answered {reply.status}: {text}")
+        return reply.body
 
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
         return ActorForwarding(app, host, self.registry, self.clients)

@@ -21,6 +21,7 @@ __all__ = [
     "effectively_suspended",
     "purge",
     "raise_event",
+    "remote_children",
     "request_resume",
     "request_suspend",
     "request_terminate",
@@ -159,6 +160,19 @@ def purge(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int, bool]:
     doomed = _purge_tree(conn, _existing(conn, request.instanceId), request)
     _wipe(fx, conn, doomed)
     return fx, len(doomed), True
+
+
+def remote_children(conn: sqlite3.Connection, request: Any) -> list[tuple[str, str]]:
+    """(app, instance id) of the children other apps run, of every instance a recursive single-instance
+    purge deletes here; FAILED_PRECONDITION / NOT_FOUND as the purge itself, before anything is deleted."""
+    if not request.recursive or request.HasField("purgeInstanceFilter"):
+        return []
+    found: list[tuple[str, str]] = []
+    for row in _purge_tree(conn, _existing(conn, request.instanceId), request):
+        for pair in child_ids(conn, row.id, remote=True):
+            app, _, child_id = pair.partition("\x00")
+            found.append((app, child_id))
+    return found
 
 
 def _purge_matching(conn: sqlite3.Connection, request: Any) -> tuple[Effects, int, bool]:

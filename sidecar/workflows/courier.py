@@ -14,16 +14,21 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+import grpc
+
 from sidecar.db import Database
 from sidecar.workflows import store
+from sidecar.workflows.control import WorkflowError
+from sidecar.workflows.history import pb
 from sidecar.workflows.store import OutboxRow
 
 __all__ = ["Courier", "Transport"]
 
 log = logging.getLogger("sidecar.workflows.courier")
 
-# (app id, what, fields, body) -> None once the app's sidecar acknowledged; raises if it did not.
-Transport = Callable[[str, str, Mapping[str, str], bytes], Awaitable[None]]
+# (app id, what, fields, body) -> the answer once the app's sidecar acknowledged (empty for a message);
+# raises WorkflowError with the status that sidecar refused a call with, another error if it was not reached.
+Transport = Callable[[str, str, Mapping[str, str], bytes], Awaitable[bytes]]
 
 _FIRST_PAUSE = 0.2
 _MAX_PAUSE = 2.0
@@ -53,6 +58,37 @@ class Courier:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def purge(self, app_id: str, instance_id: str, force: bool) -> int:
+        """Purge `instance_id` of app `app_id` and its descendants there (daprd's RecursivePurgeWorkflowState
+        on the child's app): how many instances it deleted, 0 if it had none of that id. A call, not an
+        outbox message: as in daprd, the purge answers only once the whole tree is gone, or fails."""
+        what = f"failed to purge child workflow '{instance_id}' of app {app_id!r}"
+        fields = {"instance": instance_id, "execution": "", "force": "true" if force else ""}
+        try:
+            answer = await self.call(app_id, "purge", fields, b"", what)
+        except WorkflowError as exc:
+            if exc.status == grpc.StatusCode.NOT_FOUND:
+                return 0  # purged already (daprd ignores it likewise): purging again must succeed
+            raise WorkflowError(exc.status, f"{what}: {exc.message}") from None
+        return int(pb.PurgeInstancesResponse.FromString(answer).deletedInstanceCount)
+
+    async def call(self, app_id: str, what: str, fields: Mapping[str, str], body: bytes, doing: str) -> bytes:
+        """A call to app `app_id`'s sidecar, answered at once: its answer, or WorkflowError with the status it
+        refused the call with (UNAVAILABLE, prefixed by `doing`, if it could not be reached)."""
+        if self.transport is None:
+            raise WorkflowError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{doing}: this sidecar runs without a host registry (--registry-dir)",
+            )
+        try:
+            return await self.transport(app_id, what, fields, body)
+        except WorkflowError:
+            raise
+        except Exception as exc:
+            raise WorkflowError(
+                grpc.StatusCode.UNAVAILABLE, f"{doing}: {exc or type(exc).__name__}"
+            ) from None
 
     async def _run(self) -> None:
         while True:

@@ -3,9 +3,12 @@
 daprd runs a remote activity in the target app's activity actor and a remote child in its workflow actor,
 and sends results back to the caller's workflow actor (AddWorkflowEvent). Here the caller's outbox
 delivers: "activity" (an ActivityRequest, run on this app's workers), "child" (the child's
-ExecutionStarted), and "event" (a result or a recursive terminate for an instance of this app). Deliveries
-may repeat (the caller retries until acknowledged): calls are recorded once per (caller, instance,
-execution, task id) and results are taken once per awaited task, so nothing runs or is recorded twice.
+ExecutionStarted), "event" (a result or a recursive terminate for an instance of this app) and "forget".
+Deliveries may repeat (the caller retries until acknowledged): calls are recorded once per (caller,
+instance, execution, task id) and results are taken once per awaited task, so nothing runs or is recorded
+twice. A call's record goes once its caller has its result: the caller then queues "forget" behind any copy
+of the call still in its outbox (each app's messages are delivered in order, one at a time), so when the
+forget arrives no copy of the call can follow it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def receive(
         _child(conn, fx, caller, body, extra, now)
     elif what == "event":
         _event(conn, fx, caller, instance_id, execution_id, body)
+    elif what == "forget":
+        store.forget_remote_call(conn, caller, instance_id, execution_id, int(body))
     else:
         raise ValueError(f"unknown cross-app workflow message {what!r}")
 
@@ -115,7 +120,11 @@ def _event(
     ev = pb.HistoryEvent.FromString(body)
     k = kind(ev)
     if k in _RESULTS:
-        if not store.take_remote_task(conn, instance_id, execution_id, getattr(ev, k).taskScheduledId):
+        task_id = getattr(ev, k).taskScheduledId
+        # Whether taken, stale or a repeat: the call has its answer, so the app that ran it may forget it.
+        store.outbox_add(conn, caller, "forget", instance_id, execution_id, str(task_id).encode())
+        fx.sent = True
+        if not store.take_remote_task(conn, instance_id, execution_id, task_id):
             log.debug("result for %s from app %r is stale or a repeat; ignored", instance_id, caller)
             return
         ev.router.sourceAppID = caller  # the history shows which app answered, as daprd's does

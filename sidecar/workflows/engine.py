@@ -13,7 +13,7 @@ import base64
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import grpc
@@ -84,6 +84,8 @@ class WorkflowEngine:
         )
         self._dispatch.on_stream_open = self._on_stream_open
         self._courier = Courier(db, app_id)
+        # (fields: method, deadline; request) -> response: a client request another app routed here
+        self.routed_requests: Callable[[Mapping[str, str], bytes], Awaitable[bytes]] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -139,10 +141,20 @@ class WorkflowEngine:
         self._courier.transport = transport
         self._courier.wake()
 
-    async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> None:
-        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack)."""
+    async def receive_remote(self, caller: str, what: str, fields: Mapping[str, str], body: bytes) -> bytes:
+        """A workflow message of app `caller` (crossapp.py); returns once it is committed (the ack). Calls
+        answer: "purge" (a child of `caller`'s workflow, with its descendants) a PurgeInstancesResponse,
+        "client" (a client request `caller` routed here) the method's response."""
         if not self._started:
             raise WorkflowError(grpc.StatusCode.UNAVAILABLE, "the workflow engine is not running")
+        if what == "client" and self.routed_requests is not None:
+            return await self.routed_requests(fields, body)
+        if what == "purge":
+            request = pb.PurgeInstancesRequest(
+                instanceId=fields.get("instance", ""), recursive=True, force=fields.get("force") == "true"
+            )
+            count, _ = await self.purge(request)
+            return bytes(pb.PurgeInstancesResponse(deletedInstanceCount=count).SerializeToString())
         extra = base64.b64decode(fields["extra"]) if fields.get("extra") else None
         instance_id, execution_id = fields.get("instance", ""), fields.get("execution", "")
         now = self._clock.now()
@@ -153,6 +165,17 @@ class WorkflowEngine:
             return fx
 
         await self._apply(await self._tx.run(record))
+        return b""
+
+    async def call_app(self, app_id: str, method: str, request: bytes, deadline: float | None) -> bytes:
+        """A client request (`method` of TaskHubSidecarService) for an instance of app `app_id`, run by that
+        app's sidecar as daprd's workflow actor of that app runs it: its serialized response. `deadline`
+        (seconds left of the client's) goes with it, so a wait there ends when the client stops waiting."""
+        fields = {"method": method}
+        if deadline is not None:
+            fields["deadline"] = f"{max(deadline, 0.0):.3f}"
+        doing = f"failed to route {method} to app {app_id!r}"
+        return await self._courier.call(app_id, "client", fields, request, doing)
 
     @property
     def history_traffic(self) -> HistoryTraffic:
@@ -339,10 +362,14 @@ class WorkflowEngine:
 
     async def purge(self, request: Any) -> tuple[int, bool]:
         """How many instances were deleted, and whether the request is done (a filtered purge works in
-        batches: call again while it is not)."""
+        batches: call again while it is not). A recursive purge purges the children other apps run first,
+        on their sidecars (as daprd does), then this app's instances."""
+        remote = 0
+        for app, child_id in await self._db.run(lambda c: control.remote_children(c, request)):
+            remote += await self._courier.purge(app, child_id, request.force)
         fx, count, complete = await self._tx.run(lambda c: control.purge(c, request))
         await self._apply(fx)
-        return count, complete
+        return remote + count, complete
 
     async def list_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
         """One page of instance ids in id order; the token is the last id of a full page."""

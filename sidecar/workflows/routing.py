@@ -2,13 +2,14 @@
 
 As in daprd, a call whose `router.targetAppID` names another app goes to that app's sidecar (daprd calls
 the target app's activity or workflow actor; here the outbox carries it, see crossapp.py and courier.py)
-and its result comes back as an event for this instance. Client requests routed to another app are still
-refused: this sidecar serves only its own app's instances.
+and its result comes back as an event for this instance. A client request whose router targets another app
+is run by that app's sidecar (`foreign_target`; daprd invokes that app's workflow actor likewise).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -20,7 +21,7 @@ from sidecar.workflows.history import event, pb, string_value
 from sidecar.workflows.lifecycle import Effects, remote_target, start_child
 from sidecar.workflows.store import ActivityRow, InstanceRow
 
-__all__ = ["dispatch_activity", "dispatch_child", "refuse_cross_app_request", "routed"]
+__all__ = ["dispatch_activity", "dispatch_child", "foreign_target", "routed"]
 
 log = logging.getLogger("sidecar.workflows.routing")
 
@@ -103,15 +104,20 @@ def dispatch_child(
     return True
 
 
-def refuse_cross_app_request(method: str, request: Any, app_id: str) -> None:
-    """Refuse a client request (StartInstance, RaiseEvent, ...) whose router names another app, which
-    would otherwise act on this app's instance of the same id; UNIMPLEMENTED, as nothing here can serve it."""
-    target = request.router.targetAppID if request.HasField("router") else ""
-    if target and target != app_id:
-        message = (
-            f"{method} routed to another app is not supported by the embedded sidecar: it targets app "
-            f"{target!r} (this sidecar is app {app_id!r}); call that app's sidecar (workflow activities "
-            "and child workflows of other apps are supported)"
+# daprd's common.ValidAppID, checked before routing (the id names the target's workflow actor type).
+_VALID_APP_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def foreign_target(request: Any, app_id: str) -> str | None:
+    """The other app a client request's router targets (None: this app); INVALID_ARGUMENT, with daprd's
+    ErrInvalidWorkflowAppID text, for an app id daprd would refuse."""
+    target = str(request.router.targetAppID) if request.HasField("router") else ""
+    if not target or target == app_id:
+        return None
+    if not _VALID_APP_ID.fullmatch(target):
+        raise WorkflowError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"workflow app ID '{target}' is invalid: only alphanumeric, dash and underscore characters "
+            "are allowed",
         )
-        log.warning("%s; refusing the request", message)
-        raise WorkflowError(grpc.StatusCode.UNIMPLEMENTED, message)
+    return target

@@ -6,9 +6,10 @@ what `dapr.ext.workflow` 1.19 sends; any other method of the service answers UNI
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc as stubs
@@ -18,7 +19,7 @@ from google.protobuf import empty_pb2
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.engine import WorkflowEngine
 from sidecar.workflows.history import pack_repeated, pb
-from sidecar.workflows.routing import refuse_cross_app_request
+from sidecar.workflows.routing import foreign_target
 from sidecar.workflows.status import workflow_state
 from sidecar.workflows.store import InstanceRow
 
@@ -44,15 +45,36 @@ R = TypeVar("R")
 Handler = Callable[[Any, Any, Any], Awaitable[R]]
 
 
+# The client requests whose router may name another app (dapr.ext.workflow's `app_id=`): method -> its request
+# and response types. daprd runs each on the target app's workflow actor; here that app's sidecar runs it.
+_ROUTABLE: dict[str, tuple[Any, Any]] = {
+    "StartInstance": (pb.CreateInstanceRequest, pb.CreateInstanceResponse),
+    "GetInstance": (pb.GetInstanceRequest, pb.GetInstanceResponse),
+    "WaitForInstanceStart": (pb.GetInstanceRequest, pb.GetInstanceResponse),
+    "WaitForInstanceCompletion": (pb.GetInstanceRequest, pb.GetInstanceResponse),
+    "RaiseEvent": (pb.RaiseEventRequest, pb.RaiseEventResponse),
+    "TerminateInstance": (pb.TerminateRequest, pb.TerminateResponse),
+    "SuspendInstance": (pb.SuspendRequest, pb.SuspendResponse),
+    "ResumeInstance": (pb.ResumeRequest, pb.ResumeResponse),
+    "PurgeInstances": (pb.PurgeInstancesRequest, pb.PurgeInstancesResponse),
+    "RerunWorkflowFromEvent": (pb.RerunWorkflowFromEventRequest, pb.RerunWorkflowFromEventResponse),
+}
+
+
 def _mapped(fn: Handler[R]) -> Handler[R]:
-    """Turn `WorkflowError` into the gRPC status it names; refuse requests routed to another app."""
+    """Turn `WorkflowError` into the gRPC status it names; send a request routed to another app to its
+    sidecar, and answer with what that sidecar answered."""
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: Any) -> R:
         try:
-            if "router" in request.DESCRIPTOR.fields_by_name:
-                refuse_cross_app_request(fn.__name__, request, self._engine.app_id)
-            return await fn(self, request, context)
+            target = foreign_target(request, self._engine.app_id) if fn.__name__ in _ROUTABLE else None
+            if target is None:
+                return await fn(self, request, context)
+            body = request.SerializeToString()
+            answer = await self._engine.call_app(target, fn.__name__, body, context.time_remaining())
+            response: R = _ROUTABLE[fn.__name__][1].FromString(answer)
+            return response
         except WorkflowError as exc:
             await context.abort(exc.status, exc.message)
             raise  # abort() raises; this line only satisfies the type checker
@@ -67,6 +89,31 @@ def _response(row: InstanceRow, with_payloads: bool) -> Any:
 class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
     def __init__(self, engine: WorkflowEngine) -> None:
         self._engine = engine
+        engine.routed_requests = self._run_routed
+
+    async def _run_routed(self, fields: Mapping[str, str], body: bytes) -> bytes:
+        """A client request another app's sidecar routed here (its router names this app): run as if a
+        client of this app had sent it, within its client's deadline; WorkflowError reaches that sidecar
+        with its status."""
+        method = fields.get("method", "")
+        if method not in _ROUTABLE:
+            raise WorkflowError(grpc.StatusCode.UNIMPLEMENTED, f"{method} cannot be routed to another app")
+        request = _ROUTABLE[method][0].FromString(body)
+        if foreign_target(request, self._engine.app_id) is not None:
+            raise WorkflowError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{method} for app {request.router.targetAppID!r} reached app {self._engine.app_id!r}",
+            )
+        handler = getattr(type(self), method).__wrapped__
+        deadline = float(fields["deadline"]) if fields.get("deadline") else None
+        try:
+            async with asyncio.timeout(deadline):
+                response = await handler(self, request, None)
+        except TimeoutError:
+            raise WorkflowError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} routed from another app: deadline exceeded"
+            ) from None
+        return bytes(response.SerializeToString())
 
     async def Hello(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()

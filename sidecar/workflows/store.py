@@ -452,6 +452,17 @@ def first_remote_call(
     return cur.rowcount > 0
 
 
+def forget_remote_call(
+    conn: sqlite3.Connection, app_id: str, instance_id: str, execution_id: str, task_id: int
+) -> None:
+    """Drop the record of a call received from another app, which that app can no longer deliver again."""
+    conn.execute(
+        "DELETE FROM wf_remote_calls"
+        " WHERE app_id = ? AND instance_id = ? AND execution_id = ? AND task_id = ?",
+        (app_id, instance_id, execution_id, task_id),
+    )
+
+
 def set_remote_parent(conn: sqlite3.Connection, instance_id: str, app_id: str) -> None:
     conn.execute("INSERT OR REPLACE INTO wf_remote_parents VALUES (?, ?)", (instance_id, app_id))
 

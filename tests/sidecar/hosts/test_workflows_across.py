@@ -5,9 +5,11 @@ each with its own `WorkflowRuntime`. Results come back durably, once, with the r
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +91,30 @@ def order_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untype
     return (yield ctx.call_activity("slow_charge", input=amount, app_id=BILLING))
 
 
+def invoice_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untyped-def]
+    return (yield ctx.call_activity(slow_charge, input=amount))
+
+
+def order_child_slow(ctx: DaprWorkflowContext, amount: int):  # type: ignore[no-untyped-def]
+    inv = f"{ctx.instance_id}-inv"
+    return (yield ctx.call_child_workflow("invoice_slow", input=amount, instance_id=inv, app_id=BILLING))
+
+
+def awaiting(ctx: DaprWorkflowContext, prefix: str):  # type: ignore[no-untyped-def]
+    """Billing's workflow that ends on an event, driven by a client of orders' sidecar."""
+    got = yield ctx.wait_for_external_event("go")
+    return f"{prefix}{got}"
+
+
 def register_orders(rt: WorkflowRuntime) -> None:
-    for wf in (order, order_declined, order_child, order_slow):
+    for wf in (order, order_declined, order_child, order_slow, order_child_slow):
         rt.register_workflow(fresh(wf))
 
 
 def register_billing(rt: WorkflowRuntime) -> None:
     rt.register_workflow(fresh(invoice))
+    rt.register_workflow(fresh(invoice_slow))
+    rt.register_workflow(fresh(awaiting))
     for act in (charge, decline, slow_charge):
         rt.register_activity(fresh(act))
 
@@ -166,6 +185,13 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, App]]:
 @pytest.fixture(scope="module")
 def client(apps: tuple[App, App]) -> Iterator[DaprWorkflowClient]:
     wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(apps[0].grpc_port))
+    yield wf_client
+    close_client(wf_client)
+
+
+@pytest.fixture(scope="module")
+def billing_client(apps: tuple[App, App]) -> Iterator[DaprWorkflowClient]:
+    wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(apps[1].grpc_port))
     yield wf_client
     close_client(wf_client)
 
@@ -276,6 +302,76 @@ def test_a_repeated_delivery_runs_the_activity_once(apps: tuple[App, App]) -> No
         eventually(lambda: ran["charge"] - before > 1, timeout=1.0)
 
 
+def remote_calls(app: App) -> list[tuple[str, str, str, int]]:
+    """The "call already seen" records of `app`'s sidecar (read from its database file)."""
+    with closing(sqlite3.connect(app.data / "sidecar.db")) as conn:
+        return conn.execute("SELECT * FROM wf_remote_calls").fetchall()
+
+
+def purge(port: int, iid: str, *, recursive: bool) -> int:
+    """PurgeInstances on the sidecar at `port`: how many instances it deleted."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = stubs.TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = pb.PurgeInstancesRequest(instanceId=iid, recursive=recursive)
+        return int(stub.PurgeInstances(request).deletedInstanceCount)
+
+
+def test_a_recursive_purge_purges_the_children_another_app_runs(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    orders, billing = apps
+    kept = client.schedule_new_workflow(order_child, input=1)
+    gone = client.schedule_new_workflow(order_child, input=2)
+    assert finished(client, kept)[0] == finished(client, gone)[0] == WorkflowStatus.COMPLETED
+    assert purge(orders.grpc_port, kept, recursive=False) == 1
+    assert billing_client.get_workflow_state(f"{kept}-inv") is not None  # not recursive: stays
+    assert purge(orders.grpc_port, gone, recursive=True) == 2
+    assert client.get_workflow_state(gone) is None
+    assert billing_client.get_workflow_state(f"{gone}-inv") is None
+
+    # A child purged already on its app (as daprd's purgeidempotent): the parent's purge still succeeds.
+    again = client.schedule_new_workflow(order_child, input=3)
+    assert finished(client, again)[0] == WorkflowStatus.COMPLETED
+    assert purge(billing.grpc_port, f"{again}-inv", recursive=False) == 1
+    assert purge(orders.grpc_port, again, recursive=True) == 1
+    assert client.get_workflow_state(again) is None
+
+
+def test_a_recursive_purge_fails_while_a_child_of_another_app_runs(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    orders = apps[0]
+    gate.clear()
+    before = ran["slow_charge"]
+    iid = client.schedule_new_workflow(order_child_slow, input=1)
+    try:
+        eventually(lambda: ran["slow_charge"] - before == 1, timeout=10)
+        client.terminate_workflow(iid, recursive=False)
+        assert finished(client, iid)[0] == WorkflowStatus.TERMINATED
+        with pytest.raises(grpc.RpcError) as refused:
+            purge(orders.grpc_port, iid, recursive=True)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f"failed to purge child workflow '{iid}-inv' of app 'billing'" in str(refused.value.details())
+        assert client.get_workflow_state(iid) is not None  # nothing of the tree was deleted
+    finally:
+        gate.set()
+    assert finished(billing_client, f"{iid}-inv")[0] == WorkflowStatus.COMPLETED
+    assert purge(orders.grpc_port, iid, recursive=True) == 2
+    assert billing_client.get_workflow_state(f"{iid}-inv") is None
+
+
+def test_the_record_of_a_call_goes_once_the_caller_has_its_result(
+    client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    """Billing forgets an activity call and a child call of orders once orders took their results."""
+    orders, billing = apps
+    one = client.schedule_new_workflow(order, input=2)
+    two = client.schedule_new_workflow(order_child, input=4)
+    assert finished(client, one) == (WorkflowStatus.COMPLETED, 4)
+    assert finished(client, two) == (WorkflowStatus.COMPLETED, {"charged": 8})
+    eventually(lambda: not [r for r in remote_calls(billing) if r[1] in (one, two)], timeout=10)
+
+
 def test_a_call_to_an_absent_app_waits_and_completes_once_it_is_back(
     client: DaprWorkflowClient, apps: tuple[App, App]
 ) -> None:
@@ -314,12 +410,47 @@ def test_the_other_apps_sidecar_restarting_mid_call_still_records_the_result_onc
     assert ran["slow_charge"] - before in (1, 2)
 
 
-def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowClient) -> None:
-    with pytest.raises(grpc.RpcError) as start:
-        client.schedule_new_workflow(order, input=1, instance_id="remote-start-1", app_id=BILLING)
-    assert start.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "StartInstance routed to another app is not supported" in str(start.value.details())
-    assert client.get_workflow_state("remote-start-1") is None
+def test_client_requests_naming_another_app_act_on_that_apps_instance(
+    client: DaprWorkflowClient, billing_client: DaprWorkflowClient, apps: tuple[App, App]
+) -> None:
+    """As daprd (crossapp/ops): orders' client starts, reads, drives, ends and purges billing's instances."""
+    billing = apps[1]
+    iid = client.schedule_new_workflow("awaiting", input="paid:", instance_id="remote-1", app_id=BILLING)
+    assert iid == "remote-1"
+    assert client.get_workflow_state(iid) is None  # nothing of the name in orders
+    started = client.wait_for_workflow_start(iid, timeout_in_seconds=10, app_id=BILLING)
+    assert started is not None and started.name == "awaiting"
+    client.pause_workflow(iid, app_id=BILLING)
+    state = client.get_workflow_state(iid, app_id=BILLING)
+    assert state is not None and state.runtime_status == WorkflowStatus.SUSPENDED
+    client.resume_workflow(iid, app_id=BILLING)
+    client.raise_workflow_event(iid, "go", data="42", app_id=BILLING)
+    done = client.wait_for_workflow_completion(iid, timeout_in_seconds=10, app_id=BILLING)
+    assert done is not None and json.loads(done.serialized_output or "null") == "paid:42"
+    assert finished(billing_client, iid) == (WorkflowStatus.COMPLETED, "paid:42")
+    client.purge_workflow(iid, app_id=BILLING)
+    assert billing_client.get_workflow_state(iid) is None
+
+    other = client.schedule_new_workflow("awaiting", input="", app_id=BILLING)
+    with pytest.raises(TimeoutError):
+        client.wait_for_workflow_completion(other, timeout_in_seconds=1, app_id=BILLING)
+    assert billing.sidecar is not None
+    waiting = billing.sidecar.sidecar.workflows._waiters._by_id  # the routed wait ended with its deadline
+    eventually(lambda: other not in waiting, timeout=5)
+    client.terminate_workflow(other, app_id=BILLING)
+    assert finished(billing_client, other)[0] == WorkflowStatus.TERMINATED
+
+    with pytest.raises(grpc.RpcError) as unknown:  # billing's answer comes back as it gave it
+        client.raise_workflow_event("remote-none", "go", app_id=BILLING)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as invalid:  # daprd's ErrInvalidWorkflowAppID
+        client.get_workflow_state(iid, app_id="bad.app.id")
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "workflow app ID 'bad.app.id' is invalid" in str(invalid.value.details())
+    with pytest.raises(grpc.RpcError) as absent:
+        client.schedule_new_workflow("awaiting", input="", app_id="nobody")
+    assert absent.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no sidecar of app 'nobody'" in str(absent.value.details())
 
 
 @pytest.mark.slow

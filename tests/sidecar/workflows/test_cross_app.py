@@ -1,6 +1,6 @@
 """Workflow calls that name an app (`app_id=`) through the real SDK, on a sidecar without a host registry:
 this app's id runs here as before; another app's id is never run here (the task waits for that app), and
-client requests routed to another app are refused.
+client requests routed to another app fail (UNAVAILABLE: no registry to find that app's sidecar in).
 
 The "remote" activity and child workflow are registered on this app's worker too, so a call routed to
 the wrong app would visibly run here.
@@ -104,17 +104,18 @@ def test_another_apps_call_waits_while_that_app_cannot_be_reached(
     client.terminate_workflow(iid)
 
 
-def test_client_requests_routed_to_another_app_are_refused(client: DaprWorkflowClient) -> None:
+def test_client_requests_routed_to_another_app_are_not_run_here(client: DaprWorkflowClient) -> None:
     iid = client.schedule_new_workflow(same_app, input=1, app_id=APP)  # this app's id: served here
     assert finished(client, iid) == (WorkflowStatus.COMPLETED, "[2, 2]")
     state = client.get_workflow_state(iid, app_id=APP)
     assert state is not None and state.runtime_status == WorkflowStatus.COMPLETED
     with pytest.raises(grpc.RpcError) as start:
         client.schedule_new_workflow(same_app, input=1, instance_id="remote-start-1", app_id=OTHER)
-    assert start.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "StartInstance routed to another app is not supported" in str(start.value.details())
+    assert start.value.code() == grpc.StatusCode.UNAVAILABLE
+    details = str(start.value.details())
+    assert f"failed to route StartInstance to app {OTHER!r}: this sidecar runs without a host" in details
     assert client.get_workflow_state("remote-start-1") is None  # nothing was started here
     with pytest.raises(grpc.RpcError) as get:
         client.get_workflow_state(iid, app_id=OTHER)  # this app's instance of that id is not the one meant
-    assert get.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetInstance routed to another app is not supported" in str(get.value.details())
+    assert get.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert f"failed to route GetInstance to app {OTHER!r}" in str(get.value.details())
