@@ -294,6 +294,12 @@ def _read_resources(
                 components_.append(resource)
             elif kind == "Subscription" and api in _SUBSCRIPTION_APIS:
                 subscriptions.append(resource)
+            elif kind == "WorkflowAccessPolicy" and (not resource.scopes or app_id in resource.scopes):
+                # An allow-list skipped in silence would let every app call what it is meant to guard.
+                raise resource.error(
+                    "not supported by the embedded sidecar: cross-app workflow calls would not be checked "
+                    "against it; remove it (or scope it to other apps), or run this app beside daprd"
+                )
             else:
                 log.debug("%s: skipping %s %s (not used by the embedded sidecar)", file, api, kind)
     return (

@@ -228,6 +228,11 @@ def test_unsupported_version_and_ignore_errors(tmp_path: Path, caplog: pytest.Lo
         (STATESTORE + "---\n" + STATESTORE.replace("name: statestore", "name: second"), "actorStateStore"),
         (STATESTORE.replace('value: "todo.db"', 'value: "x.db?mode=ro"'), "read-only"),
         (
+            "apiVersion: dapr.io/v1alpha1\nkind: WorkflowAccessPolicy\nmetadata:\n  name: only-billing\n"
+            "spec:\n  rules:\n  - callers:\n    - appID: billing\n",
+            "WorkflowAccessPolicy 'only-billing': not supported by the embedded sidecar",
+        ),
+        (
             STATESTORE.replace("  - name: actorStateStore", "  - value: x\n  - name: actorStateStore"),
             "needs a `name`",
         ),
