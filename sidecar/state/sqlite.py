@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import math
 import re
@@ -349,7 +350,13 @@ class SqliteStateStore:
 
 def _timestamp(instant: float) -> str:
     """SQLite's CURRENT_TIMESTAMP layout (UTC, whole seconds): sorts as text in time order."""
-    return datetime.fromtimestamp(math.floor(instant), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _second(math.floor(instant))
+
+
+@functools.lru_cache(maxsize=8)
+def _second(second: int) -> str:
+    # Every read and write formats "now": within one second it is the same text (strftime costs ~4 us).
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _stored_value(value: bytes) -> tuple[str, int]:
