@@ -77,6 +77,7 @@ class Database:
         self._commits = 0  # since the last checkpoint (database thread only)
         self._check_queued = False
         self.checkpoints = 0
+        self.commits = 0  # since the file was opened (tests and benchmarks count them)
         self._conn = self._blocking(lambda _: open_connection(path, synchronous=synchronous, wal=wal), None)
         self._checkpointing = wal and self.path is not None
         if self._checkpointing:
@@ -157,6 +158,7 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self.commits += 1
         if self._checkpointing:
             self._commits += 1
             if self._commits >= IDLE_CHECKPOINT_COMMITS and not self._check_queued:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sidecar.clock import Clock
 from sidecar.db import Database
+from sidecar.groupcommit import GroupCommit
 from sidecar.state.properties import ComponentProperties, PropertyError
 from sidecar.state.store import (
     DeleteOp,
@@ -152,6 +153,7 @@ class SqliteStateStore:
         if options.path != ":memory:":
             Path(options.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = Database(options.path, synchronous=options.synchronous, wal=options.wal)
+        self._group = GroupCommit(self._db)  # concurrent writes (actor turns of many actors) share a commit
         try:
             self._db.run_sync(self._configure)
             self._db.transaction_sync(self._migrate)
@@ -246,7 +248,7 @@ class SqliteStateStore:
             if cleanup:
                 self._cleanup(conn, now)
 
-        await self._db.transaction(write)
+        await self._group.run(write)
 
     # The outbox table sits beside the state table (named after it), so events commit with the rows they
     # describe. It exists only in files whose component enables the outbox; daprd ignores it.
