@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 }
     finally:
         target.stop()
+        shutil.rmtree(data, ignore_errors=True)
     return results
 
 
