@@ -151,6 +151,7 @@ class DeliveryWorker:
         self._on_settled = settled
         self._wait_for_app = wait_for_app
         self._closing = asyncio.Event()
+        self._waiting: asyncio.Future[None] | None = None  # `_next` waits on it: a message came, or closing
         self._task: asyncio.Task[None] | None = None
         self.pending = 0  # enqueued or being delivered
         # daprd parses `rawPayload` for every message; its value cannot change, so once is enough
@@ -176,6 +177,7 @@ class DeliveryWorker:
         except BaseException:
             self.pending -= 1
             raise
+        self._wake()
 
     def feed(self, message: Message) -> bool:
         """Hand over one message a durable broker paged in (the broker bounds the queue); False when
@@ -184,6 +186,7 @@ class DeliveryWorker:
             return False
         self.pending += 1
         self._queue.put_nowait(message)
+        self._wake()
         return True
 
     async def idle(self) -> None:
@@ -193,6 +196,7 @@ class DeliveryWorker:
         """Finish the in-flight delivery (up to `grace` s, no further retries), drop queued ones (a
         durable broker still has them)."""
         self._closing.set()
+        self._wake()
         task, self._task = self._task, None
         if task is not None:
             try:
@@ -215,15 +219,29 @@ class DeliveryWorker:
         raise NotImplementedError
 
     async def _next(self, timeout: float | None = None) -> Message | None:
-        """The next queued message; None when closing or after `timeout` seconds without one."""
-        getter = asyncio.ensure_future(self._queue.get())
-        closing = asyncio.ensure_future(self._closing.wait())
-        await asyncio.wait({getter, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        closing.cancel()
-        if not getter.done():
-            getter.cancel()
-            return None
-        return getter.result()
+        """The next queued message; None when closing or after `timeout` seconds without one.
+
+        Called once or twice per delivered batch: one future and a timer, not a task per event source."""
+        if self._queue.empty():
+            if self._closing.is_set():
+                return None
+            loop = asyncio.get_running_loop()
+            self._waiting = waiting = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _release, waiting)
+            try:
+                await waiting
+            finally:
+                self._waiting = None
+                if timer is not None:
+                    timer.cancel()
+            if self._queue.empty():
+                return None
+        return self._queue.get_nowait()
+
+    def _wake(self) -> None:
+        """A message was queued or the worker is closing: end the wait in `_next`."""
+        if self._waiting is not None:
+            _release(self._waiting)
 
     def _settled(self, messages: list[Message]) -> None:
         """`messages` taken with `_next` are handled, whatever the outcome; acknowledged unless the
@@ -408,3 +426,8 @@ class SubscriptionWorker(DeliveryWorker):
                     return  # shutting down: daprd does not dead-letter on shutdown either
                 break
         await self._give_up(data, event_id, f"{self._retry.attempts} attempts failed; last: {reason}")
+
+
+def _release(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)

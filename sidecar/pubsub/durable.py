@@ -263,11 +263,11 @@ class SqliteBroker:
                 self._work.clear()
                 continue
             if not self._inserts and not self._recount and not self._finished:
+                # A timer, not wait_for: this runs after most deliveries, and wait_for makes a task each time.
                 self._published.clear()
-                try:
-                    await asyncio.wait_for(self._published.wait(), ACK_DELAY)
-                except TimeoutError:
-                    pass
+                timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._published.set)
+                await self._published.wait()
+                timer.cancel()
             inserts, self._inserts = self._inserts, []
             acks, self._acks = self._acks, []
             self._recount = False

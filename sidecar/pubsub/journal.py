@@ -198,12 +198,14 @@ def commit_batch(
     published before `expire_before`); the caller wraps it in one transaction, so many publishes share one
     fsync. Counting before deleting: a message delivered and acknowledged before it was counted (published
     by another process) is counted once all the same."""
-    last = last_seq(conn)
+    last = first = last_seq(conn)
+    # Nobody else published since `watermark`: what the own groups got is exactly what this commit stores.
+    counted_here = first == watermark
     stored: list[Stored | None] = []
+    rows: list[tuple[int, int, bytes]] = []
     if inserts:
         groups = conn.execute("SELECT id, topic FROM broker_groups").fetchall()
         fan_out: dict[str, tuple[int, ...]] = {}
-        rows: list[tuple[int, int, bytes]] = []
         unclaimed: list[tuple[int, str, bytes, float]] = []
         for insert in inserts:
             targets = fan_out.get(insert.topic)
@@ -219,13 +221,22 @@ def commit_batch(
             rows.extend((gid, last, insert.data) for gid in targets)
             if not targets:
                 unclaimed.append((last, insert.topic, insert.data, insert.published))
-        conn.executemany("INSERT INTO broker_messages (grp, seq, data) VALUES (?, ?, ?)", rows)
-        conn.executemany(
-            "INSERT INTO broker_unclaimed (seq, topic, data, published) VALUES (?, ?, ?, ?)", unclaimed
-        )
-        conn.execute("UPDATE broker_seq SET last = ? WHERE id = 0", (last,))
+        # Each statement lets go of the GIL and takes it back: no empty ones (the loop thread waits too).
+        if rows:
+            conn.executemany("INSERT INTO broker_messages (grp, seq, data) VALUES (?, ?, ?)", rows)
+        if unclaimed:
+            conn.executemany(
+                "INSERT INTO broker_unclaimed (seq, topic, data, published) VALUES (?, ?, ?, ?)", unclaimed
+            )
+        if last > first:
+            conn.execute("UPDATE broker_seq SET last = ? WHERE id = 0", (last,))
     added: dict[int, int] = {}
-    if last > watermark:
+    if counted_here:
+        mine = set(own)
+        for row in rows:
+            if row[0] in mine:
+                added[row[0]] = added.get(row[0], 0) + 1
+    elif last > watermark:
         for gid in own:
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM broker_messages WHERE grp = ? AND seq > ?", (gid, watermark)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import math
 import re
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sidecar.clock import Clock
 from sidecar.db import Database
+from sidecar.groupcommit import GroupCommit
 from sidecar.state.properties import ComponentProperties, PropertyError
 from sidecar.state.store import (
     DeleteOp,
@@ -151,6 +153,7 @@ class SqliteStateStore:
         if options.path != ":memory:":
             Path(options.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = Database(options.path, synchronous=options.synchronous, wal=options.wal)
+        self._group = GroupCommit(self._db)  # concurrent writes (actor turns of many actors) share a commit
         try:
             self._db.run_sync(self._configure)
             self._db.transaction_sync(self._migrate)
@@ -245,7 +248,7 @@ class SqliteStateStore:
             if cleanup:
                 self._cleanup(conn, now)
 
-        await self._db.transaction(write)
+        await self._group.run(write)
 
     # The outbox table sits beside the state table (named after it), so events commit with the rows they
     # describe. It exists only in files whose component enables the outbox; daprd ignores it.
@@ -349,7 +352,13 @@ class SqliteStateStore:
 
 def _timestamp(instant: float) -> str:
     """SQLite's CURRENT_TIMESTAMP layout (UTC, whole seconds): sorts as text in time order."""
-    return datetime.fromtimestamp(math.floor(instant), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _second(math.floor(instant))
+
+
+@functools.lru_cache(maxsize=8)
+def _second(second: int) -> str:
+    # Every read and write formats "now": within one second it is the same text (strftime costs ~4 us).
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _stored_value(value: bytes) -> tuple[str, int]:

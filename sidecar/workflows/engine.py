@@ -1,7 +1,7 @@
 """The durable workflow engine behind `TaskHubSidecarService`: turns, activities, timers, client calls.
 
 Every state change (a completed turn, an activity result, a fired timer, a client request) is atomic
-in SQLite, and changes that arrive together share one commit (batching.py); only after the commit
+in SQLite, and changes that arrive together share one commit (sidecar.groupcommit); only after the commit
 does the engine dispatch, arm timers or wake long-polls. On start it re-queues whatever was in
 flight when the previous process stopped or was killed.
 """
@@ -20,9 +20,9 @@ import grpc
 
 from sidecar.clock import Clock
 from sidecar.db import Database
+from sidecar.groupcommit import GroupCommit
 from sidecar.scheduler import Scheduler
 from sidecar.workflows import control, crossapp, rerun, store
-from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.courier import Courier, Transport
 from sidecar.workflows.dispatch import Dispatcher

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from sidecar.clock import Clock
 from sidecar.db import Database
+from sidecar.groupcommit import GroupCommit
 from sidecar.scheduler import Job, RetryPolicy, Scheduler
 from sidecar.workflows import store
-from sidecar.workflows.batching import GroupCommit
 from sidecar.workflows.history import event, pb
 from sidecar.workflows.lifecycle import Effects, post
 from sidecar.workflows.store import TimerRow

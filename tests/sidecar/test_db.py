@@ -3,8 +3,12 @@ commit that crosses SQLite's auto-checkpoint threshold (which held up every writ
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
+
+import pytest
 
 from sidecar.db import IDLE_CHECKPOINT_COMMITS, Database
 
@@ -42,5 +46,43 @@ def test_no_checkpoints_without_a_wal(tmp_path: Path) -> None:
         for n in range(IDLE_CHECKPOINT_COMMITS + 10):
             db.transaction_sync(lambda c, n=n: _fill(c, n))
         assert db.checkpoints == 0
+    finally:
+        db.close()
+
+
+async def test_a_call_cancelled_before_it_started_is_skipped(tmp_path: Path) -> None:
+    db = _open(tmp_path / "c.db")
+    try:
+        started, release = threading.Event(), threading.Event()
+
+        def hold(conn: sqlite3.Connection) -> None:
+            started.set()
+            release.wait(10)
+
+        holding = asyncio.ensure_future(db.run(hold))
+        await asyncio.to_thread(started.wait, 10)  # the thread is busy: the next call waits in the queue
+        queued = asyncio.ensure_future(db.transaction(lambda c: _fill(c, 1)))
+        await asyncio.sleep(0)
+        queued.cancel()
+        release.set()
+        await holding
+        assert await db.run(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+    finally:
+        db.close()
+
+
+async def test_an_error_reaches_the_caller_and_rolls_back(tmp_path: Path) -> None:
+    db = _open(tmp_path / "e.db")
+    try:
+
+        def fail(conn: sqlite3.Connection) -> None:
+            _fill(conn, 1)
+            raise ValueError("no")
+
+        with pytest.raises(ValueError, match="no"):
+            await db.transaction(fail)
+        with pytest.raises(sqlite3.OperationalError):
+            db.run_sync(lambda c: c.execute("SELECT nothing FROM t"))
+        assert await db.run(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
     finally:
         db.close()

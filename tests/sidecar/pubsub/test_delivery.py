@@ -235,3 +235,17 @@ async def test_stop_lets_the_in_flight_delivery_finish(apps: Apps, make_sidecar:
     gate.set()
     await asyncio.wait_for(stopping, 5)
     assert [d.event["data"] for d in rec.on("/events/pubsub/slow")] == ["in flight"]
+
+
+async def test_idle_workers_stop_when_told_not_at_the_grace_deadline(
+    apps: Apps, make_sidecar: MakeSidecar
+) -> None:
+    # A worker waiting for its next message is woken by stop(); one that only noticed at the end of
+    # the grace period would be cancelled there.
+    sc = await make_sidecar(apps.sdk, stop_grace=30.0)
+    await sc.publish("slow", b"delivered")
+    await sc.engine.idle()
+    tasks = [worker._task for worker in sc.engine._workers]
+    assert tasks and all(task is not None and not task.done() for task in tasks)
+    await asyncio.wait_for(sc.engine.stop(), 5)
+    assert all(task is not None and task.done() and not task.cancelled() for task in tasks)

@@ -3,6 +3,7 @@ options from component metadata."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sqlite3
 import uuid
@@ -201,3 +202,24 @@ async def test_in_memory_database_and_custom_tables(tmp_path: Path) -> None:
     item = await store.get("k")
     assert item is not None and item.value == b"1"
     await store.close()
+
+
+async def test_concurrent_transactions_share_a_commit_and_fail_alone(tmp_path: Path) -> None:
+    # Writes that arrive together commit together (group commit); one refused by its ETag leaves no
+    # row of its own and takes nothing of the others with it.
+    store = _store(tmp_path / "g.db")
+    try:
+        await store.set(SetOp("guarded", b"0"))
+        commits_before = store._db.commits
+        results = await asyncio.gather(
+            *(store.transact([SetOp(f"a{n}", b"1"), SetOp(f"b{n}", b"1")]) for n in range(10)),
+            store.transact([SetOp("c", b"1"), SetOp("guarded", b"1", etag="stale")]),
+            return_exceptions=True,
+        )
+        assert [type(r) for r in results] == [type(None)] * 10 + [ETagMismatch]
+        assert store._db.commits - commits_before <= 2  # 11 transactions
+        found = dict(await store.bulk_get([*(f"a{n}" for n in range(10)), "c", "guarded"]))
+        assert all(found[f"a{n}"] is not None for n in range(10))
+        assert found["c"] is None and found["guarded"] is not None and found["guarded"].value == b"0"
+    finally:
+        await store.close()

@@ -1,4 +1,5 @@
-"""Group commit: the engine's transactions that queue up while one commits share the next fsync.
+"""Group commit: transactions that queue up while one commits share the next fsync (the workflow engine's,
+and the SQLite state store's, which every actor state save and state API write passes).
 
 Each function still runs alone inside a SAVEPOINT (so one failure rolls back only itself) and in
 submission order; its caller is answered only after the shared COMMIT, so nothing is acknowledged
@@ -74,6 +75,8 @@ class GroupCommit:
 def _run_batch(
     conn: sqlite3.Connection, *, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
 ) -> list[tuple[bool, Any]]:
+    if len(batch) == 1:  # alone: a failure rolls back the whole transaction, no savepoint needed
+        return [(True, batch[0][0](conn))]
     outcomes: list[tuple[bool, Any]] = []
     for fn, _ in batch:
         conn.execute("SAVEPOINT wf_op")
