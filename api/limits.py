@@ -67,16 +67,22 @@ class _Watch:
         self.interval = min(max(min(limits.header_timeout, limits.body_idle_timeout) / 4, 0.05), 1.0)
         self.connections: set[_GuardedProtocol] = set()
         self._sweep: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, conn: _GuardedProtocol) -> None:
         self.connections.add(conn)
-        if self._sweep is None:
+        # A server served again on a new loop (a restart) must not wait on the old loop's sweep.
+        if self._sweep is None or self._loop is not conn.loop:
+            self._loop = conn.loop
             self._sweep = conn.loop.call_later(self.interval, self._run, conn.loop)
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return  # superseded by a sweep on the loop now serving
         now = loop.time()
         for conn in list(self.connections):
-            conn.check_deadlines(now)
+            if conn.loop is loop:
+                conn.check_deadlines(now)
         self._sweep = loop.call_later(self.interval, self._run, loop) if self.connections else None
 
 
