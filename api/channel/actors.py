@@ -35,18 +35,26 @@ Call = Callable[[Request], Awaitable[Response]]
 
 
 def _runtime_errors(call: Call) -> Call:
-    """The SDK routes' error answers: a 500 whose body names the error."""
+    """The SDK routes' error answers: a 500 whose body names the error (`_error_body`)."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return await call(request)
-        except DaprInternalError as exc:
-            return JSONResponse(exc.as_json_safe_dict(), status_code=500)  # type: ignore[no-untyped-call]
         except Exception as exc:
-            log.debug("actor call %s failed: %r", request.url.path, exc)
-            return JSONResponse({"message": repr(exc), "errorCode": ERROR_CODE_UNKNOWN}, status_code=500)
+            return Response(_error_body(exc, request.url.path), 500, media_type="application/json")
 
     return endpoint
+
+
+def _error_body(exc: Exception, path: str) -> bytes:
+    """What the SDK's actor routes answer an error with: a `DaprInternalError`'s own JSON, else its repr
+    with errorCode UNKNOWN (rendered as Starlette's `JSONResponse` renders)."""
+    if isinstance(exc, DaprInternalError):
+        content = exc.as_json_safe_dict()  # type: ignore[no-untyped-call]
+    else:
+        log.debug("actor call %s failed: %r", path, exc)
+        content = {"message": repr(exc), "errorCode": ERROR_CODE_UNKNOWN}
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 class _MethodEndpoint:
@@ -63,28 +71,17 @@ class _MethodEndpoint:
         for name, value in scope["headers"]:
             if name == _REENTRANCY_HEADER:
                 reentrancy = value.decode("latin-1")
-        header = _RESULT_HEADER
+        status, header = 200, _RESULT_HEADER
         try:
             body = await read_body(receive)
             result = await ActorRuntime.dispatch(
                 p["actor_type"], p["actor_id"], p["method"], body, reentrancy
             )
-            status = 200
-        except DaprInternalError as exc:
-            status, header = 500, _ERROR_HEADER
-            result = _json(exc.as_json_safe_dict())  # type: ignore[no-untyped-call]
         except Exception as exc:
-            log.debug("actor call %s failed: %r", scope["path"], exc)
-            status, header = 500, _ERROR_HEADER
-            result = _json({"message": repr(exc), "errorCode": ERROR_CODE_UNKNOWN})
+            status, header, result = 500, _ERROR_HEADER, _error_body(exc, scope["path"])
         headers = [header, (b"content-length", b"%d" % len(result))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": result})
-
-
-def _json(content: object) -> bytes:
-    """As Starlette's `JSONResponse` renders it."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 async def _reminder(request: Request) -> Response:

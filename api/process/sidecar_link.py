@@ -38,16 +38,11 @@ _made = threading.Lock()
 
 
 def sidecar_http(settings: Settings, shared: Shared) -> SidecarHttp:
-    """The process's one client to its sidecar's HTTP API, kept on `shared` (the public app and the
+    """The process's client to its sidecar's HTTP API for callers, kept on `shared` (the public app and the
     channel share its connections; each loop has its own). Closing it closes the running loop's."""
     with _made:
         if shared.sidecar is None:
-            shared.sidecar = SidecarHttp(
-                settings.dapr_http_endpoint,
-                api_token=settings.dapr_token,
-                extra_headers=outgoing_headers,
-                max_connections=settings.sidecar_connections,
-            )
+            shared.sidecar = _client(settings)
         return shared.sidecar
 
 
@@ -60,6 +55,10 @@ def actor_host_http(settings: Settings) -> SidecarHttp:
     In one pool, as many waiting callers as the pool has connections would leave no turn a connection,
     and every caller would wait for its timeout. The turns' calls never wait for a turn, so their own pool
     always drains."""
+    return _client(settings)
+
+
+def _client(settings: Settings) -> SidecarHttp:
     return SidecarHttp(
         settings.dapr_http_endpoint,
         api_token=settings.dapr_token,
