@@ -171,8 +171,10 @@ class SeriesService:
         )
 
     async def get(self, owner: str, series_id: str, *, upcoming: int | None = None) -> Series:
+        # The workflow before the record: the workflow writes the record before it moves on, so a record
+        # read second is never older than the state it is shown with (no "next 4, missed 0" mix).
+        workflow = await self.workflows.get_workflow_state(series_instance_id(series_id), fetch_payloads=True)
         record = await self.owned(owner, series_id)
-        workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
         return series_view(record, workflow, self._upcoming(upcoming))
 
     async def list(

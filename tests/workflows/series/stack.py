@@ -207,11 +207,7 @@ class SeriesStack:
         `next_index` or later, or for a completion - or has ended."""
         shown: list[Series] = []
 
-        async def ready() -> bool:
-            series = await service.get(owner, series_id)
-            shown[:] = [series]
-            if series.status not in ("running", "paused"):
-                return True
+        async def parked(series: Series) -> bool:
             state = await service.workflows.get_workflow_state(series.workflow.instance_id)
             current = workflow_input(state)
             progress = None if state is None else SeriesProgress.parse(state.serialized_custom_status)
@@ -220,6 +216,15 @@ class SeriesStack:
             if progress.phase == "awaiting_completion":
                 return progress.awaiting is not None and progress.awaiting >= next_index - 1
             return progress.phase == "waiting" and (progress.next_index or 0) >= next_index
+
+        async def ready() -> bool:
+            series = await service.get(owner, series_id)
+            if series.status in ("running", "paused"):
+                if not await parked(series):
+                    return False
+                series = await service.get(owner, series_id)  # read after parking: nothing moves now
+            shown[:] = [series]
+            return True
 
         await wait_until(ready)
         return shown[0]
