@@ -26,7 +26,7 @@ def routes(host: ActorHost, state: ActorState, reminders: Reminders, timers: Tim
             p["method"],
             await request.body(),
             request.headers,
-            request.url.query,
+            request.scope["query_string"].decode("latin-1"),  # `request.url.query`, without building a URL
         )
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 

@@ -71,6 +71,8 @@ class _Stale(Exception):
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 CLIENT_TIMEOUT: float = -1.0
 """`timeout=` of a request that takes the client's own."""
+SWEEP_SECONDS = 0.05
+"""How late past its timeout a request may end (see `_Pool`)."""
 
 
 class _Connection(asyncio.Protocol):
@@ -156,12 +158,22 @@ class _Connection(asyncio.Protocol):
 
 
 class _Pool:
-    """The connections of one event loop: idle ones reused newest first (least likely timed out)."""
+    """The connections of one event loop: idle ones reused newest first (least likely timed out), and the
+    deadlines of the requests in flight.
 
-    def __init__(self, max_connections: int) -> None:
+    Deadlines are swept every `SWEEP_SECONDS` while any is pending, instead of one timer per request
+    (`asyncio.timeout` cost each request about as much as parsing its reply): a request times out at most
+    that much after its bound.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_connections: int) -> None:
+        self.loop = weakref.ref(loop)  # weak: the client's WeakKeyDictionary holds pools by loop
         self.idle: list[_Connection] = []
         self.slots = asyncio.Semaphore(max_connections)
         self.closed = False
+        self.deadlines: dict[asyncio.Task[object], float] = {}
+        self.expired: set[asyncio.Task[object]] = set()
+        self._sweep: asyncio.TimerHandle | None = None
 
     def take_idle(self) -> _Connection | None:
         while self.idle:
@@ -170,11 +182,40 @@ class _Pool:
                 return conn
         return None
 
+    def watch(self, task: asyncio.Task[object], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.deadlines[task] = loop.time() + timeout
+        if self._sweep is None:
+            self._sweep = loop.call_at(loop.time() + SWEEP_SECONDS, self._expire)
+
+    def _expire(self) -> None:
+        """Cancel the requests past their deadline (`request` turns that into `ReplyTimeout`)."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in self.deadlines.items():
+            if deadline <= now and task not in self.expired:
+                self.expired.add(task)
+                task.cancel()
+        if self.deadlines and not self.closed:
+            self._sweep = loop.call_at(now + SWEEP_SECONDS, self._expire)
+
     def close(self) -> None:
         self.closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         idle, self.idle = self.idle, []
         for conn in idle:
             conn.close()
+
+
+def _reject_split(method: str, target: str, headers: Mapping[str, str] | None) -> None:
+    """A CR or LF where it would end a line early (or the request) is refused, never sent."""
+    for name, value in (headers or {}).items():
+        if "\r" in f"{name}{value}" or "\n" in f"{name}{value}":
+            raise ValueError(f"invalid header {name!r}: CR or LF in it")
+    raise ValueError(f"invalid request line {method} {target!r}: CR or LF in it")
 
 
 class Http1Client:
@@ -182,7 +223,8 @@ class Http1Client:
 
     A connection belongs to the loop that made it, and one process may call from several loops (the
     durabletask worker's, test servers on threads), so each loop gets its own pool. `timeout` bounds a
-    whole request (waiting for a connection included; None: no bound), `connect_timeout` a new connection.
+    whole request (waiting for a connection included; None: no bound; it ends within `SWEEP_SECONDS`
+    after), `connect_timeout` a new connection.
     """
 
     def __init__(
@@ -198,8 +240,9 @@ class Http1Client:
         self.timeout = timeout
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
-        self._host_header = f"Host: {host}:{port}\r\n".encode("latin-1")
+        self._host_header = f"Host: {host}:{port}\r\n"
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+        self._recent: _Pool | None = None  # the last pool used: most clients are called from one loop
 
     async def request(
         self,
@@ -212,33 +255,44 @@ class Http1Client:
     ) -> Response:
         """Send one request (`target`: path and query, already encoded) and read the whole reply, whatever
         its status. Raises `WireError`; `ValueError` for a header that would split the request."""
-        head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), self._host_header]
+        lines = [f"{method} {target} HTTP/1.1\r\n", self._host_header]
         if headers:
-            for name, value in headers.items():
-                line = f"{name}: {value}\r\n"
-                if "\r" in line[:-2] or "\n" in line[:-2]:
-                    raise ValueError(f"invalid header {name!r}: CR or LF in it")
-                if name.lower() not in _OWN_HEADERS:
-                    head.append(line.encode("latin-1"))
-        head.append(b"Content-Length: %d\r\n\r\n" % (len(body) if body else 0))
-        if body:
-            head.append(body)
-        data = b"".join(head)
+            lines += [f"{n}: {v}\r\n" for n, v in headers.items() if n.lower() not in _OWN_HEADERS]
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n\r\n")
+        head = "".join(lines)
+        ends = len(lines) + 1  # one CR LF per line, one more after the last header
+        if head.count("\n") != ends or head.count("\r") != ends:
+            _reject_split(method, target, headers)
+        data = head.encode("latin-1") + body if body else head.encode("latin-1")
         limit = self.timeout if timeout == CLIENT_TIMEOUT else timeout
         pool = self._pool()
-        try:
-            async with asyncio.timeout(limit), pool.slots:
+        if limit is None:
+            async with pool.slots:
                 return await self._send(pool, data)
-        except TimeoutError as exc:
-            if isinstance(exc, WireError):
-                raise
-            raise ReplyTimeout(f"no reply from {self.host}:{self.port} within {limit:g} s") from None
+        task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
+        cancelling = task.cancelling()
+        pool.watch(task, limit)
+        try:
+            async with pool.slots:
+                return await self._send(pool, data)
+        except asyncio.CancelledError:
+            # Ours (the sweep's) unless the task was cancelled from elsewhere too, as `asyncio.timeout` rules.
+            if task in pool.expired and task.uncancel() <= cancelling:
+                raise ReplyTimeout(f"no reply from {self.host}:{self.port} within {limit:g} s") from None
+            raise
+        finally:
+            del pool.deadlines[task]
+            pool.expired.discard(task)
 
     def _pool(self) -> _Pool:
+        recent = self._recent
         loop = asyncio.get_running_loop()
+        if recent is not None and recent.loop() is loop and not recent.closed:
+            return recent
         pool = self._pools.get(loop)
         if pool is None or pool.closed:
-            pool = self._pools[loop] = _Pool(self._max_connections)
+            pool = self._pools[loop] = _Pool(loop, self._max_connections)
+        self._recent = pool
         return pool
 
     async def _send(self, pool: _Pool, data: bytes) -> Response:
@@ -288,3 +342,5 @@ class Http1Client:
                 del self._pools[owner]
             elif owner.is_closed():
                 del self._pools[owner]
+        if self._recent is not None and self._recent.closed:
+            self._recent = None

@@ -16,6 +16,7 @@ import pytest
 import uvloop
 
 from sidecar.wire.http1 import (
+    SWEEP_SECONDS,
     Disconnected,
     Http1Client,
     MalformedReply,
@@ -115,6 +116,8 @@ def test_reuses_one_connection_reads_chunked_bodies_and_owns_the_framing(run: Ru
             assert (second.status, second.body) == (200, b'{"n":2}')
             with pytest.raises(ValueError, match="CR or LF"):
                 await client.request("GET", "/", None, {"X-Evil": "a\r\nInjected: 1"})
+            with pytest.raises(ValueError, match="CR or LF"):
+                await client.request("GET", "/a HTTP/1.1\r\nInjected: 1\r\nX: /")
             await client.close()
             assert s.connections == 1
             assert s.requests[0].startswith(b"POST /v1.0/x?a=1 HTTP/1.1\r\n")
@@ -225,6 +228,35 @@ def test_refused_timed_out_and_malformed(run: Run) -> None:
             with pytest.raises(MalformedReply) as bad:
                 await client.request("GET", "/")
             assert isinstance(bad.value, WireError) and not isinstance(bad.value, ConnectionError)
+            await client.close()
+
+    run(main())
+
+
+def test_a_timeout_ends_only_its_own_request(run: Run) -> None:
+    """Deadlines are swept, not timed one by one: a request ends within the sweep interval after its bound,
+    a request cancelled from outside (or by an outer timeout) sees that cancellation, not `ReplyTimeout`,
+    and nothing stays watched."""
+
+    async def main() -> None:
+        async with Scripted(lambda n, raw: b"hang") as s:
+            client = Http1Client("127.0.0.1", s.port, timeout=30)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(ReplyTimeout):
+                await client.request("GET", "/slow", timeout=0.3)
+            assert 0.3 <= loop.time() - started < 0.3 + SWEEP_SECONDS + 0.2
+            waiting = asyncio.create_task(client.request("GET", "/cancelled"))
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            with pytest.raises(TimeoutError) as outer:
+                async with asyncio.timeout(0.1):
+                    await client.request("GET", "/outer", timeout=5)
+            assert not isinstance(outer.value, ReplyTimeout)
+            assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+            assert all(not pool.deadlines and not pool.expired for pool in client._pools.values())
             await client.close()
 
     run(main())
