@@ -254,6 +254,7 @@ class Sidecar:
             lifespan="off",
             timeout_keep_alive=60,
             backlog=4096,
+            server_header=False,  # no "server: uvicorn" banner (and one header less to write)
         )
         server = _Uvicorn(ucfg)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=name)

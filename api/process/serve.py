@@ -69,6 +69,7 @@ class AppServers:
                 timeout_keep_alive=60,
                 backlog=4096,
                 proxy_headers=proxy_headers,
+                server_header=False,  # no "server: uvicorn" banner (and one header less to write)
                 **uvicorn_options(server_limits(settings)),
             )
             return _Server(config)

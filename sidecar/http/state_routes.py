@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
 from sidecar.errors import ERRORS, DaprError, error
-from sidecar.gojson import GoNumber, decode_first, dumps
+from sidecar.gojson import GoNumber, as_float64, decode_first, decode_first_exact, dumps, dumps_exact
 from sidecar.state import (
     DeleteOp,
     ETagInvalid,
@@ -130,7 +130,7 @@ class _StateAPI:
     async def save(self, request: Request) -> Response:
         name, store = self._store(request)
         try:
-            items = decode_first(await request.body())
+            items, exact = decode_first_exact(await request.body())
             if not isinstance(items, list):
                 raise _Malformed(
                     f"json: cannot unmarshal {_kind(items)} into Go value of type []state.SetRequest"
@@ -146,7 +146,7 @@ class _StateAPI:
             if not _field(r, "key"):
                 raise error("ERR_MALFORMED_REQUEST", '"key" is a required field')
             try:
-                ops.append(self._set_op(store, r, query_metadata, "SetRequest"))
+                ops.append(self._set_op(store, r, query_metadata, "SetRequest", exact))
             except _Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
             except StateError as exc:  # bad options: a store error in daprd
@@ -190,7 +190,8 @@ class _StateAPI:
                 resource=name,
             )
         try:
-            body = _object(decode_first(await request.body()), "http.stateTransactionRequestBody")
+            decoded, exact = decode_first_exact(await request.body())
+            body = _object(decoded, "http.stateTransactionRequestBody")
             operations = _field(body, "operations") or []
             if not isinstance(operations, list):
                 raise _Malformed("json: cannot unmarshal into field operations of type []operation")
@@ -215,9 +216,9 @@ class _StateAPI:
                 raise error("ERR_MALFORMED_REQUEST", "missing key in state operation")
             try:
                 if kind == "upsert":
-                    op = self._set_op(store, req, query_metadata, "SetRequest")
+                    op = self._set_op(store, req, query_metadata, "SetRequest", exact)
                     ops.append(op)
-                    payloads.append(_event_payload(req, op) if outbox else None)
+                    payloads.append(_event_payload(req, op, exact) if outbox else None)
                 else:
                     ops.append(self._delete_op(store, req, query_metadata))
                     payloads.append(None)
@@ -255,8 +256,15 @@ class _StateAPI:
         )
 
     def _set_op(
-        self, store: StateStore, req: Mapping[str, Any], query_metadata: dict[str, str], struct: str
+        self,
+        store: StateStore,
+        req: Mapping[str, Any],
+        query_metadata: dict[str, str],
+        struct: str,
+        exact: bool,
     ) -> SetOp:
+        """One upsert; with `exact` (the body's numbers are all small ints, see `decode_first_exact`) the
+        value is written by the C encoder, else through Go's float64 in Python: the same bytes."""
         key = str(_field(req, "key"))
         etag = _field(req, "etag", str, f"{struct}.etag")
         metadata = {**_string_map(_field(req, "metadata"), f"{struct}.metadata"), **query_metadata}
@@ -266,7 +274,8 @@ class _StateAPI:
                 _field(options, "concurrency", str, "concurrency"),
                 _field(options, "consistency", str, "consistency"),
             )
-            value = dumps(_float64(_field(req, "value")))
+            raw = _field(req, "value")
+            value = dumps_exact(raw) if exact else dumps(_float64(raw))
         except ValueError as exc:
             raise _Malformed(str(exc)) from exc
         return SetOp(state_key(self.app_id, store, key), value, etag or None, metadata, concurrency)
@@ -285,13 +294,14 @@ class _StateAPI:
         return DeleteOp(state_key(self.app_id, store, key), etag or None, metadata, concurrency)
 
 
-def _event_payload(req: Mapping[str, Any], op: SetOp) -> EventPayload:
+def _event_payload(req: Mapping[str, Any], op: SetOp, exact: bool) -> EventPayload:
     """The outbox event data of an upsert: the request's `contentType` field (which Go's mapstructure
     matches case-insensitively), else its `contentType` metadata, decides JSON or `%v` text."""
     content_type = _field(req, "contenttype", str, "SetRequest.contentType")
     if content_type is None:
         content_type = op.metadata.get(CONTENT_TYPE, "")
-    return http_payload(_float64(_field(req, "value")), content_type)
+    value = _field(req, "value")
+    return http_payload(_float64(as_float64(value) if exact else value), content_type)
 
 
 def _save_error(store: str, failures: list[StateError]) -> DaprError:
@@ -326,7 +336,8 @@ def _kind(value: Any) -> str:
         return "string"
     if isinstance(value, bool):
         return "bool"
-    return "number" if isinstance(value, GoNumber) else "null"
+    # An int or float: a number read by `decode_first_exact`.
+    return "number" if isinstance(value, GoNumber | int | float) else "null"
 
 
 def _object(value: Any, struct: str) -> Mapping[str, Any]:

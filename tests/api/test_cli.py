@@ -92,6 +92,7 @@ def test_up_token_and_restart(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             r = c.post("/v1/lists", json={"title": "5m"}, headers=headers)
             assert r.status_code == 201, r.text
             list_url = r.headers["location"]
+            assert "server" not in r.headers and "date" in r.headers  # no banner; Date per RFC 9110
             r = c.post(
                 "/v1/dev/clock:advance",
                 json={"seconds": 60},

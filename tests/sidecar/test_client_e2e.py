@@ -141,7 +141,9 @@ def test_metadata_over_grpc(e2e: E2E) -> None:
 
 def test_api_token_required_except_healthz(e2e: E2E) -> None:
     base = f"http://127.0.0.1:{e2e.sidecar.http_port}/v1.0"
-    assert httpx.get(f"{base}/healthz").status_code == 204
+    healthz = httpx.get(f"{base}/healthz")
+    assert healthz.status_code == 204
+    assert "server" not in healthz.headers and "date" in healthz.headers  # no server banner
     assert httpx.get(f"{base}/healthz/outbound").status_code == 204
     denied = httpx.get(f"{base}/metadata")
     assert denied.status_code == 401 and denied.text == "invalid api token"

@@ -58,6 +58,25 @@ def test_save_then_get_returns_go_encoded_json_with_an_etag(api: httpx.Client, d
         assert conn.execute("SELECT key FROM state").fetchall() == [("myapp||todo",)]
 
 
+def test_small_int_values_take_the_c_encoder_and_store_the_same_bytes(api: httpx.Client) -> None:
+    """A body whose numbers are all small ints is re-encoded by the C encoder: the bytes are still Go's
+    (keys sorted, HTML escaped, a lone surrogate escape read as U+FFFD), on save and in a transaction;
+    one float in the body sends every value through float64, so 2 stays 2 and 0.5 stays 0.5."""
+    value = '{"s":"\\ud800x","b":"<&>","n":[1,-2,3],"t":true,"z":null}'
+    expected = '{"b":"\\u003c\\u0026\\u003e","n":[1,-2,3],"s":"\ufffdx","t":true,"z":null}'.encode()
+    saved = api.post("/statestore", content=f'[{{"key":"a","value":{value}}}]')
+    assert saved.status_code == 204
+    assert api.get("/statestore/a").content == expected
+    ops = f'{{"operations":[{{"operation":"upsert","request":{{"key":"b","value":{value}}}}}]}}'
+    assert api.post("/statestore/transaction", content=ops).status_code == 204
+    assert api.get("/statestore/b").content == expected
+    mixed = '[{"key":"c","value":{"i":2,"f":0.5,"e":1E2}}]'
+    assert api.post("/statestore", content=mixed).status_code == 204
+    assert api.get("/statestore/c").content == b'{"e":100,"f":0.5,"i":2}'
+    bad = api.post("/statestore", content='[{"key":"d","value":1,"etag":7}]')
+    assert bad.status_code == 400 and "cannot unmarshal number" in bad.json()["message"]
+
+
 def test_missing_key_is_204_with_empty_body(api: httpx.Client) -> None:
     got = api.get("/statestore/nothing")
     assert (got.status_code, got.content) == (204, b"")
