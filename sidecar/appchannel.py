@@ -9,9 +9,8 @@ call when configured, as daprd does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sidecar.wire.http1 import Http1Client
@@ -66,19 +65,7 @@ class ChannelBase:
         self.healthy: Callable[[], bool] = lambda: True
         # --app-max-concurrency: calls into the app at once; the rest wait for a slot, as in daprd
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
-
-    @contextlib.asynccontextmanager
-    async def _in_flight(self) -> AsyncIterator[None]:
-        """Count one call to the app while it is sent and answered, within the concurrency limit."""
-        self.in_flight += 1
-        try:
-            if self._slots is None:
-                yield
-            else:
-                async with self._slots:
-                    yield
-        finally:
-            self.in_flight -= 1
+        self._in_flight = _InFlight(self)
 
     @property
     def configured(self) -> bool:
@@ -158,7 +145,7 @@ class AppChannel(ChannelBase):
             self._http = Http1Client(
                 self.address, self.port, timeout=self._timeout, max_connections=self._max_connections
             )
-        async with self._in_flight():
+        async with self._in_flight:
             reply = await self._http.request(
                 method, path, body, hdrs, timeout=self._timeout if timeout is None else timeout
             )
@@ -178,3 +165,29 @@ class AppChannel(ChannelBase):
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+class _InFlight:
+    """`async with`: count one call to the app while it is sent and answered, within the concurrency
+    limit (a plain class: a generator-based context manager cost more than the count itself)."""
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: ChannelBase) -> None:
+        self._channel = channel
+
+    async def __aenter__(self) -> None:
+        channel = self._channel
+        channel.in_flight += 1
+        if channel._slots is not None:
+            try:
+                await channel._slots.acquire()
+            except BaseException:
+                channel.in_flight -= 1
+                raise
+
+    async def __aexit__(self, *_: object) -> None:
+        channel = self._channel
+        if channel._slots is not None:
+            channel._slots.release()
+        channel.in_flight -= 1

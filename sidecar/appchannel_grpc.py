@@ -130,7 +130,7 @@ class GrpcAppChannel(ChannelBase):
     ) -> tuple[Any, grpc.aio.Call]:
         """One unary call with token, dev-clock and caller metadata; errors mapped (see module doc)."""
         md = [(k.lower(), v) for k, v in self._call_headers(metadata).items()]
-        async with self._in_flight():
+        async with self._in_flight:
             try:
                 call = method(request, metadata=md, timeout=self._timeout if timeout is None else timeout)
                 reply = await call

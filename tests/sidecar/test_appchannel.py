@@ -43,12 +43,26 @@ async def empty(request: Request) -> Response:
     return Response(status_code=204)
 
 
+serving = {"now": 0, "peak": 0}
+
+
+async def slow(request: Request) -> Response:
+    serving["now"] += 1
+    serving["peak"] = max(serving["peak"], serving["now"])
+    try:
+        await asyncio.sleep(0.2)
+    finally:
+        serving["now"] -= 1
+    return Response(status_code=204)
+
+
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[tuple[str, int]]:
     routes = [
         Route("/echo", echo, methods=["GET", "PUT", "POST"]),
         Route("/stream", stream),
         Route("/empty", empty),
+        Route("/slow", slow),
     ]
     served = ServedApp(Starlette(routes=routes), lifespan="off").start()
     host, port = served.url.removeprefix("http://").split(":")
@@ -96,3 +110,25 @@ async def test_an_app_that_is_not_there_is_unreachable() -> None:
     assert isinstance(caught.value, ConnectionError) and refused.in_flight == 0
     with pytest.raises(ConnectionError, match="no app port"):
         await AppChannel("127.0.0.1", None).request("GET", "/")
+
+
+async def test_max_concurrency_bounds_calls_and_in_flight_counts_the_waiting(
+    app_url: tuple[str, int],
+) -> None:
+    """`--app-max-concurrency 2`: five calls at once reach the app two at a time; `in_flight` counts the
+    waiting ones too (the dev clock waits for them), and a waiter cancelled before its turn leaves it."""
+    channel = AppChannel(*app_url, max_concurrency=2)
+    serving["peak"] = 0
+    try:
+        calls = [asyncio.create_task(channel.request("GET", "/slow")) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert channel.in_flight == 5
+        calls[4].cancel()
+        await asyncio.sleep(0)
+        assert channel.in_flight == 4
+        done = await asyncio.gather(*calls[:4])
+        assert [r.status for r in done] == [204] * 4
+        assert serving["peak"] == 2 and channel.in_flight == 0
+        assert calls[4].cancelled()
+    finally:
+        await channel.close()
