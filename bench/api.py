@@ -158,8 +158,7 @@ def start_peer(data: Path, workers: int = 1) -> Target:
             str(port),
             "--db",
             str(data / "peer.db"),
-            "--secret",
-            secret,
+            f"--secret={secret}",  # one word: a secret may begin with "-"
             "--workers",
             str(workers),
         ],
