@@ -1,10 +1,9 @@
-"""The Dapr resource files daprd reads (`--resources-path`), loaded into stores, pub/sub specs and
-subscriptions.
+"""The components of the Dapr resource files (`--resources-path`, read by `sidecar.resources`), built into
+stores, pub/sub specs and bindings.
 
 Only the component types the embedded sidecar implements load; any other type stops start-up with a message
-naming the type, the component and the file (production types run beside a real daprd). Parsing follows
-daprd's disk loader: `*.yaml`/`*.yml` files, multi-document, `scopes`, duplicate names rejected,
-`secretKeyRef`/`envRef` values and the `{uuid}`/`{appID}` placeholders resolved.
+naming the type, the component and the file (production types run beside a real daprd). Metadata values
+resolve as daprd's do: `secretKeyRef`/`envRef` values and the `{uuid}`/`{appID}` placeholders.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
 from sidecar.bindings.http import HTTP_TYPE, HttpBinding
 from sidecar.bindings.localstorage import LOCALSTORAGE_TYPE, LocalStorage
@@ -28,7 +25,10 @@ from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
 from sidecar.configuration.store import CONFIGURATION_TYPE, SqliteConfigurationStore
 from sidecar.lock import LOCK_TYPE, LockStore
+from sidecar.pubsub.broker import BrokerSpec
 from sidecar.pubsub.durable import DurableOptions
+from sidecar.pubsub.subscriptions import DeclarativeSubscription
+from sidecar.resources import ComponentError, Resource, read_resources, resource_type
 from sidecar.secrets import EnvSecretStore, LocalFileSecretStore, SecretError, SecretStore
 from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, StateError, StateStore
 from sidecar.state.keys import normalize_key_prefix
@@ -39,12 +39,9 @@ __all__ = [
     "SUPPORTED_TYPES",
     "ComponentError",
     "Components",
-    "DeclarativeSubscription",
-    "PubSubSpec",
     "UnsupportedComponent",
     "default_components",
     "load_components",
-    "resource_documents",
 ]
 
 log = logging.getLogger("sidecar.components")
@@ -62,8 +59,6 @@ SUPPORTED_TYPES = (
     HTTP_TYPE,
     CONFIGURATION_TYPE,
 )
-_COMPONENT_API = "dapr.io/v1alpha1"
-_SUBSCRIPTION_APIS = ("dapr.io/v1alpha1", "dapr.io/v2alpha1")
 # components-contrib's order of state store features, as the metadata API lists them.
 _STATE_FEATURE_ORDER = (
     "ETAG",
@@ -76,39 +71,8 @@ _STATE_FEATURE_ORDER = (
 )
 
 
-class ComponentError(Exception):
-    """A resources file cannot be used (bad YAML, missing field, unresolvable secret). Fix the file."""
-
-
 class UnsupportedComponent(ComponentError):
     """A component type the embedded sidecar does not implement; run it beside a real daprd instead."""
-
-
-@dataclass(frozen=True)
-class PubSubSpec:
-    """A pub/sub component as declared; the pub/sub engine builds the broker from it."""
-
-    name: str
-    type: str
-    version: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DeclarativeSubscription:
-    """A `Subscription` resource (v1alpha1 converted to v2alpha1, as daprd does).
-
-    `routes` has the shape of a `/dapr/subscribe` item's: `{"rules": [{"match", "path"}], "default": path}`.
-    """
-
-    name: str
-    pubsubname: str
-    topic: str
-    routes: Mapping[str, Any]
-    dead_letter_topic: str | None
-    metadata: Mapping[str, str]
-    scopes: tuple[str, ...]
-    bulk_subscribe: Mapping[str, Any] | None = None  # `spec.bulkSubscribe` as read
 
 
 @dataclass
@@ -117,7 +81,7 @@ class Components:
 
     state_stores: dict[str, StateStore] = field(default_factory=dict)
     actor_state_store: str | None = None
-    pubsubs: dict[str, PubSubSpec] = field(default_factory=dict)
+    pubsubs: dict[str, BrokerSpec] = field(default_factory=dict)
     secret_stores: dict[str, SecretStore] = field(default_factory=dict)
     subscriptions: list[DeclarativeSubscription] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # component name -> declared version
@@ -162,32 +126,6 @@ class Components:
             await store.close()
 
 
-@dataclass(frozen=True)
-class _Resource:
-    file: Path
-    doc: Mapping[str, Any]
-
-    @property
-    def name(self) -> str:
-        meta = self.doc.get("metadata")
-        return str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
-
-    @property
-    def spec(self) -> Mapping[str, Any]:
-        spec = self.doc.get("spec") or {}
-        if not isinstance(spec, Mapping):
-            raise self.error("`spec` must be a mapping")
-        return spec
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        return tuple(str(s) for s in self.doc.get("scopes") or ())
-
-    def error(self, message: str) -> ComponentError:
-        what = f"{self.doc.get('kind', 'resource')} {self.name!r}" if self.name else "a resource"
-        return ComponentError(f"{self.file}: {what}: {message}")
-
-
 def default_components(
     data_dir: Path, *, clock: Clock | None = None, sqlite_synchronous: str = "FULL"
 ) -> Components:
@@ -205,7 +143,7 @@ def default_components(
     return Components(
         state_stores={"statestore": store},
         actor_state_store="statestore",
-        pubsubs={"pubsub": PubSubSpec("pubsub", "pubsub.embedded.sqlite", "v1")},
+        pubsubs={"pubsub": BrokerSpec("pubsub", "pubsub.embedded.sqlite", "v1")},
         versions={"statestore": "v1", "pubsub": "v1", "housekeeping": "v1"},
         bindings={"housekeeping": CronSpec.from_metadata("housekeeping", {"schedule": "@every 6h"})},
     )
@@ -226,12 +164,12 @@ def load_components(
     `environ` feeds `envRef` values and `secretstores.local.env` (default: the process environment).
     Raises `ComponentError` (or `UnsupportedComponent`) naming the file.
     """
-    components_, subscriptions = _read_resources(paths, app_id)
+    components_, subscriptions = read_resources(paths, app_id)
     result = Components(subscriptions=subscriptions)
     builder = _Builder(app_id, Path(data_dir), clock or SystemClock(), environ, sqlite_synchronous)
     try:
         # Secret stores first: other components' secretKeyRefs resolve against them.
-        ordered = sorted(components_, key=lambda r: not _type(r).startswith("secretstores."))
+        ordered = sorted(components_, key=lambda r: not resource_type(r).startswith("secretstores."))
         for resource in ordered:
             builder.add(resource, result)
     except BaseException:
@@ -240,128 +178,6 @@ def load_components(
                 store.shutdown()
         raise
     return result
-
-
-def _type(resource: _Resource) -> str:
-    return str(resource.spec.get("type") or "").lower()
-
-
-def resource_documents(paths: Iterable[Path | str], kind: str) -> list[tuple[Path, Mapping[str, Any]]]:
-    """Every YAML document of `kind` in `paths`, with its file (for resources applied elsewhere)."""
-    found: list[tuple[Path, Mapping[str, Any]]] = []
-    for file in _files(paths):
-        try:
-            docs = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ComponentError(f"{file}: invalid YAML: {exc}") from None
-        found += [(file, d) for d in docs if isinstance(d, Mapping) and d.get("kind") == kind]
-    return found
-
-
-def _files(paths: Iterable[Path | str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            for entry in sorted(path.iterdir(), key=lambda p: p.name):
-                if entry.is_file() and entry.suffix.lower() in (".yaml", ".yml"):
-                    files.append(entry)
-                elif entry.is_file():
-                    log.warning("A non-YAML resource file %s was detected, it will not be loaded", entry)
-        else:
-            raise ComponentError(f"{path}: resources path does not exist")
-    return files
-
-
-def _read_resources(
-    paths: Iterable[Path | str], app_id: str
-) -> tuple[list[_Resource], list[DeclarativeSubscription]]:
-    components_: list[_Resource] = []
-    subscriptions: list[_Resource] = []
-    for file in _files(paths):
-        try:
-            docs = [d for d in yaml.safe_load_all(file.read_text(encoding="utf-8")) if d is not None]
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ComponentError(f"{file}: invalid YAML: {exc}") from None
-        for doc in docs:
-            if not isinstance(doc, Mapping):
-                raise ComponentError(f"{file}: a YAML document is not a mapping")
-            resource = _Resource(file, doc)
-            kind, api = doc.get("kind"), doc.get("apiVersion")
-            if kind == "Component" and api == _COMPONENT_API:
-                components_.append(resource)
-            elif kind == "Subscription" and api in _SUBSCRIPTION_APIS:
-                subscriptions.append(resource)
-            elif kind == "WorkflowAccessPolicy" and (not resource.scopes or app_id in resource.scopes):
-                # An allow-list skipped in silence would let every app call what it is meant to guard.
-                raise resource.error(
-                    "not supported by the embedded sidecar: cross-app workflow calls would not be checked "
-                    "against it; remove it (or scope it to other apps), or run this app beside daprd"
-                )
-            else:
-                log.debug("%s: skipping %s %s (not used by the embedded sidecar)", file, api, kind)
-    return (
-        _in_scope(components_, app_id),
-        [_subscription(r) for r in _in_scope(subscriptions, app_id)],
-    )
-
-
-def _in_scope(resources: list[_Resource], app_id: str) -> list[_Resource]:
-    """daprd's filter: valid unique names first (even out of scope), then `scopes`."""
-    seen: dict[str, _Resource] = {}
-    kept: list[_Resource] = []
-    for resource in resources:
-        name = resource.name
-        if not name or name in (".", "..") or "/" in name or "%" in name:
-            raise resource.error(f"invalid name {name!r}: `metadata.name` must be a path segment")
-        if name in seen:
-            raise resource.error(f"duplicate definition (first in {seen[name].file})")
-        seen[name] = resource
-        if resource.scopes and app_id not in resource.scopes:
-            log.debug("%s %s is not scoped to app %s", resource.doc.get("kind"), name, app_id)
-            continue
-        kept.append(resource)
-    return kept
-
-
-def _subscription(resource: _Resource) -> DeclarativeSubscription:
-    spec = resource.spec
-    pubsubname, topic = spec.get("pubsubname"), spec.get("topic")
-    if not pubsubname or not topic:
-        raise resource.error("`spec.pubsubname` and `spec.topic` are required")
-    if resource.doc.get("apiVersion") == "dapr.io/v1alpha1":
-        routes: dict[str, Any] = {"rules": [], "default": str(spec.get("route") or "")}
-    else:
-        raw = spec.get("routes") or {}
-        if not isinstance(raw, Mapping):
-            raise resource.error("`spec.routes` must be a mapping")
-        rules = [
-            {"match": str(r.get("match") or ""), "path": str(r.get("path") or "")}
-            for r in raw.get("rules") or []
-            if isinstance(r, Mapping)
-        ]
-        routes = {"rules": rules, "default": str(raw.get("default") or "")}
-    return DeclarativeSubscription(
-        name=resource.name,
-        pubsubname=str(pubsubname),
-        topic=str(topic),
-        routes=routes,
-        dead_letter_topic=str(spec.get("deadLetterTopic") or "") or None,
-        metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
-        scopes=resource.scopes,
-        bulk_subscribe=_bulk_subscribe(resource),
-    )
-
-
-def _bulk_subscribe(resource: _Resource) -> Mapping[str, Any] | None:
-    bulk = resource.spec.get("bulkSubscribe")
-    if bulk is None:
-        return None
-    if not isinstance(bulk, Mapping):
-        raise resource.error("`spec.bulkSubscribe` must be a mapping")
-    return bulk
 
 
 class _Builder:
@@ -381,8 +197,8 @@ class _Builder:
         self.environ = environ
         self.sqlite_synchronous = sqlite_synchronous
 
-    def add(self, resource: _Resource, into: Components) -> None:
-        name, type_ = resource.name, _type(resource)
+    def add(self, resource: Resource, into: Components) -> None:
+        name, type_ = resource.name, resource_type(resource)
         version = str(resource.spec.get("version") or "")
         if type_ not in SUPPORTED_TYPES or version not in ("", "v1"):
             message = (
@@ -414,7 +230,7 @@ class _Builder:
                     DurableOptions.from_metadata(name, metadata, self.data_dir)
                 except ValueError as exc:
                     raise PropertyError(str(exc)) from exc
-            into.pubsubs[name] = PubSubSpec(name, type_, "v1", metadata)
+            into.pubsubs[name] = BrokerSpec(name, type_, "v1", metadata)
         elif type_ == CRON_TYPE:
             into.bindings[name] = CronSpec.from_metadata(name, metadata)
         elif type_ == LOCALSTORAGE_TYPE:
@@ -456,7 +272,7 @@ class _Builder:
                 into.actor_state_store = name
                 log.info("Using '%s' as actor state store", name)
 
-    def _metadata(self, resource: _Resource, secrets: Mapping[str, SecretStore]) -> dict[str, str]:
+    def _metadata(self, resource: Resource, secrets: Mapping[str, SecretStore]) -> dict[str, str]:
         items = resource.spec.get("metadata") or []
         if not isinstance(items, list):
             raise resource.error("`spec.metadata` must be a list of {name, value} items")
@@ -476,7 +292,7 @@ class _Builder:
             values[str(item["name"])] = self._placeholders(resource, str(item["name"]), value)
         return values
 
-    def _env_ref(self, resource: _Resource, variable: str) -> str:
+    def _env_ref(self, resource: Resource, variable: str) -> str:
         upper = variable.upper()
         if upper == "APP_API_TOKEN" or upper.startswith("DAPR_") or " " in variable:
             log.warning("%s references an env variable that isn't allowed: %s", resource.name, variable)
@@ -486,7 +302,7 @@ class _Builder:
 
     def _secret(
         self,
-        resource: _Resource,
+        resource: Resource,
         store_name: str,
         secrets: Mapping[str, SecretStore],
         ref: Mapping[str, Any],
@@ -508,7 +324,7 @@ class _Builder:
             raise resource.error(f"secretKeyRef {secret_name!r} in {store_name!r} has no key {key!r}")
         return value
 
-    def _placeholders(self, resource: _Resource, name: str, value: str) -> str:
+    def _placeholders(self, resource: Resource, name: str, value: str) -> str:
         while "{uuid}" in value:
             value = value.replace("{uuid}", str(uuid.uuid4()), 1)
         if "{podName}" in value:

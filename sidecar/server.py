@@ -39,7 +39,7 @@ from sidecar.invoke.grpc_proxy import GrpcProxy
 from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
-from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, PubSubEngine, SubscriptionError
+from sidecar.pubsub import PubSubEngine, SubscriptionError
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
@@ -172,26 +172,11 @@ class Sidecar:
         self.locks = LockAPI(self.components.locks, cfg.app_id)
         self.configuration = ConfigurationAPI(self.components.configurations, self.channel)
         self.pubsub = PubSubEngine(
-            [
-                BrokerSpec(p.name, p.type, p.version, dict(p.metadata))
-                for p in self.components.pubsubs.values()
-            ],
+            list(self.components.pubsubs.values()),
             cfg.app_id,
             self.channel,
             self.clock,
-            declarative=[
-                DeclarativeSubscription(
-                    name=s.name,
-                    pubsubname=s.pubsubname,
-                    topic=s.topic,
-                    routes=s.routes,
-                    dead_letter_topic=s.dead_letter_topic,
-                    metadata=dict(s.metadata),
-                    scopes=list(s.scopes),
-                    bulk_subscribe=s.bulk_subscribe,
-                )
-                for s in self.components.subscriptions
-            ],
+            declarative=self.components.subscriptions,
             data_dir=cfg.data_dir,
             sqlite_synchronous=cfg.sqlite_synchronous,
             health=self.app_health,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.actors.timefmt import parse_go_duration
-from sidecar.components import ComponentError, resource_documents
+from sidecar.resources import ComponentError, resource_documents
 
 __all__ = ["AppResiliency", "RetryPolicy", "load_app_resiliency"]
 
