@@ -2,11 +2,10 @@
 and the sidecar calling the app channel; each side makes its own and injects it into its callers.
 
 Hand-written on asyncio protocols with httptools' parser (the C parser uvicorn uses) because every list
-write makes five calls on these wires and every read one. Client CPU per actor-call-shaped request on
-uvloop (bench/http_clients.py, a loaded 2-core box): 28 µs here, 86 µs with aiohttp's `ClientSession`
-(URL objects, header multidicts, tracing hooks, timers), 843 µs with httpx; in the running engine aiohttp
-cost a quarter of the app's CPU on writes and ~12% of the sidecar's loop (bench/api_cpu.py). A leaf of
-`sidecar/` (standard library and httptools only): the app beside real daprd loads no sidecar engine.
+write makes five calls on these wires and every read one: per request it costs about a third of aiohttp's
+`ClientSession` (URL objects, header multidicts, tracing hooks, a timer per request) and a fifteenth of
+httpx (`bench/http_clients.py`; figures in bench/README.md). A leaf of `sidecar/` (standard library and
+httptools only): the app beside real daprd loads no sidecar engine.
 
 One retry rule: a request sent on a kept-alive connection that the peer had closed before answering (no
 byte of a reply came back) is sent once more on a new connection; nothing else is sent twice. One error
