@@ -25,8 +25,9 @@ from sidecar.components import Components, default_components, load_components
 from sidecar.config import SidecarConfig
 from sidecar.configuration import ConfigurationAPI
 from sidecar.daprconfig import DaprConfiguration, load_configuration
-from sidecar.datadir import DataDirLock, read_dev_clock, write_dev_clock
+from sidecar.datadir import DataDirLock
 from sidecar.db import Database
+from sidecar.devclock import restore_dev_clock, save_dev_clock, time_skipper
 from sidecar.grpc.auth import TokenInterceptor
 from sidecar.grpc.dapr_service import add_dapr_service
 from sidecar.health import AppHealth, HealthSettings
@@ -46,14 +47,9 @@ from sidecar.state.transactions import StateTransactions
 from sidecar.timeskip import TimeSkipper
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
 
-__all__ = ["DEV_CLOCK_HEADER", "RUNTIME_VERSION", "Sidecar"]
+__all__ = ["Sidecar"]
 
 log = logging.getLogger("sidecar")
-
-RUNTIME_VERSION = "1.16.0-todo-engine"
-
-# Sent to the app on every call when the dev clock is on: the clock's offset from wall time, in seconds.
-DEV_CLOCK_HEADER = "x-dev-clock-offset"
 
 # The workflow streams' keepalive needs (answer idle pings, any message size) plus no SO_REUSEPORT, so a
 # busy port fails loudly instead of being shared with another sidecar.
@@ -87,7 +83,7 @@ class Sidecar:
         self.http_port = 0
         self.grpc_port = 0
         self.metrics_port: int | None = None
-        self._http_app: InFlight | None = None
+        self.http_app: InFlight | None = None
         self.timeskip: TimeSkipper | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
@@ -113,8 +109,7 @@ class Sidecar:
         self.outbound_ready = asyncio.Event()
         self.stopped = asyncio.Event()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        if isinstance(self.clock, ManualClock):
-            self._restore_dev_clock(self.clock)
+        restore_dev_clock(self)
         self.dapr_config: DaprConfiguration = load_configuration(cfg.config_path)
         self.db = Database(cfg.data_dir / "sidecar.db", synchronous=cfg.sqlite_synchronous)
         if cfg.resources_paths:
@@ -197,7 +192,7 @@ class Sidecar:
             max_concurrent_activities=self.dapr_config.max_concurrent_activities,
             app_id=cfg.app_id,
         )
-        self.timeskip = self._time_skipper()
+        self.timeskip = time_skipper(self)
         await self.scheduler.start()
         await self.pubsub.start()
         await self.transactions.start()
@@ -210,7 +205,7 @@ class Sidecar:
             self.membership.serve_workflows(self.workflows.receive_remote)
             self.workflows.connect_apps(self.membership.send_workflow)
             if isinstance(self.clock, ManualClock) and self.timeskip is not None:
-                local = LocalClock(self.clock, self.timeskip, self.save_dev_clock)
+                local = LocalClock(self.clock, self.timeskip, lambda: save_dev_clock(self))
                 await self.membership.share_clock(local)
         self.outbound_ready.set()
         log.info(
@@ -284,53 +279,10 @@ class Sidecar:
         )
         return channel, AppHealth(channel, settings)
 
-    def _time_skipper(self) -> TimeSkipper | None:
-        """With the dev clock: what an advance steps through and waits for (see sidecar.timeskip)."""
-        clock = self.clock
-        if not isinstance(clock, ManualClock):
-            return None
-        # The app's handlers must see the instant that fired them: every call carries the offset.
-        self.channel.extra_headers = lambda: {DEV_CLOCK_HEADER: repr(clock.offset)}
-
-        def channel_busy() -> str | None:
-            n = self.channel.in_flight
-            return f"{n} call(s) to the app unanswered" if n else None
-
-        def api_busy() -> str | None:
-            n = self._http_app.count if self._http_app is not None else 0
-            return f"{n} API request(s) being served" if n else None
-
-        def pubsub_busy() -> str | None:
-            if not self.pubsub.busy():
-                return None
-            n = sum(self.pubsub.pending().values())
-            return f"{n} message(s) not yet acknowledged by subscribers"
-
-        def outbox_busy() -> str | None:
-            return "outbox events not yet handed to the broker" if self.transactions.busy() else None
-
-        async def timers_next(now: float) -> float | None:
-            return self.timers.next_due_after(now)
-
-        return TimeSkipper(
-            clock,
-            busy={
-                "scheduler": self.scheduler.busy,
-                "actor timers": self.timers.busy,
-                "app channel": channel_busy,
-                "API": api_busy,
-                "workflows": self.workflows.busy,
-                "pub/sub": pubsub_busy,
-                "state outbox": outbox_busy,
-            },
-            next_due=[self.scheduler.next_due_after, timers_next],
-            on_step=self.save_dev_clock,
-        )
-
     async def _start_http(self) -> None:
-        self._http_app = build_http_app(self)
+        self.http_app = build_http_app(self)
         self._http, self._http_task, self.http_port = await self._serve_asgi(
-            self._http_app, self.config.http_port, "http"
+            self.http_app, self.config.http_port, "http"
         )
 
     async def _start_metrics(self) -> None:
@@ -438,56 +390,3 @@ class Sidecar:
         self.db.close()
         self._release_data_dir()
         log.info("dapr sidecar stopped")
-
-    def _restore_dev_clock(self, clock: ManualClock) -> None:
-        """A restarted dev-clock sidecar resumes the time it had reached: never moves backwards."""
-        saved = read_dev_clock(self.config.data_dir)
-        if saved is None:
-            return
-        if saved > clock.offset:
-            clock.advance(saved - clock.offset)
-            log.info("dev clock restored: %+.0f s from wall time", clock.offset)
-
-    def save_dev_clock(self) -> None:
-        if isinstance(self.clock, ManualClock):
-            write_dev_clock(self.config.data_dir, self.clock.offset)
-
-    # introspection -----------------------------------------------------------------------------
-
-    def metadata(self) -> dict[str, Any]:
-        actors = [{"type": t, "count": c} for t, c in sorted(self.actor_host.active_counts().items())]
-        meta: dict[str, Any] = {
-            "id": self.config.app_id,
-            "runtimeVersion": RUNTIME_VERSION,
-            "enabledFeatures": self.dapr_config.enabled_features(),
-            "actors": actors,
-            "components": self.components.describe(),
-            "extended": {"daprRuntimeVersion": RUNTIME_VERSION, **self.extended_metadata},
-            "subscriptions": self.pubsub.subscriptions(),
-            "actorRuntime": {
-                "runtimeStatus": "RUNNING" if self.actor_host.ready.is_set() else "INITIALIZING",
-                "activeActors": actors,
-                "hostReady": self.actor_host.ready.is_set(),
-                "placement": "placement: connected (embedded, single host)",
-            },
-        }
-        if self.config.app_port is not None:
-            meta["appConnectionProperties"] = {
-                "port": self.config.app_port,
-                "protocol": self.config.app_protocol,
-                "channelAddress": self.config.app_channel_address,
-                "health": self._health_metadata(),
-            }
-            if self.config.app_max_concurrency:
-                meta["appConnectionProperties"]["maxConcurrency"] = self.config.app_max_concurrency
-        return {k: v for k, v in meta.items() if v not in (None, [], {})}
-
-    def _health_metadata(self) -> dict[str, Any]:
-        """daprd's `appConnectionProperties.health` (the probe settings) plus the current status."""
-        if self.app_health is None:
-            return {}
-        health: dict[str, Any] = self.app_health.settings.describe()
-        health["status"] = "HEALTHY" if self.app_health.is_healthy() else "UNHEALTHY"
-        if self.app_health.reason:
-            health["reason"] = self.app_health.reason
-        return health

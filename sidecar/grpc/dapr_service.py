@@ -18,6 +18,7 @@ from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
+from sidecar.metadata import metadata_of
 from sidecar.pubsub import BulkEntry
 from sidecar.state import (
     DeleteOp,
@@ -294,7 +295,7 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
         return common_pb2.InvokeResponse(data=any_pb2.Any(value=reply.body), content_type=reply.content_type)
 
     async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        meta = self.sidecar.metadata()
+        meta = metadata_of(self.sidecar)
         return metadata_pb2.GetMetadataResponse(
             id=meta["id"],
             runtime_version=meta["runtimeVersion"],

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.clock import ManualClock
 from sidecar.errors import error
+from sidecar.metadata import metadata_of
 from sidecar.timeskip import NotSettled, TimeSkipper
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def metadata_get(request: Request) -> Response:
-        return JSONResponse(sidecar.metadata())
+        return JSONResponse(metadata_of(sidecar))
 
     async def metadata_put(request: Request) -> Response:
         key = request.path_params["key"]
