@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from sidecar.components import Components
 from sidecar.errors import ERRORS, DaprError, error
-from sidecar.gojson import GoNumber, as_float64, decode_first, decode_first_exact, dumps, dumps_exact
+from sidecar.gojson import as_float64, decode_first, decode_first_exact, dumps, dumps_exact
+from sidecar.http import gostruct as go
 from sidecar.state import (
     DeleteOp,
     ETagInvalid,
@@ -42,11 +42,6 @@ _JSON = "application/json"
 
 _NOT_CONFIGURED = ERRORS["ERR_STATE_STORE_NOT_CONFIGURED"]
 _NOT_SUPPORTED_OP = ERRORS["ERR_NOT_SUPPORTED_STATE_OPERATION"]
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class _Malformed(ValueError):
-    """The body does not decode into daprd's request struct (Go's unmarshal error text)."""
 
 
 def routes(
@@ -105,10 +100,10 @@ class _StateAPI:
     async def bulk_get(self, request: Request) -> Response:
         name, store = self._store(request)
         try:
-            body = _object(decode_first(await request.body()), "BulkGetRequest")
-            keys = _strings(_field(body, "keys"), "BulkGetRequest.keys")
-            _integer(_field(body, "parallelism"), "BulkGetRequest.parallelism")
-        except (ValueError, _Malformed) as exc:
+            body = go.struct(decode_first(await request.body()), "BulkGetRequest")
+            keys = go.strings(go.field(body, "keys"), "BulkGetRequest.keys")
+            go.integer(go.field(body, "parallelism"), "BulkGetRequest.parallelism")
+        except (ValueError, go.Malformed) as exc:
             raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
         stored = [state_key(self.app_id, store, k) for k in keys]
         try:
@@ -132,22 +127,22 @@ class _StateAPI:
         try:
             items, exact = decode_first_exact(await request.body())
             if not isinstance(items, list):
-                raise _Malformed(
-                    f"json: cannot unmarshal {_kind(items)} into Go value of type []state.SetRequest"
+                raise go.Malformed(
+                    f"json: cannot unmarshal {go.kind(items)} into Go value of type []state.SetRequest"
                 )
-            requests = [_object(i, "state.SetRequest") for i in items]
+            requests = [go.struct(i, "state.SetRequest") for i in items]
             for r in requests:
-                _field(r, "key", str, "SetRequest.key")
-        except (ValueError, _Malformed) as exc:
+                go.field(r, "key", str, "SetRequest.key")
+        except (ValueError, go.Malformed) as exc:
             raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
         query_metadata = _query_metadata(request)
         ops: list[SetOp] = []
         for r in requests:
-            if not _field(r, "key"):
+            if not go.field(r, "key"):
                 raise error("ERR_MALFORMED_REQUEST", '"key" is a required field')
             try:
                 ops.append(self._set_op(store, r, query_metadata, "SetRequest", exact))
-            except _Malformed as exc:
+            except go.Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
             except StateError as exc:  # bad options: a store error in daprd
                 raise _save_error(name, [exc]) from exc
@@ -191,12 +186,12 @@ class _StateAPI:
             )
         try:
             decoded, exact = decode_first_exact(await request.body())
-            body = _object(decoded, "http.stateTransactionRequestBody")
-            operations = _field(body, "operations") or []
+            body = go.struct(decoded, "http.stateTransactionRequestBody")
+            operations = go.field(body, "operations") or []
             if not isinstance(operations, list):
-                raise _Malformed("json: cannot unmarshal into field operations of type []operation")
-            _string_map(_field(body, "metadata"), "metadata")
-        except (ValueError, _Malformed) as exc:
+                raise go.Malformed("json: cannot unmarshal into field operations of type []operation")
+            go.string_map(go.field(body, "metadata"), "metadata")
+        except (ValueError, go.Malformed) as exc:
             raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
         query_metadata = _query_metadata(request)
         outbox = self.transactions is not None and self.transactions.enabled(name)
@@ -204,15 +199,15 @@ class _StateAPI:
         payloads: list[EventPayload | None] = []
         for raw in operations:
             try:
-                operation = _object(raw, "operation")
-                kind = _field(operation, "operation", str, "operation") or ""
-                req = _object(_field(operation, "request"), "request")
-                _field(req, "key", str, "key")
-            except _Malformed as exc:
+                operation = go.struct(raw, "operation")
+                kind = go.field(operation, "operation", str, "operation") or ""
+                req = go.struct(go.field(operation, "request"), "request")
+                go.field(req, "key", str, "key")
+            except go.Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
             if kind not in ("upsert", "delete"):
                 raise DaprError(_NOT_SUPPORTED_OP, f"operation type {kind} not supported")
-            if not _field(req, "key"):
+            if not go.field(req, "key"):
                 raise error("ERR_MALFORMED_REQUEST", "missing key in state operation")
             try:
                 if kind == "upsert":
@@ -222,7 +217,7 @@ class _StateAPI:
                 else:
                     ops.append(self._delete_op(store, req, query_metadata))
                     payloads.append(None)
-            except _Malformed as exc:
+            except go.Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
             except StateError as exc:  # bad options: a store error in daprd
                 raise error(
@@ -265,31 +260,31 @@ class _StateAPI:
     ) -> SetOp:
         """One upsert; with `exact` (the body's numbers are all small ints, see `decode_first_exact`) the
         value is written by the C encoder, else through Go's float64 in Python: the same bytes."""
-        key = str(_field(req, "key"))
-        etag = _field(req, "etag", str, f"{struct}.etag")
-        metadata = {**_string_map(_field(req, "metadata"), f"{struct}.metadata"), **query_metadata}
-        options = _object(_field(req, "options") or {}, f"{struct}.options")
+        key = str(go.field(req, "key"))
+        etag = go.field(req, "etag", str, f"{struct}.etag")
+        metadata = {**go.string_map(go.field(req, "metadata"), f"{struct}.metadata"), **query_metadata}
+        options = go.struct(go.field(req, "options") or {}, f"{struct}.options")
         try:
             concurrency = check_options(
-                _field(options, "concurrency", str, "concurrency"),
-                _field(options, "consistency", str, "consistency"),
+                go.field(options, "concurrency", str, "concurrency"),
+                go.field(options, "consistency", str, "consistency"),
             )
-            raw = _field(req, "value")
-            value = dumps_exact(raw) if exact else dumps(_float64(raw))
+            raw = go.field(req, "value")
+            value = dumps_exact(raw) if exact else dumps(go.any_value(raw))
         except ValueError as exc:
-            raise _Malformed(str(exc)) from exc
+            raise go.Malformed(str(exc)) from exc
         return SetOp(state_key(self.app_id, store, key), value, etag or None, metadata, concurrency)
 
     def _delete_op(
         self, store: StateStore, req: Mapping[str, Any], query_metadata: dict[str, str]
     ) -> DeleteOp:
-        key = str(_field(req, "key"))
-        etag = _field(req, "etag", str, "DeleteRequest.etag")
-        metadata = {**_string_map(_field(req, "metadata"), "DeleteRequest.metadata"), **query_metadata}
-        options = _object(_field(req, "options") or {}, "DeleteRequest.options")
+        key = str(go.field(req, "key"))
+        etag = go.field(req, "etag", str, "DeleteRequest.etag")
+        metadata = {**go.string_map(go.field(req, "metadata"), "DeleteRequest.metadata"), **query_metadata}
+        options = go.struct(go.field(req, "options") or {}, "DeleteRequest.options")
         concurrency = check_options(
-            _field(options, "concurrency", str, "concurrency"),
-            _field(options, "consistency", str, "consistency"),
+            go.field(options, "concurrency", str, "concurrency"),
+            go.field(options, "consistency", str, "consistency"),
         )
         return DeleteOp(state_key(self.app_id, store, key), etag or None, metadata, concurrency)
 
@@ -297,11 +292,11 @@ class _StateAPI:
 def _event_payload(req: Mapping[str, Any], op: SetOp, exact: bool) -> EventPayload:
     """The outbox event data of an upsert: the request's `contentType` field (which Go's mapstructure
     matches case-insensitively), else its `contentType` metadata, decides JSON or `%v` text."""
-    content_type = _field(req, "contenttype", str, "SetRequest.contentType")
+    content_type = go.field(req, "contenttype", str, "SetRequest.contentType")
     if content_type is None:
         content_type = op.metadata.get(CONTENT_TYPE, "")
-    value = _field(req, "value")
-    return http_payload(_float64(as_float64(value) if exact else value), content_type)
+    value = go.field(req, "value")
+    return http_payload(go.any_value(as_float64(value) if exact else value), content_type)
 
 
 def _save_error(store: str, failures: list[StateError]) -> DaprError:
@@ -325,89 +320,6 @@ def _query_metadata(request: Request) -> dict[str, str]:
         if name.startswith("metadata.") and name[9:] not in out:
             out[name[9:]] = value
     return out
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    # An int or float: a number read by `decode_first_exact`.
-    return "number" if isinstance(value, GoNumber | int | float) else "null"
-
-
-def _object(value: Any, struct: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _Malformed(f"json: cannot unmarshal {_kind(value)} into Go value of type {struct}")
-    # Go matches JSON keys to struct fields case-insensitively.
-    return {str(k).lower(): v for k, v in value.items()}
-
-
-def _field(obj: Mapping[str, Any], name: str, type_: type | None = None, where: str = "") -> Any:
-    value = obj.get(name.lower())
-    if value is not None and type_ is not None and not isinstance(value, type_):
-        raise _Malformed(
-            f"json: cannot unmarshal {_kind(value)} into Go struct field {where or name} of type string"
-        )
-    return _clean(value) if isinstance(value, str) else value
-
-
-def _strings(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _Malformed(
-            f"json: cannot unmarshal {_kind(value)} into Go struct field {where} of type []string"
-        )
-    for item in value:
-        if not isinstance(item, str):
-            raise _Malformed(
-                f"json: cannot unmarshal {_kind(item)} into Go struct field {where} of type string"
-            )
-    return [_clean(item) for item in value]
-
-
-def _string_map(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _Malformed(f"json: cannot unmarshal into Go struct field {where} of type map[string]string")
-    return {_clean(str(k)): _clean(v) for k, v in value.items()}
-
-
-def _integer(value: Any, where: str) -> int:
-    if value is None:
-        return 0
-    if not isinstance(value, GoNumber) or not re.fullmatch(r"-?[0-9]+", value.literal):
-        raise _Malformed(f"json: cannot unmarshal {_kind(value)} into Go struct field {where} of type int")
-    return int(value.literal)
-
-
-def _clean(text: str) -> str:
-    """Go decodes a lone UTF-16 surrogate escape to U+FFFD."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _float64(value: Any) -> Any:
-    """A decoded value as Go's `any` holds it: every number a float64, lone surrogates replaced."""
-    if isinstance(value, GoNumber):
-        number = float(value.literal)
-        if number in (float("inf"), float("-inf")):
-            raise _Malformed(f"json: cannot unmarshal number {value.literal} into Go value of type float64")
-        return number
-    if isinstance(value, str):
-        return _clean(value)
-    if isinstance(value, list):
-        return [_float64(v) for v in value]
-    if isinstance(value, dict):
-        return {_clean(str(k)): _float64(v) for k, v in value.items()}
-    return value
 
 
 def _raw_json(value: bytes) -> str:
