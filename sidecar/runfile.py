@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from sidecar.cli import app_environment, build_parser, config_from_args
+from sidecar.flags import app_environment, build_parser, config_from_args
 from sidecar.supervision import die_with_parent
 
 __all__ = ["RunFileApp", "load_run_file", "main"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.process.cli import main as cli_main
-from sidecar.cli import build_parser, config_from_args
+from sidecar.flags import build_parser, config_from_args
 from tests.harness import wait_for
 
 
