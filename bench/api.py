@@ -2,12 +2,17 @@
 vs the same endpoints in plain FastAPI + SQLite (`bench/plain_peer.py`), in one invocation.
 
     .venv/bin/python bench/api.py [--quick] [--lists N] [--seconds S] [--touch N] [--touch-only]
+        [--facade-only] [--facade-tree DIR] [--resources-path DIR]
 
 Mix: 70% GET a list's items, 20% POST an item, 10% complete an item; list chosen Zipf(1.1) over the
 seeded lists of 100 users. For each system: the max rate (closed loop), then fixed arrival rates (open
 loop: latency counted from the scheduled send time, so queueing shows). Then the facade alone: RSS of
 app + sidecar after N distinct lists were touched (a GET on each activates its actor in both processes).
 Everything runs on loopback; the driver shares the 2 cores with the systems under test.
+
+Before/after comparisons drive another checkout's facade (`--facade-tree`) with this one driver, so only the
+system under test differs; `--resources-path dapr/components` runs it on `pubsub.in-memory` instead of the
+durable default, which separates the cost of durable delivery from the rest.
 """
 
 from __future__ import annotations
@@ -118,27 +123,17 @@ class Target:
                 p.kill()
 
 
-def start_facade(data: Path) -> Target:
+def start_facade(data: Path, tree: Path = ROOT, resources: Path | None = None) -> Target:
+    """`todo-engine up` of the checkout `tree` (its own code first on the path), on `resources` if given."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "TODO_"))}
     env.update(TODO_RATE_LIMIT="1000000", TODO_RATE_BURST="1000000", TODO_DOCS="false")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "up",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH", "")) if p)
+    command = [sys.executable, "-m", "api", "up", "--port", str(port), "--data-dir", str(data)]
+    command += ["--log-level", "warning"]
+    if resources is not None:
+        command += ["--resources-path", str(resources.resolve())]
+    proc = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL)
     for _ in range(300):
         if (data / "secrets.json").exists():
             break
@@ -389,7 +384,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         return await touch_only(args)
     report: dict[str, object] = {}
     rates = [250, 500] if args.quick else [250, 500, 1000]
-    starters = (start_facade, start_peer, functools.partial(start_peer, workers=2))
+    facade = functools.partial(start_facade, tree=args.facade_tree, resources=args.resources_path)
+    plain = () if args.facade_only else (start_peer, functools.partial(start_peer, workers=2))
+    starters = (facade, *plain)
     for starter in starters:
         data = Path(tempfile.mkdtemp(prefix="bench-api-"))
         target = starter(data)
@@ -419,15 +416,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 report[target.name] = row
         finally:
             target.stop()
+    if args.facade_only:
+        return report
     # Both ratios: the facade's two processes use both cores, a 1-process peer one, a 2-worker peer both.
-    facade = report["facade"]
-    assert isinstance(facade, dict)
+    facade_row = report["facade"]
+    assert isinstance(facade_row, dict)
     peers = {"1 process": "plain FastAPI+SQLite", "2 workers": "plain FastAPI+SQLite (2 workers)"}
     for label, peer_name in peers.items():
         peer = report[peer_name]
         assert isinstance(peer, dict)
         report[f"ratio facade/peer {label} (max req/s)"] = round(
-            float(facade["max req/s (closed loop x32)"]) / float(peer["max req/s (closed loop x32)"]), 3
+            float(facade_row["max req/s (closed loop x32)"]) / float(peer["max req/s (closed loop x32)"]), 3
         )
     return report
 
@@ -439,6 +438,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--touch", type=int, default=None)
     p.add_argument("--touch-only", action="store_true", help="RSS of a fresh facade touching N lists")
+    p.add_argument("--facade-only", action="store_true", help="no plain peers (before/after runs)")
+    p.add_argument("--facade-tree", type=Path, default=ROOT, help="the checkout whose facade is measured")
+    p.add_argument("--resources-path", type=Path, default=None, help="component files for `up`")
     args = p.parse_args()
     args.lists = args.lists or (1000 if args.quick else 10_000)
     args.seconds = args.seconds or (5.0 if args.quick else 30.0)
