@@ -2,6 +2,7 @@
 serializer every actor, proxy and payload uses. The actor shells only load, call, save and (un)register.
 """
 
+from todo_actors.change import Deletion, Outcome
 from todo_actors.commands import (
     AddTodo,
     Command,
@@ -61,9 +62,7 @@ from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import (
     DEFAULT_LIMITS,
     POSITION_STEP,
-    Deletion,
     Limits,
-    Outcome,
     add_todo,
     complete_todo,
     create_list,

@@ -22,6 +22,7 @@ from todo_actors import members as mb
 from todo_actors import transitions as tr
 from todo_actors.actor_state import NO_STATE_MANAGER, ActorStore
 from todo_actors.batch import step_results, transition_of
+from todo_actors.change import Outcome, apply_many, require
 from todo_actors.commands import (
     AddMember,
     AddTodo,
@@ -75,7 +76,7 @@ __all__ = ["TodoListActor"]
 
 log = logging.getLogger("todo_actors.actor")
 
-_Transition = Callable[[TodoList | None, dt.datetime], tr.Outcome]
+_Transition = Callable[[TodoList | None, dt.datetime], Outcome]
 
 # Bucket reads in flight while loading a list (each is one HTTP request to the sidecar).
 _LOAD_CONCURRENCY = 16
@@ -128,7 +129,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
     async def get_list(self, query: GetList) -> ListReply:
         async def run() -> Any:
-            return tr.require(await self._current(), query.caller, query.at_least).summary(query.caller)
+            return require(await self._current(), query.caller, query.at_least).summary(query.caller)
 
         return await reply(ListReply, run)
 
@@ -153,7 +154,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
     async def members(self, query: GetList) -> MembersReply:
         async def run() -> Any:
-            return _members(tr.require(await self._current(), query.caller, "viewer"))
+            return _members(require(await self._current(), query.caller, "viewer"))
 
         return await reply(MembersReply, run)
 
@@ -229,7 +230,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
         async def run() -> Any:
             old = await self._current()
             changes = [transition_of(step, limits) for step in cmd.steps]
-            many = tr.apply_many(old, changes, self._config.now())
+            many = apply_many(old, changes, self._config.now())
             if many.changed:
                 await self._commit(old, many.state, many.events, many.reminders)
             version = None if many.state is None else many.state.version
@@ -288,7 +289,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
             self._list, self._loaded = loaded, True
         return self._list
 
-    async def _change(self, transition: _Transition) -> tr.Outcome:
+    async def _change(self, transition: _Transition) -> Outcome:
         old = await self._current()
         outcome = transition(old, self._config.now())
         if outcome.changed:
@@ -340,7 +341,7 @@ class TodoListActor(Actor, TodoListActorInterface, Remindable):
 
 def _visible(state: TodoList | None, caller: str | None) -> TodoList:
     # Like the transitions: another user's list answers exactly like a missing one; any member reads.
-    return tr.require(state, caller, "viewer")
+    return require(state, caller, "viewer")
 
 
 def _members(state: TodoList) -> Members:

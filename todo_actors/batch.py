@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from todo_actors import transitions as tr
+from todo_actors.change import Many, Transition
 from todo_actors.commands import (
     AddStep,
     CompleteTodo,
@@ -39,7 +40,7 @@ def runs(keys: Sequence[Hashable | None]) -> list[range]:
     return out
 
 
-def transition_of(step: Step, limits: tr.Limits) -> tr.Transition:
+def transition_of(step: Step, limits: tr.Limits) -> Transition:
     """The transition that the single-call actor method for this step would run."""
     if isinstance(step, AddStep):
         add, new_id = step.cmd, step.new_id
@@ -60,7 +61,7 @@ def transition_of(step: Step, limits: tr.Limits) -> tr.Transition:
     raise TypeError(f"no transition for {type(cmd).__name__}")  # StepOf validates kind against cmd
 
 
-def step_results(steps: Sequence[Step], many: tr.Many) -> list[StepResult]:
+def step_results(steps: Sequence[Step], many: Many) -> list[StepResult]:
     """Each step's answer: its error, or the item (the list, for list-wide steps) it left."""
     out = []
     for step, result in zip(steps, many.results, strict=True):

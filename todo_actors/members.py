@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from todo_actors.change import Outcome, check_list_version, require
 from todo_actors.commands import AddMember, RemoveMember, SetMemberRole
 from todo_actors.errors import InvalidInput, LimitExceeded, NotFound
 from todo_actors.events import MemberEvent, MemberEventType, member_event
 from todo_actors.model import MAX_MEMBERS, MemberRole, Role, TodoList
-from todo_actors.transitions import Outcome, check_list_version, require
 
 __all__ = ["add_member", "remove_member", "set_member_role"]
 

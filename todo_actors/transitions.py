@@ -1,18 +1,20 @@
 """Pure transitions of a todo list: (state, command, now) -> new state, events, reminder changes.
 
 No I/O and no clock: the list actor loads state, calls one of these, saves `layout.state_changes`, then
-(un)registers `outcome.reminders`. Invalid commands raise a `TodoError` and leave the state untouched.
+(un)registers `outcome.reminders`. Invalid commands raise a `TodoError` and leave the state untouched;
+the guards and the `Outcome` they share with the member transitions are in `change`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from todo_actors.change import Deletion, Outcome, check_version, require
 from todo_actors.commands import (
     AddTodo,
     CompleteTodo,
@@ -24,15 +26,8 @@ from todo_actors.commands import (
     UpdateList,
     UpdateTodo,
 )
-from todo_actors.errors import (
-    Forbidden,
-    InvalidInput,
-    LimitExceeded,
-    NotFound,
-    TodoError,
-    VersionConflict,
-)
-from todo_actors.events import EventType, ListEvent, TaskEvent, task_event
+from todo_actors.errors import InvalidInput, LimitExceeded, NotFound, VersionConflict
+from todo_actors.events import EventType, TaskEvent, task_event
 from todo_actors.model import MAX_POSITION, MAX_REMINDERS, Role, TodoItem, TodoList
 from todo_actors.reminders import NO_REMINDER_CHANGES, ReminderChanges, reminder_changes
 from todo_actors.subtasks import check_parent, descendants
@@ -40,21 +35,14 @@ from todo_actors.subtasks import check_parent, descendants
 __all__ = [
     "DEFAULT_LIMITS",
     "POSITION_STEP",
-    "Deletion",
     "Limits",
-    "Many",
-    "Outcome",
-    "Transition",
     "add_todo",
-    "apply_many",
-    "check_list_version",
     "complete_todo",
     "create_list",
     "delete_list",
     "delete_todo",
     "reopen_todo",
     "reorder",
-    "require",
     "update_list",
     "update_todo",
 ]
@@ -90,63 +78,6 @@ DEFAULT_LIMITS = Limits()
 _ADD_FIELDS = tuple(set(AddTodo.model_fields) - {"caller", "expected_version", "position"})
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Result of a transition. `changed` is False for a no-op (nothing to save, no events)."""
-
-    state: TodoList
-    item: TodoItem | None = None
-    events: tuple[ListEvent, ...] = ()
-    reminders: ReminderChanges = NO_REMINDER_CHANGES
-    changed: bool = True
-
-
-@dataclass(frozen=True)
-class Deletion:
-    """Result of deleting a whole list: what to publish and which reminders to remove."""
-
-    events: tuple[TaskEvent, ...]
-    reminders: ReminderChanges
-
-
-Transition = Callable[[TodoList | None, dt.datetime], Outcome]
-"""One change bound to its command: (state, now) -> outcome, raising a `TodoError` when invalid."""
-
-
-@dataclass(frozen=True)
-class Many:
-    """Result of `apply_many`: the state after every change that succeeded, their effects in order, and
-    per change its `Outcome` or the `TodoError` that refused it."""
-
-    state: TodoList | None
-    results: tuple[Outcome | TodoError, ...]
-    events: tuple[ListEvent, ...] = ()
-    reminders: ReminderChanges = NO_REMINDER_CHANGES
-    changed: bool = False
-
-
-def apply_many(state: TodoList | None, changes: Sequence[Transition], now: dt.datetime) -> Many:
-    """Apply `changes` in order, each to the state the previous ones left. Each stands on its own (as
-    Todoist's batched commands do): one that fails changes nothing and the next ones still apply, so
-    the caller saves `state_changes(state, many.state)` with all the effects once."""
-    current = state
-    results: list[Outcome | TodoError] = []
-    events: list[ListEvent] = []
-    reminders, changed = NO_REMINDER_CHANGES, False
-    for change in changes:
-        try:
-            outcome = change(current, now)
-        except TodoError as exc:
-            results.append(exc)
-            continue
-        results.append(outcome)
-        if outcome.changed:
-            current, changed = outcome.state, True
-            events.extend(outcome.events)
-            reminders = reminders.then(outcome.reminders)
-    return Many(current, tuple(results), tuple(events), reminders, changed)
-
-
 def create_list(state: TodoList | None, cmd: CreateList, list_id: str, now: dt.datetime) -> Outcome:
     """A new list. Creating it again with the same owner and fields is a no-op (a retried POST);
     with anything else it is a VersionConflict (the id is taken)."""
@@ -170,7 +101,7 @@ def create_list(state: TodoList | None, cmd: CreateList, list_id: str, now: dt.d
 def update_list(state: TodoList | None, cmd: UpdateList, now: dt.datetime) -> Outcome:
     now = _utc(now)
     state = _existing(state, cmd.caller, "owner")
-    _check_version("list", cmd.expected_version, state.version)
+    check_version("list", cmd.expected_version, state.version)
     wanted = cmd.changes()
     if "description" in wanted and wanted["description"] is None:
         wanted["description"] = ""
@@ -192,7 +123,7 @@ def delete_list(state: TodoList | None, cmd: DeleteList, now: dt.datetime) -> De
     `state_changes(state, None)`."""
     now = _utc(now)
     state = _existing(state, cmd.caller, "owner")
-    _check_version("list", cmd.expected_version, state.version)
+    check_version("list", cmd.expected_version, state.version)
     items = state.ordered_items()
     return Deletion(
         events=_events("deleted", state, items, state.version + 1, now),
@@ -215,7 +146,7 @@ def add_todo(
         earlier = state.find_occurrence(cmd.series_id, cmd.occurrence)
         if earlier is not None or (cmd.series_id, cmd.occurrence) in state.deleted_series:
             return Outcome(state, item=earlier, changed=False)
-    _check_version("list", cmd.expected_version, state.version)
+    check_version("list", cmd.expected_version, state.version)
     if new_id in state.items:
         raise InvalidInput.at("id", f"item id {new_id!r} is already used in this list")
     if len(state.items) >= limits.items_per_list:
@@ -252,7 +183,7 @@ def update_todo(
     now = _utc(now)
     state = _existing(state, cmd.caller)
     item = _item(state, cmd.id)
-    _check_version("item", cmd.expected_version, item.version)
+    check_version("item", cmd.expected_version, item.version)
     wanted = cmd.changes()
     for name, empty in (("notes", ""), ("labels", ()), ("reminders", ()), ("priority", 0)):
         if name in wanted and wanted[name] is None:
@@ -272,7 +203,7 @@ def complete_todo(state: TodoList | None, cmd: CompleteTodo, now: dt.datetime) -
     now = _utc(now)
     state = _existing(state, cmd.caller)
     item = _item(state, cmd.id)
-    _check_version("item", cmd.expected_version, item.version)
+    check_version("item", cmd.expected_version, item.version)
     if item.status == "completed":
         return Outcome(state, item=item, changed=False)
     return _replace_item(state, item, now, "completed", status="completed", completed_at=now)
@@ -283,7 +214,7 @@ def reopen_todo(state: TodoList | None, cmd: ReopenTodo, now: dt.datetime) -> Ou
     now = _utc(now)
     state = _existing(state, cmd.caller)
     item = _item(state, cmd.id)
-    _check_version("item", cmd.expected_version, item.version)
+    check_version("item", cmd.expected_version, item.version)
     if item.status == "open":
         return Outcome(state, item=item, changed=False)
     return _replace_item(state, item, now, "reopened", status="open", completed_at=None)
@@ -296,7 +227,7 @@ def delete_todo(
     now = _utc(now)
     state = _existing(state, cmd.caller)
     item = _item(state, cmd.id)
-    _check_version("item", cmd.expected_version, item.version)
+    check_version("item", cmd.expected_version, item.version)
     doomed = [item, *descendants(state, item.id)]
     keys = [i.series_key for i in doomed if i.series_key is not None]
     kept = (*state.deleted_series, *keys)[-limits.deleted_series_kept :]
@@ -319,7 +250,7 @@ def reorder(state: TodoList | None, cmd: ReorderTodos, now: dt.datetime) -> Outc
     """
     now = _utc(now)
     state = _existing(state, cmd.caller)
-    _check_version("list", cmd.expected_version, state.version)
+    check_version("list", cmd.expected_version, state.version)
     for item_id in cmd.ids:
         _item(state, item_id)
     order = state.order()
@@ -387,33 +318,6 @@ def _utc(now: dt.datetime) -> dt.datetime:
     return now.astimezone(dt.UTC)
 
 
-_RANK: dict[Role, int] = {"viewer": 0, "editor": 1, "owner": 2}
-
-
-def require(state: TodoList | None, caller: str | None, need: Role) -> TodoList:
-    """The list if `caller` (None: the engine itself) has at least the role `need` on it.
-
-    A stranger's list answers exactly like a missing one (NotFound), so ids cannot be probed; a member
-    whose role is too low gets Forbidden."""
-    if state is None:
-        raise NotFound("no such list")
-    if caller is None:
-        return state
-    role = state.role_of(caller)
-    if role is None:
-        raise NotFound("no such list")
-    if _RANK[role] < _RANK[need]:
-        raise Forbidden(
-            f"this needs the role {need!r} on the list; yours is {role!r}", role=role, needed=need
-        )
-    return state
-
-
-def check_list_version(state: TodoList, expected: int | None) -> None:
-    """`expected` (If-Match) against the list's version: a membership change is a change of the list."""
-    _check_version("list", expected, state.version)
-
-
 def _existing(state: TodoList | None, caller: str | None, need: Role = "editor") -> TodoList:
     return require(state, caller, need)
 
@@ -423,13 +327,6 @@ def _item(state: TodoList, item_id: str) -> TodoItem:
     if item is None:
         raise NotFound(f"no item {item_id!r} in this list")
     return item
-
-
-def _check_version(what: str, expected: int | None, actual: int) -> None:
-    if expected is not None and expected != actual:
-        raise VersionConflict(
-            f"the {what} is at version {actual}, not {expected}", expected=expected, actual=actual
-        )
 
 
 def _check_reminder_count(count: int, limits: Limits) -> None:

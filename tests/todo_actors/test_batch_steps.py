@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from todo_actors.batch import runs, step_results, transition_of
+from todo_actors.change import apply_many
 from todo_actors.commands import AddStep, AddTodo, ApplyMany, CompleteTodo, CreateList, DeleteTodo, StepOf
 from todo_actors.due import Due, Reminder
 from todo_actors.errors import NotFound
-from todo_actors.transitions import DEFAULT_LIMITS, apply_many, create_list
+from todo_actors.transitions import DEFAULT_LIMITS, create_list
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from todo_actors.change import Outcome
 from todo_actors.commands import (
     AddTodo,
     CompleteTodo,
@@ -30,7 +31,6 @@ from todo_actors.reminders import pending_reminders, reminder_changes
 from todo_actors.serializer import PydanticSerializer
 from todo_actors.transitions import (
     Limits,
-    Outcome,
     add_todo,
     complete_todo,
     create_list,
