@@ -12,17 +12,11 @@ from typing import Any
 
 from sidecar import gojson
 from sidecar.clock import Clock
-from sidecar.pubsub.delivery import (
-    DeadLetter,
-    DeliveryWorker,
-    HealthGate,
-    Message,
-    Settled,
-    trace_headers,
-)
+from sidecar.pubsub.delivery import trace_headers
 from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
 from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
 from sidecar.pubsub.transports import BULK_EVENT_TYPE, EventTransport, read_bulk_statuses
+from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate, Message, Settled
 
 __all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
 

@@ -34,7 +34,6 @@ from pathlib import Path
 
 from sidecar.db import Database
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, TopicScopes, topic_matches
-from sidecar.pubsub.delivery import DeliveryWorker, Message
 from sidecar.pubsub.journal import (
     Insert,
     Stored,
@@ -47,6 +46,7 @@ from sidecar.pubsub.journal import (
     release_consumer,
 )
 from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
+from sidecar.pubsub.worker import DeliveryWorker, Message
 from sidecar.state.properties import ComponentProperties
 
 __all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]

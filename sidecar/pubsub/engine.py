@@ -19,7 +19,7 @@ from sidecar.pubsub.broker import SUPPORTED_TYPE as IN_MEMORY_TYPE
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, InMemoryBroker
 from sidecar.pubsub.bulk_delivery import BulkSubscriptionWorker
 from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payload
-from sidecar.pubsub.delivery import DeadLetter, DeliveryWorker, HealthGate, SubscriptionWorker
+from sidecar.pubsub.delivery import SubscriptionWorker
 from sidecar.pubsub.durable import DURABLE_TYPE, SqliteBroker
 from sidecar.pubsub.retry import RetryPolicy
 from sidecar.pubsub.subscriptions import (
@@ -32,6 +32,7 @@ from sidecar.pubsub.subscriptions import (
     merge_subscriptions,
 )
 from sidecar.pubsub.transports import transport_for
+from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate
 
 __all__ = ["BulkEntry", "PubSubEngine"]
 
