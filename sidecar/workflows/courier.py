@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 import grpc
 
 from sidecar.db import Database
-from sidecar.workflows import store
+from sidecar.workflows import outbox
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.history import pb
-from sidecar.workflows.store import OutboxRow
+from sidecar.workflows.outbox import OutboxRow
 
 __all__ = ["Courier", "Transport"]
 
@@ -94,7 +94,7 @@ class Courier:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            rows = await self._db.run(store.outbox_rows)
+            rows = await self._db.run(outbox.outbox_rows)
             failed: set[str] = set()
             for row in rows:
                 if row.app_id in failed:
@@ -130,7 +130,7 @@ class Courier:
             return False
         finally:
             self.sending -= 1
-        await self._db.run(lambda c: store.outbox_delete(c, row.seq))
+        await self._db.run(lambda c: outbox.outbox_delete(c, row.seq))
         if row.app_id in self._warned:
             log.info("app %r reached again; workflow messages for it are flowing", row.app_id)
             self._warned.discard(row.app_id)

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from sidecar.workflows import store
+from sidecar.workflows import outbox, store
 from sidecar.workflows.history import kind, pb
 from sidecar.workflows.lifecycle import Effects, create_child, post
 from sidecar.workflows.store import ActivityRow
@@ -62,7 +62,7 @@ def receive(
     elif what == "event":
         _event(conn, fx, caller, instance_id, execution_id, body)
     elif what == "forget":
-        store.forget_remote_call(conn, caller, instance_id, execution_id, int(body))
+        outbox.forget_remote_call(conn, caller, instance_id, execution_id, int(body))
     else:
         raise ValueError(f"unknown cross-app workflow message {what!r}")
 
@@ -71,7 +71,7 @@ def _activity(
     conn: sqlite3.Connection, fx: Effects, caller: str, instance_id: str, execution_id: str, body: bytes
 ) -> None:
     request = pb.ActivityRequest.FromString(body)
-    if not store.first_remote_call(conn, caller, instance_id, execution_id, request.taskId):
+    if not outbox.first_remote_call(conn, caller, instance_id, execution_id, request.taskId):
         log.debug("activity %s#%d of app %r received again; ignored", instance_id, request.taskId, caller)
         return
     act = ActivityRow(remote_key(caller, instance_id, execution_id), 0, request.taskId, body)
@@ -86,7 +86,7 @@ def answer_activity(conn: sqlite3.Connection, fx: Effects, row: ActivityRow, res
         return False
     caller, instance_id, execution_id = parsed
     if store.take_activity(conn, row.instance_id, row.generation, row.task_id):
-        store.outbox_add(conn, caller, "event", instance_id, execution_id, result.SerializeToString())
+        outbox.outbox_add(conn, caller, "event", instance_id, execution_id, result.SerializeToString())
         fx.sent = True
     return True
 
@@ -99,7 +99,7 @@ def _child(
     parent = started.parentInstance
     parent_id = parent.workflowInstance.instanceId
     parent_execution = parent.workflowInstance.executionId.value
-    if not store.first_remote_call(conn, caller, parent_id, parent_execution, parent.taskScheduledId):
+    if not outbox.first_remote_call(conn, caller, parent_id, parent_execution, parent.taskScheduledId):
         log.debug("child %s of app %r received again; ignored", started.workflowInstance.instanceId, caller)
         return
     child_id = started.workflowInstance.instanceId
@@ -108,9 +108,9 @@ def _child(
         conn, fx, parent, child_id=child_id, spec=started, router=router, now=now, propagated=extra
     )
     if refusal is None:
-        store.set_remote_parent(conn, child_id, caller)
+        outbox.set_remote_parent(conn, child_id, caller)
         return
-    store.outbox_add(conn, caller, "event", parent_id, parent_execution, refusal)
+    outbox.outbox_add(conn, caller, "event", parent_id, parent_execution, refusal)
     fx.sent = True
 
 
@@ -122,15 +122,15 @@ def _event(
     if k in _RESULTS:
         task_id = getattr(ev, k).taskScheduledId
         # Whether taken, stale or a repeat: the call has its answer, so the app that ran it may forget it.
-        store.outbox_add(conn, caller, "forget", instance_id, execution_id, str(task_id).encode())
+        outbox.outbox_add(conn, caller, "forget", instance_id, execution_id, str(task_id).encode())
         fx.sent = True
-        if not store.take_remote_task(conn, instance_id, execution_id, task_id):
+        if not outbox.take_remote_task(conn, instance_id, execution_id, task_id):
             log.debug("result for %s from app %r is stale or a repeat; ignored", instance_id, caller)
             return
         ev.router.sourceAppID = caller  # the history shows which app answered, as daprd's does
         post(conn, fx, instance_id, ev)
     elif k == "executionTerminated":
-        if store.remote_parent(conn, instance_id) == caller and post(conn, fx, instance_id, ev):
+        if outbox.remote_parent(conn, instance_id) == caller and post(conn, fx, instance_id, ev):
             fx.changed.add(instance_id)
     else:
         log.warning("ignoring a %r event from app %r for %s", k, caller, instance_id)

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.workflows import store
+from sidecar.workflows import outbox, store
 from sidecar.workflows.history import (
     COMPLETED,
     PENDING,
@@ -50,7 +50,7 @@ class Effects:
     cancel: list[tuple[str, int]] = field(default_factory=list)  # activities no longer wanted
     changed: set[str] = field(default_factory=set)  # status may have changed: wake waiters
     stalled: set[str] = field(default_factory=set)
-    sent: bool = False  # messages for other apps' sidecars were queued (store.outbox_add)
+    sent: bool = False  # messages for other apps' sidecars were queued (outbox.outbox_add)
 
     def merge(self, other: Effects) -> None:
         self.ready |= other.ready
@@ -172,11 +172,11 @@ def notify_parent(conn: sqlite3.Connection, fx: Effects, child: InstanceRow, now
     another app is told through the outbox (its sidecar checks the execution)."""
     if child.parent_id is None or child.parent_task_id is None:
         return
-    parent_app = store.remote_parent(conn, child.id)
+    parent_app = outbox.remote_parent(conn, child.id)
     if parent_app is not None:
         ev = _child_outcome(child, child.parent_task_id, now)
         body = ev.SerializeToString()
-        store.outbox_add(conn, parent_app, "event", child.parent_id, child.parent_execution_id or "", body)
+        outbox.outbox_add(conn, parent_app, "event", child.parent_id, child.parent_execution_id or "", body)
         fx.sent = True
         return
     parent = store.get_instance(conn, child.parent_id)
@@ -230,7 +230,7 @@ def cascade_terminate(conn: sqlite3.Connection, fx: Effects, parent_id: str, now
             fx.changed.add(child_id)
     for pair in child_ids(conn, parent_id, remote=True):
         app, _, child_id = pair.partition("\x00")
-        store.outbox_add(conn, app, "event", child_id, "", ev.SerializeToString())
+        outbox.outbox_add(conn, app, "event", child_id, "", ev.SerializeToString())
         fx.sent = True
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from sidecar.workflows import store
+from sidecar.workflows import outbox, store
 from sidecar.workflows.control import WorkflowError
 from sidecar.workflows.history import event, pb, string_value
 from sidecar.workflows.lifecycle import Effects, remote_target, start_child
@@ -48,8 +48,8 @@ def dispatch_activity(
         store.add_activity(conn, act)
         fx.activities.append(act)
         return
-    store.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
-    store.outbox_add(conn, target, "activity", row.id, row.execution_id, request.SerializeToString())
+    outbox.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
+    outbox.outbox_add(conn, target, "activity", row.id, row.execution_id, request.SerializeToString())
     fx.sent = True
     log.debug("workflow %s: activity %d goes to app %r", row.id, recorded.eventId, target)
 
@@ -97,8 +97,8 @@ def dispatch_child(
     if spec.HasField("version"):
         started.version.CopyFrom(spec.version)
     body = event(now, router=router, executionStarted=started).SerializeToString()
-    store.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
-    store.outbox_add(conn, target, "child", row.id, row.execution_id, body, propagated)
+    outbox.add_remote_task(conn, row.id, row.execution_id, recorded.eventId, target)
+    outbox.outbox_add(conn, target, "child", row.id, row.execution_id, body, propagated)
     fx.sent = True
     log.debug("workflow %s: child %s goes to app %r", row.id, spec.instanceId, target)
     return True
