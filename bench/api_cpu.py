@@ -2,7 +2,7 @@
 an item), in the app process and in the sidecar, counting the feed delivery each write causes.
 
     .venv/bin/python bench/api_cpu.py [--lists N] [--seconds S] [--kinds add,complete] [--threads]
-        [--strace DIR] [--py-spy DIR]
+        [--strace DIR] [--py-spy DIR] [--facade-tree DIR] [--resources-path DIR]
 
 For each kind alone: a closed loop ×32 over the seeded lists (Zipf, as in `bench/api.py`), then wait for
 the feed to drain; CPU is read from /proc before and after. The figure that says where S1's time goes.
@@ -26,7 +26,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import Mix, Target, children, closed_loop, feed_drain, seed, start_facade, wait_ready
+from bench.api import ROOT, Mix, Target, children, closed_loop, feed_drain, seed, start_facade, wait_ready
 
 KINDS = ("get", "add", "complete")
 
@@ -109,7 +109,7 @@ def syncs_by_file(out: str, pid: int, kind: str, requests: float) -> dict[str, f
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="api-cpu-"))
-    target = start_facade(data)
+    target = start_facade(data, tree=args.facade_tree, resources=args.resources_path)
     results: dict[str, object] = {}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -172,6 +172,8 @@ def main() -> None:
     parser.add_argument("--threads", action="store_true", help="sidecar CPU per thread, user and system")
     parser.add_argument("--strace", help="directory for an strace of the sidecar's fsyncs per kind")
     parser.add_argument("--py-spy", help="directory for a py-spy profile of the sidecar per kind")
+    parser.add_argument("--facade-tree", type=Path, default=ROOT, help="the checkout to measure")
+    parser.add_argument("--resources-path", type=Path, default=None, help="component files for `up`")
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 

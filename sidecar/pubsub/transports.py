@@ -1,6 +1,6 @@
 """How a delivery reaches the app: the HTTP transport (1.16 `postman/http`) and the gRPC one
-(`postman/grpc`, `OnTopicEvent` / `OnBulkTopicEvent`). The workers in `delivery` and `bulk_delivery` own the
-contract (routing, retries, dead letters, durable acks); a transport only sends and reads the answer.
+(`postman/grpc`, `OnTopicEvent` / `OnBulkTopicEvent`). The workers (`worker`, `delivery`, `bulk_delivery`)
+own the contract (routing, retries, dead letters, durable acks); a transport only sends and reads the answer.
 """
 
 from __future__ import annotations
