@@ -19,7 +19,7 @@ from todo_actors.model import Role
 from workflows.errors import SeriesConflict
 from workflows.models import utc
 from workflows.records import SeriesRecord
-from workflows.runtime import series_id_of, series_instance_id
+from workflows.runtime import FINISHED, series_id_of, series_instance_id
 from workflows.series_client import SeriesService
 from workflows.taskhub import TaskHub
 from workflows.timeline import build_timeline
@@ -30,7 +30,6 @@ __all__ = ["STATUS_NAMES", "WorkflowInspector", "workflow_info"]
 log = logging.getLogger("workflows.inspection")
 
 STATUS_NAMES: Final = frozenset(s.name for s in WorkflowStatus if s != WorkflowStatus.UNKNOWN)
-_TERMINAL: Final = {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
 
 
 def workflow_info(instance_id: str, state: WorkflowState) -> WorkflowInfo:
@@ -142,7 +141,7 @@ class WorkflowInspector:
         log stay). A running or paused instance must be terminated first."""
         record = await self._owned(owner, instance_id)
         state = await self._state(record)
-        if state.runtime_status not in _TERMINAL:
+        if state.runtime_status not in FINISHED:
             raise SeriesConflict(
                 f"the workflow is {state.runtime_status.name.lower()}; only a finished one can be purged"
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
+from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime, WorkflowStatus
 
 from workflows.activities import SeriesActivities
 from workflows.models import NotifyInput, RecordInput, RecreateInput, dump
@@ -23,9 +23,11 @@ from workflows.series import (
     series_workflow,
 )
 
-__all__ = ["INSTANCE_PREFIX", "register_series", "series_id_of", "series_instance_id"]
+__all__ = ["FINISHED", "INSTANCE_PREFIX", "register_series", "series_id_of", "series_instance_id"]
 
 INSTANCE_PREFIX: Final = "series-"
+FINISHED: Final = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED})
+"""The runtime statuses an instance never leaves (it may only be purged)."""
 _SERIES_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 

@@ -40,7 +40,7 @@ from workflows.presenting import series_status, series_view, workflow_input
 from workflows.records import OwnedSeries, SeriesRecord
 from workflows.recurrence import Schedule, occurrence_after
 from workflows.rrule_parse import InvalidRule, parse_rule
-from workflows.runtime import series_instance_id
+from workflows.runtime import FINISHED, series_instance_id
 from workflows.series import SERIES_WORKFLOW
 from workflows.series_reads import SeriesReads
 from workflows.views import Series, SeriesPatch, SeriesSpec
@@ -50,7 +50,6 @@ __all__ = ["SeriesService"]
 log = logging.getLogger("workflows.series_client")
 
 _SETTLE_SECONDS: Final = 5.0
-_TERMINAL: Final = {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
 
 
 class SeriesService(SeriesReads):
@@ -245,7 +244,7 @@ class SeriesService(SeriesReads):
 
     async def _end_deleted(self, record: SeriesRecord) -> bool:
         workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
-        if workflow is None or workflow.runtime_status in _TERMINAL:
+        if workflow is None or workflow.runtime_status in FINISHED:
             return False
         await self._apply(record, EndSeries(reason="list_deleted", at=self.now()))
         log.info("series %s ended: its list %s was deleted", record.id, record.list_id)
@@ -290,14 +289,14 @@ class SeriesService(SeriesReads):
             await self._applied(record, control)
         if suspend_after:
             workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=False)
-            if workflow is not None and workflow.runtime_status not in _TERMINAL:
+            if workflow is not None and workflow.runtime_status not in FINISHED:
                 await self._suspend(record)
 
     async def _applied(self, record: SeriesRecord, control: AnyControl) -> None:
         deadline = time.monotonic() + _SETTLE_SECONDS
         while time.monotonic() < deadline:
             workflow = await self.workflows.get_workflow_state(record.instance_id, fetch_payloads=True)
-            if workflow is None or workflow.runtime_status in _TERMINAL:
+            if workflow is None or workflow.runtime_status in FINISHED:
                 return
             state = workflow_input(workflow)
             progress = SeriesProgress.parse(workflow.serialized_custom_status)
