@@ -26,7 +26,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import ROOT, Mix, Target, children, closed_loop, feed_drain, seed, start_facade, wait_ready
+from bench.api import Mix, closed_loop, feed_drain, seed
+from bench.targets import ROOT, Target, children, start_facade, wait_ready
 
 KINDS = ("get", "add", "complete")
 

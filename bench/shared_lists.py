@@ -24,8 +24,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import Target, children, pct, start_facade, wait_ready
+from bench.api import pct
 from bench.api_cpu import cpu_seconds
+from bench.targets import Target, children, start_facade, wait_ready
 
 READER = "reader"
 

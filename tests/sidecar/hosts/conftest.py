@@ -1,5 +1,6 @@
 """Two embedded sidecars on one host that find each other through a shared host registry: `front` (the
-caller) and `back` (the callee, with an access control list), each in front of the echo app."""
+caller) and `back` (the callee, with an access control list), each in front of the echo app; and the
+`orders`/`billing` workflow apps the cross-app workflow modules share."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from typing import Any
 
 import pytest
 from dapr.ext.grpc import App
+from dapr.ext.workflow import DaprWorkflowClient
 
 from sidecar import ManualClock
 from sidecar.thread import SidecarThread
 from tests.harness import ServedApp
+from tests.sidecar.hosts.workflow_apps import BILLING, ORDERS, gate, register_billing, register_orders
+from tests.sidecar.hosts.workflow_apps import App as WorkflowApp
 from tests.sidecar.invoke import invoke_app
+from tests.sidecar.workflows.support import close_client
 from tests.stack import running_sidecar, sidecar_thread
 
 FRONT_TOKEN = "front-t0ken"
@@ -146,3 +151,24 @@ def grpc_app_and_front(
         back_sidecar.stop()
         app.stop()
         server.join(10)
+
+
+@pytest.fixture(scope="module")
+def workflow_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WorkflowApp, WorkflowApp]]:
+    tmp = tmp_path_factory.mktemp("xwf")
+    clock = ManualClock()
+    billing = WorkflowApp(tmp / "billing", BILLING, clock, tmp / "registry", register_billing).start()
+    orders = WorkflowApp(tmp / "orders", ORDERS, clock, tmp / "registry", register_orders).start()
+    try:
+        yield orders, billing
+    finally:
+        gate.set()
+        orders.stop()
+        billing.stop()
+
+
+@pytest.fixture(scope="module")
+def orders_client(workflow_apps: tuple[WorkflowApp, WorkflowApp]) -> Iterator[DaprWorkflowClient]:
+    wf_client = DaprWorkflowClient(host="127.0.0.1", port=str(workflow_apps[0].grpc_port))
+    yield wf_client
+    close_client(wf_client)
