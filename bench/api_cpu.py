@@ -27,15 +27,10 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import Mix, closed_loop, feed_drain, seed
-from bench.targets import ROOT, Target, children, start_facade, wait_ready
+from bench.procstat import children, cpu_seconds
+from bench.targets import ROOT, Target, start_facade, wait_ready
 
 KINDS = ("get", "add", "complete")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu(pid: int) -> dict[str, list[float]]:

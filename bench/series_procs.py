@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import aiohttp
 from dapr.aio.clients import DaprClient
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
+from bench.procstat import cpu_seconds, free_port, rss_mb
 from todo_actors.commands import CreateList
 from todo_actors.interface import QueryTodos
 from todo_actors.model import TodoItem
@@ -31,25 +31,6 @@ from workflows.taskhub import close_workflow_client
 ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["Procs", "cpu_seconds", "pct", "rss_mb", "wall_now"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], p: float) -> float:

@@ -25,8 +25,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import pct
-from bench.api_cpu import cpu_seconds
-from bench.targets import Target, children, start_facade, wait_ready
+from bench.procstat import children, cpu_seconds
+from bench.targets import Target, start_facade, wait_ready
 
 READER = "reader"
 
