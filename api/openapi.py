@@ -24,7 +24,8 @@ _DESCRIPTIONS = {
     401: "Missing or invalid bearer token",
     403: "Your role on this shared list does not allow this (a stranger's list answers 404)",
     404: "No such resource (or it belongs to another user)",
-    409: "Conflict with the current state (a limit, or a request with this Idempotency-Key in progress)",
+    409: "Conflict with the current state (a limit, a membership, or a request with this Idempotency-Key in "
+    "progress)",
     412: "If-Match does not match the current ETag",
     413: "Request body too large",
     422: "Invalid input; `errors` lists the offending fields",

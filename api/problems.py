@@ -206,8 +206,9 @@ _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 _STATE_LIMITS = frozenset({"items_per_list", "lists_per_owner", "webhooks_per_user"})
 # Likewise fields that name other stored things: a `parent_id` naming no item of the list (or one's own
-# subtask) is well-formed input that the list's current items refuse.
-_STATE_FIELDS = frozenset({"parent_id"})
+# subtask) is well-formed input that the list's current items refuse; a `user` who already is a member or
+# the owner (added again with another role, or the owner leaving) is refused by the list's current members.
+_STATE_FIELDS = frozenset({"parent_id", "user"})
 
 
 def _domain_problem(request: Request, exc: TodoError) -> Response:

@@ -42,7 +42,7 @@ def set_member_role(state: TodoList | None, cmd: SetMemberRole, now: dt.datetime
         return Outcome(require(state, cmd.caller, "viewer"), changed=False)
     state = _owner_turn(state, cmd.caller, cmd.expected_version)
     if cmd.user == state.owner:
-        raise InvalidInput.at("role", "the owner keeps the role 'owner' until they hand the list over")
+        raise InvalidInput.at("user", "is the owner, who keeps the role 'owner' until handing the list over")
     known = state.members.get(cmd.user)
     if known is None:
         raise NotFound(f"{cmd.user!r} is not a member of this list")

@@ -144,7 +144,7 @@ async def change_member(
     "/{list_id:segment}/members/{member:path}",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(412),
+    responses=problem_responses(409, 412),
     summary="Remove a member (owner), or leave the list (yourself; the owner hands it over first)",
 )
 async def remove_member(

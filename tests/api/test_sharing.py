@@ -70,7 +70,7 @@ def roles_in_index(client: httpx.Client, *, pages: bool = False) -> dict[str, st
 def assert_problem(r: httpx.Response, status: int) -> None:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith(PROBLEM)
-    kind = {403: "/problems/forbidden", 404: "/problems/not-found"}[status]
+    kind = {403: "/problems/forbidden", 404: "/problems/not-found", 409: "/problems/invalid-input"}[status]
     assert r.json()["type"] == kind
 
 
@@ -129,12 +129,15 @@ def test_membership_changes_and_handover(team: dict[str, httpx.Client]) -> None:
     base = f"/v1/lists/{list_id}"
     viewer_id, editor_id, owner_id = user_of(viewer), user_of(editor), user_of(owner)
 
-    # Adding again with the same role is a retry; with another role it is refused (PATCH changes roles).
+    # Adding again with the same role is a retry; with another role it conflicts with the membership
+    # (PATCH changes roles), as adding the owner does: well-formed requests the list's members refuse.
     assert share(owner, list_id, viewer, "viewer") == {"user": viewer_id, "role": "viewer"}
     r = owner.post(f"{base}/members", json={"user": viewer_id, "role": "editor"})
-    assert r.status_code == 422
-    assert owner.post(f"{base}/members", json={"user": owner_id, "role": "viewer"}).status_code == 422
+    assert_problem(r, 409)
+    assert r.json()["errors"][0]["loc"] == ["user"], r.text
+    assert_problem(owner.post(f"{base}/members", json={"user": owner_id, "role": "viewer"}), 409)
 
+    assert_problem(owner.patch(f"{base}/members/{owner_id}", json={"role": "editor"}), 409)
     r = owner.patch(f"{base}/members/{viewer_id}", json={"role": "editor"})
     assert r.status_code == 200 and r.json() == {"user": viewer_id, "role": "editor"}
     assert roles_in_index(viewer)[list_id] == "editor"
@@ -157,7 +160,7 @@ def test_membership_changes_and_handover(team: dict[str, httpx.Client]) -> None:
     assert editor.patch(base, json={"title": "new owner"}).status_code == 200
 
     # The owner cannot leave; a member can (and then cannot tell the list exists).
-    assert editor.delete(f"{base}/members/{editor_id}").status_code == 422
+    assert_problem(editor.delete(f"{base}/members/{editor_id}"), 409)
     assert owner.delete(f"{base}/members/{owner_id}").status_code == 204
     assert_problem(owner.get(base), 404)
     assert list_id not in roles_in_index(owner)
