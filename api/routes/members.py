@@ -44,7 +44,16 @@ MemberUser = Annotated[
         description="The member's user id (the `sub` of their token)",
     ),
 ]
-MemberId = Annotated[UserId, Field(pattern=_MEMBER_PATTERN, description="The `sub` of their token (no `/`)")]
+# pydantic leaves a pattern checked after `UserId`'s own validator out of the JSON schema: say it there too,
+# or the OpenAPI document would promise that a `user` with a `/` is accepted.
+MemberId = Annotated[
+    UserId,
+    Field(
+        pattern=_MEMBER_PATTERN,
+        json_schema_extra={"pattern": _MEMBER_PATTERN},
+        description="The `sub` of their token (no `/`)",
+    ),
+]
 
 
 class MemberCreate(BaseModel):

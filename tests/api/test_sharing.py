@@ -369,6 +369,9 @@ def test_any_user_id_can_be_a_member(stack: Stack, team: dict[str, httpx.Client]
     # No `/`: an actor id is one path segment of Dapr's HTTP API.
     slash = owner.post(f"/v1/lists/{list_id}/members", json={"user": "a/b", "role": "viewer"})
     assert slash.status_code == 422
+    # ... and the OpenAPI document says so (a `user` with `/` is not schema-valid input).
+    schemas = owner.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["MemberCreate"]["properties"]["user"]["pattern"] == "^[^/]+$"
     assert owner.delete(f"/v1/lists/{list_id}").status_code == 204
 
 
