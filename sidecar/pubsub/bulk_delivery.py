@@ -5,18 +5,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import Counter
 from typing import Any
 
 from sidecar import gojson
-from sidecar.clock import Clock
 from sidecar.pubsub.delivery import trace_headers
-from sidecar.pubsub.retry import CHANNEL_ERRORS, RetryPolicy, app_unreachable
-from sidecar.pubsub.subscriptions import BulkSubscribe, Subscription
-from sidecar.pubsub.transports import BULK_EVENT_TYPE, EventTransport, read_bulk_statuses
-from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate, Message, Settled
+from sidecar.pubsub.retry import CHANNEL_ERRORS, app_unreachable
+from sidecar.pubsub.subscriptions import BulkSubscribe
+from sidecar.pubsub.transports import BULK_EVENT_TYPE, read_bulk_statuses
+from sidecar.pubsub.worker import DeliveryWorker, Message
 
 __all__ = ["BULK_EVENT_TYPE", "BulkSubscriptionWorker", "read_bulk_statuses"]
 
@@ -54,35 +54,20 @@ class BulkSubscriptionWorker(DeliveryWorker):
     accepts any id of the whole batch). On stop, the pending batch is delivered at once, without retries.
     """
 
-    def __init__(
-        self,
-        sub: Subscription,
-        *,
-        transport: EventTransport,
-        clock: Clock,
-        dead_letter: DeadLetter,
-        retry: RetryPolicy,
-        queue_size: int = 10_000,
-        settled: Settled | None = None,
-        wait_for_app: bool = False,
-        health: HealthGate | None = None,
-    ) -> None:
-        super().__init__(
-            sub,
-            transport=transport,
-            clock=clock,
-            dead_letter=dead_letter,
-            retry=retry,
-            queue_size=queue_size,
-            settled=settled,
-            wait_for_app=wait_for_app,
-            health=health,
-        )
-        bulk = sub.bulk_subscribe or BulkSubscribe()
-        self._max_messages = bulk.max_messages
-        self._window = bulk.max_await_ms / 1000
+    # What the subscription's bulk settings and rules imply, read once from `self.sub` (the base class's
+    # constructor takes everything else).
+    @functools.cached_property
+    def _max_messages(self) -> int:
+        return (self.sub.bulk_subscribe or BulkSubscribe()).max_messages
+
+    @functools.cached_property
+    def _window(self) -> float:
+        return (self.sub.bulk_subscribe or BulkSubscribe()).max_await_ms / 1000
+
+    @functools.cached_property
+    def _rules_read_event(self) -> bool:
         # the CEL evaluator must see daprd's float64 numbers, not the ints the fast decoder keeps
-        self._rules_read_event = any(rule.expression is not None for rule in sub.rules)
+        return any(rule.expression is not None for rule in self.sub.rules)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
