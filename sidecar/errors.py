@@ -206,6 +206,7 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_STATE_SAVE", 500, _S.INTERNAL, grpc_basic=True),
         ErrorKind("ERR_STATE_DELETE", 500, _S.INTERNAL, grpc_basic=True),
         ErrorKind("ERR_STATE_BULK_GET", 500, _S.INTERNAL),
+        ErrorKind("ERR_STATE_BULK_DELETE", 500, _S.INTERNAL, grpc_basic=True),
         ErrorKind("ERR_STATE_TRANSACTION", 500, _S.INTERNAL, grpc_basic=True),
         ErrorKind(
             "ERR_STATE_STORE_NOT_SUPPORTED",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from typing import Any
 
@@ -355,6 +356,17 @@ class Sidecar:
 
     def request_stop(self) -> None:
         self.stopped.set()
+
+    def shutdown(self, *, force: bool) -> None:
+        """daprd's shutdown API: a graceful stop once the reply is out, or (`dapr-force-shutdown: true`)
+        exit status 1 after 100 ms, skipping the graceful stop, as daprd's force path does."""
+        loop = asyncio.get_running_loop()
+        if force:
+            log.warning("Force shutdown requested, exiting immediately without graceful shutdown")
+            loop.call_later(0.1, os._exit, 1)
+        else:
+            log.info("Shutdown requested via API")
+            loop.call_soon(self.request_stop)
 
     async def stop(self) -> None:
         if self.membership is not None:

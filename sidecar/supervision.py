@@ -11,9 +11,13 @@ import signal
 import threading
 from collections.abc import Callable
 
-__all__ = ["PARENT_GONE_GRACE", "die_with_parent", "exit_after", "watch_parent_pipe"]
+__all__ = ["FORCE_SHUTDOWN", "PARENT_GONE_GRACE", "die_with_parent", "exit_after", "watch_parent_pipe"]
 
 log = logging.getLogger("sidecar.supervision")
+
+# daprd's shutdown API stops at once, skipping the graceful stop, when this header (HTTP) or metadata
+# key (gRPC) is "true"
+FORCE_SHUTDOWN = "dapr-force-shutdown"
 
 # The graceful stop gets this long after the parent is gone, then the process exits regardless.
 PARENT_GONE_GRACE = 1.5

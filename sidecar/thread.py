@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -75,7 +76,8 @@ class SidecarThread:
     def stop(self, timeout: float = 30.0) -> None:
         if self._thread is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self.sidecar.request_stop)
+        with contextlib.suppress(RuntimeError):  # its loop already closed: it stopped itself (shutdown API)
+            self._loop.call_soon_threadsafe(self.sidecar.request_stop)
         self._thread.join(timeout)
         self._thread = None
 

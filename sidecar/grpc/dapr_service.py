@@ -28,9 +28,12 @@ from sidecar.state import (
     StateError,
     StateStore,
     api_error,
+    query_unsupported,
+    run_bulk,
     state_key,
 )
 from sidecar.state.outbox import CONTENT_TYPE, EventPayload
+from sidecar.supervision import FORCE_SHUTDOWN
 
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
@@ -126,30 +129,45 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
         try:
             store = self._store(request.store_name)
             ops = [self._set_op(request.store_name, s) for s in request.states]
-            for op in ops:  # daprd's bulk save is not atomic: items are saved one by one
-                await store.set(op)
+            await run_bulk(ops, store.set, "ERR_STATE_SAVE", "saving", request.store_name)
         except DaprError as exc:
             await _abort(context, exc)
         except StateError as exc:
             await _abort(context, _state_error(exc, "ERR_STATE_SAVE"))
         return empty_pb2.Empty()
 
+    def _delete_op(self, store_name: str, item: Any) -> DeleteOp:
+        return DeleteOp(
+            self._key(store_name, item.key),
+            etag=item.etag.value if item.HasField("etag") and item.etag.value else None,
+            metadata=dict(item.metadata),
+            concurrency=_concurrency(item.options),  # type: ignore[arg-type]
+        )
+
     async def DeleteState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            store = self._store(request.store_name)
-            await store.delete(
-                DeleteOp(
-                    self._key(request.store_name, request.key),
-                    etag=request.etag.value if request.HasField("etag") and request.etag.value else None,
-                    metadata=dict(request.metadata),
-                    concurrency=_concurrency(request.options),  # type: ignore[arg-type]
-                )
-            )
+            await self._store(request.store_name).delete(self._delete_op(request.store_name, request))
         except DaprError as exc:
             await _abort(context, exc)
         except StateError as exc:
             await _abort(context, _state_error(exc, "ERR_STATE_DELETE"))
         return empty_pb2.Empty()
+
+    async def DeleteBulkState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            store = self._store(request.store_name)
+            ops = [self._delete_op(request.store_name, s) for s in request.states]
+            await run_bulk(ops, store.delete, "ERR_STATE_BULK_DELETE", "deleting", request.store_name)
+        except DaprError as exc:
+            await _abort(context, exc)
+        return empty_pb2.Empty()
+
+    async def QueryStateAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            self._store(request.store_name)
+            raise query_unsupported(request.store_name)
+        except DaprError as exc:
+            await _abort(context, exc)
 
     async def ExecuteStateTransaction(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -315,6 +333,12 @@ class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
             ],
             extended_metadata=meta.get("extended", {}),
         )
+
+    async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        metadata = context.invocation_metadata() or ()
+        force = any(k == FORCE_SHUTDOWN and str(v).lower() == "true" for k, v in metadata)
+        self.sidecar.shutdown(force=force)
+        return empty_pb2.Empty()
 
     async def SetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self.sidecar.extended_metadata[request.key] = request.value

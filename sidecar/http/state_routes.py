@@ -22,13 +22,13 @@ from sidecar.gojson import as_float64, decode_first, decode_first_exact, dumps, 
 from sidecar.http import gostruct as go
 from sidecar.state import (
     DeleteOp,
-    ETagInvalid,
-    ETagMismatch,
     SetOp,
     StateError,
     StateStore,
     api_error,
     check_options,
+    query_unsupported,
+    run_bulk,
     state_key,
 )
 from sidecar.state.outbox import CONTENT_TYPE, EventPayload, http_payload
@@ -145,15 +145,10 @@ class _StateAPI:
             except go.Malformed as exc:
                 raise error("ERR_MALFORMED_REQUEST", str(exc)) from exc
             except StateError as exc:  # bad options: a store error in daprd
-                raise _save_error(name, [exc]) from exc
-        failures: list[StateError] = []
-        for op in ops:
-            try:
-                await store.set(op)
-            except StateError as exc:
-                failures.append(exc)
-        if failures:
-            raise _save_error(name, failures)
+                raise api_error(
+                    exc, "ERR_STATE_SAVE", f"failed saving state in state store {name}: {exc}"
+                ) from exc
+        await run_bulk(ops, store.set, "ERR_STATE_SAVE", "saving", name)
         return Response(status_code=204)
 
     async def delete(self, request: Request) -> Response:
@@ -243,12 +238,7 @@ class _StateAPI:
 
     async def query(self, request: Request) -> Response:
         name, _ = self._store(request)
-        raise error(
-            "ERR_STATE_STORE_NOT_SUPPORTED",
-            "state store does not support querying",
-            reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
-            resource=name,
-        )
+        raise query_unsupported(name)
 
     def _set_op(
         self,
@@ -297,20 +287,6 @@ def _event_payload(req: Mapping[str, Any], op: SetOp, exact: bool) -> EventPaylo
         content_type = op.metadata.get(CONTENT_TYPE, "")
     value = go.field(req, "value")
     return http_payload(go.any_value(as_float64(value) if exact else value), content_type)
-
-
-def _save_error(store: str, failures: list[StateError]) -> DaprError:
-    if len(failures) == 1:
-        exc = failures[0]
-    else:
-        joined = "\n".join(str(f) for f in failures)
-        if any(isinstance(f, ETagMismatch) for f in failures):
-            exc = ETagMismatch(joined)
-        elif any(isinstance(f, ETagInvalid) for f in failures):
-            exc = ETagInvalid(joined)
-        else:
-            exc = StateError(joined)
-    return api_error(exc, "ERR_STATE_SAVE", f"failed saving state in state store {store}: {exc}")
 
 
 def _query_metadata(request: Request) -> dict[str, str]:

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from sidecar.clock import ManualClock
 from sidecar.errors import error
 from sidecar.metadata import metadata_of
+from sidecar.supervision import FORCE_SHUTDOWN
 from sidecar.timeskip import NotSettled, TimeSkipper
 
 if TYPE_CHECKING:
@@ -43,11 +44,16 @@ def routes(sidecar: Sidecar) -> list[BaseRoute]:
         sidecar.extended_metadata[key] = (await request.body()).decode("utf-8", "replace")
         return Response(status_code=204)
 
+    async def shutdown(request: Request) -> Response:
+        sidecar.shutdown(force=request.headers.get(FORCE_SHUTDOWN, "").lower() == "true")
+        return Response(status_code=204)
+
     out: list[BaseRoute] = [
         Route("/v1.0/healthz", healthz, methods=["GET"]),
         Route("/v1.0/healthz/outbound", healthz_outbound, methods=["GET"]),
         Route("/v1.0/metadata", metadata_get, methods=["GET"]),
         Route("/v1.0/metadata/{key}", metadata_put, methods=["PUT"]),
+        Route("/v1.0/shutdown", shutdown, methods=["POST"]),
     ]
     skipper = sidecar.timeskip
     if isinstance(sidecar.clock, ManualClock) and skipper is not None:

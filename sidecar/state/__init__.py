@@ -17,6 +17,8 @@ from sidecar.state.store import (
     api_error,
     check_options,
     parse_ttl,
+    query_unsupported,
+    run_bulk,
 )
 
 __all__ = [
@@ -36,5 +38,7 @@ __all__ = [
     "check_options",
     "original_key",
     "parse_ttl",
+    "query_unsupported",
+    "run_bulk",
     "state_key",
 ]

@@ -7,14 +7,14 @@ codes once, through `api_error`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import grpc
 
-from sidecar.errors import ERRORS, DaprError, ErrorKind
+from sidecar.errors import ERRORS, DaprError, ErrorKind, error
 
 __all__ = [
     "Concurrency",
@@ -30,12 +30,15 @@ __all__ = [
     "TTL_EXPIRE_TIME",
     "TTL_IN_SECONDS",
     "api_error",
+    "run_bulk",
     "check_options",
     "parse_ttl",
+    "query_unsupported",
     "ttl_metadata",
 ]
 
 Concurrency = Literal["first-write", "last-write"]
+_Op = TypeVar("_Op", "SetOp", "DeleteOp")
 
 TTL_IN_SECONDS = "ttlInSeconds"
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -180,6 +183,41 @@ def api_error(exc: StateError, code: str, message: str) -> DaprError:
     elif isinstance(exc, ETagInvalid):
         kind = ErrorKind(code, 400, grpc.StatusCode.INVALID_ARGUMENT, grpc_basic=kind.grpc_basic)
     return DaprError(kind, message)
+
+
+async def run_bulk(
+    ops: Sequence[_Op], apply: Callable[[_Op], Awaitable[None]], code: str, doing: str, store: str
+) -> None:
+    """daprd's bulk save or delete over contrib's default bulk store: every item is tried (none is atomic
+    with another), then the errors are joined into one. ETag mismatch wins over invalid ETag over any other
+    failure for the status."""
+    failures: list[StateError] = []
+    for op in ops:
+        try:
+            await apply(op)
+        except StateError as exc:
+            failures.append(exc)
+    if not failures:
+        return
+    joined = "\n".join(str(f) for f in failures)
+    kind: type[StateError] = StateError
+    if any(isinstance(f, ETagMismatch) for f in failures):
+        kind = ETagMismatch
+    elif any(isinstance(f, ETagInvalid) for f in failures):
+        kind = ETagInvalid
+    error_ = failures[0] if len(failures) == 1 else kind(joined)
+    raise api_error(error_, code, f"failed {doing} state in state store {store}: {error_}")
+
+
+def query_unsupported(store: str) -> DaprError:
+    """daprd's answer to the state query API on a store that is not a `state.Querier`: neither SQLite nor
+    the in-memory store is one, in contrib or here."""
+    return error(
+        "ERR_STATE_STORE_NOT_SUPPORTED",
+        "state store does not support querying",
+        reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
+        resource=store,
+    )
 
 
 class StateStore(OutboxLog, Protocol):

@@ -11,10 +11,12 @@ import grpc
 import httpx
 import pytest
 from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
-from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 from dapr.ext.fastapi import DaprApp
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, state_pb2
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import crypto_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
 from fastapi import Body, FastAPI
 
 from sidecar.components import ComponentError, load_components
@@ -155,16 +157,71 @@ def test_api_token_required_except_healthz(e2e: E2E) -> None:
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_bulk_save_and_delete_try_every_item_and_join_the_errors(e2e: E2E) -> None:
+    """Contrib's default bulk store: one stale ETag does not stop the other items (daprd's bulk APIs)."""
+    with e2e.client() as c:
+        c.save_bulk_state("statestore", [StateItem("bk1", "1"), StateItem("bk2", "2"), StateItem("bk3", "3")])
+        etag = c.get_state("statestore", "bk2").etag
+        with pytest.raises(DaprGrpcError) as stale:
+            c.save_bulk_state(
+                "statestore",
+                [StateItem("bk1", "one"), StateItem("bk2", "two", etag="999"), StateItem("bk3", "3")],
+            )
+        assert stale.value.code() == grpc.StatusCode.ABORTED
+        assert "failed saving state in state store statestore" in (stale.value.details() or "")
+        assert c.get_state("statestore", "bk1").data == b"one"  # the item after the stale one was tried too
+        with grpc.insecure_channel(f"127.0.0.1:{e2e.sidecar.grpc_port}") as channel:
+            stub = dapr_pb2_grpc.DaprStub(channel)
+            auth = [("dapr-api-token", e2e.token)]
+            with pytest.raises(grpc.RpcError) as failed:
+                stub.DeleteBulkState(
+                    state_pb2.DeleteBulkStateRequest(
+                        store_name="statestore",
+                        states=[
+                            common_pb2.StateItem(key="bk1"),
+                            common_pb2.StateItem(key="bk2", etag=common_pb2.Etag(value="999")),
+                            common_pb2.StateItem(key="bk3"),
+                        ],
+                    ),
+                    metadata=auth,
+                )
+            assert failed.value.code() == grpc.StatusCode.ABORTED
+            assert "failed deleting state in state store statestore" in (failed.value.details() or "")
+            left = {i.key: i.data for i in c.get_bulk_state("statestore", ["bk1", "bk2", "bk3"]).items}
+            assert left == {"bk1": b"", "bk2": b"2", "bk3": b""}
+            stub.DeleteBulkState(
+                state_pb2.DeleteBulkStateRequest(
+                    store_name="statestore",
+                    states=[common_pb2.StateItem(key="bk2", etag=common_pb2.Etag(value=etag))],
+                ),
+                metadata=auth,
+            )
+        assert c.get_state("statestore", "bk2").data == b""
+
+
+@pytest.mark.filterwarnings("ignore:The State Store Query API is an Alpha version")
+def test_state_query_answers_as_daprd_for_a_store_that_cannot_query(e2e: E2E) -> None:
+    with e2e.client() as c, pytest.raises(DaprGrpcError) as err:
+        c.query_state("statestore", '{"filter": {}}')
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    assert err.value.details() == "state store does not support querying"
+    info = err.value.status_details().error_info
+    assert info is not None and info["reason"] == "DAPR_STATE_QUERYING_NOT_SUPPORTED"
+    with e2e.client() as c, pytest.raises(DaprGrpcError) as missing:
+        c.query_state("nosuchstore", "{}")
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_unsupported_rpc_names_itself(e2e: E2E) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{e2e.sidecar.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.QueryStateAlpha1(
-                state_pb2.QueryStateRequest(store_name="statestore", query="{}"),
+            stub.SubtleGetKeyAlpha1(
+                crypto_pb2.SubtleGetKeyRequest(component_name="crypto", name="k"),
                 metadata=[("dapr-api-token", e2e.token)],
             )
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "QueryStateAlpha1" in (err.value.details() or "")
+    assert "SubtleGetKeyAlpha1" in (err.value.details() or "")
 
 
 def test_unsupported_component_type_names_type_and_file(tmp_path: Path) -> None:
