@@ -24,7 +24,7 @@ from sidecar.datadir import DataDirBusy, DataDirLock
 from sidecar.flags import app_environment, build_parser, config_from_args, log_accepted
 from sidecar.heap import HeapPolicy
 from sidecar.supervision import PARENT_GONE_GRACE, die_with_parent, exit_after, watch_parent_pipe
-from sidecar.wire.jsonlog import DaprJsonFormatter
+from sidecar.wire.jsonlog import DaprJsonFormatter, TextFormatter
 
 __all__ = ["main"]
 
@@ -139,14 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = list(args.app_command)
     if command and command[0] == "--":
         command = command[1:]
-    logging.basicConfig(
-        level=_log_level(args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    logging.basicConfig(level=_log_level(args.log_level), stream=sys.stderr)
+    formatter: logging.Formatter = (
+        DaprJsonFormatter(args.app_id)
+        if args.log_as_json
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
-    if args.log_as_json:
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(DaprJsonFormatter(args.app_id))
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
     config = config_from_args(args, dict(os.environ))
     log_accepted(args)
     try:

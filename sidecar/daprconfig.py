@@ -22,7 +22,7 @@ __all__ = [
 
 log = logging.getLogger("sidecar.config")
 
-_APPLIED = {"features", "workflow", "secrets", "accessControl"}
+_APPLIED = {"features", "workflow", "secrets", "accessControl", "logging"}
 
 ALLOW, DENY = "allow", "deny"
 
@@ -76,6 +76,8 @@ class DaprConfiguration:
     max_concurrent_activities: int | None = None
     secret_scopes: dict[str, SecretScope] = field(default_factory=dict)
     access_control: AccessControlSpec | None = None
+    # spec.logging.apiLogging: (enabled, omitHealthChecks)
+    api_logging: tuple[bool, bool] = (False, False)
 
     def feature(self, name: str, default: bool = False) -> bool:
         return self.features.get(name, default)
@@ -120,6 +122,7 @@ def load_configuration(path: Path | None) -> DaprConfiguration:
         features=features,
         secret_scopes=_secret_scopes(spec.get("secrets"), path),
         access_control=_access_control(spec.get("accessControl"), path),
+        api_logging=_api_logging(spec.get("logging"), path),
         max_concurrent_workflows=_positive_int(
             wf.get("maxConcurrentWorkflowInvocations"), "maxConcurrentWorkflowInvocations", path
         ),
@@ -127,6 +130,27 @@ def load_configuration(path: Path | None) -> DaprConfiguration:
             wf.get("maxConcurrentActivityInvocations"), "maxConcurrentActivityInvocations", path
         ),
     )
+
+
+def _api_logging(value: Any, path: Path) -> tuple[bool, bool]:
+    """`spec.logging.apiLogging` as (enabled, omitHealthChecks). `obfuscateURLs` (daprd logs an endpoint's
+    name, e.g. `SaveState`, instead of its path) is refused: the embedded sidecar's routes carry no names."""
+    api = (value or {}).get("apiLogging") if isinstance(value, dict) else None
+    if value is not None and not isinstance(value, dict) or api is not None and not isinstance(api, dict):
+        raise ValueError(f"{path}: spec.logging.apiLogging must be a mapping")
+    api = api or {}
+    flags = {}
+    for name in ("enabled", "omitHealthChecks", "obfuscateURLs"):
+        flag = api.get(name, False)
+        if not isinstance(flag, bool):
+            raise ValueError(f"{path}: spec.logging.apiLogging.{name} must be true or false, got {flag!r}")
+        flags[name] = flag
+    if flags["obfuscateURLs"]:
+        raise ValueError(
+            f"{path}: spec.logging.apiLogging.obfuscateURLs is not supported by the embedded sidecar "
+            "(daprd logs endpoint names, which its routes do not have); remove it or set it to false"
+        )
+    return flags["enabled"], flags["omitHealthChecks"]
 
 
 def _strings(value: Any, what: str, path: Path) -> tuple[str, ...]:

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dapr-http-read-buffer-size", type=int, default=None, help="KB; deprecated: use --read-buffer-size"
     )
     p.add_argument("--read-buffer-size", default=None, help="accepted; uvicorn has no fixed header buffer")
-    p.add_argument("--enable-api-logging", action="store_true", help="log every API call (refused)")
+    p.add_argument("--enable-api-logging", action="store_true", help="log every API call, as daprd")
     p.add_argument("--placement-host-address", default=None, help="accepted, ignored: placement is embedded")
     p.add_argument(
         "--scheduler-host-address", default=None, help="accepted, ignored: the scheduler is embedded"
@@ -145,7 +145,6 @@ def _refuse(args: argparse.Namespace) -> None:
         "app_ssl": "--app-ssl is not supported: the embedded sidecar talks to the app in plaintext",
         "enable_profiling": "--enable-profiling is not supported: the sidecar has no profiling server",
         "profile_port": "--profile-port is not supported: the embedded sidecar has no profiling server",
-        "enable_api_logging": "--enable-api-logging is not supported yet by the embedded sidecar",
     }
     for name, message in refusals.items():
         if getattr(args, name):
@@ -214,6 +213,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
         app_health_threshold=args.app_health_threshold,
         app_max_concurrency=args.app_max_concurrency if args.app_max_concurrency > 0 else None,
         max_body_bytes=_body_bytes(args),
+        enable_api_logging=args.enable_api_logging,
         registry_dir=_registry_dir(args.registry_dir, environ),
     )
 

@@ -18,6 +18,7 @@ import grpc
 import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
+from sidecar.apilog import ApiLogging, GrpcApiLog
 from sidecar.appchannel import AppChannel
 from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.bindings.registry import InputBindings
@@ -112,6 +113,8 @@ class Sidecar:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         restore_dev_clock(self)
         self.dapr_config: DaprConfiguration = load_configuration(cfg.config_path)
+        enabled, omit_health = self.dapr_config.api_logging
+        self.api_logging = ApiLogging(cfg.enable_api_logging or enabled, omit_health)
         self.db = Database(cfg.data_dir / "sidecar.db", synchronous=cfg.sqlite_synchronous)
         if cfg.resources_paths:
             self.components: Components = load_components(
@@ -303,8 +306,12 @@ class Sidecar:
             self.membership.find_grpc_peer if self.membership is not None else None,
             self.membership.registry.secret if self.membership is not None else None,
         )
-        interceptor = TokenInterceptor(self.config.api_token, self.grpc_proxy.trusts)
-        server = grpc.aio.server(interceptors=[interceptor], options=GRPC_OPTIONS)
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            TokenInterceptor(self.config.api_token, self.grpc_proxy.trusts)
+        ]
+        if self.api_logging.enabled:
+            interceptors.append(GrpcApiLog(self.api_logging))
+        server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
         add_dapr_service(server, self)
         add_workflow_service(server, self.workflows)
         server.add_generic_rpc_handlers((self.grpc_proxy,))  # after every service: only unknown methods

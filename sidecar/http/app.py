@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, Router
 
+from sidecar.apilog import HttpApiLog
 from sidecar.bindings import routes as binding_routes
 from sidecar.configuration import routes as configuration_routes
 from sidecar.errors import DaprError
@@ -124,7 +125,9 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     # The router tries routes in order: the busiest first (in their own order), so they match at once.
     router = Router(routes=hot + [r for r in all_routes if r not in hot], default=_no_route)
     hosts = sidecar.membership  # other sidecars on this host: actor forwarding and their internal calls
-    local = DaprErrors(router if hosts is None else hosts.forward_actors(router, sidecar.actor_host))
+    local: ASGIApp = DaprErrors(router if hosts is None else hosts.forward_actors(router, sidecar.actor_host))
+    if sidecar.api_logging.enabled:
+        local = HttpApiLog(local, sidecar.api_logging)
     api = TokenMiddleware(local, sidecar.config.api_token)
     return InFlight(api if hosts is None else hosts.http_app(api, local))
 

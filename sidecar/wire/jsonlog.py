@@ -3,7 +3,9 @@ JSON logs (which add trace ids), so both processes' lines parse and join the sam
 leaf: the app beside real daprd imports it without loading the embedded sidecar.
 
 Fields: `time` (RFC 3339, UTC, microseconds), `level` (logrus names), `type` ("log"), `msg`, `scope` (the
-logger), `instance` (host name), `app_id`, `ver`; then `exception` / `stack` when the record has them.
+logger), `instance` (host name), `app_id`, `ver`; then a record's own fields (`FIELDS`, as logrus'
+`WithFields`), then `exception` / `stack` when the record has them. `TextFormatter` puts a record's fields
+after its message as `key=value`, as logrus' text lines do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import socket
 import time
 from importlib import metadata
 
-__all__ = ["DaprJsonFormatter"]
+__all__ = ["FIELDS", "DaprJsonFormatter", "TextFormatter"]
+
+# the record attribute holding a line's own fields (`log.info(msg, extra={FIELDS: {...}})`)
+FIELDS = "dapr_fields"
 
 # daprd (logrus) level names; Python's CRITICAL is logrus' fatal.
 _LEVELS = {"CRITICAL": "fatal", "ERROR": "error", "WARNING": "warning", "INFO": "info", "DEBUG": "debug"}
@@ -41,6 +46,7 @@ class DaprJsonFormatter(logging.Formatter):
             "scope": record.name,
             **self._fixed,
         }
+        entry.update(getattr(record, FIELDS, None) or {})
         entry.update(self.extra_fields(record))
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -53,6 +59,18 @@ class DaprJsonFormatter(logging.Formatter):
     def extra_fields(self, record: logging.LogRecord) -> dict[str, object]:
         """Fields after daprd's and before the exception; none here."""
         return {}
+
+
+class TextFormatter(logging.Formatter):
+    """The plain line, then the record's own fields as `key=value` (strings with spaces quoted)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, FIELDS, None)
+        if not fields:
+            return line
+        pairs = (f"{k}={json.dumps(v) if isinstance(v, str) and ' ' in v else v}" for k, v in fields.items())
+        return f"{line} {' '.join(pairs)}"
 
 
 def _rfc3339(created: float) -> str:
