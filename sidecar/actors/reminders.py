@@ -11,17 +11,26 @@ retries, so a crashed app loses none.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sidecar.actors.runtime import ActorHost, app_path
-from sidecar.actors.timefmt import format_every, parse_due_time, parse_period, parse_ttl
+from sidecar.actors.timefmt import (
+    format_every,
+    format_rfc3339,
+    is_rfc3339,
+    parse_due_time,
+    parse_period,
+    parse_ttl,
+)
 from sidecar.clock import Clock
 from sidecar.errors import error
 from sidecar.scheduler import Job, Scheduler
 
-__all__ = ["JOB_KIND", "Reminders"]
+__all__ = ["JOB_KIND", "ReminderInfo", "ReminderSpec", "Reminders"]
 
 log = logging.getLogger("sidecar.actors.reminders")
 
@@ -30,6 +39,52 @@ JOB_KIND = "actor-reminder"
 
 def _job_key(actor_type: str, actor_id: str, name: str) -> str:
     return f"reminder||{actor_type}||{actor_id}||{name}"
+
+
+def _job_prefix(actor_type: str, actor_id: str | None) -> str:
+    return f"reminder||{actor_type}||" if actor_id is None else f"reminder||{actor_type}||{actor_id}||"
+
+
+@dataclass(frozen=True)
+class ReminderSpec:
+    """What a caller asks for: `dueTime`, `period` and `ttl` strings as daprd takes them, the JSON value
+    handed back on each firing (None: no data), and whether an existing reminder of that name is replaced."""
+
+    due_time: str = ""
+    period: str = ""
+    ttl: str = ""
+    data: Any = None
+    overwrite: bool = True
+
+
+@dataclass(frozen=True)
+class ReminderInfo:
+    """A stored reminder as daprd reports it: the due time as given, the Scheduler's schedule as period
+    (`@every 1m0s`, "" for a one-shot), the expiry as RFC 3339 when the ttl was given as an instant (daprd
+    parses the stored ttl with RFC3339Nano and drops a duration), the data's JSON value (None: none)."""
+
+    name: str
+    actor_type: str
+    actor_id: str
+    due_time: str
+    period: str
+    ttl: str
+    data: Any
+
+
+def _info(job: Job) -> ReminderInfo:
+    _, actor_type, actor_id, name = job.key.split("||", 3)
+    payload = json.loads(job.payload)
+    ttl = payload.get("ttl", "")
+    return ReminderInfo(
+        name=name,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        due_time=payload.get("dueTime") or "",
+        period=format_every(job.period) if job.period is not None else "",
+        ttl=format_rfc3339(job.expires) if job.expires is not None and is_rfc3339(ttl) else "",
+        data=payload.get("data"),
+    )
 
 
 class ReminderFailed(Exception):
@@ -51,10 +106,11 @@ class Reminders:
         if not self.host.hosts(actor_type):
             raise error(
                 "ERR_ACTOR_REMINDER_NON_HOSTED",
-                f"operation is not supported: actor type {actor_type} is not hosted by this app",
+                "operations on actor reminders are only possible on hosted actor types",
             )
 
     async def create(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
+        """The HTTP API's create: a JSON object with `dueTime`, `period`, `ttl` and `data`."""
         await self._require_hosted(actor_type)
         try:
             req = json.loads(body or b"{}")
@@ -67,22 +123,33 @@ class Reminders:
         ttl_s = req.get("ttl") or ""
         if not all(isinstance(v, str) for v in (due_s, period_s, ttl_s)):
             raise error("ERR_MALFORMED_REQUEST", "dueTime, period and ttl must be strings")
+        await self.put(actor_type, actor_id, name, ReminderSpec(due_s, period_s, ttl_s, req.get("data")))
+
+    async def put(self, actor_type: str, actor_id: str, name: str, spec: ReminderSpec) -> None:
+        """Create or (unless `spec.overwrite` is false) replace a reminder (both wires)."""
+        await self._require_hosted(actor_type)
         now = self.clock.now()
         try:
-            if not due_s and not period_s:
+            if not spec.due_time and not spec.period:
                 raise ValueError("reminder must have a due time or a period")
-            due = parse_due_time(due_s, now)
-            period = parse_period(period_s)
-            expires = parse_ttl(ttl_s, due, now) if ttl_s else None
+            due = parse_due_time(spec.due_time, now)
+            period = parse_period(spec.period)
+            expires = parse_ttl(spec.ttl, due, now) if spec.ttl else None
             if expires is not None and period.seconds is None:
                 raise ValueError("job must have a schedule to have a ttl")
         except ValueError as exc:
             raise error("ERR_ACTOR_REMINDER_CREATE", f"error creating actor reminder: {exc}") from exc
-        payload: dict[str, Any] = {"dueTime": due_s, "period": period_s}
-        if "data" in req and req["data"] is not None:
-            payload["data"] = req["data"]
+        payload: dict[str, Any] = {"dueTime": spec.due_time, "period": spec.period}
+        if spec.ttl:
+            payload["ttl"] = spec.ttl
+        if spec.data is not None:
+            payload["data"] = spec.data
+        key = _job_key(actor_type, actor_id, name)
+        # As daprd's Scheduler: refused when the name is taken (checked, then written: not atomic).
+        if not spec.overwrite and await self.scheduler.get(key) is not None:
+            raise error("ERR_ACTOR_REMINDER_ALREADY_EXISTS", f"actor reminder already exists: {name}")
         job = Job(
-            key=_job_key(actor_type, actor_id, name),
+            key=key,
             kind=JOB_KIND,
             due=due,
             period=period.seconds,
@@ -93,23 +160,39 @@ class Reminders:
         await self.scheduler.put(job)
 
     async def get(self, actor_type: str, actor_id: str, name: str) -> dict[str, Any]:
+        """The HTTP API's answer: the reminder as JSON, `{}` when there is none."""
+        found = await self.info(actor_type, actor_id, name)
+        if found is None:
+            return {}
+        out: dict[str, Any] = {"actorID": actor_id, "actorType": actor_type}
+        if found.due_time:
+            out["dueTime"] = found.due_time
+        if found.period:
+            out["period"] = found.period
+        if found.data is not None:
+            out["data"] = found.data
+        return out
+
+    async def info(self, actor_type: str, actor_id: str, name: str) -> ReminderInfo | None:
         await self._require_hosted(actor_type)
         job = await self.scheduler.get(_job_key(actor_type, actor_id, name))
-        if job is None:
-            return {}
-        payload = json.loads(job.payload)
-        out: dict[str, Any] = {"actorID": actor_id, "actorType": actor_type}
-        if payload.get("dueTime"):
-            out["dueTime"] = payload["dueTime"]
-        if job.period is not None:
-            out["period"] = format_every(job.period)
-        if "data" in payload:
-            out["data"] = payload["data"]
-        return out
+        return None if job is None else _info(job)
+
+    async def list_all(self, actor_type: str, actor_id: str | None = None) -> list[ReminderInfo]:
+        """The reminders of a type, or of one actor of it (gRPC `ListActorReminders`); daprd's list
+        leaves out the ttl."""
+        await self._require_hosted(actor_type)
+        jobs = await self.scheduler.list_prefix(_job_prefix(actor_type, actor_id))
+        return [dataclasses.replace(_info(job), ttl="") for job in jobs]
 
     async def delete(self, actor_type: str, actor_id: str, name: str) -> None:
         await self._require_hosted(actor_type)
         await self.scheduler.delete(_job_key(actor_type, actor_id, name))
+
+    async def delete_all(self, actor_type: str, actor_id: str | None = None) -> int:
+        """Remove the reminders of a type, or of one actor of it (gRPC `UnregisterActorRemindersByType`)."""
+        await self._require_hosted(actor_type)
+        return await self.scheduler.delete_prefix(_job_prefix(actor_type, actor_id))
 
     def _callback_body(self, payload: dict[str, Any]) -> bytes:
         if self.callback_shape == "1.14":

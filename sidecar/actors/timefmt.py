@@ -19,6 +19,7 @@ __all__ = [
     "format_every",
     "format_go_duration",
     "format_rfc3339",
+    "is_rfc3339",
     "parse_due_time",
     "parse_go_duration",
     "parse_iso_duration",
@@ -280,6 +281,11 @@ def _parse_rfc3339_ns(s: str) -> int | None:
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset
     nanos = int((m.group(7) or "")[:9].ljust(9, "0"))
     return seconds * _NS + nanos
+
+
+def is_rfc3339(s: str) -> bool:
+    """Whether `s` is an RFC 3339 instant (what Go's time.Parse with RFC3339Nano accepts)."""
+    return _parse_rfc3339_ns(s) is not None
 
 
 def format_rfc3339(epoch: float) -> str:

@@ -9,15 +9,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from sidecar.actors.runtime import Activation, ActorHost, app_path
 from sidecar.actors.timefmt import parse_due_time, parse_period, parse_ttl
 from sidecar.clock import Clock
 from sidecar.errors import error
 
-__all__ = ["Timers"]
+__all__ = ["TimerSpec", "Timers"]
 
 log = logging.getLogger("sidecar.actors.timers")
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    """What a caller asks for: `dueTime`, `period` and `ttl` as daprd takes them, the app method to call
+    back (the SDK's `callback`) and the JSON value handed to it (None: null)."""
+
+    due_time: str = ""
+    period: str = ""
+    ttl: str = ""
+    callback: str = ""
+    data: Any = None
 
 
 class Timers:
@@ -29,29 +43,34 @@ class Timers:
         host.on_deactivate(self._drop_actor)
 
     async def create(self, actor_type: str, actor_id: str, name: str, body: bytes) -> None:
-        await self.host.wait_ready()
-        if not self.host.hosts(actor_type):
-            raise error(
-                "ERR_ACTOR_TIMER_CREATE",
-                f"error creating actor timer: actor type {actor_type} is not hosted by this app",
-            )
+        """The HTTP API's create: a JSON object with `dueTime`, `period`, `ttl`, `callback` and `data`."""
+        await self._require_hosted(actor_type)
         try:
             req = json.loads(body or b"{}")
             if not isinstance(req, dict):
                 raise ValueError("body is not a JSON object")
-            now = self.clock.now()
             due_s, period_s, ttl_s = (req.get(k) or "" for k in ("dueTime", "period", "ttl"))
-            due = parse_due_time(due_s, now)
-            period = parse_period(period_s, scheduler_limits=False)  # timers never use the Scheduler
-            expires = parse_ttl(ttl_s, due, now) if ttl_s else None
+        except ValueError as exc:
+            raise error("ERR_ACTOR_TIMER_CREATE", f"error creating actor timer: {exc}") from exc
+        spec = TimerSpec(due_s, period_s, ttl_s, req.get("callback", ""), req.get("data"))
+        await self.start(actor_type, actor_id, name, spec)
+
+    async def start(self, actor_type: str, actor_id: str, name: str, spec: TimerSpec) -> None:
+        """Create or replace a timer (both wires)."""
+        await self._require_hosted(actor_type)
+        try:
+            now = self.clock.now()
+            due = parse_due_time(spec.due_time, now)
+            period = parse_period(spec.period, scheduler_limits=False)  # timers never use the Scheduler
+            expires = parse_ttl(spec.ttl, due, now) if spec.ttl else None
         except ValueError as exc:
             raise error("ERR_ACTOR_TIMER_CREATE", f"error creating actor timer: {exc}") from exc
         callback_body = json.dumps(
             {
-                "data": req.get("data"),
-                "callback": req.get("callback", ""),
-                "dueTime": due_s,
-                "period": period_s,
+                "data": spec.data,
+                "callback": spec.callback,
+                "dueTime": spec.due_time,
+                "period": spec.period,
             },
             separators=(",", ":"),
         ).encode()
@@ -65,6 +84,14 @@ class Timers:
             self._run(key, due, period.seconds, period.repetitions, expires, callback_body),
             name=f"timer {actor_type}/{actor_id}/{name}",
         )
+
+    async def _require_hosted(self, actor_type: str) -> None:
+        await self.host.wait_ready()
+        if not self.host.hosts(actor_type):
+            raise error(
+                "ERR_ACTOR_TIMER_CREATE",
+                f"error creating actor timer: actor type {actor_type} is not hosted by this app",
+            )
 
     async def delete(self, actor_type: str, actor_id: str, name: str) -> None:
         await self.host.wait_ready()

@@ -15,6 +15,7 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, secre
 from google.protobuf import any_pb2, empty_pb2
 
 from sidecar.errors import DaprError, error, http_reply_error
+from sidecar.grpc.actors_service import ActorsMixin
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
@@ -62,7 +63,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
+class DaprService(ActorsMixin, BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:
@@ -364,6 +365,7 @@ def _fill_unimplemented() -> None:
             or not callable(attr)
             or name in vars(DaprService)
             or name in vars(BuildingBlocksMixin)
+            or name in vars(ActorsMixin)
         ):
             continue
         setattr(DaprService, name, _unimplemented(name))

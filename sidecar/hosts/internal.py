@@ -34,12 +34,13 @@ from sidecar.hosts.peers import (
 )
 from sidecar.hosts.registry import HostRegistry, SidecarEntry
 from sidecar.invoke import CallerIdentity, InvokeFailure, Invoker, InvokeRequest
+from sidecar.wire.http1 import Response
 from sidecar.workflows.control import WorkflowError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ActorForwarding", "ClockHandler", "InternalRoutes", "WorkflowReceiver"]
+__all__ = ["ActorForwarding", "ActorRouter", "ClockHandler", "InternalRoutes", "WorkflowReceiver"]
 
 # (caller app, what, fields, body) -> the answer (empty for a message, once committed): a peer's workflow
 # message (workflows/crossapp.py) or call (a recursive purge).
@@ -190,15 +191,53 @@ class InternalRoutes:
             await _answer(send, 204, [], b"")
 
 
+class ActorRouter:
+    """Where an actor call for a type goes, as daprd's placement table routes it: here when this app hosts
+    the type, else to the sidecar whose app does (both API wires use it)."""
+
+    def __init__(self, host: ActorHost, registry: HostRegistry, clients: PeerClients) -> None:
+        self.host = host
+        self.registry = registry
+        self.clients = clients
+
+    async def peer_for(self, actor_type: str) -> SidecarEntry | None:
+        """None when this app hosts `actor_type`, else the sidecar that does, looked up again like daprd
+        before the call fails."""
+        await self.host.wait_ready()
+        for attempt in range(_LOOKUP_RETRIES + 1):
+            if self.host.hosts(actor_type):
+                return None
+            peer = self.registry.find_actor_host(actor_type)
+            if peer is not None:
+                return peer
+            if attempt < _LOOKUP_RETRIES:
+                await asyncio.sleep(_LOOKUP_BACKOFF)
+        raise error(
+            "ERR_ACTOR_INVOKE_METHOD",
+            f"error invoke actor method: did not find address for actor {actor_type}",
+        )
+
+    async def send(
+        self, peer: SidecarEntry, verb: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """One actor API call (`path` after `/v1.0/`, query included) run by `peer`'s sidecar."""
+        try:
+            return await self.clients.send(peer, verb, INTERNAL_PREFIX + path, body, headers)
+        except OSError as exc:
+            raise error(
+                "ERR_ACTOR_INVOKE_METHOD",
+                f"error invoke actor method: error from actor host {peer.app_id}: "
+                f"{exc or type(exc).__name__}",
+            ) from None
+
+
 class ActorForwarding:
     """Actor method, reminder and timer calls for a type this app does not host go to the sidecar whose
     app hosts it (reminders and timers then live and fire there, with the actor)."""
 
-    def __init__(self, app: ASGIApp, host: ActorHost, registry: HostRegistry, clients: PeerClients) -> None:
+    def __init__(self, app: ASGIApp, router: ActorRouter) -> None:
         self.app = app
-        self.host = host
-        self.registry = registry
-        self.clients = clients
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -209,25 +248,14 @@ class ActorForwarding:
         if len(parts) < 4 or parts[2] not in _FORWARDED_KINDS:
             await self.app(scope, receive, send)
             return
-        actor_type = urllib.parse.unquote(parts[0])
-        await self.host.wait_ready()
-        for attempt in range(_LOOKUP_RETRIES + 1):
-            if self.host.hosts(actor_type):
-                await self.app(scope, receive, send)
-                return
-            peer = self.registry.find_actor_host(actor_type)
-            if peer is not None:
-                await self._forward(peer, scope, receive, send)
-                return
-            if attempt < _LOOKUP_RETRIES:
-                await asyncio.sleep(_LOOKUP_BACKOFF)
-        raise error(
-            "ERR_ACTOR_INVOKE_METHOD",
-            f"error invoke actor method: did not find address for actor {actor_type}",
-        )
+        peer = await self.router.peer_for(urllib.parse.unquote(parts[0]))
+        if peer is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._forward(peer, scope, receive, send)
 
     async def _forward(self, peer: SidecarEntry, scope: Scope, receive: Receive, send: Send) -> None:
-        target = INTERNAL_PREFIX + scope["raw_path"].decode("latin-1")[len("/v1.0/") :]
+        target = scope["raw_path"].decode("latin-1")[len("/v1.0/") :]
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
@@ -236,13 +264,6 @@ class ActorForwarding:
             for k, v in scope["headers"]
             if k not in (b"dapr-api-token", b"host", b"content-length")
         }
-        try:
-            reply = await self.clients.send(peer, scope["method"], target, await _body(receive), headers)
-        except OSError as exc:
-            raise error(
-                "ERR_ACTOR_INVOKE_METHOD",
-                f"error invoke actor method: error from actor host {peer.app_id}: "
-                f"{exc or type(exc).__name__}",
-            ) from None
+        reply = await self.router.send(peer, scope["method"], target, await _body(receive), headers)
         out = [(k, v) for k, v in reply.headers.items() if k not in REPLY_DROP]
         await _answer(send, reply.status, out, reply.body)

@@ -14,7 +14,7 @@ import grpc
 
 from sidecar.actors.runtime import ActorHost
 from sidecar.hosts.clock import ClockPeers, LocalClock
-from sidecar.hosts.internal import ActorForwarding, InternalRoutes, WorkflowReceiver
+from sidecar.hosts.internal import ActorForwarding, ActorRouter, InternalRoutes, WorkflowReceiver
 from sidecar.hosts.peers import (
     CALLER_APP_HEADER,
     FAILURE_HEADER,
@@ -98,7 +98,10 @@ class HostMembership:
         return reply.body
 
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
-        return ActorForwarding(app, host, self.registry, self.clients)
+        return ActorForwarding(app, self.actor_router(host))
+
+    def actor_router(self, host: ActorHost) -> ActorRouter:
+        return ActorRouter(host, self.registry, self.clients)
 
     def find_grpc_peer(self, app_id: str) -> tuple[str, int] | None:
         """(host, gRPC API port) of a live sidecar of `app_id` ("id" or "id.namespace"), else None."""
