@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc
+from google.protobuf import wrappers_pb2
 
 from sidecar import ManualClock
 from sidecar.hosts import HostRegistry
@@ -149,3 +152,37 @@ def test_a_second_host_of_a_type_is_refused(pair: Pair) -> None:
         assert hoster is not None and hoster.app_id == "hoster"
     finally:
         late.unregister()
+
+
+def test_actor_rpcs_through_the_other_sidecar_over_grpc(pair: Pair) -> None:
+    """The gRPC actor API routes like the HTTP one: methods, reminders and timers of a type another app
+    hosts run at that app's sidecar; reminder listing is for hosted types only, as in daprd."""
+    actor_id = f"grpc-{uuid.uuid4().hex[:8]}"
+    ids = {"actor_type": "CounterActor", "actor_id": actor_id}
+    with grpc.insecure_channel(f"127.0.0.1:{pair.caller.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        assert (
+            stub.InvokeActor(actors_pb2.InvokeActorRequest(method="Increment", data=b"0", **ids)).data == b"1"
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            stub.InvokeActor(actors_pb2.InvokeActorRequest(method="Fail", data=b'"on purpose"', **ids))
+        assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert "on purpose" in (err.value.details() or "")
+
+        stub.RegisterActorReminder(
+            actors_pb2.RegisterActorReminderRequest(name="g", due_time="PT30S", data=b"ping", **ids)
+        )
+        got = stub.GetActorReminder(actors_pb2.GetActorReminderRequest(name="g", **ids))
+        data = wrappers_pb2.BytesValue()
+        assert got.due_time == "PT30S" and got.data.Unpack(data) and data.value == b'"cGluZw=="'
+        with pytest.raises(grpc.RpcError) as err:
+            stub.ListActorReminders(actors_pb2.ListActorRemindersRequest(actor_type="CounterActor"))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        stub.UnregisterActorReminder(actors_pb2.UnregisterActorReminderRequest(name="g", **ids))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetActorReminder(actors_pb2.GetActorReminderRequest(name="g", **ids))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with httpx.Client(timeout=10) as c:  # the actor and its reminders live at the hoster
+        at_hoster = f"{pair.api(pair.hoster)}/actors/CounterActor/{actor_id}"
+        assert c.put(f"{at_hoster}/method/GetCount").json() == 1
+        assert c.get(f"{at_hoster}/reminders/g").json() == {}
