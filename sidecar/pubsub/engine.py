@@ -204,7 +204,13 @@ class PubSubEngine:
                 )
                 continue
             worker = self._worker(broker, sub, transport_for(self._channel, sub))
-            broker.attach(worker)
+            try:
+                broker.attach(worker)
+            except ValueError as exc:  # a streaming subscription consumes the durable group already
+                log.error(
+                    "subscription to topic %s on pubsub %s not started: %s", sub.topic, sub.pubsubname, exc
+                )
+                continue
             worker.start()
             self._workers.append(worker)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from dapr.proto.runtime.v1 import appcallback_pb2, dapr_pb2_grpc, pubsub_pb2
 
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar, wait_for
-from tests.sidecar.pubsub.apps import PUBSUB
+from tests.sidecar.pubsub.apps import PUBSUB, RawApp, Recorder
+from tests.sidecar.pubsub.conftest import serve
 from tests.stack import sidecar_thread
 
 APP_ID = "streamtest"
@@ -41,7 +44,7 @@ def component(name: str, type_: str, metadata: dict[str, str] | None = None) -> 
 
 def start_sidecar(data: Path, **config: Any) -> SidecarThread:
     folder = data / "components"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "durable.yaml").write_text(component(PUBSUB, "pubsub.embedded.sqlite"))
     (folder / "memory.yaml").write_text(component(MEMORY, "pubsub.in-memory"))
     scopes = {"subscriptionScopes": f"{APP_ID}=allowed"}
@@ -258,8 +261,8 @@ def initial(topic: str) -> Any:
     return pubsub_pb2.SubscribeTopicEventsRequestAlpha1(initial_request=request)
 
 
-def processed(event_id: str) -> Any:
-    status = appcallback_pb2.TopicEventResponse(status=appcallback_pb2.TopicEventResponse.SUCCESS)
+def processed(event_id: str, status_code: int = appcallback_pb2.TopicEventResponse.SUCCESS) -> Any:
+    status = appcallback_pb2.TopicEventResponse(status=status_code)  # type: ignore[arg-type]
     answer = pubsub_pb2.SubscribeTopicEventsRequestProcessedAlpha1(id=event_id, status=status)
     return pubsub_pb2.SubscribeTopicEventsRequestAlpha1(event_processed=answer)
 
@@ -288,6 +291,32 @@ def test_the_first_message_must_be_the_initial_request_and_the_only_one(sidecar:
     wait_for(lambda: listed(sidecar) == [])
 
 
+def test_events_go_to_daprds_default_path_and_an_unknown_status_is_retried(
+    sidecar: SidecarThread, client: DaprClient
+) -> None:
+    outgoing: queue.Queue[Any] = queue.Queue()
+    outgoing.put(initial("raw"))
+
+    def requests() -> Iterator[Any]:
+        while (request := outgoing.get(timeout=10)) is not None:
+            yield request
+
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
+        call = stub.SubscribeTopicEventsAlpha1(requests(), timeout=10)
+        assert next(call).WhichOneof("subscribe_topic_events_response_type") == "initial_response"
+        publish(client, "raw", {"x": 1}, MEMORY)
+        event = next(call).event_message
+        assert (event.path, event.topic, event.pubsub_name) == ("/", "raw", MEMORY)
+        assert (event.data_content_type, json.loads(event.data)) == ("application/json", {"x": 1})
+        outgoing.put(processed(event.id, 7))  # no such status: daprd retries
+        assert next(call).event_message.id == event.id
+        outgoing.put(processed(event.id))
+        outgoing.put(None)  # the client closes its side: the stream ends without an error
+        assert list(call) == []
+    wait_for(lambda: listed(sidecar) == [])
+
+
 def test_the_api_token_guards_the_stream(tmp_path: Path) -> None:
     thread = start_sidecar(tmp_path, api_token=TOKEN)
     try:
@@ -303,3 +332,57 @@ def test_the_api_token_guards_the_stream(tmp_path: Path) -> None:
                 sub.close()
     finally:
         thread.stop()
+
+
+def test_a_stream_open_at_shutdown_ends_and_its_message_waits_for_the_restart(tmp_path: Path) -> None:
+    thread = start_sidecar(tmp_path)
+    use_sidecar(thread.http_port, thread.grpc_port)
+    with DaprClient(f"127.0.0.1:{thread.grpc_port}") as client:
+        sub = client.subscribe(PUBSUB, "restarted")
+        publish(client, "restarted", "kept")
+        held = next_message(sub)
+        began = time.monotonic()
+        thread.stop()
+        assert not thread.sidecar.pubsub.streams.subscriptions()
+        assert time.monotonic() - began < 3  # the unanswered delivery did not hold the stop for its grace
+        sub.close()
+    thread = start_sidecar(tmp_path)
+    try:
+        use_sidecar(thread.http_port, thread.grpc_port)
+        with DaprClient(f"127.0.0.1:{thread.grpc_port}") as client:
+            sub = client.subscribe(PUBSUB, "restarted")
+            again = next_message(sub)
+            assert (again.id(), again.data()) == (held.id(), "kept")
+            sub.respond_success(again)
+            wait_for(lambda: backlog(thread, "restarted") == 0)
+            sub.close()
+    finally:
+        thread.stop()
+
+
+def test_a_topic_the_app_subscribes_to_is_shared_in_memory_and_refused_durably(tmp_path: Path) -> None:
+    """daprd subscribes a stream beside the app's own subscription; the durable broker has one consumer
+    per app and topic, so there the stream is refused, loudly."""
+    recorder = Recorder()
+    app = RawApp(recorder)
+    app.subscribe_body = [
+        {"pubsubname": MEMORY, "topic": "shared", "route": "/shared"},
+        {"pubsubname": PUBSUB, "topic": "taken", "route": "/taken"},
+    ]
+    served = serve(app.build())
+    thread = start_sidecar(tmp_path, app_port=served.port)
+    try:
+        thread.wait_ready()
+        use_sidecar(thread.http_port, thread.grpc_port)
+        with DaprClient(f"127.0.0.1:{thread.grpc_port}") as client:
+            assert "while the app subscribes to that topic too" in error_of(client, PUBSUB, "taken")
+            sub = client.subscribe(MEMORY, "shared")
+            try:
+                publish(client, "shared", "both", MEMORY)
+                assert next_message(sub).data() == "both"
+                wait_for(lambda: recorder.on("/shared"))
+            finally:
+                sub.close()
+    finally:
+        thread.stop()
+        served.stop()
