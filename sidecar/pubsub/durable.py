@@ -42,8 +42,10 @@ from sidecar.pubsub.journal import (
     create_schema,
     delete_group,
     load_page,
+    mark_streamed,
     register_group,
     release_consumer,
+    streamed_groups,
 )
 from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
 from sidecar.pubsub.worker import DeliveryWorker, Message
@@ -193,6 +195,8 @@ class SqliteBroker:
             )
             self._refused.add(worker.topic)
             return False
+        if worker.sub.kind == "STREAMING":
+            self._db.transaction_sync(functools.partial(mark_streamed, gid=group.id))
         group.worker = worker
         group.wake.set()
         name = f"pubsub-pager:{self.name}/{group.topic}"
@@ -224,8 +228,14 @@ class SqliteBroker:
         group.caught_up = group.more = False
 
     def retire_unattached(self) -> None:
-        """Forget the groups no subscription uses any more (the app dropped them), backlog included."""
-        for group in [g for g in self._groups.values() if g.worker is None and g.topic not in self._refused]:
+        """Forget the groups no subscription uses any more (the app dropped them), backlog included; a
+        streaming subscription's group stays for the app's next stream."""
+        kept = self._db.transaction_sync(streamed_groups)
+        for group in [
+            g
+            for g in self._groups.values()
+            if g.worker is None and g.topic not in self._refused and g.id not in kept
+        ]:
             log.warning(
                 "pubsub %s: the app no longer subscribes to topic %s; dropping %d undelivered message(s)",
                 self.name,

@@ -335,7 +335,17 @@ def test_the_api_token_guards_the_stream(tmp_path: Path) -> None:
 
 
 def test_a_stream_open_at_shutdown_ends_and_its_message_waits_for_the_restart(tmp_path: Path) -> None:
-    thread = start_sidecar(tmp_path)
+    """With an app channel too: the app's subscription list (empty) does not retire the stream's group."""
+    app = serve(RawApp(Recorder(), subscribe_body=[]).build())
+    try:
+        restart_with_a_stream_open(tmp_path, app.port)
+    finally:
+        app.stop()
+
+
+def restart_with_a_stream_open(tmp_path: Path, app_port: int) -> None:
+    thread = start_sidecar(tmp_path, app_port=app_port)
+    thread.wait_ready()
     use_sidecar(thread.http_port, thread.grpc_port)
     with DaprClient(f"127.0.0.1:{thread.grpc_port}") as client:
         sub = client.subscribe(PUBSUB, "restarted")
@@ -346,8 +356,9 @@ def test_a_stream_open_at_shutdown_ends_and_its_message_waits_for_the_restart(tm
         assert not thread.sidecar.pubsub.streams.subscriptions()
         assert time.monotonic() - began < 3  # the unanswered delivery did not hold the stop for its grace
         sub.close()
-    thread = start_sidecar(tmp_path)
+    thread = start_sidecar(tmp_path, app_port=app_port)
     try:
+        thread.wait_ready()
         use_sidecar(thread.http_port, thread.grpc_port)
         with DaprClient(f"127.0.0.1:{thread.grpc_port}") as client:
             sub = client.subscribe(PUBSUB, "restarted")
