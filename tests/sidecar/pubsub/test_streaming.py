@@ -4,6 +4,7 @@ delivery, SUCCESS/RETRY/DROP, redelivery after a stream closed, daprd's errors a
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import queue
@@ -22,10 +23,11 @@ from dapr.clients.grpc.subscription import Subscription
 from dapr.common.pubsub.subscription import SubscriptionMessage
 from dapr.proto.runtime.v1 import appcallback_pb2, dapr_pb2_grpc, pubsub_pb2
 
+from sidecar.pubsub.streaming import StreamTransport, stream_subscription
 from sidecar.thread import SidecarThread
 from tests.harness import use_sidecar, wait_for
 from tests.sidecar.pubsub.apps import PUBSUB, RawApp, Recorder
-from tests.sidecar.pubsub.conftest import serve
+from tests.sidecar.pubsub.conftest import MakeSidecar, Sidecar, serve
 from tests.stack import sidecar_thread
 
 APP_ID = "streamtest"
@@ -256,8 +258,8 @@ def test_a_second_stream_for_the_same_topic_is_refused(sidecar: SidecarThread, c
         closed(sidecar, sub, "single")
 
 
-def initial(topic: str) -> Any:
-    request = pubsub_pb2.SubscribeTopicEventsRequestInitialAlpha1(pubsub_name=MEMORY, topic=topic)
+def initial(topic: str, pubsub: str = MEMORY) -> Any:
+    request = pubsub_pb2.SubscribeTopicEventsRequestInitialAlpha1(pubsub_name=pubsub, topic=topic)
     return pubsub_pb2.SubscribeTopicEventsRequestAlpha1(initial_request=request)
 
 
@@ -397,3 +399,42 @@ def test_a_topic_the_app_subscribes_to_is_shared_in_memory_and_refused_durably(t
     finally:
         thread.stop()
         served.stop()
+
+
+class Opened:
+    """A stream on the engine itself (its gRPC wire is the tests above), to close and reopen it with no
+    round trip between: what the first one had acknowledged must not be sent again."""
+
+    def __init__(self, sc: Sidecar, topic: str) -> None:
+        self.streams = sc.engine.streams
+        self.sent: asyncio.Queue[Any] = asyncio.Queue()
+        sub = stream_subscription(initial(topic, PUBSUB).initial_request)
+        self.transport = StreamTransport(sub, self.write)
+        self.worker = self.streams.open(self.transport.sub, self.transport)
+        self.worker.start()
+
+    async def write(self, response: Any) -> None:
+        await self.sent.put(response.event_message)
+
+    async def next(self) -> Any:
+        return await asyncio.wait_for(self.sent.get(), 10)
+
+    def succeed(self, event: Any) -> None:
+        self.transport.processed(processed(event.id).event_processed)
+
+
+@pytest.mark.parametrize("broker_type", ["pubsub.embedded.sqlite"])
+async def test_a_reopened_stream_starts_after_what_was_acknowledged(make_sidecar: MakeSidecar) -> None:
+    sc = await make_sidecar(None, load=False)
+    first = Opened(sc, "acked")
+    for data in "ab":
+        assert (await sc.publish("acked", data)).status_code == 204
+    first.succeed(await first.next())
+    unanswered = await first.next()  # the ack of "a" is not committed yet (acks share commits)
+    await first.streams.close(first.worker)
+    second = Opened(sc, "acked")
+    again = await second.next()
+    assert again.id == unanswered.id
+    second.succeed(again)
+    await sc.engine.idle()
+    await second.streams.close(second.worker)
