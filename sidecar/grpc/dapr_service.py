@@ -6,7 +6,7 @@ UNIMPLEMENTED naming itself. Errors carry daprd's `google.rpc` details (`sidecar
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
@@ -21,6 +21,7 @@ from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
 from sidecar.metadata import metadata_of
 from sidecar.pubsub import BulkEntry
+from sidecar.pubsub.streaming import serve_stream
 from sidecar.state import (
     DeleteOp,
     ETagInvalid,
@@ -258,6 +259,11 @@ class DaprService(ActorsMixin, BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
 
     async def BulkPublishEventAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self.BulkPublishEvent(request, context)
+
+    async def SubscribeTopicEventsAlpha1(
+        self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
+    ) -> None:
+        await serve_stream(self.sidecar.pubsub.streams, request_iterator, context)
 
     async def GetSecret(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:

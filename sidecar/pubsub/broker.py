@@ -129,8 +129,14 @@ class InMemoryBroker:
         self._subscribers: list[Subscriber] = []
         self._closed = False
 
-    def attach(self, subscriber: Subscriber) -> None:
+    def attach(self, subscriber: Subscriber) -> bool:
         self._subscribers.append(subscriber)
+        return True
+
+    async def detach(self, subscriber: Subscriber) -> None:
+        """A streaming subscription ended: its queued messages are gone, as in daprd's in-memory bus."""
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
 
     def close(self) -> None:
         self._closed = True

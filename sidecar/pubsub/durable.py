@@ -42,8 +42,10 @@ from sidecar.pubsub.journal import (
     create_schema,
     delete_group,
     load_page,
+    mark_streamed,
     register_group,
     release_consumer,
+    streamed_groups,
 )
 from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
 from sidecar.pubsub.worker import DeliveryWorker, Message
@@ -131,6 +133,7 @@ class SqliteBroker:
         self._by_id = {group.id: group for group in self._groups.values()}
         self._inserts: list[tuple[Insert, asyncio.Future[int]]] = []
         self._acks: list[tuple[int, int]] = []
+        self._flushes: list[asyncio.Future[None]] = []  # resolved once the acks before them are committed
         self._work = asyncio.Event()
         self._published = asyncio.Event()  # a publish waits: commit the acknowledgements with it now
         self._writer: asyncio.Task[None] | None = None
@@ -168,8 +171,9 @@ class SqliteBroker:
         self._groups[topic] = group
         self._by_id[gid] = group
 
-    def attach(self, worker: DeliveryWorker) -> None:
-        """Deliver the group's messages, backlog first, to `worker` (started by the caller)."""
+    def attach(self, worker: DeliveryWorker) -> bool:
+        """Deliver the group's messages, backlog first, to `worker` (started by the caller); False when
+        another live process consumes the group."""
         self.remember(worker.topic)
         group = self._groups[worker.topic]
         if group.worker is not None:
@@ -190,7 +194,9 @@ class SqliteBroker:
                 holder,
             )
             self._refused.add(worker.topic)
-            return
+            return False
+        if worker.sub.kind == "STREAMING":
+            self._db.transaction_sync(functools.partial(mark_streamed, gid=group.id))
         group.worker = worker
         group.wake.set()
         name = f"pubsub-pager:{self.name}/{group.topic}"
@@ -200,10 +206,36 @@ class SqliteBroker:
         if self._watcher is None:
             watch = watch_file(self.options.path, self.name, self._seen, lambda: self._closed)
             self._watcher = asyncio.create_task(watch, name=f"pubsub-watch:{self.name}")
+        return True
+
+    async def detach(self, worker: DeliveryWorker) -> None:
+        """`worker` (stopped) no longer consumes its group (a streaming subscription ended): what it did not
+        acknowledge stays stored for the group's next subscriber, which starts after the committed acks."""
+        group = self._groups.get(worker.topic)
+        if group is None or group.worker is not worker or self._finished:
+            return
+        group.worker = None
+        pager, group.pager = group.pager, None
+        if pager is not None:
+            pager.cancel()
+            await asyncio.gather(pager, return_exceptions=True)
+        flushed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flushes.append(flushed)
+        self._published.set()  # commit now: no need to wait for more acks to share the commit
+        self._kick()
+        await flushed
+        group.cursor = 0
+        group.caught_up = group.more = False
 
     def retire_unattached(self) -> None:
-        """Forget the groups no subscription uses any more (the app dropped them), backlog included."""
-        for group in [g for g in self._groups.values() if g.worker is None and g.topic not in self._refused]:
+        """Forget the groups no subscription uses any more (the app dropped them), backlog included; a
+        streaming subscription's group stays for the app's next stream."""
+        kept = self._db.transaction_sync(streamed_groups)
+        for group in [
+            g
+            for g in self._groups.values()
+            if g.worker is None and g.topic not in self._refused and g.id not in kept
+        ]:
             log.warning(
                 "pubsub %s: the app no longer subscribes to topic %s; dropping %d undelivered message(s)",
                 self.name,
@@ -256,13 +288,13 @@ class SqliteBroker:
     async def _write(self) -> None:
         """Commit what accumulated while the previous commit ran: one fsync for many publishes and acks."""
         while True:
-            if not self._inserts and not self._acks and not self._recount:
+            if not self._inserts and not self._acks and not self._recount and not self._flushes:
                 if self._finished:
                     return
                 await self._work.wait()
                 self._work.clear()
                 continue
-            if not self._inserts and not self._recount and not self._finished:
+            if not self._inserts and not self._recount and not self._finished and not self._flushes:
                 # A timer, not wait_for: this runs after most deliveries, and wait_for makes a task each time.
                 self._published.clear()
                 timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._published.set)
@@ -270,6 +302,7 @@ class SqliteBroker:
                 timer.cancel()
             inserts, self._inserts = self._inserts, []
             acks, self._acks = self._acks, []
+            flushes, self._flushes = self._flushes, []
             self._recount = False
             batch = [insert for insert, _ in inserts]
             expire_before = None
@@ -294,6 +327,7 @@ class SqliteBroker:
                 for _, done in inserts:
                     if not done.done():
                         done.set_exception(BrokerClosed(f"cannot store the message: {exc}"))
+                _resolve(flushes)
                 continue
             self._watermark = max(self._watermark, committed.last)
             own = Counter(gid for stored in committed.stored if stored is not None for gid in stored.groups)
@@ -310,6 +344,7 @@ class SqliteBroker:
                     self._stored(stored, insert.data)
                 if not done.done():
                     done.set_result(len(stored.groups) if stored is not None else 0)
+            _resolve(flushes)
 
     def _stored(self, stored: Stored, data: bytes) -> None:
         for gid in stored.groups:
@@ -407,3 +442,9 @@ class SqliteBroker:
             except sqlite3.Error as exc:  # a dead consumer's row is taken over anyway
                 log.warning("pubsub %s: cannot release its consumer rows: %s", self.name, exc)
         await asyncio.to_thread(self._db.close)
+
+
+def _resolve(flushes: list[asyncio.Future[None]]) -> None:
+    for flushed in flushes:
+        if not flushed.done():
+            flushed.set_result(None)

@@ -6,6 +6,7 @@ in-memory component and kept by a durable one (`pubsub.embedded.sqlite`) until a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sidecar.pubsub.cloudevents import TraceContext, build_envelope, is_raw_payl
 from sidecar.pubsub.delivery import SubscriptionWorker
 from sidecar.pubsub.durable import DURABLE_TYPE, SqliteBroker
 from sidecar.pubsub.retry import RetryPolicy
+from sidecar.pubsub.streaming import Streams
 from sidecar.pubsub.subscriptions import (
     INIT_RETRY_DELAYS,
     DeclarativeSubscription,
@@ -31,7 +33,7 @@ from sidecar.pubsub.subscriptions import (
     from_declarative,
     merge_subscriptions,
 )
-from sidecar.pubsub.transports import transport_for
+from sidecar.pubsub.transports import EventTransport, transport_for
 from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate
 
 __all__ = ["BulkEntry", "PubSubEngine"]
@@ -118,6 +120,8 @@ class PubSubEngine:
         self._queue_size = queue_size
         self._stop_grace = stop_grace
         self._workers: list[DeliveryWorker] = []
+        # gRPC `SubscribeTopicEventsAlpha1` subscriptions
+        self.streams = Streams(self._resolve, functools.partial(self._worker, streaming=True), stop_grace)
         self._loaded = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ class PubSubEngine:
         self._loaded = True  # a later load_subscriptions() must not start workers
         for broker in self._brokers.values():
             broker.close()
-        workers, self._workers = self._workers, []
+        workers, self._workers = self._workers + self.streams.end_all(), []
         await asyncio.gather(*(worker.stop(self._stop_grace) for worker in workers))
         await asyncio.gather(*(broker.shutdown() for broker in self._brokers.values()))
 
@@ -199,22 +203,35 @@ class PubSubEngine:
                     sub.pubsubname,
                 )
                 continue
-            worker_type = BulkSubscriptionWorker if sub.bulk_subscribe else SubscriptionWorker
-            durable = isinstance(broker, SqliteBroker)
-            worker = worker_type(
-                sub,
-                transport=transport_for(self._channel, sub),
-                clock=self._clock,
-                dead_letter=self._dead_letter_for(broker),
-                retry=self._retry,
-                queue_size=0 if durable else self._queue_size,  # the durable broker pages
-                settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
-                wait_for_app=durable,
-                health=self._health,
-            )
-            broker.attach(worker)
+            worker = self._worker(broker, sub, transport_for(self._channel, sub))
+            try:
+                broker.attach(worker)
+            except ValueError as exc:  # a streaming subscription consumes the durable group already
+                log.error(
+                    "subscription to topic %s on pubsub %s not started: %s", sub.topic, sub.pubsubname, exc
+                )
+                continue
             worker.start()
             self._workers.append(worker)
+
+    def _worker(
+        self, broker: Broker, sub: Subscription, transport: EventTransport, *, streaming: bool = False
+    ) -> DeliveryWorker:
+        """`sub`'s worker. A stream waits for its subscriber as a durable broker waits for the app (its
+        only channel error is the stream ending); app health checks concern the app channel, not it."""
+        worker_type = BulkSubscriptionWorker if sub.bulk_subscribe else SubscriptionWorker
+        durable = isinstance(broker, SqliteBroker)
+        return worker_type(
+            sub,
+            transport=transport,
+            clock=self._clock,
+            dead_letter=self._dead_letter_for(broker),
+            retry=self._retry,
+            queue_size=0 if durable else self._queue_size,  # the durable broker pages
+            settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
+            wait_for_app=durable or streaming,
+            health=None if streaming else self._health,
+        )
 
     def _dead_letter_for(self, broker: Broker) -> DeadLetter:
         async def publish(topic: str, data: bytes) -> None:
@@ -235,7 +252,8 @@ class PubSubEngine:
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """`subscriptions[]` of the metadata API (daprd's HTTP shape; empty fields omitted)."""
-        return [s.describe() for s in merge_subscriptions(self._declarative, self._programmatic)]
+        subs = merge_subscriptions(self._declarative, self._programmatic) + self.streams.subscriptions()
+        return [s.describe() for s in subs]
 
     # --- publishing -----------------------------------------------------------------------------
 

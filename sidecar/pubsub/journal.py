@@ -25,8 +25,10 @@ __all__ = [
     "delete_group",
     "last_seq",
     "load_page",
+    "mark_streamed",
     "register_group",
     "release_consumer",
+    "streamed_groups",
 ]
 
 _SCHEMA = (
@@ -53,6 +55,9 @@ _SCHEMA = (
         pid INTEGER NOT NULL,
         instance TEXT NOT NULL
     )""",
+    # Groups a streaming subscription used: the app's subscription list does not retire them (a Redis
+    # consumer group outlives its consumers too).
+    "CREATE TABLE IF NOT EXISTS broker_streams (grp INTEGER PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS broker_unclaimed (
         seq INTEGER PRIMARY KEY,
         topic TEXT NOT NULL,
@@ -179,7 +184,16 @@ def delete_group(conn: sqlite3.Connection, gid: int) -> None:
     """Forget a group and its backlog (a subscription the app no longer has)."""
     conn.execute("DELETE FROM broker_messages WHERE grp = ?", (gid,))
     conn.execute("DELETE FROM broker_consumers WHERE grp = ?", (gid,))
+    conn.execute("DELETE FROM broker_streams WHERE grp = ?", (gid,))
     conn.execute("DELETE FROM broker_groups WHERE id = ?", (gid,))
+
+
+def mark_streamed(conn: sqlite3.Connection, gid: int) -> None:
+    conn.execute("INSERT OR IGNORE INTO broker_streams (grp) VALUES (?)", (gid,))
+
+
+def streamed_groups(conn: sqlite3.Connection) -> set[int]:
+    return {int(gid) for (gid,) in conn.execute("SELECT grp FROM broker_streams")}
 
 
 def commit_batch(

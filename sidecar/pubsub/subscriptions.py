@@ -33,7 +33,7 @@ __all__ = [
 
 log = logging.getLogger("sidecar.pubsub.subscriptions")
 
-Kind = Literal["PROGRAMMATIC", "DECLARATIVE"]
+Kind = Literal["PROGRAMMATIC", "DECLARATIVE", "STREAMING"]
 
 # daprd's built-in initialization retries for `/dapr/subscribe`: 3 retries, exponential from 500 ms.
 INIT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)

@@ -28,7 +28,7 @@ from sidecar.pubsub.transports import (
     message_metadata,
 )
 
-__all__ = ["GrpcTransport", "topic_event_request"]
+__all__ = ["GrpcTransport", "TopicEventTransport", "reply_outcome", "topic_event_request"]
 
 _Status = callback_pb2.TopicEventResponse.TopicEventResponseStatus
 _STATUS_NAMES = {_Status.SUCCESS: "SUCCESS", _Status.RETRY: "RETRY", _Status.DROP: "DROP"}
@@ -101,7 +101,33 @@ def topic_event_request(event: Mapping[str, Any], *, topic: str, pubsub: str, pa
     )
 
 
-class GrpcTransport(EventTransport):
+def reply_outcome(status: int, event_id: Any) -> tuple[Outcome, str]:
+    """A `TopicEventResponse` status as daprd reads it (from `OnTopicEvent` or a streaming subscriber)."""
+    if status == _Status.SUCCESS:
+        return Outcome.SUCCESS, "SUCCESS"
+    if status == _Status.RETRY:
+        return Outcome.RETRY, f"RETRY status returned from app while processing pub/sub event {event_id}"
+    if status == _Status.DROP:
+        return Outcome.DROP, "DROP status returned from app"
+    return Outcome.RETRY, f"unknown status returned from app while processing pub/sub event {event_id}"
+
+
+class TopicEventTransport(EventTransport):
+    """Delivers each event as daprd's `TopicEventRequest`; a subclass sends it and reads the answer."""
+
+    async def deliver(self, path: str, body: bytes, event: dict[str, Any]) -> tuple[Outcome, str]:
+        try:
+            request = topic_event_request(event, topic=self.sub.topic, pubsub=self.sub.pubsubname, path=path)
+        except (EnvelopeError, ValueError) as exc:
+            event_id = event.get("id")
+            return Outcome.RETRY, f"error returned from app while processing pub/sub event {event_id}: {exc}"
+        return await self.send(request, event)
+
+    async def send(self, request: Any, event: dict[str, Any]) -> tuple[Outcome, str]:
+        raise NotImplementedError
+
+
+class GrpcTransport(TopicEventTransport):
     """`OnTopicEvent` / `OnBulkTopicEvent` on the app's `AppCallback` service."""
 
     def __init__(self, channel: GrpcAppChannel, sub: Subscription) -> None:
@@ -110,26 +136,15 @@ class GrpcTransport(EventTransport):
         self._metadata = message_metadata(sub)
         self._entry_metadata = dict(sub.metadata)
 
-    async def deliver(self, path: str, body: bytes, event: dict[str, Any]) -> tuple[Outcome, str]:
+    async def send(self, request: Any, event: dict[str, Any]) -> tuple[Outcome, str]:
         event_id = event.get("id")
-        try:
-            request = topic_event_request(event, topic=self.sub.topic, pubsub=self.sub.pubsubname, path=path)
-        except (EnvelopeError, ValueError) as exc:
-            return Outcome.RETRY, f"error returned from app while processing pub/sub event {event_id}: {exc}"
         try:
             reply = await self._channel.on_topic_event(request, {**self._metadata, **trace_headers(event)})
         except AppCallError as exc:
             if exc.code == grpc.StatusCode.UNIMPLEMENTED:
                 return Outcome.NOT_FOUND, f"non-retriable error returned from app: {exc}"
             return Outcome.RETRY, f"error returned from app while processing pub/sub event {event_id}: {exc}"
-        status = reply.status
-        if status == _Status.SUCCESS:
-            return Outcome.SUCCESS, "SUCCESS"
-        if status == _Status.RETRY:
-            return Outcome.RETRY, f"RETRY status returned from app while processing pub/sub event {event_id}"
-        if status == _Status.DROP:
-            return Outcome.DROP, "DROP status returned from app"
-        return Outcome.RETRY, f"unknown status returned from app while processing pub/sub event {event_id}"
+        return reply_outcome(reply.status, event_id)
 
     def bulk_entry(self, entry_id: str, data: bytes, parsed: dict[str, Any] | None, exact: bool) -> Any:
         """daprd's `FetchEntry`: the raw bytes, or the CloudEvent as a `TopicEventCERequest`. An event that

@@ -143,7 +143,7 @@ class DeliveryWorker:
             dropped += 1
         self.pending = 0
         if dropped and self._on_settled is not None:
-            log.info("%d undelivered message(s) on %s kept for after a restart", dropped, self.topic)
+            log.info("%d undelivered message(s) on %s kept for a later delivery", dropped, self.topic)
         elif dropped:
             log.warning("dropped %d undelivered message(s) on %s at shutdown", dropped, self.topic)
 
