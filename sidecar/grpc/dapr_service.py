@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2, secret_pb2, state_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2, secret_pb2, state_pb2
 from google.protobuf import any_pb2, empty_pb2
 
 from sidecar.errors import DaprError, error, http_reply_error
@@ -19,7 +19,7 @@ from sidecar.grpc.actors_service import ActorsMixin
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
-from sidecar.metadata import metadata_of
+from sidecar.metadata import grpc_metadata, metadata_of
 from sidecar.pubsub import BulkEntry
 from sidecar.pubsub.streaming import serve_stream
 from sidecar.state import (
@@ -320,26 +320,7 @@ class DaprService(ActorsMixin, BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
         return common_pb2.InvokeResponse(data=any_pb2.Any(value=reply.body), content_type=reply.content_type)
 
     async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        meta = metadata_of(self.sidecar)
-        return metadata_pb2.GetMetadataResponse(
-            id=meta["id"],
-            runtime_version=meta["runtimeVersion"],
-            enabled_features=meta.get("enabledFeatures", []),
-            active_actors_count=[
-                metadata_pb2.ActiveActorsCount(type=a["type"], count=a["count"])
-                for a in meta.get("actors", [])
-            ],
-            registered_components=[
-                metadata_pb2.RegisteredComponents(
-                    name=c["name"],
-                    type=c["type"],
-                    version=c["version"],
-                    capabilities=c.get("capabilities", []),
-                )
-                for c in meta.get("components", [])
-            ],
-            extended_metadata=meta.get("extended", {}),
-        )
+        return grpc_metadata(metadata_of(self.sidecar))
 
     async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         metadata = context.invocation_metadata() or ()

@@ -139,6 +139,23 @@ def test_metadata_over_grpc(e2e: E2E) -> None:
     names = {comp.name: comp.type for comp in meta.registered_components}
     assert names["statestore"] == "state.sqlite" and names["pubsub"] == "pubsub.embedded.sqlite"
     assert meta.extended_metadata["team"] == "todo"
+    # the rest of daprd's GetMetadataResponse: what HTTP /v1.0/metadata reports, in protobuf fields
+    http = httpx.get(
+        f"http://127.0.0.1:{e2e.sidecar.http_port}/v1.0/metadata", headers={"dapr-api-token": e2e.token}
+    ).json()
+    with grpc.insecure_channel(f"127.0.0.1:{e2e.sidecar.grpc_port}") as channel:
+        raw = dapr_pb2_grpc.DaprStub(channel).GetMetadata(
+            metadata_pb2.GetMetadataRequest(), metadata=[("dapr-api-token", e2e.token)]
+        )
+    orders = next(s for s in raw.subscriptions if s.topic == "orders")
+    assert orders.pubsub_name == "pubsub" and orders.type == metadata_pb2.PROGRAMMATIC
+    assert [(r.match, r.path) for r in orders.rules.rules] == [("", "/events/pubsub/orders")]
+    assert len(raw.subscriptions) == len(http["subscriptions"])
+    app = raw.app_connection_properties
+    assert app.port == http["appConnectionProperties"]["port"] and app.protocol == "http"
+    assert app.channel_address == "127.0.0.1"
+    assert raw.actor_runtime.runtime_status == metadata_pb2.ActorRuntime.RUNNING
+    assert raw.actor_runtime.placement == http["actorRuntime"]["placement"]
 
 
 def test_api_token_required_except_healthz(e2e: E2E) -> None:
