@@ -16,6 +16,7 @@ from google.protobuf import any_pb2, empty_pb2
 
 from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
+from sidecar.grpc.workflow_service import WorkflowMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
 from sidecar.metadata import metadata_of
@@ -62,7 +63,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
+class DaprService(BuildingBlocksMixin, WorkflowMixin, dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:
@@ -364,6 +365,7 @@ def _fill_unimplemented() -> None:
             or not callable(attr)
             or name in vars(DaprService)
             or name in vars(BuildingBlocksMixin)
+            or name in vars(WorkflowMixin)
         ):
             continue
         setattr(DaprService, name, _unimplemented(name))
