@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,9 @@ def register(runtime: wf.WorkflowRuntime) -> None:
 
 
 @pytest.fixture(scope="module")
-def dapr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarThread]:
+def dapr(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[SidecarThread]:
     data: Path = tmp_path_factory.mktemp("wfapi")
-    with sidecar_thread(data, app_id="wfapi", clock=ManualClock()) as sidecar:
+    with sidecar_thread(data, app_id="wfapi", clock=clock) as sidecar:
         with running_worker(sidecar.grpc_port, register):
             yield sidecar
 
@@ -272,3 +273,20 @@ def test_the_api_token_guards_the_workflow_api(tmp_path: Path) -> None:
             dapr = dapr_pb2_grpc.DaprStub(channel)  # type: ignore[no-untyped-call]
             request = workflow_pb2.GetWorkflowRequest(instance_id="anyone", workflow_component="dapr")
             _rpc_error(dapr.GetWorkflowBeta1, request, grpc.StatusCode.UNAUTHENTICATED)
+
+
+def test_grpc_start_time_option_schedules_the_start(stub: Any, clock: ManualClock) -> None:
+    later = datetime.fromtimestamp(clock.now() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = workflow_pb2.StartWorkflowRequest(
+        instance_id="later-1",
+        workflow_component="dapr",
+        workflow_name="approval",
+        options={"dapr.workflow.start_time": later},
+    )
+    stub.StartWorkflowBeta1(start, timeout=30)
+    get = workflow_pb2.GetWorkflowRequest(instance_id="later-1", workflow_component="dapr")
+    assert stub.GetWorkflowBeta1(get, timeout=30).runtime_status == "PENDING"
+    stub.TerminateWorkflowBeta1(
+        workflow_pb2.TerminateWorkflowRequest(instance_id="later-1", workflow_component="dapr"), timeout=30
+    )
+    assert stub.GetWorkflowBeta1(get, timeout=30).runtime_status == "TERMINATED"
