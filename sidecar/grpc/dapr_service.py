@@ -17,6 +17,7 @@ from google.protobuf import any_pb2, empty_pb2
 from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.actors_service import ActorsMixin
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
+from sidecar.grpc.workflow_service import WorkflowMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
 from sidecar.metadata import grpc_metadata, metadata_of
@@ -64,7 +65,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(ActorsMixin, BuildingBlocksMixin, dapr_pb2_grpc.DaprServicer):
+class DaprService(ActorsMixin, BuildingBlocksMixin, WorkflowMixin, dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:
@@ -345,15 +346,11 @@ def _unimplemented(name: str) -> Callable[..., Awaitable[None]]:
 
 
 def _fill_unimplemented() -> None:
+    """Every RPC neither `DaprService` nor a mixin defines (still the generated base's) answers
+    UNIMPLEMENTED naming itself, instead of the generated stub's anonymous answer."""
     base = dapr_pb2_grpc.DaprServicer
     for name, attr in vars(base).items():
-        if (
-            name.startswith("_")
-            or not callable(attr)
-            or name in vars(DaprService)
-            or name in vars(BuildingBlocksMixin)
-            or name in vars(ActorsMixin)
-        ):
+        if name.startswith("_") or not callable(attr) or getattr(DaprService, name) is not attr:
             continue
         setattr(DaprService, name, _unimplemented(name))
 

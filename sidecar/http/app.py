@@ -30,6 +30,7 @@ from sidecar.http import (
 from sidecar.http.auth import TokenMiddleware
 from sidecar.jobs import routes as job_routes
 from sidecar.lock import routes as lock_routes
+from sidecar.workflows import routes as workflow_routes
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,6 +111,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
     all_routes += configuration_routes.routes(sidecar.configuration)
+    all_routes += workflow_routes.routes(sidecar.workflows)
     token = sidecar.config.api_token
     all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)
     all_routes.append(invoke_routes.fallback_route(sidecar.invoker, api_token=token))  # must stay last
