@@ -1,5 +1,6 @@
 """JSON as daprd's Go `encoding/json` reads and writes it (sorted keys, `<>&` escaped, numbers kept
-verbatim under `UseNumber`), so the envelopes we build match daprd's byte for byte.
+verbatim under `UseNumber`), so the envelopes we build match daprd's byte for byte; and Go's `%q` of a
+string, which daprd's error messages quote names with.
 """
 
 from __future__ import annotations
@@ -16,12 +17,32 @@ __all__ = [
     "decode_first_exact",
     "dumps",
     "dumps_exact",
+    "go_quote",
     "loads_float64",
     "loads_float64_exact",
     "loads_precise",
 ]
 
 _WS = " \t\n\r"
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q` of a string (`strconv.Quote`): `"` and `\\` escaped, control characters as Go writes them,
+    other unprintable runes as `\\u`/`\\U`, printable non-ASCII kept."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\x{ord(ch):02x}")
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 class GoNumber:

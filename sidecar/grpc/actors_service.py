@@ -21,6 +21,7 @@ from sidecar.actors.reminders import ReminderInfo, ReminderSpec
 from sidecar.actors.state import StateOperation
 from sidecar.actors.timers import TimerSpec
 from sidecar.errors import ERRORS, DaprError, ErrorKind, error
+from sidecar.gojson import go_quote
 
 if TYPE_CHECKING:
     from sidecar.hosts.internal import ActorRouter
@@ -35,7 +36,6 @@ _UNSUPPORTED_OPERATION = ErrorKind(
 )
 _ERROR_HEADER = "x-daprerrorresponseheader"
 _CAMEL = {"due_time": "dueTime"}  # a spec's field named as the HTTP API's JSON body names it
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> NoReturn:
@@ -43,40 +43,25 @@ async def _abort(context: grpc.aio.ServicerContext, exc: DaprError) -> NoReturn:
     raise AssertionError("grpc's abort raises")  # pragma: no cover
 
 
-def _go_quote(s: str) -> str:
-    """Go's %q of a string (strconv.Quote) for the characters daprd's name checks report."""
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch < " " or ch == "\x7f":
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
 def _name_problem(name: str) -> str | None:
     """daprd's `method.ValidateName`: why `name` cannot be a reminder, timer, actor type or id name."""
     if any(c in name for c in "#?\x00/\\"):
-        return f"name contains forbidden character: {_go_quote(name)}"
+        return f"name contains forbidden character: {go_quote(name)}"
     for i, ch in enumerate(name.encode("utf-8")):
         if ch < 0x20 or ch == 0x7F:
-            return f"name contains control character at position {i}: {_go_quote(name)}"
+            return f"name contains control character at position {i}: {go_quote(name)}"
     if name in (".", ".."):
-        return f"name is a path traversal sequence: {_go_quote(name)}"
+        return f"name is a path traversal sequence: {go_quote(name)}"
     return None
 
 
 def _normalize_method(method: str) -> str:
     """daprd's `method.NormalizeMethod`: no `#`, `?` or control characters; `..` resolved away."""
     if any(c in method for c in "#?\x00"):
-        raise ValueError(f"method contains forbidden character: {_go_quote(method)}")
+        raise ValueError(f"method contains forbidden character: {go_quote(method)}")
     for i, ch in enumerate(method.encode("utf-8")):
         if ch < 0x20 or ch == 0x7F:
-            raise ValueError(f"method contains control character at position {i}: {_go_quote(method)}")
+            raise ValueError(f"method contains control character at position {i}: {go_quote(method)}")
     cleaned = posixpath.normpath(method) if method else "."
     if cleaned.startswith("//"):  # normpath keeps a leading "//" (POSIX), Go's path.Clean does not
         cleaned = "/" + cleaned.lstrip("/")

@@ -6,7 +6,6 @@ worker, so routing, retries, dead letters and durable acks are those of every ot
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,6 +14,7 @@ import grpc
 from dapr.proto.runtime.v1 import pubsub_pb2
 
 from sidecar.errors import DaprError
+from sidecar.gojson import go_quote
 from sidecar.pubsub.delivery import Outcome
 from sidecar.pubsub.routing import Rule
 from sidecar.pubsub.subscriptions import Subscription
@@ -40,11 +40,6 @@ class StreamRefused(Exception):
 
 class StreamEnded(ConnectionError):
     """The stream closed before the subscriber answered: the message is not acknowledged."""
-
-
-def _go_quote(text: str) -> str:
-    """Go's `%q` for the names in daprd's messages (JSON escaping agrees for printable text)."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 class StreamTransport(TopicEventTransport):
@@ -114,7 +109,7 @@ class Streams:
         if self._stopped:
             raise StreamRefused("subscriber is closed")
         if key in self._open:
-            pubsub, topic = _go_quote(sub.pubsubname), _go_quote(sub.topic)
+            pubsub, topic = go_quote(sub.pubsubname), go_quote(sub.topic)
             raise StreamRefused(f"streamer already subscribed to pubsub {pubsub} topic {topic}")
         broker = self._resolve(sub.pubsubname, sub.topic)
         if not broker.scopes.may_subscribe(sub.topic):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from sidecar.daprconfig import SecretScope
 from sidecar.errors import error
+from sidecar.gojson import go_quote
 from sidecar.secrets.store import SecretError, SecretStore
 
 __all__ = ["SecretsAPI"]
@@ -38,7 +39,7 @@ class SecretsAPI:
         if not self.allowed(store_name, key):
             raise error(
                 "ERR_PERMISSION_DENIED",
-                f"access denied by policy to get {_go_quote(key)} from {_go_quote(store_name)}",
+                f"access denied by policy to get {go_quote(key)} from {go_quote(store_name)}",
             )
         try:
             return store.get(key)
@@ -63,8 +64,3 @@ class SecretsAPI:
             else:
                 log.debug("access denied by policy to get %r from %r", key, store_name)
         return kept
-
-
-def _go_quote(text: str) -> str:
-    """Go's `%q` for printable text: double quotes, with `"` and `\\` escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
