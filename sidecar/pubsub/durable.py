@@ -27,21 +27,18 @@ import os
 import sqlite3
 import time
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.db import Database
+from sidecar.pubsub.backlog import ConsumerGroup, JournalWriter
 from sidecar.pubsub.broker import BrokerClosed, BrokerSpec, TopicScopes, topic_matches
 from sidecar.pubsub.journal import (
     Insert,
-    Stored,
     claim_consumer,
-    commit_batch,
     create_schema,
     delete_group,
-    load_page,
     mark_streamed,
     register_group,
     release_consumer,
@@ -51,18 +48,12 @@ from sidecar.pubsub.sharing import OpenBrokers, consumer_id, watch_file
 from sidecar.pubsub.worker import DeliveryWorker, Message
 from sidecar.state.properties import ComponentProperties
 
-__all__ = ["DURABLE_TYPE", "PAGE", "DurableOptions", "SqliteBroker"]
+__all__ = ["DURABLE_TYPE", "DurableOptions", "SqliteBroker"]
 
 log = logging.getLogger("sidecar.pubsub.durable")
 
 DURABLE_TYPE = "pubsub.embedded.sqlite"
-PAGE = 1000  # messages of one group held in memory: queued for, or in delivery to, the app
-REFILL = PAGE // 2  # page in again once the worker holds no more than this: reads in big pages
 DEFAULT_UNCLAIMED_RETENTION = 3600.0
-PRUNE_INTERVAL = 60.0  # seconds between deletions of expired unclaimed messages
-# Acknowledgements alone are committed this much later, so most share a commit with publishes or each
-# other (an ack lost in a crash only means a redelivery).
-ACK_DELAY = 0.05
 # The brokers open in this process: a consumer of a shared file's group is live while its broker is.
 _OPEN = OpenBrokers()
 
@@ -92,24 +83,6 @@ class DurableOptions:
         return cls(path if path.is_absolute() else Path(data_dir) / path, retention)
 
 
-class _Group:
-    """One consumer group in memory: its backlog size, and the pager that feeds its worker in order."""
-
-    def __init__(self, gid: int, topic: str, backlog: int) -> None:
-        self.id = gid
-        self.topic = topic
-        self.backlog = backlog  # stored and not acknowledged (in memory, queued or in delivery included)
-        self.worker: DeliveryWorker | None = None
-        self.cursor = 0  # the highest sequence number handed to the worker
-        self.caught_up = False  # nothing stored after `cursor`: a new message can go straight to the worker
-        self.more = False  # stored while a page was being read
-        self.wake = asyncio.Event()
-        self.empty = asyncio.Event()
-        if backlog == 0:
-            self.empty.set()
-        self.pager: asyncio.Task[None] | None = None
-
-
 class SqliteBroker:
     """One `pubsub.embedded.sqlite` component."""
 
@@ -122,24 +95,23 @@ class SqliteBroker:
         self.options = DurableOptions.from_metadata(spec.name, spec.metadata, data_dir)
         self.options.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = Database(self.options.path, synchronous=synchronous)
-        # `_watermark`: the last sequence number whose messages are counted in the groups' backlogs
-        rows, self._watermark = self._db.transaction_sync(create_schema)
+        rows, watermark = self._db.transaction_sync(create_schema)
         self._instance = uuid.uuid4().hex
         _OPEN.add(self._instance)
-        self._recount = False  # other processes published after `_watermark`: count with the next commit
         self._watcher: asyncio.Task[None] | None = None
         self._refused: set[str] = set()  # topics another live process consumes for this app id
-        self._groups = {r.topic: _Group(r.id, r.topic, r.backlog) for r in rows if r.app_id == self.consumer}
+        self._groups = {
+            r.topic: ConsumerGroup(r.id, r.topic, r.backlog) for r in rows if r.app_id == self.consumer
+        }
         self._by_id = {group.id: group for group in self._groups.values()}
-        self._inserts: list[tuple[Insert, asyncio.Future[int]]] = []
-        self._acks: list[tuple[int, int]] = []
-        self._flushes: list[asyncio.Future[None]] = []  # resolved once the acks before them are committed
-        self._work = asyncio.Event()
-        self._published = asyncio.Event()  # a publish waits: commit the acknowledgements with it now
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = JournalWriter(
+            self.name,
+            self._db,
+            self._by_id,
+            watermark=watermark,
+            unclaimed_retention=self.options.unclaimed_retention,
+        )
         self._closed = False  # no more publishes
-        self._finished = False  # the writer flushes what is left and stops
-        self._pruned = float("-inf")  # monotonic time of the last deletion of expired unclaimed messages
         for group in self._groups.values():
             if group.backlog:
                 log.info(
@@ -162,12 +134,12 @@ class SqliteBroker:
                 topic=topic,
                 now=time.time(),
                 claims=functools.partial(topic_matches, topic),
-                watermark=self._watermark,
+                watermark=self._writer.watermark,
             )
         )
         if backlog:
             log.info("pubsub %s: topic %s takes %d message(s) published before it", self.name, topic, backlog)
-        group = _Group(gid, topic, backlog)
+        group = ConsumerGroup(gid, topic, backlog)
         self._groups[topic] = group
         self._by_id[gid] = group
 
@@ -200,11 +172,10 @@ class SqliteBroker:
         group.worker = worker
         group.wake.set()
         name = f"pubsub-pager:{self.name}/{group.topic}"
-        group.pager = asyncio.create_task(self._page_in(group), name=name)
-        self._recount = True  # what other processes published since the group was read
-        self._kick()
+        group.pager = asyncio.create_task(group.page_in(self._db, lambda: self._closed), name=name)
+        self._writer.recount()  # what other processes published since the group was read
         if self._watcher is None:
-            watch = watch_file(self.options.path, self.name, self._seen, lambda: self._closed)
+            watch = watch_file(self.options.path, self.name, self._writer.seen, lambda: self._closed)
             self._watcher = asyncio.create_task(watch, name=f"pubsub-watch:{self.name}")
         return True
 
@@ -212,18 +183,14 @@ class SqliteBroker:
         """`worker` (stopped) no longer consumes its group (a streaming subscription ended): what it did not
         acknowledge stays stored for the group's next subscriber, which starts after the committed acks."""
         group = self._groups.get(worker.topic)
-        if group is None or group.worker is not worker or self._finished:
+        if group is None or group.worker is not worker or self._writer.finished:
             return
         group.worker = None
         pager, group.pager = group.pager, None
         if pager is not None:
             pager.cancel()
             await asyncio.gather(pager, return_exceptions=True)
-        flushed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._flushes.append(flushed)
-        self._published.set()  # commit now: no need to wait for more acks to share the commit
-        self._kick()
-        await flushed
+        await self._writer.flush()
         group.cursor = 0
         group.caught_up = group.more = False
 
@@ -257,11 +224,7 @@ class SqliteBroker:
         """
         if self._closed:
             raise BrokerClosed("component is closed")
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._inserts.append((Insert(topic, data, time.time()), done))
-        self._published.set()
-        self._kick()
-        groups = await done
+        groups = await self._writer.insert(Insert(topic, data, time.time()))
         if not groups and not self.options.unclaimed_retention:
             log.debug("no subscription for topic %s on pubsub %s; message dropped", topic, self.name)
         return groups
@@ -269,7 +232,6 @@ class SqliteBroker:
     def acknowledge(self, messages: list[Message]) -> None:
         """The subscriber is done with `messages`: delete them (committed with the next batch)."""
         for message in messages:
-            self._acks.append((message.group, message.seq))
             group = self._by_id.get(message.group)
             if group is None:
                 continue
@@ -278,123 +240,7 @@ class SqliteBroker:
                 group.empty.set()
             if not group.caught_up:
                 group.wake.set()  # room for the next page
-        self._kick()
-
-    def _kick(self) -> None:
-        self._work.set()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name=f"pubsub-writer:{self.name}")
-
-    async def _write(self) -> None:
-        """Commit what accumulated while the previous commit ran: one fsync for many publishes and acks."""
-        while True:
-            if not self._inserts and not self._acks and not self._recount and not self._flushes:
-                if self._finished:
-                    return
-                await self._work.wait()
-                self._work.clear()
-                continue
-            if not self._inserts and not self._recount and not self._finished and not self._flushes:
-                # A timer, not wait_for: this runs after most deliveries, and wait_for makes a task each time.
-                self._published.clear()
-                timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._published.set)
-                await self._published.wait()
-                timer.cancel()
-            inserts, self._inserts = self._inserts, []
-            acks, self._acks = self._acks, []
-            flushes, self._flushes = self._flushes, []
-            self._recount = False
-            batch = [insert for insert, _ in inserts]
-            expire_before = None
-            if self.options.unclaimed_retention and time.monotonic() - self._pruned > PRUNE_INTERVAL:
-                self._pruned = time.monotonic()
-                expire_before = time.time() - self.options.unclaimed_retention
-            commit = functools.partial(
-                commit_batch,
-                inserts=batch,
-                acks=acks,
-                matches=topic_matches,
-                own=tuple(self._by_id),
-                watermark=self._watermark,
-                keep_unclaimed=bool(self.options.unclaimed_retention),
-                expire_before=expire_before,
-            )
-            try:
-                committed = await self._db.transaction(commit)
-            except Exception as exc:
-                # acknowledgements lost here only mean a redelivery after a restart
-                log.error("pubsub %s: cannot store %d message(s): %s", self.name, len(batch), exc)
-                for _, done in inserts:
-                    if not done.done():
-                        done.set_exception(BrokerClosed(f"cannot store the message: {exc}"))
-                _resolve(flushes)
-                continue
-            self._watermark = max(self._watermark, committed.last)
-            own = Counter(gid for stored in committed.stored if stored is not None for gid in stored.groups)
-            for gid, added in committed.added.items():
-                group = self._by_id.get(gid)
-                if group is None:
-                    continue
-                group.backlog += added
-                group.empty.clear()
-                if added > own[gid]:  # another process published to it: read in order from the file
-                    self._behind(group)
-            for (insert, done), stored in zip(inserts, committed.stored, strict=True):
-                if stored is not None:
-                    self._stored(stored, insert.data)
-                if not done.done():
-                    done.set_result(len(stored.groups) if stored is not None else 0)
-            _resolve(flushes)
-
-    def _stored(self, stored: Stored, data: bytes) -> None:
-        for gid in stored.groups:
-            group = self._by_id.get(gid)
-            if group is None or group.worker is None:
-                continue
-            worker = group.worker
-            if group.caught_up and stored.seq > group.cursor and worker.pending < PAGE:
-                if worker.feed(Message(data, stored.seq, gid)):
-                    group.cursor = stored.seq
-                continue
-            self._behind(group)
-
-    @staticmethod
-    def _behind(group: _Group) -> None:
-        """The file holds messages of `group` its worker has not been given: the pager reads them."""
-        group.caught_up = False
-        group.more = True
-        group.wake.set()
-
-    def _seen(self, last: int) -> None:
-        """The shared file's last sequence number: past ours, other processes published; the writer
-        counts what went to our groups and wakes their pagers."""
-        if last > self._watermark:
-            self._recount = True
-            self._kick()
-
-    async def _page_in(self, group: _Group) -> None:
-        """Feed the worker from SQLite, oldest first, keeping at most PAGE messages in memory."""
-        worker = group.worker
-        assert worker is not None
-        while not self._closed:
-            await group.wake.wait()
-            group.wake.clear()
-            while not self._closed:
-                room = PAGE - worker.pending
-                if worker.pending > REFILL:
-                    break  # woken again by an acknowledgement
-                group.more = False
-                page = functools.partial(load_page, gid=group.id, after=group.cursor, limit=room)
-                rows = await self._db.run(page)
-                for seq, data in rows:
-                    if seq <= group.cursor:
-                        continue
-                    if not worker.feed(Message(data, seq, group.id)):
-                        return
-                    group.cursor = seq
-                if len(rows) < room and not group.more:
-                    group.caught_up = True
-                    break
+        self._writer.acknowledge(messages)
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -432,19 +278,10 @@ class SqliteBroker:
         for pager in pagers:
             pager.cancel()
         await asyncio.gather(*pagers, return_exceptions=True)
-        self._finished = True
-        if self._writer is not None:
-            self._work.set()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._writer.finish()
         if _OPEN.discard(self._instance):  # the first shutdown
             try:
                 await self._db.transaction(functools.partial(release_consumer, instance=self._instance))
             except sqlite3.Error as exc:  # a dead consumer's row is taken over anyway
                 log.warning("pubsub %s: cannot release its consumer rows: %s", self.name, exc)
         await asyncio.to_thread(self._db.close)
-
-
-def _resolve(flushes: list[asyncio.Future[None]]) -> None:
-    for flushed in flushes:
-        if not flushed.done():
-            flushed.set_result(None)

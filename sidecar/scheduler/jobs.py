@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from sidecar.clock import Clock
@@ -29,29 +28,18 @@ from sidecar.db import Database
 from sidecar.scheduler import store
 from sidecar.scheduler.model import Job, JobHandler, RetryPolicy, next_tick, validate_job
 from sidecar.scheduler.window import DueWindow, Entry
+from sidecar.scheduler.write_queue import Failed, Queued, WriteQueue
 
 __all__ = ["Job", "JobHandler", "RetryPolicy", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class _Queued:
-    op: store.StoreOp
-    future: asyncio.Future[object] | None = None
-    entry: Entry | None = None  # the firing a `Complete` closes
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: Exception
-
-
 class Scheduler:
     """Fires durable jobs at or after their due time; see the module docstring for the guarantees.
 
-    Writes (puts, deletes, tick completions, window loads) go through one queue and are committed in
-    batches, one transaction (one fsync) per batch, then applied to the in-memory window in the same
+    Writes (puts, deletes, tick completions, window loads) go through one `WriteQueue` and are committed
+    in batches, one transaction (one fsync) per batch, then applied to the in-memory window in the same
     order.
     """
 
@@ -78,16 +66,13 @@ class Scheduler:
         self._handlers: dict[str, tuple[JobHandler, RetryPolicy]] = {}
         self._window = DueWindow()
         self._generation = 0
-        self._ops: list[_Queued] = []
-        self._pending_ops = 0
-        self._ops_ready = asyncio.Event()
         self._wake = asyncio.Event()
+        self._writes = WriteQueue(db, self._apply, self._wake.set)
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._load_pending = False
         self._load_retry_at = 0.0
         self._state = "new"  # new -> running -> stopping -> stopped
-        self._closing = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -109,7 +94,7 @@ class Scheduler:
         await self._db.run(store.create_schema)
         self._generation = await self._db.run(store.max_generation)
         self._state = "running"
-        self._writer = asyncio.create_task(self._write_loop(), name="scheduler-writer")
+        self._writer = asyncio.create_task(self._writes.run(), name="scheduler-writer")
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatcher")
 
     async def stop(self) -> None:
@@ -133,8 +118,7 @@ class Scheduler:
             if pending:
                 log.warning("scheduler stop: cancelled %d running handlers", len(pending))
                 await asyncio.gather(*pending, return_exceptions=True)
-        self._closing = True
-        self._ops_ready.set()
+        self._writes.close()
         await self._writer
         self._state = "stopped"
 
@@ -154,7 +138,7 @@ class Scheduler:
         for job in jobs:
             self._generation += 1
             stamped.append((job, self._generation))
-        await self._submit(store.PutJobs(stamped))
+        await self._writes.submit(store.PutJobs(stamped))
 
     async def get(self, key: str) -> Job | None:
         """The stored job (its `due` is its next tick), or None."""
@@ -164,12 +148,12 @@ class Scheduler:
     async def delete(self, key: str) -> bool:
         """Delete a job; True if it existed. A firing in progress ends without re-creating it."""
         self._check_running()
-        return bool(await self._submit(store.DeleteKey(key)))
+        return bool(await self._writes.submit(store.DeleteKey(key)))
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every job whose key starts with `prefix`; returns how many."""
         self._check_running()
-        result = await self._submit(store.DeletePrefix(prefix))
+        result = await self._writes.submit(store.DeletePrefix(prefix))
         assert isinstance(result, int)
         return result
 
@@ -195,7 +179,7 @@ class Scheduler:
         """What keeps the scheduler from being quiet at `now` (a job due, firing, or a write pending)."""
         if self._idle():
             return None
-        return f"{self._inflight} job(s) firing, {self._pending_ops} write(s) pending"
+        return f"{self._inflight} job(s) firing, {self._writes.pending} write(s) pending"
 
     async def next_due_after(self, now: float) -> float | None:
         """The earliest instant after `now` at which a job (or a retry of one) fires."""
@@ -268,7 +252,8 @@ class Scheduler:
             return
         if not ok:
             log.warning("job %s gave up after %d attempts; moving on", job.key, entry.attempt + 1)
-        self._enqueue(_Queued(store.Complete(job.key, entry.generation, next_tick(job, now)), None, entry))
+        completion = store.Complete(job.key, entry.generation, next_tick(job, now))
+        self._writes.enqueue(Queued(completion, None, entry))
 
     def _load_wanted(self, now: float) -> bool:
         """Whether the horizon should move now (half a window left, or a paged load drained)."""
@@ -287,7 +272,7 @@ class Scheduler:
         self._load_pending = True
         after_due, after_key = self._window.horizon
         target = now + self._window_seconds
-        self._enqueue(_Queued(store.LoadWindow(after_due, after_key, target, self._load_limit)))
+        self._writes.enqueue(Queued(store.LoadWindow(after_due, after_key, target, self._load_limit)))
 
     def _load_deadline(self) -> float | None:
         if self._load_pending:
@@ -320,72 +305,21 @@ class Scheduler:
 
     def _idle(self) -> bool:
         now = self._clock.now()
-        if self._pending_ops or self._inflight or self._window.running or self._load_pending:
+        if self._writes.pending or self._inflight or self._window.running or self._load_pending:
             return False
         upcoming = self._window.next_fire_at()
         return (upcoming is None or upcoming > now) and not self._load_wanted(now)
 
-    # -- writer ---------------------------------------------------------------------------------
+    # -- committed writes -----------------------------------------------------------------------
 
     def _check_running(self) -> None:
         # While stopping, handlers still finishing may write (e.g. re-register a reminder).
-        if self._state not in ("running", "stopping") or self._closing:
+        if self._state not in ("running", "stopping") or self._writes.closing:
             raise RuntimeError(f"scheduler is {self._state}, not running")
 
-    def _enqueue(self, queued: _Queued) -> None:
-        self._ops.append(queued)
-        self._pending_ops += 1
-        self._ops_ready.set()
-
-    async def _submit(self, op: store.StoreOp) -> object:
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Queued(op, future))
-        return await future
-
-    async def _write_loop(self) -> None:
-        while True:
-            if not self._ops:
-                if self._closing:
-                    return
-                self._ops_ready.clear()
-                await self._ops_ready.wait()
-                continue
-            batch, self._ops = self._ops, []
-            await self._commit(batch)
-            del batch  # do not pin the last batch (maybe a large put_many) while idle
-
-    async def _commit(self, batch: list[_Queued]) -> None:
-        try:
-            results = await self._execute([q.op for q in batch])
-            for queued, result in zip(batch, results, strict=True):
-                self._apply(queued, result)
-        except Exception as exc:  # a bug here must not wedge every caller
-            log.exception("scheduler writer failed on a batch of %d", len(batch))
-            for queued in batch:
-                if queued.future is not None and not queued.future.done():
-                    queued.future.set_exception(exc)
-        finally:
-            self._pending_ops -= len(batch)
-            self._wake.set()
-
-    async def _execute(self, ops: list[store.StoreOp]) -> list[object]:
-        try:
-            return await self._db.transaction(lambda conn: [op.execute(conn) for op in ops])
-        except Exception as exc:
-            if len(ops) == 1:
-                return [_Failed(exc)]
-        # One bad write must not fail its neighbours: redo them one transaction each.
-        results: list[object] = []
-        for op in ops:
-            try:
-                results.append(await self._db.transaction(op.execute))
-            except Exception as exc:
-                results.append(_Failed(exc))
-        return results
-
-    def _apply(self, queued: _Queued, result: object) -> None:
+    def _apply(self, queued: Queued, result: object) -> None:
         op, window = queued.op, self._window
-        if isinstance(result, _Failed):
+        if isinstance(result, Failed):
             self._apply_failure(queued, result.error)
             return
         if isinstance(op, store.PutJobs):
@@ -405,7 +339,7 @@ class Scheduler:
         if queued.future is not None and not queued.future.done():
             queued.future.set_result(result)
 
-    def _apply_failure(self, queued: _Queued, error: Exception) -> None:
+    def _apply_failure(self, queued: Queued, error: Exception) -> None:
         op = queued.op
         if isinstance(op, store.Complete) and queued.entry is not None:
             # Not recorded: fire the tick again later (at-least-once).

@@ -1,6 +1,7 @@
 """Fixtures for the pub/sub tests: subscriber apps on their own threads (shared per session), and per
 test the factory's `open_pubsub`: a real `PubSubEngine` with a real `AppChannel`, its HTTP publish routes
-served by uvicorn on the test's loop, and an httpx client to publish through them."""
+served by uvicorn on the test's loop, and an httpx client to publish through them. The streaming tests
+share a whole sidecar thread per module and an SDK client on it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dapr.clients import DaprClient
 
 from sidecar.pubsub import BrokerSpec, DeclarativeSubscription, RetryPolicy
-from tests.harness import ServedApp, bound_socket
+from sidecar.thread import SidecarThread
+from tests.harness import ServedApp, bound_socket, use_sidecar
 from tests.sidecar.pubsub.apps import (
     PUBSUB,
     ROUTED_SUBSCRIPTIONS,
@@ -21,6 +24,7 @@ from tests.sidecar.pubsub.apps import (
     Recorder,
     build_sdk_app,
 )
+from tests.sidecar.pubsub.streams import start_sidecar
 from tests.stack import PubSubSidecar, open_pubsub
 
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.01, maximum=0.02)
@@ -103,3 +107,19 @@ async def make_sidecar(broker_type: str, tmp_path: Path) -> AsyncIterator[MakeSi
             return await opened.enter_async_context(pubsub)
 
         yield make
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarThread]:
+    thread = start_sidecar(tmp_path_factory.mktemp("streaming"))
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def client(sidecar: SidecarThread) -> Iterator[DaprClient]:
+    use_sidecar(sidecar.http_port, sidecar.grpc_port)
+    with DaprClient(f"127.0.0.1:{sidecar.grpc_port}") as dapr:
+        yield dapr
