@@ -6,7 +6,7 @@ publish is acknowledged once its message is committed (WAL, `synchronous=FULL`; 
 one commit) for every known consumer group of its topic: a group is one subscription (app id + topic
 pattern), remembered across restarts, so messages are kept while the app is down or before it has
 been asked for `/dapr/subscribe` again. A message leaves a group when its subscriber acknowledged it
-(delivered, dropped per daprd's contract, or dead-lettered durably). Each group holds at most `PAGE`
+(delivered, dropped per daprd's contract, or dead-lettered durably). Each group holds at most `backlog.PAGE`
 messages in memory; the rest is paged in from SQLite in order. A message published while its topic has no
 group yet (a first run, before the app's subscriptions were read) is kept `unclaimedRetention` and goes to
 the groups created in that time, as a Redis streams group created at id 0 reads what the stream holds.
