@@ -52,6 +52,14 @@ class BuildingBlocksMixin:
             await abort(context, exc)
         return jobs_pb2.DeleteJobResponse()
 
+    async def DeleteJobsByPrefix(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.sidecar.jobs.delete_prefix(request.name_prefix)
+        return jobs_pb2.DeleteJobsByPrefixResponse()
+
+    async def DeleteJobsByPrefixAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.sidecar.jobs.delete_prefix(request.name_prefix)
+        return jobs_pb2.DeleteJobsByPrefixResponseAlpha1()
+
     async def ListJobs(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return jobs_pb2.ListJobsResponse(jobs=await self.sidecar.jobs.list())
 

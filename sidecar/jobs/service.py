@@ -136,6 +136,11 @@ class JobsService:
         self._need_name(name)
         await self._scheduler.delete(KEY_PREFIX + name)  # deleting an unknown job succeeds, as in etcd
 
+    async def delete_prefix(self, prefix: str) -> None:
+        """Every job whose name starts with `prefix` (all of the app's for ""), as Scheduler's
+        `DeleteByNamePrefix` for the app's job target; none matching is no error."""
+        await self._scheduler.delete_prefix(KEY_PREFIX + prefix)
+
     async def list(self) -> list[jobs_pb2.Job]:
         return [JobState.decode(j.payload).job for j in await self._scheduler.list_prefix(KEY_PREFIX)]
 

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._jobs import ConstantFailurePolicy, DropFailurePolicy, Job
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -131,6 +133,25 @@ def test_sdk_schedules_gets_and_deletes_a_job(running: Running) -> None:
             client.get_job_alpha1("report")
         assert caught.value.error_code() == "DAPR_SCHEDULER_GET_JOB"
         client.delete_job_alpha1("report")  # deleting an unknown job succeeds, as in daprd
+
+
+def test_delete_jobs_by_prefix_deletes_only_the_matching_ones(running: Running) -> None:
+    with running.client() as client:
+        for name in ("report-daily", "report-weekly", "cleanup"):
+            client.schedule_job_alpha1(Job(name=name, schedule="@every 1h"))
+        with grpc.insecure_channel(f"127.0.0.1:{running.sidecar.grpc_port}") as channel:
+            stub = dapr_pb2_grpc.DaprStub(channel)
+            stub.DeleteJobsByPrefix(jobs_pb2.DeleteJobsByPrefixRequest(name_prefix="report-"))
+            with pytest.raises(DaprGrpcError):
+                client.get_job_alpha1("report-weekly")
+            assert client.get_job_alpha1("cleanup").name == "cleanup"
+            stub.DeleteJobsByPrefixAlpha1(jobs_pb2.DeleteJobsByPrefixRequestAlpha1(name_prefix="nothing"))
+            assert client.get_job_alpha1("cleanup").name == "cleanup"
+            stub.DeleteJobsByPrefixAlpha1(jobs_pb2.DeleteJobsByPrefixRequestAlpha1(name_prefix=""))  # all
+        with pytest.raises(DaprGrpcError):
+            client.get_job_alpha1("cleanup")
+    running.advance(7200)
+    assert running.app.triggers == []  # nothing left to trigger
 
 
 def test_triggers_follow_the_dev_clock_with_daprd_body(running: Running) -> None:
