@@ -39,10 +39,10 @@ from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
 from sidecar.invoke.grpc_proxy import GrpcProxy
-from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
+from sidecar.resiliency import load_resiliency
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
@@ -139,12 +139,13 @@ class Sidecar:
         )
         self.actor_host = ActorHost(actor_channel, self.clock)
         acl = self.dapr_config.access_control
+        self.resiliency = load_resiliency(cfg.resources_paths, cfg.app_id)
         # Invocation reaches the app on its channel: HTTP, or a gRPC app's `OnInvoke`.
         self.invoker = Invoker(
             cfg.app_id,
             self.channel,
             acl=AccessControlList(acl) if acl else None,
-            resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
+            resiliency=self.resiliency,
         )
         # Other sidecars on this host (--registry-dir): None runs this one alone, as a single host.
         self.membership = (

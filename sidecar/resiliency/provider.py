@@ -1,0 +1,275 @@
+"""The `kind: Resiliency` resources of one sidecar, merged as daprd merges them, and the policy each call
+gets: an app endpoint, an actor (before and after its turn is taken), a component's outbound operations.
+
+Named targets win; otherwise daprd's default policies (`DefaultAppRetryPolicy`, `DefaultRetryPolicy`,
+`DefaultStatestoreComponentOutboundTimeoutPolicy`, ...) apply. Breakers are kept per app endpoint (an LRU of
+`circuitBreakerCacheSize`), per actor type or type and id, and per component, as daprd keeps them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sidecar.actors.timefmt import parse_go_duration
+from sidecar.resiliency.breaker import BreakerSpec, CircuitBreaker
+from sidecar.resiliency.policy import Policy, RetryPolicy
+from sidecar.resources import ComponentError, resource_documents
+
+__all__ = ["Names", "Resiliency", "load_resiliency"]
+
+_API = "dapr.io/v1alpha1"
+_ENDPOINT_CACHE, _ACTOR_CACHE = 100, 5000
+_BUILT_IN = frozenset(
+    f"DaprBuiltIn{name}Retries"
+    for name in ("Service", "Actor", "ActorReminder", "ActorNotFound", "Initialization")
+)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The policy names one target (or direction) sets; "" for none."""
+
+    timeout: str = ""
+    retry: str = ""
+    breaker: str = ""
+    scope: str = ""  # actors: type, id or both
+    cache_size: int = 0
+
+    @staticmethod
+    def of(raw: Mapping[str, Any]) -> Names:
+        return Names(
+            str(raw.get("timeout") or ""),
+            str(raw.get("retry") or ""),
+            str(raw.get("circuitBreaker") or ""),
+            str(raw.get("circuitBreakerScope") or ""),
+            int(raw.get("circuitBreakerCacheSize") or 0),
+        )
+
+
+@dataclass
+class Resiliency:
+    """Every policy and target of the sidecar's Resiliency resources, and the breakers in use."""
+
+    timeouts: dict[str, float] = field(default_factory=dict)
+    retries: dict[str, RetryPolicy] = field(default_factory=dict)
+    breakers: dict[str, BreakerSpec] = field(default_factory=dict)
+    apps: dict[str, Names] = field(default_factory=dict)
+    actors: dict[str, Names] = field(default_factory=dict)
+    components: dict[str, dict[str, Names]] = field(default_factory=dict)  # name -> inbound/outbound
+    _live: dict[str, OrderedDict[str, CircuitBreaker]] = field(default_factory=dict)
+
+    def endpoint(self, app_id: str, method: str) -> Policy | None:
+        """daprd's `EndpointPolicy(app, app:method)`: None when nothing applies."""
+        names = self.apps.get(app_id) or self._defaults("App")
+        key = f"{app_id}:{method}"
+        cache = (f"app/{app_id}", names.cache_size or _ENDPOINT_CACHE)
+        return self._policy(f"endpoint[{app_id}, {key}]", names, cache, key)
+
+    def actor(self, actor_type: str, actor_id: str) -> Policy | None:
+        """daprd's `ActorPreLockPolicy`: retries and the breaker, around the call in the calling sidecar."""
+        names = self.actors.get(actor_type) or self._defaults("Actor", scope="type")
+        key = actor_type if names.scope == "type" else f"{actor_type}-{actor_id}"  # "both" as daprd: by id
+        cache = (f"actor/{actor_type}", names.cache_size or _ACTOR_CACHE)
+        return self._policy(
+            f"actor[{actor_type}, {actor_id}]", Names("", names.retry, names.breaker), cache, key
+        )
+
+    def actor_timeout(self, actor_type: str) -> float | None:
+        """daprd's `ActorPostLockPolicy`: the timeout of the app call once the actor's turn is taken."""
+        names = self.actors.get(actor_type) or self._defaults("Actor")
+        return self.timeouts[names.timeout] if names.timeout else None
+
+    def component_outbound(self, name: str, kind: str) -> Policy | None:
+        """daprd's `ComponentOutboundPolicy`; `kind` is its component type (Statestore, Pubsub, Binding)."""
+        target = self.components.get(name)
+        names = (
+            target["outbound"] if target is not None else self._defaults(*_component_levels(kind, "Outbound"))
+        )
+        return self._policy(f"component[{name}] output", names, (f"component/{name}", 0), name)
+
+    def applied_components(self, kinds: Mapping[str, str], wrapped: Iterable[str]) -> None:
+        """Refuse what would not be applied: an inbound policy, or an outbound one on a component of a kind
+        (in `kinds`: name -> daprd type) the embedded sidecar does not wrap; raises ComponentError."""
+        for name, target in self.components.items():
+            if target["inbound"] != Names():
+                raise ComponentError(
+                    f"Resiliency targets.components.{name}.inbound: inbound component policies (pub/sub "
+                    "deliveries, input bindings) are not applied by the embedded sidecar; its durable broker "
+                    "retries deliveries itself (see README, Pub/sub)"
+                )
+        for name, kind in kinds.items():
+            inbound = self._defaults(*_component_levels(kind, "Inbound"))
+            if inbound != Names():
+                raise ComponentError(
+                    f"Resiliency default policy {inbound} would apply to the inbound side of component "
+                    f"{name!r}: inbound component policies are not applied by the embedded sidecar"
+                )
+            outbound = self.components[name]["outbound"] if name in self.components else None
+            outbound = outbound or self._defaults(*_component_levels(kind, "Outbound"))
+            if outbound != Names() and kind not in wrapped:
+                raise ComponentError(
+                    f"Resiliency outbound policy {outbound} on component {name!r} ({kind}): outbound "
+                    f"policies apply to {', '.join(sorted(wrapped))} components only in the embedded sidecar"
+                )
+        unknown = sorted(set(self.components) - set(kinds))
+        if unknown:
+            raise ComponentError(f"Resiliency targets.components: no component named {', '.join(unknown)}")
+
+    def _defaults(self, *levels: str, scope: str = "") -> Names:
+        def pick(kind: str, known: Mapping[str, Any]) -> str:
+            for level in (*levels, ""):
+                if f"Default{level}{kind}Policy" in known:
+                    return f"Default{level}{kind}Policy"
+            return ""
+
+        names = Names(pick("Timeout", self.timeouts), pick("Retry", self.retries))
+        return Names(names.timeout, names.retry, pick("CircuitBreaker", self.breakers), scope)
+
+    def _policy(self, name: str, names: Names, cache: tuple[str, int], key: str) -> Policy | None:
+        if names == Names() or not (names.timeout or names.retry or names.breaker):
+            return None
+        breaker = self._breaker(names.breaker, cache, key) if names.breaker else None
+        timeout = self.timeouts[names.timeout] if names.timeout else None
+        return Policy(name, timeout or None, self.retries[names.retry] if names.retry else None, breaker)
+
+    def _breaker(self, spec_name: str, cache: tuple[str, int], key: str) -> CircuitBreaker:
+        where, size = cache
+        live = self._live.setdefault(where, OrderedDict())
+        breaker = live.get(key)
+        if breaker is None:
+            spec = self.breakers[spec_name]
+            breaker = live[key] = CircuitBreaker(key if size else f"{spec_name}-{key}", spec)
+            if size and len(live) > size:
+                live.popitem(last=False)
+        live.move_to_end(key)
+        return breaker
+
+
+def _component_levels(kind: str, direction: str) -> tuple[str, ...]:
+    return (f"{kind}Component{direction}", f"Component{direction}", "Component")
+
+
+def load_resiliency(paths: Iterable[Path | str], app_id: str) -> Resiliency:
+    """Every Resiliency resource in `paths` scoped to `app_id`, merged; raises ComponentError naming the
+    file and resource of anything invalid or not applied."""
+    merged = Resiliency()
+    for file, doc in resource_documents(paths, "Resiliency"):
+        scopes = doc.get("scopes") or []
+        if doc.get("apiVersion") != _API or (scopes and app_id not in scopes):
+            continue
+        name = str((doc.get("metadata") or {}).get("name") or "")
+        try:
+            _decode(doc.get("spec") or {}, merged)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ComponentError(f"{file}: Resiliency {name!r}: {exc}") from None
+    try:
+        _check_references(merged)
+    except ValueError as exc:
+        raise ComponentError(f"Resiliency: {exc}") from None
+    return merged
+
+
+def _decode(spec: Mapping[str, Any], into: Resiliency) -> None:
+    policies = spec.get("policies") or {}
+    unknown = set(policies) - {"timeouts", "retries", "circuitBreakers"}
+    unknown |= {f"targets.{k}" for k in spec.get("targets") or {}} - {"targets.apps", "targets.actors"}
+    unknown -= {"targets.components"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name, value in (policies.get("timeouts") or {}).items():
+        into.timeouts[str(name)] = _duration(value)
+    for name, raw in (policies.get("retries") or {}).items():
+        if name in _BUILT_IN:
+            raise ValueError(
+                f"retry policy {name} overrides one of daprd's built-in retries, which the embedded "
+                "sidecar does not have: it would not be applied"
+            )
+        into.retries[str(name)] = _retry(raw)
+    for name, raw in (policies.get("circuitBreakers") or {}).items():
+        into.breakers[str(name)] = _breaker(str(name), raw or {})
+    targets = spec.get("targets") or {}
+    for app, raw in (targets.get("apps") or {}).items():
+        into.apps[str(app)] = Names.of(raw or {})
+    for actor_type, raw in (targets.get("actors") or {}).items():
+        names = Names.of(raw or {})
+        if names.breaker and not names.scope:
+            raise ValueError(f"actor {actor_type}: actor circuit breakers must include scope")
+        if names.scope not in ("", "type", "id", "both"):
+            raise ValueError(f"actor {actor_type}: unknown circuit breaker scope {names.scope!r}")
+        into.actors[str(actor_type)] = Names(names.timeout, names.retry, names.breaker, names.scope or "type")
+    for component, raw in (targets.get("components") or {}).items():
+        raw = raw or {}
+        into.components[str(component)] = {
+            "inbound": Names.of(raw.get("inbound") or {}),
+            "outbound": Names.of(raw.get("outbound") or {}),
+        }
+
+
+def _check_references(r: Resiliency) -> None:
+    targets = [(f"app {k}", v) for k, v in r.apps.items()] + [(f"actor {k}", v) for k, v in r.actors.items()]
+    targets += [(f"component {k} {d}", v) for k, both in r.components.items() for d, v in both.items()]
+    for where, names in targets:
+        for kind, value, known in (
+            ("timeout", names.timeout, r.timeouts),
+            ("retry", names.retry, r.retries),
+            ("circuit breaker", names.breaker, r.breakers),
+        ):
+            if value and value not in known:
+                raise ValueError(f"{where}: no {kind} policy {value!r}")
+
+
+def _duration(value: Any) -> float:
+    """daprd's `parseDuration`: a bare integer is milliseconds, else a Go duration."""
+    text = str(value).strip()
+    return int(text) / 1000 if text.lstrip("-").isdigit() else parse_go_duration(text)
+
+
+def _breaker(name: str, raw: Mapping[str, Any]) -> BreakerSpec:
+    trip = raw.get("trip")
+    return BreakerSpec(
+        name,
+        max_requests=int(raw.get("maxRequests") or 1),
+        interval=_seconds(raw.get("interval"), 0.0),
+        timeout=_seconds(raw.get("timeout"), 60.0),
+        trip=BreakerSpec.compile_trip(str(trip)) if trip else None,
+    )
+
+
+def _retry(raw: Mapping[str, Any]) -> RetryPolicy:
+    policy = str(raw.get("policy") or "constant").lower()
+    if policy not in ("constant", "exponential"):
+        raise ValueError(f"retry policy {policy!r} is neither constant nor exponential")
+    base = RetryPolicy()
+    matching = raw.get("matching") or {}
+    return RetryPolicy(
+        policy=policy,
+        duration=_seconds(raw.get("duration"), base.duration),
+        initial_interval=_seconds(raw.get("initialInterval"), base.initial_interval),
+        max_interval=_seconds(raw.get("maxInterval"), base.max_interval),
+        max_retries=int(raw["maxRetries"]) if raw.get("maxRetries") is not None else base.max_retries,
+        http_codes=_codes(matching.get("httpStatusCodes"), 100, 599),
+        grpc_codes=_codes(matching.get("gRPCStatusCodes"), 0, 16),
+    )
+
+
+def _seconds(value: Any, default: float) -> float:
+    return default if value is None else parse_go_duration(str(value))
+
+
+def _codes(patterns: Any, least: int, most: int) -> tuple[tuple[int, int], ...] | None:
+    """daprd's `parsePatterns`: `429,500-599` (each within 100-599) or gRPC codes `1-4,14` (0-16); None
+    when not given (every code is retried)."""
+    if not patterns:
+        return None
+    ranges = []
+    for part in str(patterns).split(","):
+        lo, _, hi = part.strip().partition("-")
+        start, end = int(lo), int(hi or lo)
+        if not least <= start <= end <= most:
+            raise ValueError(f"invalid status code range {part.strip()!r} (valid: {least}-{most})")
+        ranges.append((start, end))
+    return tuple(ranges)
