@@ -43,6 +43,7 @@ from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
 from sidecar.resiliency import load_resiliency
+from sidecar.resiliency.outbound import apply_outbound, publish_guard
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
@@ -140,6 +141,7 @@ class Sidecar:
         self.actor_host = ActorHost(actor_channel, self.clock)
         acl = self.dapr_config.access_control
         self.resiliency = load_resiliency(cfg.resources_paths, cfg.app_id)
+        apply_outbound(self.resiliency, self.components)  # before anything holds a state store
         # Invocation reaches the app on its channel: HTTP, or a gRPC app's `OnInvoke`.
         self.invoker = Invoker(
             cfg.app_id,
@@ -180,6 +182,7 @@ class Sidecar:
             data_dir=cfg.data_dir,
             sqlite_synchronous=cfg.sqlite_synchronous,
             health=self.app_health,
+            publish_guard=publish_guard(self.resiliency),
         )
         self.transactions = StateTransactions(
             self.components.state_stores,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate
 __all__ = ["BulkEntry", "PubSubEngine"]
 
 log = logging.getLogger("sidecar.pubsub")
+
+# (pubsub name, one publish) -> that publish's sequence number, run under the component's policy.
+PublishGuard = Callable[[str, Callable[[], Awaitable[int]]], Awaitable[int]]
 
 Broker = InMemoryBroker | SqliteBroker
 BROKER_TYPES = (DURABLE_TYPE, IN_MEMORY_TYPE)
@@ -91,10 +94,13 @@ class PubSubEngine:
         data_dir: Path | None = None,
         sqlite_synchronous: str = "FULL",
         health: HealthGate | None = None,
+        publish_guard: PublishGuard | None = None,
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
         subscription with an invalid or unsupported rule or bulk setting. A durable component keeps its
-        file under `data_dir`."""
+        file under `data_dir`. `publish_guard(pubsub, publish)` runs each publish of the APIs (the
+        component's outbound resiliency policy); it raises `BrokerClosed` for a failed one."""
+        self._guard = publish_guard
         self.app_id = app_id
         self._channel = channel
         self._health = health  # app health checks: deliveries pause while the app is unhealthy
@@ -327,7 +333,7 @@ class PubSubEngine:
             payload = self._envelope(pubsub, topic, data, content_type or "", metadata, trace)
         self._check_publish_allowed(broker, topic)
         try:
-            await broker.publish(topic, payload)
+            await self._publish(pubsub, broker, topic, payload)
         except BrokerClosed as exc:
             raise self._publish_failed(pubsub, topic, exc) from exc
 
@@ -370,7 +376,8 @@ class PubSubEngine:
         self._check_publish_allowed(broker, topic)
         # started in order, so the entries keep it; a durable component commits them together
         results = await asyncio.gather(
-            *(broker.publish(topic, payload) for _, payload in prepared), return_exceptions=True
+            *(self._publish(pubsub, broker, topic, payload) for _, payload in prepared),
+            return_exceptions=True,
         )
         failed: list[tuple[str, str]] = []
         for (entry_id, _), result in zip(prepared, results, strict=True):
@@ -379,6 +386,11 @@ class PubSubEngine:
             elif isinstance(result, BaseException):
                 raise result
         return failed
+
+    async def _publish(self, pubsub: str, broker: Broker, topic: str, payload: bytes) -> int:
+        if self._guard is None:
+            return await broker.publish(topic, payload)
+        return await self._guard(pubsub, lambda: broker.publish(topic, payload))
 
     @staticmethod
     def _publish_failed(pubsub: str, topic: str, exc: Exception) -> DaprError:

@@ -4,7 +4,7 @@ actor calls and component operations, as daprd's pkg/resiliency applies them."""
 from __future__ import annotations
 
 from sidecar.resiliency.breaker import BreakerSpec, CircuitBreaker, CircuitOpen
-from sidecar.resiliency.policy import FAILED, Permanent, Policy, RetryPolicy
+from sidecar.resiliency.policy import FAILED, Permanent, Policy, RetryPolicy, run_outbound
 from sidecar.resiliency.provider import Resiliency, load_resiliency
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Resiliency",
     "RetryPolicy",
     "load_resiliency",
+    "run_outbound",
 ]

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from sidecar.resiliency.breaker import CircuitBreaker, CircuitOpen
 
-__all__ = ["FAILED", "Permanent", "Policy", "RetryPolicy"]
+__all__ = ["FAILED", "Permanent", "Policy", "RetryPolicy", "run_outbound"]
 
 log = logging.getLogger("sidecar.resiliency")
 
@@ -134,3 +134,18 @@ class Policy:
         if self.breaker is not None:
             self.breaker.after(generation, failed(reply) is None)
         return reply
+
+
+async def run_outbound(
+    policy: Policy | None, operation: Callable[[], Awaitable[T]], failure: type[Exception]
+) -> T:
+    """Run one component operation under `policy`; a timeout or an open breaker is raised as `failure`
+    (the component's own error type) with daprd's text, so each API maps it as it maps the component's."""
+    if policy is None:
+        return await operation()
+    try:
+        return await policy.run(operation)
+    except TimeoutError:
+        raise failure("context deadline exceeded") from None
+    except CircuitOpen as exc:
+        raise failure(str(exc)) from None

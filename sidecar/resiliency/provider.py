@@ -92,36 +92,37 @@ class Resiliency:
         return self._policy(f"component[{name}] output", names, (f"component/{name}", 0), name)
 
     def applied_components(self, kinds: Mapping[str, str], wrapped: Iterable[str]) -> None:
-        """Refuse what would not be applied: an inbound policy, or an outbound one on a component of a kind
-        (in `kinds`: name -> daprd type) the embedded sidecar does not wrap; raises ComponentError."""
+        """Refuse what would not be applied (raises ComponentError): an inbound policy (a named target or
+        an inbound default), or an outbound one named for a component of a kind (`kinds`: name -> daprd
+        type) the embedded sidecar does not wrap, or by that kind's own default. The broad defaults
+        (`DefaultComponent*`, `Default*`) reach the wrapped kinds' outbound side only."""
         for name, target in self.components.items():
             if target["inbound"] != Names():
                 raise ComponentError(
                     f"Resiliency targets.components.{name}.inbound: inbound component policies (pub/sub "
                     "deliveries, input bindings) are not applied by the embedded sidecar; its durable broker "
-                    "retries deliveries itself (see README, Pub/sub)"
+                    "redelivers on its own retry policy (README, Pub/sub)"
                 )
         for name, kind in kinds.items():
-            inbound = self._defaults(*_component_levels(kind, "Inbound"))
+            inbound = self._defaults(f"{kind}ComponentInbound", "ComponentInbound", top=False)
             if inbound != Names():
                 raise ComponentError(
-                    f"Resiliency default policy {inbound} would apply to the inbound side of component "
+                    f"Resiliency default policies {_listed(inbound)} apply to the inbound side of component "
                     f"{name!r}: inbound component policies are not applied by the embedded sidecar"
                 )
-            outbound = self.components[name]["outbound"] if name in self.components else None
-            outbound = outbound or self._defaults(*_component_levels(kind, "Outbound"))
+            named = self.components[name]["outbound"] if name in self.components else Names()
+            outbound = named if named != Names() else self._defaults(f"{kind}ComponentOutbound", top=False)
             if outbound != Names() and kind not in wrapped:
                 raise ComponentError(
-                    f"Resiliency outbound policy {outbound} on component {name!r} ({kind}): outbound "
-                    f"policies apply to {', '.join(sorted(wrapped))} components only in the embedded sidecar"
+                    f"Resiliency outbound policies {_listed(outbound)} for component {name!r} ({kind}): the "
+                    f"embedded sidecar applies outbound policies to {', '.join(wrapped)} components only"
                 )
-        unknown = sorted(set(self.components) - set(kinds))
-        if unknown:
-            raise ComponentError(f"Resiliency targets.components: no component named {', '.join(unknown)}")
 
-    def _defaults(self, *levels: str, scope: str = "") -> Names:
+    def _defaults(self, *levels: str, scope: str = "", top: bool = True) -> Names:
+        """daprd's default policy names, most specific level first, then (`top`) `Default<Kind>Policy`."""
+
         def pick(kind: str, known: Mapping[str, Any]) -> str:
-            for level in (*levels, ""):
+            for level in (*levels, "") if top else levels:
                 if f"Default{level}{kind}Policy" in known:
                     return f"Default{level}{kind}Policy"
             return ""
@@ -147,6 +148,10 @@ class Resiliency:
                 live.popitem(last=False)
         live.move_to_end(key)
         return breaker
+
+
+def _listed(names: Names) -> str:
+    return ", ".join(n for n in (names.timeout, names.retry, names.breaker) if n)
 
 
 def _component_levels(kind: str, direction: str) -> tuple[str, ...]:

@@ -19,29 +19,20 @@ from sidecar.components import ComponentError
 from sidecar.resiliency import load_resiliency
 from sidecar.thread import SidecarThread
 from tests.sidecar.invoke import invoke_app
+from tests.sidecar.invoke.conftest import resiliency
 from tests.stack import running_sidecar
 
-RESILIENCY = """\
-apiVersion: dapr.io/v1alpha1
-kind: Resiliency
-metadata:
-  name: actor-resiliency
-spec:
-  policies:
-    timeouts:
-      quick: 300ms
-    retries:
-      twice: {policy: constant, duration: 0s, maxRetries: 2}
-    circuitBreakers:
-      three-strikes: {maxRequests: 1, timeout: 60s, trip: consecutiveFailures >= 3}
-  targets:
+RESILIENCY = resiliency(
+    "actor-resiliency",
+    """\
     actors:
       Guarded:
         timeout: quick
         retry: twice
         circuitBreaker: three-strikes
         circuitBreakerScope: id
-"""
+""",
+)
 
 ACTOR_ERROR = "ERR_ACTOR_INVOKE_METHOD"
 CALLS: dict[str, int] = {}
