@@ -43,7 +43,7 @@ from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
 from sidecar.resiliency import load_resiliency
-from sidecar.resiliency.outbound import apply_outbound, publish_guard
+from sidecar.resiliency.components import apply_outbound, delivery_retry, publish_guard
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
@@ -183,6 +183,7 @@ class Sidecar:
             sqlite_synchronous=cfg.sqlite_synchronous,
             health=self.app_health,
             publish_guard=publish_guard(self.resiliency),
+            delivery_retry=delivery_retry(self.resiliency),
         )
         self.transactions = StateTransactions(
             self.components.state_stores,

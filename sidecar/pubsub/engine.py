@@ -95,12 +95,16 @@ class PubSubEngine:
         sqlite_synchronous: str = "FULL",
         health: HealthGate | None = None,
         publish_guard: PublishGuard | None = None,
+        delivery_retry: Callable[[str], RetryPolicy | None] | None = None,
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
         subscription with an invalid or unsupported rule or bulk setting. A durable component keeps its
         file under `data_dir`. `publish_guard(pubsub, publish)` runs each publish of the APIs (the
-        component's outbound resiliency policy); it raises `BrokerClosed` for a failed one."""
+        component's outbound resiliency policy); it raises `BrokerClosed` for a failed one.
+        `delivery_retry(pubsub)`: the retries of that component's deliveries (its inbound resiliency
+        policy) instead of `retry`, None for `retry`."""
         self._guard = publish_guard
+        self._delivery_retry = delivery_retry or (lambda _: None)
         self.app_id = app_id
         self._channel = channel
         self._health = health  # app health checks: deliveries pause while the app is unhealthy
@@ -232,7 +236,7 @@ class PubSubEngine:
             transport=transport,
             clock=self._clock,
             dead_letter=self._dead_letter_for(broker),
-            retry=self._retry,
+            retry=self._delivery_retry(broker.name) or self._retry,
             queue_size=0 if durable else self._queue_size,  # the durable broker pages
             settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
             wait_for_app=durable or streaming,

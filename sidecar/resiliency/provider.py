@@ -91,24 +91,43 @@ class Resiliency:
         )
         return self._policy(f"component[{name}] output", names, (f"component/{name}", 0), name)
 
-    def applied_components(self, kinds: Mapping[str, str], wrapped: Iterable[str]) -> None:
-        """Refuse what would not be applied (raises ComponentError): an inbound policy (a named target or
-        an inbound default), or an outbound one named for a component of a kind (`kinds`: name -> daprd
-        type) the embedded sidecar does not wrap, or by that kind's own default. The broad defaults
-        (`DefaultComponent*`, `Default*`) reach the wrapped kinds' outbound side only."""
+    def component_inbound(self, name: str, kind: str) -> tuple[float | None, RetryPolicy | None] | None:
+        """The timeout and retry of daprd's `ComponentInboundPolicy` (a pub/sub component's deliveries);
+        None when no policy applies. Its breaker is refused at load, or, from a broad default, not applied."""
+        target = self.components.get(name)
+        names = (
+            target["inbound"] if target is not None else self._defaults(*_component_levels(kind, "Inbound"))
+        )
+        if not (names.timeout or names.retry):
+            return None
+        return (self.timeouts[names.timeout] or None) if names.timeout else None, self.retries.get(
+            names.retry
+        )
+
+    def applied_components(
+        self, kinds: Mapping[str, str], wrapped: Iterable[str], inputs: Iterable[str] = ()
+    ) -> None:
+        """Refuse what would not be applied (raises ComponentError). `kinds`: every component's daprd type
+        by name; `wrapped`: the types whose outbound operations take policies; `inputs`: the input bindings.
+        Inbound policies apply to pub/sub deliveries (timeout, retries) only: one for another component,
+        an inbound breaker, or an outbound policy for a kind not wrapped is refused when named or set by a
+        typed default (`Default<Type>Component<Direction>...`); the broad defaults (`DefaultComponent*`,
+        `Default*`) reach only what is applied."""
         for name, target in self.components.items():
-            if target["inbound"] != Names():
+            inbound = target["inbound"]
+            if inbound != Names() and name in kinds and (kinds[name] != "Pubsub" or inbound.breaker):
                 raise ComponentError(
-                    f"Resiliency targets.components.{name}.inbound: inbound component policies (pub/sub "
-                    "deliveries, input bindings) are not applied by the embedded sidecar; its durable broker "
-                    "redelivers on its own retry policy (README, Pub/sub)"
+                    f"Resiliency targets.components.{name}.inbound: the embedded sidecar applies inbound "
+                    "policies to pub/sub deliveries only, as a timeout per attempt and retries (its durable "
+                    "broker's redelivery); not to input bindings, and no inbound circuit breaker"
                 )
         for name, kind in kinds.items():
-            inbound = self._defaults(f"{kind}ComponentInbound", "ComponentInbound", top=False)
-            if inbound != Names():
+            typed = self._defaults(f"{kind}ComponentInbound", "ComponentInbound", top=False)
+            if name in inputs and typed != Names() or kind == "Pubsub" and typed.breaker:
                 raise ComponentError(
-                    f"Resiliency default policies {_listed(inbound)} apply to the inbound side of component "
-                    f"{name!r}: inbound component policies are not applied by the embedded sidecar"
+                    f"Resiliency default policies {_listed(typed)} apply to the inbound side of component "
+                    f"{name!r}: the embedded sidecar applies inbound policies to pub/sub deliveries only, "
+                    "with no circuit breaker"
                 )
             named = self.components[name]["outbound"] if name in self.components else Names()
             outbound = named if named != Names() else self._defaults(f"{kind}ComponentOutbound", top=False)
