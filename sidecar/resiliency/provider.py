@@ -207,6 +207,8 @@ def _decode(spec: Mapping[str, Any], into: Resiliency) -> None:
     for name, value in (policies.get("timeouts") or {}).items():
         into.timeouts[str(name)] = _duration(value)
     for name, raw in (policies.get("retries") or {}).items():
+        _fields(f"retry policy {name}", raw, _RETRY_FIELDS)
+        _fields(f"retry policy {name} matching", raw.get("matching"), _MATCHING_FIELDS)
         if name in _BUILT_IN:
             raise ValueError(
                 f"retry policy {name} overrides one of daprd's built-in retries, which the embedded "
@@ -214,11 +216,14 @@ def _decode(spec: Mapping[str, Any], into: Resiliency) -> None:
             )
         into.retries[str(name)] = _retry(raw)
     for name, raw in (policies.get("circuitBreakers") or {}).items():
+        _fields(f"circuit breaker {name}", raw, _BREAKER_FIELDS)
         into.breakers[str(name)] = _breaker(str(name), raw or {})
     targets = spec.get("targets") or {}
     for app, raw in (targets.get("apps") or {}).items():
+        _fields(f"app target {app}", raw, _TARGET_FIELDS | {"circuitBreakerCacheSize"})
         into.apps[str(app)] = Names.of(raw or {})
     for actor_type, raw in (targets.get("actors") or {}).items():
+        _fields(f"actor target {actor_type}", raw, _TARGET_FIELDS | _ACTOR_FIELDS)
         names = Names.of(raw or {})
         if names.breaker and not names.scope:
             raise ValueError(f"actor {actor_type}: actor circuit breakers must include scope")
@@ -227,10 +232,31 @@ def _decode(spec: Mapping[str, Any], into: Resiliency) -> None:
         into.actors[str(actor_type)] = Names(names.timeout, names.retry, names.breaker, names.scope or "type")
     for component, raw in (targets.get("components") or {}).items():
         raw = raw or {}
+        _fields(f"component target {component}", raw, frozenset({"inbound", "outbound"}))
+        for direction in ("inbound", "outbound"):
+            _fields(f"component target {component} {direction}", raw.get(direction), _TARGET_FIELDS)
         into.components[str(component)] = {
             "inbound": Names.of(raw.get("inbound") or {}),
             "outbound": Names.of(raw.get("outbound") or {}),
         }
+
+
+# The fields of daprd's Resiliency types (pkg/apis/resiliency/v1alpha1): daprd drops any other when it
+# parses the resource, so one here would silently do nothing; it is refused instead.
+_RETRY_FIELDS = frozenset({"policy", "duration", "maxInterval", "maxRetries", "matching"})
+_MATCHING_FIELDS = frozenset({"httpStatusCodes", "gRPCStatusCodes"})
+_BREAKER_FIELDS = frozenset({"maxRequests", "interval", "timeout", "trip"})
+_TARGET_FIELDS = frozenset({"timeout", "retry", "circuitBreaker"})
+_ACTOR_FIELDS = frozenset({"circuitBreakerScope", "circuitBreakerCacheSize"})
+
+
+def _fields(where: str, raw: Any, known: frozenset[str]) -> None:
+    unknown = sorted(set(raw or {}) - known)
+    if unknown:
+        raise ValueError(
+            f"{where}: {', '.join(unknown)} is not a field of daprd's Resiliency resource (daprd drops it "
+            f"unread); known: {', '.join(sorted(known))}"
+        )
 
 
 def _check_references(r: Resiliency) -> None:
@@ -272,7 +298,6 @@ def _retry(raw: Mapping[str, Any]) -> RetryPolicy:
     return RetryPolicy(
         policy=policy,
         duration=_seconds(raw.get("duration"), base.duration),
-        initial_interval=_seconds(raw.get("initialInterval"), base.initial_interval),
         max_interval=_seconds(raw.get("maxInterval"), base.max_interval),
         max_retries=int(raw["maxRetries"]) if raw.get("maxRetries") is not None else base.max_retries,
         http_codes=_codes(matching.get("httpStatusCodes"), 100, 599),

@@ -91,6 +91,14 @@ def test_loading(tmp_path: Path) -> None:
         load_resiliency([tmp_path], "sturdy")
 
 
+def test_fields_daprd_would_drop_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        RESILIENCY.replace("duration: 0s", "duration: 0s\n        multiplier: 3")
+    )
+    with pytest.raises(ComponentError, match="retry policy twice: multiplier is not a field of daprd's"):
+        load_resiliency([tmp_path], "sturdy")
+
+
 def test_default_policies_apply_to_apps_without_a_target(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(
         RESILIENCY.replace(
