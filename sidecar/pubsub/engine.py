@@ -247,7 +247,10 @@ class PubSubEngine:
         async def publish(topic: str, data: bytes) -> None:
             if not broker.scopes.may_publish(topic):
                 raise PermissionError(f"topic {topic} is not allowed for app id {self.app_id}")
-            await broker.publish(topic, data, wait=False)
+            if self._guard is None:
+                await broker.publish(topic, data, wait=False)
+            else:  # daprd republishes a dead letter through its publisher, under the outbound policy
+                await self._guard(broker.name, lambda: broker.publish(topic, data, wait=False))
 
         return publish
 
