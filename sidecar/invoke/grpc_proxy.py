@@ -227,6 +227,9 @@ async def _unary_under_policy(
             return _Unary(initial, replies, tuple(await call.trailing_metadata()))
         except grpc.aio.AioRpcError as exc:
             return _Unary(error=exc)
+        except asyncio.CancelledError:  # the policy's timeout: the call stops, as daprd cancels its context
+            call.cancel()
+            raise
 
     def failed(result: _Unary) -> int | None:
         return None if result.error is None else int(result.error.code().value[0])

@@ -124,7 +124,8 @@ class Policy:
             if self.timeout is None:
                 reply = await attempt()
             else:
-                reply = await asyncio.wait_for(attempt(), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per attempt, as wait_for makes
+                    reply = await attempt()
         except asyncio.CancelledError:
             raise
         except BaseException:
