@@ -1,5 +1,6 @@
 """The `kind: Resiliency` resources of one sidecar, merged as daprd merges them, and the policy each call
-gets: an app endpoint, an actor (before and after its turn is taken), a component's outbound operations.
+gets: an app endpoint, an actor (before and after its turn is taken), a component (its operations, and a
+pub/sub component's deliveries).
 
 Named targets win; otherwise daprd's default policies (`DefaultAppRetryPolicy`, `DefaultRetryPolicy`,
 `DefaultStatestoreComponentOutboundTimeoutPolicy`, ...) apply. Breakers are kept per app endpoint (an LRU of
@@ -85,24 +86,23 @@ class Resiliency:
 
     def component_outbound(self, name: str, kind: str) -> Policy | None:
         """daprd's `ComponentOutboundPolicy`; `kind` is its component type (Statestore, Pubsub, Binding)."""
-        target = self.components.get(name)
-        names = (
-            target["outbound"] if target is not None else self._defaults(*_component_levels(kind, "Outbound"))
-        )
+        names = self._component(name, kind, "Outbound")
         return self._policy(f"component[{name}] output", names, (f"component/{name}", 0), name)
 
     def component_inbound(self, name: str, kind: str) -> tuple[float | None, RetryPolicy | None] | None:
         """The timeout and retry of daprd's `ComponentInboundPolicy` (a pub/sub component's deliveries);
         None when no policy applies. Its breaker is refused at load, or, from a broad default, not applied."""
-        target = self.components.get(name)
-        names = (
-            target["inbound"] if target is not None else self._defaults(*_component_levels(kind, "Inbound"))
-        )
+        names = self._component(name, kind, "Inbound")
         if not (names.timeout or names.retry):
             return None
-        return (self.timeouts[names.timeout] or None) if names.timeout else None, self.retries.get(
-            names.retry
-        )
+        timeout = self.timeouts[names.timeout] if names.timeout else None
+        return timeout or None, self.retries.get(names.retry)
+
+    def _component(self, name: str, kind: str, direction: str) -> Names:
+        target = self.components.get(name)
+        if target is not None:
+            return target[direction.lower()]
+        return self._defaults(f"{kind}Component{direction}", f"Component{direction}", "Component")
 
     def applied_components(
         self, kinds: Mapping[str, str], wrapped: Iterable[str], inputs: Iterable[str] = ()
@@ -150,7 +150,7 @@ class Resiliency:
         return Names(names.timeout, names.retry, pick("CircuitBreaker", self.breakers), scope)
 
     def _policy(self, name: str, names: Names, cache: tuple[str, int], key: str) -> Policy | None:
-        if names == Names() or not (names.timeout or names.retry or names.breaker):
+        if not (names.timeout or names.retry or names.breaker):
             return None
         breaker = self._breaker(names.breaker, cache, key) if names.breaker else None
         timeout = self.timeouts[names.timeout] if names.timeout else None
@@ -171,10 +171,6 @@ class Resiliency:
 
 def _listed(names: Names) -> str:
     return ", ".join(n for n in (names.timeout, names.retry, names.breaker) if n)
-
-
-def _component_levels(kind: str, direction: str) -> tuple[str, ...]:
-    return (f"{kind}Component{direction}", f"Component{direction}", "Component")
 
 
 def load_resiliency(paths: Iterable[Path | str], app_id: str) -> Resiliency:
@@ -200,8 +196,7 @@ def load_resiliency(paths: Iterable[Path | str], app_id: str) -> Resiliency:
 def _decode(spec: Mapping[str, Any], into: Resiliency) -> None:
     policies = spec.get("policies") or {}
     unknown = set(policies) - {"timeouts", "retries", "circuitBreakers"}
-    unknown |= {f"targets.{k}" for k in spec.get("targets") or {}} - {"targets.apps", "targets.actors"}
-    unknown -= {"targets.components"}
+    unknown |= {f"targets.{k}" for k in set(spec.get("targets") or {}) - {"apps", "actors", "components"}}
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
     for name, value in (policies.get("timeouts") or {}).items():
