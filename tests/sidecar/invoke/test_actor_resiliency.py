@@ -8,8 +8,10 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from dapr.proto.runtime.v1 import actors_pb2, dapr_pb2_grpc
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -164,3 +166,26 @@ def test_a_forwarded_call_gets_the_policy_once_in_the_calling_sidecar(caller: Si
         == "error invoke actor method: circuit breaker is open"
     )
     assert CALLS["far-down/Fail"] == 3
+
+
+def _grpc_invoke(sidecar: SidecarThread, actor_id: str, name: str, data: bytes) -> bytes:
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        request = actors_pb2.InvokeActorRequest(
+            actor_type="Guarded", actor_id=actor_id, method=name, data=data
+        )
+        reply = dapr_pb2_grpc.DaprStub(channel).InvokeActor(request, timeout=30)
+    return bytes(reply.data)
+
+
+@pytest.mark.parametrize("where", ["here", "across"])
+def test_grpc_invoke_actor_gets_the_same_policy(
+    sidecar: SidecarThread, caller: SidecarThread, where: str
+) -> None:
+    via = sidecar if where == "here" else caller
+    assert _grpc_invoke(via, f"g-{where}", "Fail", b"2") == b"3"  # two failures retried
+    with pytest.raises(grpc.RpcError):
+        _grpc_invoke(via, f"g-down-{where}", "Fail", b"99")
+    with pytest.raises(grpc.RpcError) as refused:
+        _grpc_invoke(via, f"g-down-{where}", "Fail", b"0")
+    assert refused.value.details() == "error invoke actor method: circuit breaker is open"
+    assert CALLS[f"g-down-{where}/Fail"] == 3
