@@ -39,10 +39,11 @@ from sidecar.http.app import InFlight, build_http_app
 from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
 from sidecar.invoke.grpc_proxy import GrpcProxy
-from sidecar.invoke.resiliency import load_app_resiliency
 from sidecar.jobs import JobsService
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
+from sidecar.resiliency import load_resiliency
+from sidecar.resiliency.components import apply_outbound, delivery_retry, publish_guard
 from sidecar.scheduler import Scheduler
 from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
@@ -139,12 +140,14 @@ class Sidecar:
         )
         self.actor_host = ActorHost(actor_channel, self.clock)
         acl = self.dapr_config.access_control
+        self.resiliency = load_resiliency(cfg.resources_paths, cfg.app_id)
+        apply_outbound(self.resiliency, self.components)  # before anything holds a state store
         # Invocation reaches the app on its channel: HTTP, or a gRPC app's `OnInvoke`.
         self.invoker = Invoker(
             cfg.app_id,
             self.channel,
             acl=AccessControlList(acl) if acl else None,
-            resiliency=load_app_resiliency(cfg.resources_paths, cfg.app_id),
+            resiliency=self.resiliency,
         )
         # Other sidecars on this host (--registry-dir): None runs this one alone, as a single host.
         self.membership = (
@@ -179,6 +182,8 @@ class Sidecar:
             data_dir=cfg.data_dir,
             sqlite_synchronous=cfg.sqlite_synchronous,
             health=self.app_health,
+            publish_guard=publish_guard(self.resiliency),
+            delivery_retry=delivery_retry(self.resiliency),
         )
         self.transactions = StateTransactions(
             self.components.state_stores,

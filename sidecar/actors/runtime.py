@@ -180,10 +180,13 @@ class ActorHost:
         *,
         reentrancy_id: str | None = None,
         fresh_reentrancy: bool = False,
+        timeout: float | None = None,
     ) -> AppResponse:
         """PUT `path` on the app inside the actor's turn; returns the app's raw reply.
 
-        `fresh_reentrancy` is for reminders and timers, which always get a new reentrancy id.
+        `fresh_reentrancy` is for reminders and timers, which always get a new reentrancy id. `timeout`
+        (an actors target's, daprd's post-lock policy) bounds the app call once the turn is taken; it
+        raises `TimeoutError`.
         """
         tconf = self.config.for_type(actor_type)
         hdrs = {k: v for k, v in headers.items() if k.lower() not in _DROP_HEADERS}
@@ -196,7 +199,8 @@ class ActorHost:
         act = self.activation(actor_type, actor_id)
         await act.lock.acquire(rid, tconf.max_stack_depth)
         try:
-            return await self.channel.request("PUT", path, body=body, headers=hdrs)
+            reply = self.channel.request("PUT", path, body=body, headers=hdrs)
+            return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
         finally:
             # The idle scan never touches a busy actor, so the deadline only matters from the turn's end.
             act.deadline = self.clock.now() + tconf.idle_timeout

@@ -17,6 +17,7 @@ from dapr.proto.runtime.v1 import actors_pb2
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from sidecar.actors import invoke_method
+from sidecar.actors.invoke import error_reply, under_policy
 from sidecar.actors.reminders import ReminderInfo, ReminderSpec
 from sidecar.actors.state import StateOperation
 from sidecar.actors.timers import TimerSpec
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from sidecar.hosts.internal import ActorRouter
     from sidecar.hosts.registry import SidecarEntry
     from sidecar.server import Sidecar
+    from sidecar.wire.http1 import Response
 
 __all__ = ["ActorsMixin"]
 
@@ -129,18 +131,20 @@ class ActorsMixin:
         peer = await router.peer_for(actor_type)
         return None if peer is None else (router, peer)
 
-    async def _forward(
+    async def _send(
         self,
         via: tuple[ActorRouter, SidecarEntry],
         verb: str,
         path: str,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
-    ) -> bytes:
+    ) -> Response:
+        """The reply of the sidecar whose app hosts the actor: a success, or one the app flagged as an
+        actor error (.NET's header, passed back as data); any other raises daprd's error for it."""
         router, peer = via
         reply = await router.send(peer, verb, path, body, dict(headers or {}))
         if 200 <= reply.status < 300 or _ERROR_HEADER in reply.headers:
-            return reply.body
+            return reply
         raise _remote_error(reply.status, reply.body)
 
     async def _here_or_there(
@@ -182,7 +186,7 @@ class ActorsMixin:
                 )
             body = {_CAMEL.get(k, k): v for k, v in dataclasses.asdict(spec).items() if k != "overwrite"}
         path = _path(request.actor_type, request.actor_id, kind, request.name)
-        await self._forward(via, verb, path, json.dumps(body).encode() if body else b"")
+        await self._send(via, verb, path, json.dumps(body).encode() if body else b"")
 
     # -- methods ------------------------------------------------------------------------------------
 
@@ -198,22 +202,31 @@ class ActorsMixin:
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid actor method: {exc}")
         headers = dict(request.metadata)  # daprd hands the metadata to the app as headers
-        try:
+        resiliency = self.sidecar.resiliency
+
+        async def attempt() -> tuple[bytes, bool]:
+            """(the reply body, whether the app flagged it an actor error): here or at the host's sidecar."""
             via = await self._peer(request.actor_type)
             if via is not None:
                 path = _path(request.actor_type, request.actor_id, "method") + "/"
                 path += urllib.parse.quote(method, safe="/")
-                body = await self._forward(via, "PUT", path, bytes(request.data), headers)
-            else:
-                reply = await invoke_method(
-                    self.sidecar.actor_host,
-                    request.actor_type,
-                    request.actor_id,
-                    method,
-                    bytes(request.data),
-                    headers,
-                )
-                body = reply.body
+                sent = await self._send(via, "PUT", path, bytes(request.data), headers)
+                return sent.body, _ERROR_HEADER in sent.headers
+            reply = await invoke_method(
+                self.sidecar.actor_host,
+                request.actor_type,
+                request.actor_id,
+                method,
+                bytes(request.data),
+                headers,
+                timeout=resiliency.actor_timeout(request.actor_type),
+            )
+            return reply.body, error_reply(reply.headers)
+
+        # The actors target's retries and breaker run here, in the calling sidecar, as over HTTP.
+        policy = resiliency.actor(request.actor_type, request.actor_id)
+        try:
+            body, _ = await under_policy(policy, attempt, lambda reply: reply[1])
         except DaprError as exc:
             await _abort(context, exc)
         return actors_pb2.InvokeActorResponse(data=body)
@@ -296,7 +309,7 @@ class ActorsMixin:
             via = await self._peer(request.actor_type)
             if via is not None:
                 path = _path(request.actor_type, request.actor_id, "reminders", request.name)
-                found = json.loads(await self._forward(via, "GET", path))
+                found = json.loads((await self._send(via, "GET", path)).body)
                 info = (
                     ReminderInfo(
                         request.name,

@@ -302,8 +302,10 @@ class DaprService(ActorsMixin, BuildingBlocksMixin, WorkflowMixin, dapr_pb2_grpc
             type_url=message.data.type_url,
         )
         try:
-            reply = await self.sidecar.invoker.invoke(request.id, call)
+            reply = await self.sidecar.invoker.invoke(request.id, call, grpc_api=True)
         except InvokeFailure as exc:
+            if exc.bare:  # a resiliency policy's own error, returned as daprd returns it
+                await context.abort(exc.code, exc.message)
             await _abort(
                 context, error("ERR_DIRECT_INVOKE", f"failed to invoke, id: {request.id}, err: {exc}")
             )

@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from sidecar.actors.invoke import FORWARDED_SCOPE, error_reply, under_policy
 from sidecar.actors.runtime import ActorHost
 from sidecar.errors import error
 from sidecar.hosts.peers import (
@@ -34,6 +35,7 @@ from sidecar.hosts.peers import (
 )
 from sidecar.hosts.registry import HostRegistry, SidecarEntry
 from sidecar.invoke import CallerIdentity, InvokeFailure, Invoker, InvokeRequest
+from sidecar.resiliency import Resiliency
 from sidecar.wire.http1 import Response
 from sidecar.workflows.control import WorkflowError
 
@@ -50,7 +52,7 @@ ClockHandler = Callable[[str, str, bytes], Awaitable["dict[str, object] | None"]
 
 log = logging.getLogger("sidecar.hosts")
 
-_FORWARDED = "todo_engine.forwarded"  # scope key: an actor call a peer forwarded here, never forwarded on
+_FORWARDED = FORWARDED_SCOPE  # scope key: an actor call a peer forwarded here, never forwarded on
 _ACTORS = "/v1.0/actors/"
 _FORWARDED_KINDS = ("method", "reminders", "timers")
 # daprd DaprBuiltInActorNotFoundRetries: a type nobody hosts yet is looked up 5 more times, 1 s apart.
@@ -235,9 +237,10 @@ class ActorForwarding:
     """Actor method, reminder and timer calls for a type this app does not host go to the sidecar whose
     app hosts it (reminders and timers then live and fire there, with the actor)."""
 
-    def __init__(self, app: ASGIApp, router: ActorRouter) -> None:
+    def __init__(self, app: ASGIApp, router: ActorRouter, resiliency: Resiliency | None = None) -> None:
         self.app = app
         self.router = router
+        self.resiliency = resiliency or Resiliency()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -264,6 +267,16 @@ class ActorForwarding:
             for k, v in scope["headers"]
             if k not in (b"dapr-api-token", b"host", b"content-length")
         }
-        reply = await self.router.send(peer, scope["method"], target, await _body(receive), headers)
+        body = await _body(receive)
+        parts = scope["path"][len(_ACTORS) :].split("/", 3)
+        # A method call gets the actors target's retries and breaker here, in the calling sidecar.
+        policy = None
+        if parts[2] == "method":
+            policy = self.resiliency.actor(urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1]))
+        reply = await under_policy(
+            policy,
+            lambda: self.router.send(peer, scope["method"], target, body, headers),
+            lambda reply: reply.status != 200 or error_reply(reply.headers),
+        )
         out = [(k, v) for k, v in reply.headers.items() if k not in REPLY_DROP]
         await _answer(send, reply.status, out, reply.body)

@@ -98,7 +98,7 @@ class HostMembership:
         return reply.body
 
     def forward_actors(self, app: ASGIApp, host: ActorHost) -> ASGIApp:
-        return ActorForwarding(app, self.actor_router(host))
+        return ActorForwarding(app, self.actor_router(host), self.invoker.resiliency)
 
     def actor_router(self, host: ActorHost) -> ActorRouter:
         return ActorRouter(host, self.registry, self.clients)

@@ -9,24 +9,36 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sidecar.actors import ActorState, Reminders, Timers, invoke_method
+from sidecar.actors.invoke import FORWARDED_SCOPE, error_reply, under_policy
 from sidecar.actors.runtime import ActorHost
+from sidecar.resiliency import Resiliency
 
 __all__ = ["routes"]
 
 _JSON = "application/json"
 
 
-def routes(host: ActorHost, state: ActorState, reminders: Reminders, timers: Timers) -> list[BaseRoute]:
+def routes(
+    host: ActorHost, state: ActorState, reminders: Reminders, timers: Timers, resiliency: Resiliency
+) -> list[BaseRoute]:
     async def method(request: Request) -> Response:
         p = request.path_params
-        reply = await invoke_method(
-            host,
-            p["actor_type"],
-            p["actor_id"],
-            p["method"],
-            await request.body(),
-            request.headers,
-            request.scope["query_string"].decode("latin-1"),  # `request.url.query`, without building a URL
+        actor_type, actor_id, body = p["actor_type"], p["actor_id"], await request.body()
+        # A call forwarded by another sidecar had its retries and breaker applied there.
+        policy = None if request.scope.get(FORWARDED_SCOPE) else resiliency.actor(actor_type, actor_id)
+        reply = await under_policy(
+            policy,
+            lambda: invoke_method(
+                host,
+                actor_type,
+                actor_id,
+                p["method"],
+                body,
+                request.headers,
+                request.scope["query_string"].decode("latin-1"),  # `request.url.query`, without a URL
+                timeout=resiliency.actor_timeout(actor_type),
+            ),
+            lambda reply: error_reply(reply.headers),
         )
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 

@@ -100,7 +100,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes: list[BaseRoute] = []
     all_routes += system_routes.routes(sidecar)
     all_routes += actor_routes.routes(
-        sidecar.actor_host, sidecar.actor_state, sidecar.reminders, sidecar.timers
+        sidecar.actor_host, sidecar.actor_state, sidecar.reminders, sidecar.timers, sidecar.resiliency
     )
     all_routes += state_routes.routes(sidecar.components, sidecar.config.app_id, sidecar.transactions)
     all_routes += secrets_routes.routes(

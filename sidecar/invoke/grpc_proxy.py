@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ import grpc
 from sidecar.appchannel_grpc import GrpcAppChannel
 from sidecar.invoke.acl import AccessControlList, CallerIdentity
 from sidecar.invoke.invoker import Invoker
+from sidecar.resiliency import CircuitOpen, Policy
 
 __all__ = ["GrpcProxy", "PeerFinder"]
 
@@ -28,6 +30,7 @@ APP_ID_KEY = "dapr-app-id"
 CALLEE_KEY = "dapr-callee-app-id"
 CALLER_KEY = "dapr-caller-app-id"
 CALLER_NAMESPACE_KEY = "dapr-caller-namespace"
+STREAM_KEY = "dapr-stream"  # a streaming call: the policy covers opening it only, as daprd's proxy
 SECRET_KEY = "dapr-internal-host-secret"
 # Never passed on: the caller's API token and the peers' secret (each hop adds its own), HTTP/2 framing.
 _DROPPED = frozenset({"dapr-api-token", SECRET_KEY, APP_ID_KEY, "content-type", "user-agent", "te"})
@@ -93,7 +96,17 @@ class GrpcProxy(grpc.GenericRpcHandler):  # type: ignore[misc]
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(_drain(requests), _DRAIN_SECONDS)
             await context.abort(refused.code, refused.message)
-        call = multicallable(requests, metadata=tuple(metadata), timeout=context.time_remaining())
+        # daprd applies the app's endpoint policy to calls it proxies to another sidecar, not to its own app.
+        own_target = name == own.app_id and (namespace or own.namespace) == own.namespace
+        policy = None if own_target else self.invoker.resiliency.endpoint(target, method)
+        if policy is not None and not _truthy(found.get(STREAM_KEY, "")):
+            async for reply in _unary_under_policy(policy, multicallable, metadata, requests, context):
+                yield reply
+            return
+        try:
+            call = await _opened(policy, multicallable, requests, metadata, context)
+        except CircuitOpen as exc:
+            await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
         try:
             initial = tuple(await call.initial_metadata())
             if initial:
@@ -162,3 +175,77 @@ class _Refused(Exception):
 async def _drain(requests: AsyncIterator[bytes]) -> None:
     async for _ in requests:
         pass
+
+
+def _truthy(value: str) -> bool:
+    """dapr/kit's `IsTruthy`."""
+    return value.strip().lower() in ("y", "yes", "true", "t", "on", "1")
+
+
+async def _opened(
+    policy: Policy | None,
+    multicallable: Any,
+    requests: AsyncIterator[bytes],
+    metadata: list[tuple[str, Any]],
+    context: grpc.aio.ServicerContext,
+) -> Any:
+    """Open the call; under a policy (a stream) only this step runs under it: the breaker admits it."""
+
+    async def start() -> Any:
+        return multicallable(requests, metadata=tuple(metadata), timeout=context.time_remaining())
+
+    return await (policy.run(start) if policy is not None else start())
+
+
+@dataclass
+class _Unary:
+    """One whole attempt of a proxied unary call: what the app sent, or its error status."""
+
+    initial: tuple[Any, ...] = ()
+    replies: list[bytes] = field(default_factory=list)
+    trailing: tuple[Any, ...] = ()
+    error: grpc.aio.AioRpcError | None = None
+
+
+async def _unary_under_policy(
+    policy: Policy,
+    multicallable: Any,
+    metadata: list[tuple[str, Any]],
+    requests: AsyncIterator[bytes],
+    context: grpc.aio.ServicerContext,
+) -> AsyncIterator[bytes]:
+    """daprd's proxy for a unary call with a policy: the caller's messages kept for replay, the whole call
+    under the timeout, breaker and retries; an error status is a `CodeError` with its gRPC code."""
+    messages = [m async for m in requests]
+
+    async def attempt() -> _Unary:
+        replay: Iterator[bytes] = iter(messages)
+        call = multicallable(replay, metadata=tuple(metadata), timeout=context.time_remaining())
+        try:
+            initial = tuple(await call.initial_metadata())
+            replies = [r async for r in call]
+            return _Unary(initial, replies, tuple(await call.trailing_metadata()))
+        except grpc.aio.AioRpcError as exc:
+            return _Unary(error=exc)
+        except asyncio.CancelledError:  # the policy's timeout: the call stops, as daprd cancels its context
+            call.cancel()
+            raise
+
+    def failed(result: _Unary) -> int | None:
+        return None if result.error is None else int(result.error.code().value[0])
+
+    try:
+        result = await policy.run(attempt, failed)
+    except TimeoutError:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
+    except CircuitOpen as exc:
+        await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+    error = result.error
+    if error is not None:
+        await context.abort(error.code(), error.details() or "", tuple(error.trailing_metadata() or ()))
+    if result.initial:
+        await context.send_initial_metadata(result.initial)
+    for reply in result.replies:
+        yield reply
+    if result.trailing:
+        context.set_trailing_metadata(result.trailing)

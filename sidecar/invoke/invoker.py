@@ -27,7 +27,7 @@ from sidecar.invoke.headers import (
     joined_headers,
     normalize_method,
 )
-from sidecar.invoke.resiliency import AppResiliency
+from sidecar.resiliency import FAILED, CircuitOpen, Resiliency
 
 __all__ = [
     "InvokeFailure",
@@ -72,12 +72,14 @@ class InvokeResponse:
 class InvokeFailure(Exception):
     """The invocation never got an answer from the app: `code` is the gRPC status daprd's transport
     reports (PERMISSION_DENIED from a callee's access control decides the HTTP status), `message` its
-    error text as Go prints it."""
+    error text as Go prints it. `bare`: a resiliency policy stopped the call (a timeout, an open circuit
+    breaker), which daprd's gRPC `InvokeService` returns as it is, not as `ERR_DIRECT_INVOKE`."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, *, bare: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.bare = bare
 
 
 def status_error_text(code: grpc.StatusCode, message: str) -> str:
@@ -134,17 +136,18 @@ class Invoker:
         acl: AccessControlList | None = None,
         namespace: str = "default",
         resolver: Resolver | None = None,
-        resiliency: Mapping[str, AppResiliency] | None = None,
+        resiliency: Resiliency | None = None,
     ) -> None:
-        """`resiliency`: the `apps` targets of the Resiliency resources, by app id."""
+        """`resiliency`: the sidecar's Resiliency resources (their app endpoint policies apply here)."""
         self.identity = CallerIdentity(app_id, namespace)
         self.channel = channel
         self.acl = acl
-        self.resiliency = dict(resiliency or {})
+        self.resiliency = resiliency or Resiliency()
         self.resolver: Resolver = resolver or LocalResolver(app_id, namespace, _OwnApp(self))
 
-    async def invoke(self, app_id: str, request: InvokeRequest) -> InvokeResponse:
-        """Invoke `request.method` on `app_id`; raises `InvokeFailure` for daprd's `ERR_DIRECT_INVOKE`."""
+    async def invoke(self, app_id: str, request: InvokeRequest, *, grpc_api: bool = False) -> InvokeResponse:
+        """Invoke `request.method` on `app_id`; raises `InvokeFailure` for daprd's `ERR_DIRECT_INVOKE`.
+        `grpc_api`: the caller used gRPC `InvokeService`, where daprd counts other replies as failed."""
         try:
             request.method = normalize_method(request.method)
         except ValueError as exc:
@@ -156,16 +159,19 @@ class Invoker:
             target = self.resolver.resolve(app_id)
         except LookupError as exc:
             raise InvokeFailure(grpc.StatusCode.UNAVAILABLE, str(exc.args[0] if exc.args else exc)) from None
-        policy = self.resiliency.get(app_id)
+        policy = self.resiliency.endpoint(app_id, request.method)
         if policy is None:
             return await target.call(request, self.identity)
         try:
-            reply: InvokeResponse = await policy.run(
-                lambda: target.call(request, self.identity), lambda r: int(r.status)
+            return await policy.run(
+                lambda: target.call(request, self.identity),
+                _grpc_api_failed if grpc_api else _http_api_failed,
             )
         except TimeoutError:
-            raise InvokeFailure(grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded") from None
-        return reply
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded"
+            raise InvokeFailure(code, message, bare=True) from None
+        except CircuitOpen as exc:  # gobreaker's error: a plain Go error, UNKNOWN over gRPC
+            raise InvokeFailure(grpc.StatusCode.UNKNOWN, str(exc), bare=True) from None
 
     async def call_local(self, request: InvokeRequest, caller: CallerIdentity) -> InvokeResponse:
         """A call from another sidecar into this app: access control first, as daprd's `CallLocal`."""
@@ -225,6 +231,20 @@ class Invoker:
                 http_status_from_code(status.code), status_json(status), answer.headers, "", status
             )
         return InvokeResponse(200, answer.body, answer.headers, answer.content_type, status, answer.type_url)
+
+
+def _http_api_failed(reply: InvokeResponse) -> int | None:
+    """daprd's HTTP invoke: an HTTP app's status outside 2xx/3xx fails (a `CodeError`); a gRPC app's
+    answer never does (its status is passed on, mapped)."""
+    return None if reply.grpc is not None or 200 <= reply.status <= 399 else reply.status
+
+
+def _grpc_api_failed(reply: InvokeResponse) -> int | None:
+    """daprd's gRPC `InvokeService`: a gRPC app's error status or an HTTP app's non-2xx fails, as an error
+    that is not a `CodeError` (retried whatever the policy's `matching`)."""
+    if reply.grpc is not None:
+        return FAILED if reply.grpc.code else None
+    return None if 200 <= reply.status < 300 else FAILED
 
 
 class _OwnApp:

@@ -185,7 +185,9 @@ class BulkSubscriptionWorker(DeliveryWorker):
         # daprd starts a span per entry, each a child of the previous context: the last one is sent
         trace = next((entry.trace for entry in reversed(entries) if entry.trace), {})
         try:
-            reply = await self._transport.deliver_bulk(path, [entry.encoded for entry in entries], trace)
+            reply = await self._retry.bounded(
+                self._transport.deliver_bulk(path, [entry.encoded for entry in entries], trace)
+            )
         except CHANNEL_ERRORS as exc:
             return entries, f"error from app channel: {type(exc).__name__}: {exc}", app_unreachable(exc)
         if reply.statuses is not None:

@@ -48,10 +48,12 @@ _FUNCTIONS = frozenset({"size", "matches", "int", "double", "string"})
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _check(node: Node, source: str) -> None:
+def _check(node: Node, source: str, variables: frozenset[str] = _VARIABLES) -> None:
     """Reject what we cannot evaluate faithfully, with a message naming the construct."""
-    if isinstance(node, Ident) and node.name not in _VARIABLES:
-        raise CelError(f"{source!r}: undeclared reference to '{node.name}' (only `event` is defined)")
+    if isinstance(node, Ident) and node.name not in variables:
+        defined = ", ".join(f"`{v}`" for v in sorted(variables))
+        verb = "is" if len(variables) == 1 else "are"
+        raise CelError(f"{source!r}: undeclared reference to '{node.name}' (only {defined} {verb} defined)")
     if isinstance(node, Call):
         allowed = _METHODS if node.target is not None else _FUNCTIONS
         if node.name not in allowed:
@@ -61,7 +63,7 @@ def _check(node: Node, source: str) -> None:
                 f"(supported: {', '.join(sorted(allowed))})"
             )
     for child in node.children():
-        _check(child, source)
+        _check(child, source, variables)
 
 
 class Expression:
@@ -77,17 +79,22 @@ class Expression:
             raise CelEvalError(f"the result of match expression {self.source} was not a boolean")
         return result
 
+    def value(self, env: dict[str, Any]) -> Any:
+        """The result over other variables (those given to `compile_expression`); raises CelEvalError."""
+        return _eval(self._root, env)
+
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
 
 
-def compile_expression(source: str) -> Expression:
-    """Parse and vet one expression; raises CelError (with the reason) when it cannot be supported."""
+def compile_expression(source: str, variables: frozenset[str] = _VARIABLES) -> Expression:
+    """Parse and vet one expression over `variables` (a routing rule's `event` unless given); raises
+    CelError (with the reason) when it cannot be supported."""
     try:
         root = parse(source)
     except CelSyntaxError as exc:
         raise CelError(f"{source!r}: {exc}") from exc
-    _check(root, source)
+    _check(root, source, variables)
     return Expression(source, root)
 
 

@@ -119,7 +119,7 @@ class SubscriptionWorker(DeliveryWorker):
                 return  # shutting down: kept for redelivery
             attempt += 1
             try:
-                outcome, reason = await self._transport.deliver(path, body, event)
+                outcome, reason = await self._retry.bounded(self._transport.deliver(path, body, event))
             except CHANNEL_ERRORS as exc:
                 outcome, reason = Outcome.RETRY, f"error from app channel: {type(exc).__name__}: {exc}"
                 if self._wait_for_app and app_unreachable(exc):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ from sidecar.pubsub.worker import DeadLetter, DeliveryWorker, HealthGate
 __all__ = ["BulkEntry", "PubSubEngine"]
 
 log = logging.getLogger("sidecar.pubsub")
+
+# (pubsub name, one publish) -> that publish's sequence number, run under the component's policy.
+PublishGuard = Callable[[str, Callable[[], Awaitable[int]]], Awaitable[int]]
 
 Broker = InMemoryBroker | SqliteBroker
 BROKER_TYPES = (DURABLE_TYPE, IN_MEMORY_TYPE)
@@ -91,10 +94,17 @@ class PubSubEngine:
         data_dir: Path | None = None,
         sqlite_synchronous: str = "FULL",
         health: HealthGate | None = None,
+        publish_guard: PublishGuard | None = None,
+        delivery_retry: Callable[[str], RetryPolicy | None] | None = None,
     ) -> None:
         """Raises ValueError for an unsupported component and SubscriptionError for a declarative
         subscription with an invalid or unsupported rule or bulk setting. A durable component keeps its
-        file under `data_dir`."""
+        file under `data_dir`. `publish_guard(pubsub, publish)` runs each publish of the APIs (the
+        component's outbound resiliency policy); it raises `BrokerClosed` for a failed one.
+        `delivery_retry(pubsub)`: the retries of that component's deliveries (its inbound resiliency
+        policy) instead of `retry`, None for `retry`."""
+        self._guard = publish_guard
+        self._delivery_retry = delivery_retry or (lambda _: None)
         self.app_id = app_id
         self._channel = channel
         self._health = health  # app health checks: deliveries pause while the app is unhealthy
@@ -226,7 +236,7 @@ class PubSubEngine:
             transport=transport,
             clock=self._clock,
             dead_letter=self._dead_letter_for(broker),
-            retry=self._retry,
+            retry=self._delivery_retry(broker.name) or self._retry,
             queue_size=0 if durable else self._queue_size,  # the durable broker pages
             settled=broker.acknowledge if isinstance(broker, SqliteBroker) else None,
             wait_for_app=durable or streaming,
@@ -237,7 +247,10 @@ class PubSubEngine:
         async def publish(topic: str, data: bytes) -> None:
             if not broker.scopes.may_publish(topic):
                 raise PermissionError(f"topic {topic} is not allowed for app id {self.app_id}")
-            await broker.publish(topic, data, wait=False)
+            if self._guard is None:
+                await broker.publish(topic, data, wait=False)
+            else:  # daprd republishes a dead letter through its publisher, under the outbound policy
+                await self._guard(broker.name, lambda: broker.publish(topic, data, wait=False))
 
         return publish
 
@@ -327,7 +340,7 @@ class PubSubEngine:
             payload = self._envelope(pubsub, topic, data, content_type or "", metadata, trace)
         self._check_publish_allowed(broker, topic)
         try:
-            await broker.publish(topic, payload)
+            await self._publish(pubsub, broker, topic, payload)
         except BrokerClosed as exc:
             raise self._publish_failed(pubsub, topic, exc) from exc
 
@@ -370,7 +383,8 @@ class PubSubEngine:
         self._check_publish_allowed(broker, topic)
         # started in order, so the entries keep it; a durable component commits them together
         results = await asyncio.gather(
-            *(broker.publish(topic, payload) for _, payload in prepared), return_exceptions=True
+            *(self._publish(pubsub, broker, topic, payload) for _, payload in prepared),
+            return_exceptions=True,
         )
         failed: list[tuple[str, str]] = []
         for (entry_id, _), result in zip(prepared, results, strict=True):
@@ -379,6 +393,11 @@ class PubSubEngine:
             elif isinstance(result, BaseException):
                 raise result
         return failed
+
+    async def _publish(self, pubsub: str, broker: Broker, topic: str, payload: bytes) -> int:
+        if self._guard is None:
+            return await broker.publish(topic, payload)
+        return await self._guard(pubsub, lambda: broker.publish(topic, payload))
 
     @staticmethod
     def _publish_failed(pubsub: str, topic: str, exc: Exception) -> DaprError:

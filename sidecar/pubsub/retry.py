@@ -4,10 +4,14 @@ durable broker, the endless backoff while the app cannot be reached at all (no a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["CHANNEL_DOWN_MAX_DELAY", "CHANNEL_ERRORS", "RetryPolicy", "app_unreachable"]
+
+T = TypeVar("T")
 
 # what the app channel raises when the app cannot be reached: a retriable failure
 # the wire client's errors are OSErrors (ConnectionError when the app cannot be reached)
@@ -32,6 +36,11 @@ class RetryPolicy:
     initial: float = 0.1
     maximum: float = 2.0
     factor: float = 2.0
+    timeout: float | None = None  # per attempt: a pub/sub component's inbound resiliency policy sets one
+
+    async def bounded(self, attempt: Awaitable[T]) -> T:
+        """Await one delivery attempt within `timeout` (a TimeoutError is a retriable channel error)."""
+        return await (attempt if self.timeout is None else asyncio.wait_for(attempt, self.timeout))
 
     def delays(self) -> Iterator[float]:
         delay = self.initial

@@ -66,6 +66,30 @@ spec:
       deniedSecrets: ["root"]
 """
 
+
+def resiliency(name: str, targets: str) -> str:
+    """A Resiliency resource with the policies the resiliency tests share (a 300 ms timeout `quick`, two
+    immediate retries `twice`, a breaker `three-strikes` tripping on three consecutive failures) and
+    `targets` (YAML under `spec.targets`)."""
+    return _RESILIENCY.replace("{name}", name) + targets
+
+
+_RESILIENCY = """\
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata:
+  name: {name}
+spec:
+  policies:
+    timeouts:
+      quick: 300ms
+    retries:
+      twice: {policy: constant, duration: 0s, maxRetries: 2}
+    circuitBreakers:
+      three-strikes: {maxRequests: 1, timeout: 60s, trip: consecutiveFailures >= 3}
+  targets:
+"""
+
 SECRETS = {"db-password": "s3cret", "api-key": "k3y", "root": "toor", "other": "o"}
 
 

@@ -48,6 +48,18 @@ async def flaky(request: Request) -> Response:
     return Response(str(ATTEMPTS[key]).encode())
 
 
+GUARDED: dict[str, int] = {}  # key -> the status `guarded` answers (200 unless set)
+GUARDED_CALLS: dict[str, int] = {}
+
+
+async def guarded(request: Request) -> Response:
+    """Answers the status the test set for its `key` (a circuit breaker's app failing on demand); each key
+    is its own method, so its own breaker."""
+    key = request.path_params["key"]
+    GUARDED_CALLS[key] = GUARDED_CALLS.get(key, 0) + 1
+    return Response(b"guarded", status_code=GUARDED.get(key, 200))
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(3)  # longer than the resiliency timeout of the tests (500 ms)
     return Response(b"late")
@@ -58,6 +70,7 @@ def build() -> Starlette:
         routes=[
             Route("/flaky", flaky, methods=["GET"]),
             Route("/slow", slow, methods=["GET"]),
+            Route("/guarded/{key}", guarded, methods=["GET", "POST"]),
             Route("/teapot", teapot, methods=["GET", "POST"]),
             Route("/broken", broken, methods=["GET", "POST"]),
             Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "NONE"]),

@@ -3,7 +3,6 @@ they run out, and a timeout per attempt."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from sidecar.components import ComponentError
-from sidecar.invoke.resiliency import RetryPolicy, load_app_resiliency
+from sidecar.resiliency import RetryPolicy, load_resiliency
 from tests.sidecar.invoke.conftest import TOKEN, Running, running
 
 RESILIENCY = """\
@@ -69,19 +68,53 @@ def test_timeout_per_attempt(sturdy: Running) -> None:
     }
 
 
-def test_loading(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_loading(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(RESILIENCY)
-    with caplog.at_level(logging.WARNING, "sidecar.invoke.resiliency"):
-        targets = load_app_resiliency([tmp_path], "sturdy")
-    assert "policies.circuitBreakers not applied" in caplog.text
-    policy = targets["sturdy"]
-    assert policy.timeout == 0.5 and policy.retry is not None
+    policy = load_resiliency([tmp_path], "sturdy").endpoint("sturdy", "any")
+    assert policy is not None and policy.timeout == 0.5 and policy.retry is not None
+    assert policy.breaker is None  # `cb` is defined but no target uses it
     assert list(policy.retry.delays()) == [0.0, 0.0]
     assert policy.retry.retries_status(503) and not policy.retry.retries_status(500)
-    assert load_app_resiliency([tmp_path], "other-app") == {}  # out of scope
+    assert load_resiliency([tmp_path], "other-app").endpoint("sturdy", "any") is None  # out of scope
     (tmp_path / "r.yaml").write_text(RESILIENCY.replace("retry: twice", "retry: thrice"))
-    with pytest.raises(ComponentError, match="no retry policy 'thrice'"):
-        load_app_resiliency([tmp_path], "sturdy")
+    with pytest.raises(ComponentError, match="app sturdy: no retry policy 'thrice'"):
+        load_resiliency([tmp_path], "sturdy")
+    (tmp_path / "r.yaml").write_text(RESILIENCY.replace("consecutiveFailures >= 5", "failures >= 5"))
+    with pytest.raises(ComponentError, match="invalid trip expression.*undeclared reference to 'failures'"):
+        load_resiliency([tmp_path], "sturdy")
+    (tmp_path / "r.yaml").write_text(
+        RESILIENCY.replace(
+            "    retries:\n", "    retries:\n      DaprBuiltInServiceRetries: {maxRetries: 5}\n"
+        )
+    )
+    with pytest.raises(ComponentError, match="DaprBuiltInServiceRetries overrides one of daprd's built-in"):
+        load_resiliency([tmp_path], "sturdy")
+
+
+def test_fields_daprd_would_drop_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        RESILIENCY.replace("duration: 0s", "duration: 0s\n        multiplier: 3")
+    )
+    with pytest.raises(ComponentError, match="retry policy twice: multiplier is not a field of daprd's"):
+        load_resiliency([tmp_path], "sturdy")
+
+
+def test_default_policies_apply_to_apps_without_a_target(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        RESILIENCY.replace(
+            "      quick: 500ms", "      quick: 500ms\n      DefaultTimeoutPolicy: 2s"
+        ).replace(
+            "    circuitBreakers:\n      cb:", "    circuitBreakers:\n      DefaultAppCircuitBreakerPolicy:"
+        )
+    )
+    loaded = load_resiliency([tmp_path], "sturdy")
+    other = loaded.endpoint("other", "m")
+    assert other is not None and other.timeout == 2.0 and other.retry is None and other.breaker is not None
+    assert (
+        loaded.endpoint("other", "m") is not None and loaded.endpoint("other", "m").breaker is other.breaker
+    )  # type: ignore[union-attr]
+    sturdy = loaded.endpoint("sturdy", "m")
+    assert sturdy is not None and sturdy.timeout == 0.5 and sturdy.breaker is None  # its target wins
 
 
 def test_exponential_backoff_stays_within_bounds() -> None:
