@@ -8,14 +8,11 @@ in the background and only then reports full health. `stop()` deactivates actors
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import socket
 from typing import Any
 
 import grpc
-import uvicorn
 
 from sidecar.actors import ActorHost, ActorState, Reminders, Timers
 from sidecar.apilog import ApiLogging, GrpcApiLog
@@ -40,6 +37,7 @@ from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
 from sidecar.invoke.grpc_proxy import GrpcProxy
 from sidecar.jobs import JobsService
+from sidecar.listeners import UvicornServer, serve_asgi
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
 from sidecar.resiliency import load_resiliency
@@ -57,13 +55,6 @@ log = logging.getLogger("sidecar")
 # The workflow streams' keepalive needs (answer idle pings, any message size) plus no SO_REUSEPORT, so a
 # busy port fails loudly instead of being shared with another sidecar.
 GRPC_OPTIONS: list[tuple[str, Any]] = [*GRPC_SERVER_OPTIONS, ("grpc.so_reuseport", 0)]
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: the sidecar's owner decides when to stop."""
-
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
-        return contextlib.nullcontext()
 
 
 class Sidecar:
@@ -228,32 +219,6 @@ class Sidecar:
         )
         self._app_init = asyncio.create_task(self._init_app(), name="app-init")
 
-    async def _serve_asgi(self, app: Any, port: int, name: str) -> tuple[_Uvicorn, asyncio.Task[None], int]:
-        # proto=IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections (else ~40 ms Nagle stalls).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, port))
-        # log_config None: uvicorn's records go through the process's handler (text, or JSON with
-        # --log-as-json), not a formatter of its own.
-        ucfg = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=60,
-            backlog=4096,
-            server_header=False,  # no "server: uvicorn" banner (and one header less to write)
-        )
-        server = _Uvicorn(ucfg)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
-        while not server.started:
-            if task.done():
-                task.result()
-                raise OSError(f"the {name} server stopped during start-up")
-            await asyncio.sleep(0.005)
-        return server, task, int(sock.getsockname()[1])
-
     def _app_channel(self) -> tuple[AppChannel | GrpcAppChannel, AppHealth | None]:
         """The app channel of `--app-protocol` and, with `--enable-app-health-check`, its health probes."""
         cfg = self.config
@@ -290,16 +255,16 @@ class Sidecar:
 
     async def _start_http(self) -> None:
         self.http_app = build_http_app(self)
-        self._http, self._http_task, self.http_port = await self._serve_asgi(
-            self.http_app, self.config.http_port, "http"
+        self._http, self._http_task, self.http_port = await serve_asgi(
+            self.http_app, self.config.host, self.config.http_port, "http"
         )
 
     async def _start_metrics(self) -> None:
-        self._metrics: tuple[_Uvicorn, asyncio.Task[None]] | None = None
+        self._metrics: tuple[UvicornServer, asyncio.Task[None]] | None = None
         if self.config.metrics_port is None:
             return
-        server, task, port = await self._serve_asgi(
-            build_metrics_app(self), self.config.metrics_port, "metrics"
+        server, task, port = await serve_asgi(
+            build_metrics_app(self), self.config.host, self.config.metrics_port, "metrics"
         )
         self._metrics = (server, task)
         self.metrics_port = port

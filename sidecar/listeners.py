@@ -1,0 +1,52 @@
+"""The sidecar's HTTP listeners: an ASGI app served by uvicorn on a TCP socket of our own making, so the
+port can be 0 (a free one, read back), Nagle is off, and stopping is the sidecar's decision, not uvicorn's
+signal handlers'."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+import uvicorn
+
+__all__ = ["UvicornServer", "serve_asgi"]
+
+
+class UvicornServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the sidecar's owner decides when to stop."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+async def serve_asgi(
+    app: Any, host: str, port: int, name: str
+) -> tuple[UvicornServer, asyncio.Task[None], int]:
+    """Serve `app` on `host:port` (0: a free port); returns the server, its task and the bound port once
+    it accepts connections (a failure during start-up raises)."""
+    # proto=IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections (else ~40 ms Nagle stalls).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    # log_config None: uvicorn's records go through the process's handler (text, or JSON with
+    # --log-as-json), not a formatter of its own.
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=60,
+        backlog=4096,
+        server_header=False,  # no "server: uvicorn" banner (and one header less to write)
+    )
+    server = UvicornServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise OSError(f"the {name} server stopped during start-up")
+        await asyncio.sleep(0.005)
+    return server, task, int(sock.getsockname()[1])
