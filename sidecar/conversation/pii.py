@@ -88,8 +88,11 @@ _IGNORED = (
 
 
 def _intervals(found: list[tuple[list[int], bytes]]) -> list[tuple[list[int], bytes]]:
-    # sort.Slice by start, longer first; small inputs sort stably there (insertion sort), as Python's does
-    return sorted(found, key=lambda f: (f[0][0], -f[0][1]))
+    """The library's sort.Slice: by start, longer first. Its less-than also holds between equal spans, so
+    Go's insertion sort (up to 12 matches) moves each over the equal ones before it: ties come out last
+    first, so of two entities matching the same text the later one (e.g. SSN over phone) wins."""
+    order = sorted(range(len(found)), key=lambda i: (found[i][0][0], -found[i][0][1], -i))
+    return [found[i] for i in order]
 
 
 def scrub(text: str) -> str:

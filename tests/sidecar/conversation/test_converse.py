@@ -127,7 +127,7 @@ def test_scrub_pii_replaces_what_daprd_scrubs(echo_sidecar: SidecarThread) -> No
             "echo",
             [
                 c.ConversationInputAlpha2(
-                    messages=[c.create_user_message("call 555-123-4567")], scrub_pii=True
+                    messages=[c.create_user_message("call +4422222222")], scrub_pii=True
                 ),
                 c.ConversationInputAlpha2(messages=[c.create_user_message("or jane@example.com")]),
             ],
@@ -183,3 +183,77 @@ def test_metadata_lists_the_component(echo_sidecar: SidecarThread) -> None:
     assert {"name": "echo", "type": "conversation.echo", "version": "v1"} in [
         {k: v for k, v in entry.items() if k != "capabilities"} for entry in components
     ]
+
+
+def test_http_alpha2_with_every_field(echo_sidecar: SidecarThread) -> None:
+    """daprd's own integration case (conversation/alpha2/http/basic.go, "all fields"), answered alike."""
+    body = {
+        "name": "ignored: the path names the component",
+        "contextId": "test-conversation-123",
+        "inputs": [
+            {
+                "messages": [{"ofUser": {"name": "test-user", "content": [{"text": "well hello there"}]}}],
+                "scrubPII": False,
+            },
+            {
+                "messages": [
+                    {
+                        "ofSystem": {
+                            "name": "test-system",
+                            "content": [{"text": "You are a helpful assistant"}],
+                        }
+                    }
+                ],
+                "scrubPII": True,
+            },
+        ],
+        "parameters": {
+            "max_tokens": {"@type": "type.googleapis.com/google.protobuf.Int64Value", "value": "100"},
+            "model": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "test-model"},
+        },
+        "metadata": {"api_key": "test-key", "version": "1.0"},
+        "scrubPii": True,
+        "temperature": 0.7,
+        "responseFormat": {
+            "type": "object",
+            "properties": {"result": {"type": "string"}},
+            "required": ["result"],
+        },
+        "promptCacheRetention": "86400s",
+        "tools": [
+            {
+                "function": {
+                    "name": "test_function",
+                    "description": "A test function",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"param1": {"type": "string", "description": "A test parameter"}},
+                        "required": ["param1"],
+                    },
+                }
+            }
+        ],
+        "toolChoice": "auto",
+    }
+    with httpx.Client(base_url=f"http://127.0.0.1:{echo_sidecar.http_port}") as http:
+        r = http.post("/v1.0-alpha2/conversation/echo/converse", json=body)
+    assert r.status_code == 200
+    assert r.json() == {
+        "contextId": "test-conversation-123",
+        "outputs": [
+            {
+                "choices": [
+                    {
+                        "finishReason": "tool_calls",
+                        "message": {
+                            "content": "well hello there\nYou are a helpful assistant",
+                            "toolCalls": [
+                                {"function": {"arguments": "param1", "name": "test_function"}, "id": "0"}
+                            ],
+                        },
+                    }
+                ],
+                "usage": {"completionTokens": "8", "promptTokens": "8", "totalTokens": "16"},
+            }
+        ],
+    }
