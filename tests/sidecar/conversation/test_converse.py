@@ -257,3 +257,11 @@ def test_http_alpha2_with_every_field(echo_sidecar: SidecarThread) -> None:
             }
         ],
     }
+
+
+def test_inputs_without_messages_get_an_empty_choice(echo_sidecar: SidecarThread) -> None:
+    """daprd hands echo an empty (not absent) message list: one choice, no content, zero usage."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{echo_sidecar.http_port}") as http:
+        r = http.post("/v1.0-alpha2/conversation/echo/converse", json={"inputs": [{}]})
+    assert r.status_code == 200
+    assert r.json() == {"outputs": [{"choices": [{"finishReason": "stop", "message": {}}], "usage": {}}]}
