@@ -278,6 +278,11 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_PERMISSION_DENIED", 403, _S.PERMISSION_DENIED),
         # bindings
         ErrorKind("ERR_INVOKE_OUTPUT_BINDING", 500, _S.INTERNAL, grpc_basic=True),
+        # conversation
+        ErrorKind("ERR_CONVERSATION_NOT_FOUND", 400, _S.INVALID_ARGUMENT),
+        ErrorKind("ERR_CONVERSATION_INVALID_PARMS", 400, _S.INVALID_ARGUMENT),
+        ErrorKind("ERR_CONVERSATION_INVOKE", 500, _S.INTERNAL),
+        ErrorKind("ERR_CONVERSATION_MISSING_INPUTS", 400, _S.INVALID_ARGUMENT),
     ]
 }
 
