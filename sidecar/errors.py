@@ -278,6 +278,12 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_PERMISSION_DENIED", 403, _S.PERMISSION_DENIED),
         # bindings
         ErrorKind("ERR_INVOKE_OUTPUT_BINDING", 500, _S.INTERNAL, grpc_basic=True),
+        # crypto (messages.ErrCrypto*; "ERROR" is daprd's HTTP answer to an error with no code of its own)
+        ErrorKind("ERR_CRYPTO", 500, _S.INTERNAL),
+        ErrorKind("ERR_CRYPTO_KEY", 500, _S.INTERNAL),
+        ErrorKind("ERR_CRYPTO_PROVIDER_NOT_FOUND", 400, _S.INVALID_ARGUMENT),
+        ErrorKind("ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED", 500, _S.INTERNAL),
+        ErrorKind("ERROR", 500, _S.UNKNOWN),
     ]
 }
 

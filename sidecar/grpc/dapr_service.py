@@ -17,6 +17,7 @@ from google.protobuf import any_pb2, empty_pb2
 from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.actors_service import ActorsMixin
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
+from sidecar.grpc.crypto_service import CryptoMixin
 from sidecar.grpc.workflow_service import WorkflowMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
@@ -65,7 +66,7 @@ def _state_error(exc: StateError, code: str) -> DaprError:
     return api_error(exc, code, f"failed operation on state store: {exc}")
 
 
-class DaprService(ActorsMixin, BuildingBlocksMixin, WorkflowMixin, dapr_pb2_grpc.DaprServicer):
+class DaprService(ActorsMixin, BuildingBlocksMixin, CryptoMixin, WorkflowMixin, dapr_pb2_grpc.DaprServicer):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 
     def __init__(self, sidecar: Sidecar) -> None:

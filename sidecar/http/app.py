@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route, Router
 from sidecar.apilog import HttpApiLog
 from sidecar.bindings import routes as binding_routes
 from sidecar.configuration import routes as configuration_routes
+from sidecar.crypto import routes as crypto_routes
 from sidecar.errors import DaprError
 from sidecar.http import (
     actor_routes,
@@ -111,6 +112,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
     all_routes += configuration_routes.routes(sidecar.configuration)
+    all_routes += crypto_routes.routes(sidecar.components.crypto)
     all_routes += workflow_routes.routes(sidecar.workflows)
     token = sidecar.config.api_token
     all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)
