@@ -284,6 +284,7 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_CRYPTO_PROVIDER_NOT_FOUND", 400, _S.INVALID_ARGUMENT),
         ErrorKind("ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED", 500, _S.INTERNAL),
         ErrorKind("ERROR", 500, _S.UNKNOWN),
+        ErrorKind("ERR_API_UNIMPLEMENTED", 501, _S.UNIMPLEMENTED),
     ]
 }
 

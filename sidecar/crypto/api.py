@@ -12,7 +12,15 @@ from sidecar.crypto.localstorage import LocalStorageCrypto
 from sidecar.crypto.scheme import Decryption, Encryption, EncryptOptions, SchemeError, SegmentError
 from sidecar.errors import DaprError, error
 
-__all__ = ["CryptoAPI", "DecryptRequest", "EncryptRequest", "InputError", "operation_error"]
+__all__ = [
+    "SUBTLE_OPERATIONS",
+    "CryptoAPI",
+    "DecryptRequest",
+    "EncryptRequest",
+    "InputError",
+    "operation_error",
+    "subtle_unimplemented",
+]
 
 log = logging.getLogger("sidecar.crypto")
 
@@ -40,6 +48,23 @@ class DecryptRequest:
 def operation_error(exc: Exception) -> DaprError:
     """daprd's `ErrCryptoOperation`."""
     return error("ERR_CRYPTO", f"failed to perform operation: {exc}")
+
+
+# The `Subtle*` RPCs (and their `/v1.0-alpha1/subtlecrypto/{name}/...` routes): daprd's release builds answer
+# them all with `ErrAPIUnimplemented` (they are served only when daprd is built with the `subtlecrypto` tag).
+SUBTLE_OPERATIONS = {
+    "getkey": "SubtleGetKeyAlpha1",
+    "encrypt": "SubtleEncryptAlpha1",
+    "decrypt": "SubtleDecryptAlpha1",
+    "wrapkey": "SubtleWrapKeyAlpha1",
+    "unwrapkey": "SubtleUnwrapKeyAlpha1",
+    "sign": "SubtleSignAlpha1",
+    "verify": "SubtleVerifyAlpha1",
+}
+
+
+def subtle_unimplemented() -> DaprError:
+    return error("ERR_API_UNIMPLEMENTED", "this API is currently not implemented")
 
 
 class CryptoAPI:

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
+from dapr.proto.runtime.v1 import crypto_pb2
+from google.protobuf import json_format
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sidecar.crypto.api import CryptoAPI, DecryptRequest, EncryptRequest
+from sidecar.crypto.api import (
+    SUBTLE_OPERATIONS,
+    CryptoAPI,
+    DecryptRequest,
+    EncryptRequest,
+    subtle_unimplemented,
+)
 from sidecar.crypto.localstorage import LocalStorageCrypto
 from sidecar.crypto.scheme import SegmentError
 from sidecar.errors import error
@@ -58,7 +67,26 @@ def routes(providers: Mapping[str, LocalStorageCrypto]) -> list[BaseRoute]:
     return [
         Route("/v1.0-alpha1/crypto/{name}/encrypt", encrypt, methods=["PUT"]),
         Route("/v1.0-alpha1/crypto/{name}/decrypt", decrypt, methods=["PUT"]),
+        Route("/v1.0-alpha1/subtlecrypto/{name}/{operation}", _subtle, methods=["POST"]),
     ]
+
+
+async def _subtle(request: Request) -> Response:
+    """daprd's universal handler: the body is read as protojson into the RPC's request, then the release
+    build's `ErrAPIUnimplemented`."""
+    rpc = SUBTLE_OPERATIONS.get(str(request.path_params["operation"]))
+    if rpc is None:
+        raise HTTPException(404)
+    body = await request.body()
+    if body:
+        message = getattr(
+            crypto_pb2, rpc.removeprefix("Subtle").removesuffix("Alpha1").join(("Subtle", "Request"))
+        )()
+        try:
+            json_format.Parse(body, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from None
+    raise subtle_unimplemented()
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:

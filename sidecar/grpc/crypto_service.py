@@ -5,7 +5,7 @@ ways; kept apart from `dapr_service` (which mixes them in)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
@@ -13,12 +13,14 @@ from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import crypto_pb2
 
 from sidecar.crypto import (
+    SUBTLE_OPERATIONS,
     CryptoAPI,
     DecryptRequest,
     EncryptRequest,
     InputError,
     SegmentError,
     operation_error,
+    subtle_unimplemented,
 )
 from sidecar.errors import DaprError, error
 
@@ -134,3 +136,15 @@ async def _responses(
             seq += 1
     except SegmentError as exc:
         await _abort(context, operation_error(exc))
+
+
+def _subtle(name: str) -> Callable[..., Awaitable[None]]:
+    async def handler(self: CryptoMixin, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await _abort(context, subtle_unimplemented())
+
+    handler.__name__ = name
+    return handler
+
+
+for _name in SUBTLE_OPERATIONS.values():
+    setattr(CryptoMixin, _name, _subtle(_name))

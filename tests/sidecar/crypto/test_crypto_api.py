@@ -213,3 +213,21 @@ def test_metadata_lists_the_component_and_a_bad_path_stops_start_up(
     (tmp_path / "crypto.yaml").write_text(COMPONENT.format(path=tmp_path / "absent"))
     with pytest.raises(ComponentError, match=r"could not stat path '.*absent': stat .*: no such file"):
         load_components([tmp_path], app_id="crypto-app", data_dir=tmp_path)
+
+
+def test_subtle_apis_answer_as_daprds_release_build(sidecar: SidecarThread, http: httpx.Client) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        with pytest.raises(grpc.RpcError) as failed:
+            stub.SubtleGetKeyAlpha1(crypto_pb2.SubtleGetKeyRequest(component_name="localkeys", name="x"))
+        assert (failed.value.code(), failed.value.details()) == (
+            grpc.StatusCode.UNIMPLEMENTED,
+            "this API is currently not implemented",
+        )
+    base = f"http://127.0.0.1:{sidecar.http_port}/v1.0-alpha1/subtlecrypto"
+    signed = http.post(f"{base}/localkeys/sign", json={"digest": "AAAA", "algorithm": "PS256"})
+    assert (signed.status_code, signed.json()) == (
+        501,
+        {"errorCode": "ERR_API_UNIMPLEMENTED", "message": "this API is currently not implemented"},
+    )
+    assert http.post(f"{base}/localkeys/sign", content=b"{").json()["errorCode"] == "ERR_MALFORMED_REQUEST"
