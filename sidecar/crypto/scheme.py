@@ -104,12 +104,14 @@ class _Segments:
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         out = []
-        while len(self._buffer) > self._size:
+        start = 0  # consumed once at the end: a large chunk is not moved once per segment
+        while len(self._buffer) - start > self._size:
             if self._num == _MAX_SEGMENTS - 1:
                 raise SegmentError("input stream is too large")
-            out.append(self._process(bytes(self._buffer[: self._size]), self._num, False))
-            del self._buffer[: self._size]
+            out.append(self._process(bytes(self._buffer[start : start + self._size]), self._num, False))
+            start += self._size
             self._num += 1
+        del self._buffer[:start]
         return out
 
     def finish(self) -> list[bytes]:
