@@ -25,6 +25,7 @@ from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
 from sidecar.configuration.store import CONFIGURATION_TYPE, SqliteConfigurationStore
 from sidecar.conversation import ECHO_TYPE, Echo
+from sidecar.crypto import LOCALSTORAGE_CRYPTO_TYPE, LocalStorageCrypto
 from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.pubsub.broker import BrokerSpec
 from sidecar.pubsub.durable import DurableOptions
@@ -60,6 +61,7 @@ SUPPORTED_TYPES = (
     HTTP_TYPE,
     CONFIGURATION_TYPE,
     ECHO_TYPE,
+    LOCALSTORAGE_CRYPTO_TYPE,
 )
 # components-contrib's order of state store features, as the metadata API lists them.
 _STATE_FEATURE_ORDER = (
@@ -93,6 +95,7 @@ class Components:
     output_bindings: dict[str, OutputBinding] = field(default_factory=dict)  # bindings.localstorage
     configurations: dict[str, SqliteConfigurationStore] = field(default_factory=dict)
     conversations: dict[str, Echo] = field(default_factory=dict)  # conversation.echo
+    crypto: dict[str, LocalStorageCrypto] = field(default_factory=dict)  # crypto.dapr.localstorage
 
     def describe(self) -> list[dict[str, Any]]:
         """Metadata-API entries `{"name", "type", "version", "capabilities"}`, as daprd reports them."""
@@ -116,6 +119,8 @@ class Components:
             entries.append(self._entry(name, CONFIGURATION_TYPE, []))
         for name in self.conversations:
             entries.append(self._entry(name, ECHO_TYPE, []))
+        for name, provider in self.crypto.items():
+            entries.append(self._entry(name, provider.type, []))
         return entries
 
     def _entry(self, name: str, type_: str, caps: list[str]) -> dict[str, Any]:
@@ -244,6 +249,8 @@ class _Builder:
             into.output_bindings[name] = HttpBinding.from_metadata(name, metadata)
         elif type_ == CONFIGURATION_TYPE:
             into.configurations[name] = SqliteConfigurationStore.from_metadata(name, metadata, self.data_dir)
+        elif type_ == LOCALSTORAGE_CRYPTO_TYPE:
+            into.crypto[name] = LocalStorageCrypto.from_metadata(name, metadata)
         elif type_ == LOCK_TYPE:
             into.locks[name] = LockStore(name, self.clock)
         elif type_ == ECHO_TYPE:

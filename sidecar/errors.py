@@ -283,6 +283,13 @@ ERRORS: dict[str, ErrorKind] = {
         ErrorKind("ERR_CONVERSATION_INVALID_PARMS", 400, _S.INVALID_ARGUMENT),
         ErrorKind("ERR_CONVERSATION_INVOKE", 500, _S.INTERNAL),
         ErrorKind("ERR_CONVERSATION_MISSING_INPUTS", 400, _S.INVALID_ARGUMENT),
+        # crypto (messages.ErrCrypto*; "ERROR" is daprd's HTTP answer to an error with no code of its own)
+        ErrorKind("ERR_CRYPTO", 500, _S.INTERNAL),
+        ErrorKind("ERR_CRYPTO_KEY", 500, _S.INTERNAL),
+        ErrorKind("ERR_CRYPTO_PROVIDER_NOT_FOUND", 400, _S.INVALID_ARGUMENT),
+        ErrorKind("ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED", 500, _S.INTERNAL),
+        ErrorKind("ERROR", 500, _S.UNKNOWN),
+        ErrorKind("ERR_API_UNIMPLEMENTED", 501, _S.UNIMPLEMENTED),
     ]
 }
 

@@ -18,6 +18,7 @@ from sidecar.errors import DaprError, error, http_reply_error
 from sidecar.grpc.actors_service import ActorsMixin
 from sidecar.grpc.blocks_service import BuildingBlocksMixin
 from sidecar.grpc.conversation_service import ConversationMixin
+from sidecar.grpc.crypto_service import CryptoMixin
 from sidecar.grpc.workflow_service import WorkflowMixin
 from sidecar.invoke import InvokeFailure, InvokeRequest
 from sidecar.invoke.headers import grpc_metadata_from_http
@@ -67,7 +68,12 @@ def _state_error(exc: StateError, code: str) -> DaprError:
 
 
 class DaprService(
-    ActorsMixin, BuildingBlocksMixin, ConversationMixin, WorkflowMixin, dapr_pb2_grpc.DaprServicer
+    ActorsMixin,
+    BuildingBlocksMixin,
+    ConversationMixin,
+    CryptoMixin,
+    WorkflowMixin,
+    dapr_pb2_grpc.DaprServicer,
 ):
     """Translations from the Dapr gRPC API into the sidecar's engines."""
 

@@ -19,6 +19,7 @@ from sidecar.apilog import HttpApiLog
 from sidecar.bindings import routes as binding_routes
 from sidecar.configuration import routes as configuration_routes
 from sidecar.conversation import routes as conversation_routes
+from sidecar.crypto import routes as crypto_routes
 from sidecar.errors import DaprError
 from sidecar.http import (
     actor_routes,
@@ -113,6 +114,7 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += lock_routes.routes(sidecar.locks)
     all_routes += configuration_routes.routes(sidecar.configuration)
     all_routes += conversation_routes.routes(sidecar.components.conversations)
+    all_routes += crypto_routes.routes(sidecar.components.crypto)
     all_routes += workflow_routes.routes(sidecar.workflows)
     token = sidecar.config.api_token
     all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)

@@ -16,7 +16,7 @@ from dapr.clients.grpc._request import TransactionalStateOperation, TransactionO
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 from dapr.ext.fastapi import DaprApp
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import crypto_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, search_pb2, state_pb2
 from fastapi import Body, FastAPI
 
 from sidecar.components import ComponentError, load_components
@@ -233,12 +233,9 @@ def test_unsupported_rpc_names_itself(e2e: E2E) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{e2e.sidecar.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.SubtleGetKeyAlpha1(
-                crypto_pb2.SubtleGetKeyRequest(component_name="crypto", name="k"),
-                metadata=[("dapr-api-token", e2e.token)],
-            )
+            stub.GetIndexAlpha1(search_pb2.GetIndexRequestAlpha1(), metadata=[("dapr-api-token", e2e.token)])
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "SubtleGetKeyAlpha1" in (err.value.details() or "")
+    assert "GetIndexAlpha1" in (err.value.details() or "")
 
 
 def test_unsupported_component_type_names_type_and_file(tmp_path: Path) -> None:
