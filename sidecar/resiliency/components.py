@@ -4,7 +4,8 @@ policy, and so does each publish (a hook of the pub/sub engine). Inbound, a pub/
 retries become its deliveries' attempts: the broker's one delivery loop, with daprd's schedule.
 
 Refused at load instead of left unapplied (`Resiliency.applied_components`): inbound breakers and inbound
-policies of input bindings, outbound policies for secret, lock or configuration stores.
+policies of input bindings, outbound policies for secret, lock, configuration, crypto or conversation
+components.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def component_kinds(components: Components) -> dict[str, str]:
     kinds |= {name: "Secretstore" for name in components.secret_stores}
     kinds |= {name: "Lock" for name in components.locks}
     kinds |= {name: "Configuration" for name in components.configurations}
+    kinds |= {name: "Crypto" for name in components.crypto}
+    kinds |= {name: "Conversation" for name in components.conversations}
     return kinds
 
 

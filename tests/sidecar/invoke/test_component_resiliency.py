@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sidecar.components import ComponentError
+from sidecar.components import ComponentError, load_components
 from sidecar.pubsub.broker import BrokerClosed
 from sidecar.resiliency import load_resiliency
-from sidecar.resiliency.components import WRAPPED_KINDS, delivery_retry, publish_guard
+from sidecar.resiliency.components import WRAPPED_KINDS, apply_outbound, delivery_retry, publish_guard
 from sidecar.thread import SidecarThread
 from tests.harness import bound_socket
 from tests.sidecar.invoke import invoke_app
@@ -206,3 +206,25 @@ def test_broad_defaults_reach_the_wrapped_kinds_only(tmp_path: Path) -> None:
     loaded.applied_components({"vault": "Secretstore", "other": "Statestore"}, WRAPPED_KINDS)  # accepted
     other = loaded.component_outbound("other", "Statestore")
     assert other is not None and other.retry is not None and other.retry.max_retries == -1
+
+
+def test_an_outbound_policy_for_a_conversation_or_crypto_component_stops_start_up(tmp_path: Path) -> None:
+    """Their calls take no policy here: naming one is refused, not left unapplied in silence."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (tmp_path / "components.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: llm\n"
+        "spec:\n  type: conversation.echo\n  version: v1\n---\n"
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: vault\n"
+        "spec:\n  type: crypto.dapr.localstorage\n  version: v1\n  metadata:\n"
+        f"  - name: path\n    value: {keys}\n"
+    )
+    for name, kind in (("llm", "Conversation"), ("vault", "Crypto")):
+        (tmp_path / "r.yaml").write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n"
+            "    retries:\n      twice: {policy: constant, duration: 0s, maxRetries: 2}\n"
+            f"  targets:\n    components:\n      {name}:\n        outbound: {{retry: twice}}\n"
+        )
+        components = load_components([tmp_path], app_id="any", data_dir=tmp_path / "data")
+        with pytest.raises(ComponentError, match=f"component '{name}' \\({kind}\\)"):
+            apply_outbound(load_resiliency([tmp_path], "any"), components)
