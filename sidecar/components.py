@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sidecar.bindings.cron import CRON_TYPE, CronSpec
 from sidecar.bindings.http import HTTP_TYPE, HttpBinding
@@ -25,7 +25,7 @@ from sidecar.bindings.output import OutputBinding
 from sidecar.clock import Clock, SystemClock
 from sidecar.configuration.store import CONFIGURATION_TYPE, SqliteConfigurationStore
 from sidecar.conversation import ECHO_TYPE, Echo
-from sidecar.crypto import LOCALSTORAGE_CRYPTO_TYPE, LocalStorageCrypto
+from sidecar.crypto import LOCALSTORAGE_CRYPTO_TYPE
 from sidecar.lock import LOCK_TYPE, LockStore
 from sidecar.pubsub.broker import BrokerSpec
 from sidecar.pubsub.durable import DurableOptions
@@ -36,6 +36,9 @@ from sidecar.state import InMemoryStateStore, SqliteOptions, SqliteStateStore, S
 from sidecar.state.keys import normalize_key_prefix
 from sidecar.state.outbox import OutboxConfig
 from sidecar.state.properties import ComponentProperties, PropertyError, is_truthy
+
+if TYPE_CHECKING:
+    from sidecar.crypto.localstorage import LocalStorageCrypto
 
 __all__ = [
     "SUPPORTED_TYPES",
@@ -250,6 +253,8 @@ class _Builder:
         elif type_ == CONFIGURATION_TYPE:
             into.configurations[name] = SqliteConfigurationStore.from_metadata(name, metadata, self.data_dir)
         elif type_ == LOCALSTORAGE_CRYPTO_TYPE:
+            from sidecar.crypto.localstorage import LocalStorageCrypto  # loads `cryptography`: only when used
+
             into.crypto[name] = LocalStorageCrypto.from_metadata(name, metadata)
         elif type_ == LOCK_TYPE:
             into.locks[name] = LockStore(name, self.clock)

@@ -12,8 +12,11 @@ from sidecar.crypto.api import (
     operation_error,
     subtle_unimplemented,
 )
-from sidecar.crypto.localstorage import LOCALSTORAGE_CRYPTO_TYPE, LocalStorageCrypto
 from sidecar.crypto.scheme import SegmentError
+
+# The component type; the component itself (sidecar.crypto.localstorage, which loads `cryptography`) is
+# imported only when a resource declares one, so an idle sidecar without it does not carry the library.
+LOCALSTORAGE_CRYPTO_TYPE = "crypto.dapr.localstorage"
 
 __all__ = [
     "LOCALSTORAGE_CRYPTO_TYPE",
@@ -22,7 +25,6 @@ __all__ = [
     "DecryptRequest",
     "EncryptRequest",
     "InputError",
-    "LocalStorageCrypto",
     "SegmentError",
     "operation_error",
     "subtle_unimplemented",

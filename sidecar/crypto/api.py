@@ -7,10 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sidecar.crypto.localstorage import LocalStorageCrypto
 from sidecar.crypto.scheme import Decryption, Encryption, EncryptOptions, SchemeError, SegmentError
 from sidecar.errors import DaprError, error
+
+if TYPE_CHECKING:
+    from sidecar.crypto.localstorage import LocalStorageCrypto
 
 __all__ = [
     "SUBTLE_OPERATIONS",

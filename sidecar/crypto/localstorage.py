@@ -14,11 +14,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from sidecar.crypto import LOCALSTORAGE_CRYPTO_TYPE
 from sidecar.crypto.keys import Key, KeyProblem, parse_key
 
 __all__ = ["LOCALSTORAGE_CRYPTO_TYPE", "LocalStorageCrypto"]
-
-LOCALSTORAGE_CRYPTO_TYPE = "crypto.dapr.localstorage"
 
 _KEY_WRAP = ("A128KW", "A192KW", "A256KW")
 _CBC_NOPAD = ("A128CBC-NOPAD", "A192CBC-NOPAD", "A256CBC-NOPAD")

@@ -5,6 +5,7 @@ found late still gets an error status)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 from dapr.proto.runtime.v1 import crypto_pb2
 from google.protobuf import json_format
@@ -20,10 +21,12 @@ from sidecar.crypto.api import (
     EncryptRequest,
     subtle_unimplemented,
 )
-from sidecar.crypto.localstorage import LocalStorageCrypto
 from sidecar.crypto.scheme import SegmentError
 from sidecar.errors import error
 from sidecar.state.properties import is_truthy
+
+if TYPE_CHECKING:
+    from sidecar.crypto.localstorage import LocalStorageCrypto
 
 __all__ = ["routes"]
 

@@ -15,11 +15,6 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 __all__ = [
     "SCHEME_NAME",
     "SEGMENT_SIZE",
@@ -70,6 +65,9 @@ class _FileKey:
         self.nonce_prefix = nonce_prefix
         self.header_key = _hkdf(file_key, b"header", None)
         payload_key = _hkdf(file_key, b"payload", nonce_prefix)
+        # `cryptography` is loaded on first use: ~10 MB an idle sidecar without crypto components never pays
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
         self.aead = AESGCM(payload_key) if cipher == "AES-GCM" else ChaCha20Poly1305(payload_key)
 
     def header_mac(self, manifest: bytes) -> bytes:
@@ -82,6 +80,8 @@ class _FileKey:
         return self.aead.encrypt(self.nonce(num, last), data, None)
 
     def open(self, data: bytes, num: int, last: bool) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self.aead.decrypt(self.nonce(num, last), data, None)
         except InvalidTag:
@@ -89,6 +89,9 @@ class _FileKey:
 
 
 def _hkdf(key: bytes, info: bytes, salt: bytes | None) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key)
 
 

@@ -5,6 +5,8 @@ The vectors were written by kit's Go code, so decrypting them is what proves the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,11 @@ def test_keys_parse_as_kit_reads_them() -> None:
     assert parse_key(b"YWJj\n").material == b"abc"  # base64, trailing newline
     jwk = parse_key(b'{"kty":"oct","k":"' + b"QUFB" * 8 + b'","use":"sig"}')
     assert (jwk.kty, jwk.can_perform("wrapKey"), jwk.can_perform("sign")) == ("oct", False, True)
+
+
+def test_the_sidecar_loads_cryptography_only_for_a_crypto_component() -> None:
+    """The idle sidecar's memory budget (#16: <= 80 MB): `cryptography` (~10 MB) is imported by the
+    component, not by the sidecar's modules."""
+    probe = "import sys, sidecar.server; print([m for m in sys.modules if m.startswith('cryptography')])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
