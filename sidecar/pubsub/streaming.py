@@ -1,6 +1,8 @@
 """Streaming subscriptions (gRPC `SubscribeTopicEventsAlpha1`, daprd 1.16 `pkg/api/grpc/subscribe.go` and
 `pkg/runtime/pubsub/streamer`): the stream is one more delivery transport for the usual subscription
-worker, so routing, retries, dead letters and durable acks are those of every other delivery.
+worker, so routing, retries, dead letters and durable acks are those of every other delivery. Several
+streams may share a topic, as in daprd 1.16: on `pubsub.in-memory` each gets every message; a durable group
+has one consumer, so a second stream on it is refused.
 """
 
 from __future__ import annotations
@@ -99,19 +101,17 @@ class Streams:
         self._resolve = resolve
         self._make_worker = make_worker
         self._grace = grace
-        self._open: dict[tuple[str, str], tuple[DeliveryWorker, StreamTransport, Broker]] = {}
+        # every open stream by its worker: several may share a pubsub and topic, as in daprd 1.16
+        self._open: dict[DeliveryWorker, tuple[StreamTransport, Broker]] = {}
         self._stopped = False
 
     def open(self, sub: Subscription, transport: StreamTransport) -> DeliveryWorker:
         """Attach the stream's worker (not started: the caller starts it once the stream's initial
         response is sent). Raises DaprError for an unknown pubsub, StreamRefused otherwise."""
-        key = (sub.pubsubname, sub.topic)
         if self._stopped:
             raise StreamRefused("subscriber is closed")
-        if key in self._open:
-            pubsub, topic = go_quote(sub.pubsubname), go_quote(sub.topic)
-            raise StreamRefused(f"streamer already subscribed to pubsub {pubsub} topic {topic}")
         broker = self._resolve(sub.pubsubname, sub.topic)
+
         if not broker.scopes.may_subscribe(sub.topic):
             raise StreamRefused(
                 f"failed to create subscription for {sub.pubsubname}: subscription to topic '{sub.topic}' "
@@ -120,7 +120,14 @@ class Streams:
         worker = self._make_worker(broker, sub, transport)
         try:
             attached = broker.attach(worker)
-        except ValueError as exc:  # a durable group has the app's own subscription as its consumer
+        except ValueError as exc:  # a durable group has a consumer already: another stream, or the app
+            if any(w.sub.pubsubname == sub.pubsubname and w.topic == sub.topic for w in self._open):
+                pubsub, topic = go_quote(sub.pubsubname), go_quote(sub.topic)
+                raise StreamRefused(
+                    f"streamer already subscribed to pubsub {pubsub} topic {topic}: pubsub.embedded.sqlite "
+                    "has one consumer per app and topic (several streams on one topic work on "
+                    "pubsub.in-memory, each getting every message)"
+                ) from exc
             raise StreamRefused(
                 f"streaming subscription to topic '{sub.topic}' on pubsub '{sub.pubsubname}' is not "
                 "supported by the embedded sidecar while the app subscribes to that topic too: "
@@ -131,33 +138,31 @@ class Streams:
                 f"streaming subscription to topic '{sub.topic}' on pubsub '{sub.pubsubname}' refused: "
                 "another sidecar process of this app id consumes it from the shared file"
             )
-        self._open[key] = (worker, transport, broker)
+        self._open[worker] = (transport, broker)
         log.info("Subscribing to pubsub '%s' topic '%s'", sub.pubsubname, sub.topic)
         return worker
 
     async def close(self, worker: DeliveryWorker) -> None:
         """The stream ended: stop its worker; a durable component keeps what was not acknowledged."""
-        key = (worker.sub.pubsubname, worker.sub.topic)
-        entry = self._open.get(key)
-        if entry is None or entry[0] is not worker:
+        entry = self._open.pop(worker, None)
+        if entry is None:
             return  # the engine stopped it
-        del self._open[key]
-        _, transport, broker = entry
+        transport, broker = entry
         transport.end()
         await worker.stop(self._grace)
         await broker.detach(worker)
-        log.info("Unsubscribed from pubsub '%s' topic '%s'", key[0], key[1])
+        log.info("Unsubscribed from pubsub '%s' topic '%s'", worker.sub.pubsubname, worker.topic)
 
     def end_all(self) -> list[DeliveryWorker]:
         """The sidecar stops: end every stream; returns their workers for the engine to stop."""
         self._stopped = True
-        entries, self._open = list(self._open.values()), {}
-        for _, transport, _ in entries:
+        entries, self._open = self._open, {}
+        for transport, _ in entries.values():
             transport.end()
-        return [worker for worker, _, _ in entries]
+        return list(entries)
 
     def subscriptions(self) -> list[Subscription]:
-        return [worker.sub for worker, _, _ in self._open.values()]
+        return [worker.sub for worker in self._open]
 
 
 def stream_subscription(initial: Any) -> Subscription:

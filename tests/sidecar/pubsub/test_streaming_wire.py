@@ -1,4 +1,4 @@
-"""daprd's wire contract for streaming subscriptions: the errors of a bad initial request, one stream per
+"""daprd's wire contract for streaming subscriptions: the errors of a bad initial request, streams sharing a
 topic, the raw `SubscribeTopicEventsAlpha1` exchange (a raw stub for what the SDK cannot send) and the API
 token guarding it."""
 
@@ -46,12 +46,35 @@ def test_daprds_errors_for_a_bad_initial_request(sidecar: SidecarThread, client:
     assert listed(sidecar) == []
 
 
-def test_a_second_stream_for_the_same_topic_is_refused(sidecar: SidecarThread, client: DaprClient) -> None:
-    sub = client.subscribe(MEMORY, "single")
+def test_several_streams_on_one_topic_each_get_every_message_in_memory(
+    sidecar: SidecarThread, client: DaprClient
+) -> None:
+    """daprd 1.16: a topic may have several streams; daprd's in-memory bus gives each one every message."""
+    first, second = client.subscribe(MEMORY, "fanout"), client.subscribe(MEMORY, "fanout")
     try:
-        refused = error_of(client, MEMORY, "single")
-        assert 'streamer already subscribed to pubsub "memory" topic "single"' in refused
-        publish(client, "single", "still served", MEMORY)
+        assert [s["topic"] for s in listed(sidecar)].count("fanout") == 2
+        publish(client, "fanout", "to both", MEMORY)
+        for sub in (first, second):
+            message = next_message(sub)
+            assert message.data() == "to both"
+            sub.respond_success(message)
+        first.close()
+        wait_for(lambda: [s["topic"] for s in listed(sidecar)].count("fanout") == 1)
+        publish(client, "fanout", "to the one left", MEMORY)
+        assert next_message(second).data() == "to the one left"
+    finally:
+        first.close()
+        closed(sidecar, second, "fanout")
+
+
+def test_a_second_stream_on_a_durable_topic_is_refused(sidecar: SidecarThread, client: DaprClient) -> None:
+    """A durable group has one consumer: a second stream on it is refused, naming why."""
+    sub = client.subscribe(PUBSUB, "single")
+    try:
+        refused = error_of(client, PUBSUB, "single")
+        assert 'streamer already subscribed to pubsub "pubsub" topic "single"' in refused
+        assert "one consumer per app and topic" in refused
+        publish(client, "single", "still served")
         assert next_message(sub).data() == "still served"
     finally:
         closed(sidecar, sub, "single")
