@@ -42,6 +42,8 @@ class SidecarConfig:
     app_max_concurrency: int | None = None  # calls into the app at once (--app-max-concurrency)
     max_body_bytes: int = 4 * 1024 * 1024  # --max-body-size: the gRPC app channel's message limit
     enable_api_logging: bool = False
+    # --unix-domain-socket: a directory; the HTTP and gRPC APIs also listen on dapr-<app id>-http|grpc.socket
+    unix_domain_socket: Path | None = None
     # the host registry of running sidecars (sidecar.hosts); None: this sidecar is alone on its host
     registry_dir: Path | None = None
 

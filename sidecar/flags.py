@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scheduler-host-address", default=None, help="accepted, ignored: the scheduler is embedded"
     )
-    p.add_argument("--unix-domain-socket", "-u", default=None, help="refused: TCP only")
+    p.add_argument(
+        "--unix-domain-socket", "-u", default=None, type=Path, help="a directory: the API on Unix sockets too"
+    )
     p.add_argument("--app-ssl", action="store_true", help="refused: use --app-protocol grpcs/https (refused)")
     p.add_argument("--enable-profiling", action="store_true", help="refused: no profiling server")
     p.add_argument("--profile-port", type=int, default=None, help="refused with --enable-profiling")
@@ -141,7 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _refuse(args: argparse.Namespace) -> None:
     """`dapr run` flags the embedded sidecar cannot honour: stop with the reason, never ignore them."""
     refusals = {
-        "unix_domain_socket": "--unix-domain-socket is not supported: the sidecar listens on TCP only",
         "app_ssl": "--app-ssl is not supported: the embedded sidecar talks to the app in plaintext",
         "enable_profiling": "--enable-profiling is not supported: the sidecar has no profiling server",
         "profile_port": "--profile-port is not supported: the embedded sidecar has no profiling server",
@@ -214,6 +215,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Sidec
         app_max_concurrency=args.app_max_concurrency if args.app_max_concurrency > 0 else None,
         max_body_bytes=_body_bytes(args),
         enable_api_logging=args.enable_api_logging,
+        unix_domain_socket=args.unix_domain_socket,
         registry_dir=_registry_dir(args.registry_dir, environ),
     )
 

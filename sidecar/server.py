@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -37,7 +38,7 @@ from sidecar.http.metrics import build_metrics_app
 from sidecar.invoke import AccessControlList, Invoker
 from sidecar.invoke.grpc_proxy import GrpcProxy
 from sidecar.jobs import JobsService
-from sidecar.listeners import UvicornServer, serve_asgi
+from sidecar.listeners import UvicornServer, claim_socket_path, serve_asgi, socket_path
 from sidecar.lock import LockAPI
 from sidecar.pubsub import PubSubEngine, SubscriptionError
 from sidecar.resiliency import load_resiliency
@@ -103,6 +104,10 @@ class Sidecar:
         self.outbound_ready = asyncio.Event()
         self.stopped = asyncio.Event()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        for api in ("http", "grpc"):  # a live sidecar on our sockets: fail before anything starts
+            unix = self._socket(api)
+            if unix is not None:
+                claim_socket_path(unix)
         restore_dev_clock(self)
         self.dapr_config: DaprConfiguration = load_configuration(cfg.config_path)
         enabled, omit_health = self.dapr_config.api_logging
@@ -256,7 +261,7 @@ class Sidecar:
     async def _start_http(self) -> None:
         self.http_app = build_http_app(self)
         self._http, self._http_task, self.http_port = await serve_asgi(
-            self.http_app, self.config.host, self.config.http_port, "http"
+            self.http_app, self.config.host, self.config.http_port, "http", self._socket("http")
         )
 
     async def _start_metrics(self) -> None:
@@ -288,8 +293,17 @@ class Sidecar:
         self.grpc_port = server.add_insecure_port(f"{self.config.host}:{self.config.grpc_port}")
         if self.grpc_port == 0:
             raise OSError(f"could not bind gRPC port {self.config.grpc_port}")
+        unix = self._socket("grpc")
+        if unix is not None:  # claimed at start
+            server.add_insecure_port(f"unix:{unix}")
         await server.start()
         self._grpc = server
+
+    def _socket(self, api: str) -> Path | None:
+        """`--unix-domain-socket`: daprd's socket for `api`. The TCP ports stay open beside it: other
+        sidecars on the host reach this one there (daprd's internal gRPC port stays TCP too)."""
+        directory = self.config.unix_domain_socket
+        return None if directory is None else socket_path(directory, self.config.app_id, api)
 
     async def _init_app(self) -> None:
         try:
@@ -377,5 +391,9 @@ class Sidecar:
             await self.membership.close()
         self.configuration.close()
         self.db.close()
+        for api in ("http", "grpc"):  # daprd removes its sockets at shutdown
+            unix = self._socket(api)
+            if unix is not None:
+                unix.unlink(missing_ok=True)
         self._release_data_dir()
         log.info("dapr sidecar stopped")

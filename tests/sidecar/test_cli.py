@@ -171,7 +171,7 @@ def test_app_command_gets_dapr_run_environment_with_grpc_protocol(tmp_path: Path
     [
         (["--app-protocol", "grpcs"], "TLS to the app is not supported"),
         (["--app-protocol", "h2c"], "HTTP/2 cleartext"),
-        (["--unix-domain-socket", "/tmp/dapr"], "--unix-domain-socket is not supported"),
+        (["--app-ssl"], "--app-ssl is not supported"),
         (["--enable-profiling"], "--enable-profiling is not supported"),
         (["--max-body-size", "lots"], "expected a size such as 4Mi"),
     ],
