@@ -87,6 +87,13 @@ def _info(job: Job) -> ReminderInfo:
     )
 
 
+# Both wires refuse a reminder's own failure policy (daprd 1.15+ takes one): ticks follow one policy here.
+FAILURE_POLICY_REFUSED = (
+    "a reminder's failure_policy is not supported by the embedded todo-engine sidecar: a reminder's tick "
+    "is retried 3 times, 1 s apart (daprd's default policy)"
+)
+
+
 class ReminderFailed(Exception):
     """The app did not accept a reminder callback; the scheduler retries the tick."""
 
@@ -118,6 +125,8 @@ class Reminders:
             raise error("ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from exc
         if not isinstance(req, dict):
             raise error("ERR_MALFORMED_REQUEST", "failed deserializing HTTP body: not an object")
+        if req.get("failure_policy") is not None:
+            raise error("ERR_API_UNIMPLEMENTED", FAILURE_POLICY_REFUSED)
         due_s = req.get("dueTime") or ""
         period_s = req.get("period") or ""
         ttl_s = req.get("ttl") or ""

@@ -18,7 +18,7 @@ from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from sidecar.actors import invoke_method
 from sidecar.actors.invoke import error_reply, under_policy
-from sidecar.actors.reminders import ReminderInfo, ReminderSpec
+from sidecar.actors.reminders import FAILURE_POLICY_REFUSED, ReminderInfo, ReminderSpec
 from sidecar.actors.state import StateOperation
 from sidecar.actors.timers import TimerSpec
 from sidecar.errors import ERRORS, DaprError, ErrorKind, error
@@ -263,11 +263,7 @@ class ActorsMixin:
 
     async def RegisterActorReminder(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if request.HasField("failure_policy"):
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "RegisterActorReminder failure_policy is not supported by the embedded todo-engine "
-                "sidecar: a reminder's tick is retried 3 times, 1 s apart (daprd's default policy)",
-            )
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, FAILURE_POLICY_REFUSED)
         problem = (
             error("ERR_BAD_REQUEST", "invalid request: reminder name cannot be empty")
             if not request.name

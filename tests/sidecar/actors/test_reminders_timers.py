@@ -102,6 +102,18 @@ async def test_invalid_reminder_period_is_rejected(stack: Stack) -> None:
     assert r.json()["errorCode"] == "ERR_ACTOR_REMINDER_CREATE"
 
 
+async def test_a_reminder_failure_policy_is_refused_not_ignored(stack: Stack) -> None:
+    """daprd 1.15+ takes `failure_policy` in the reminder body; here ticks follow one policy, so a
+    reminder asking for its own is refused (and not created), as over gRPC."""
+    url = f"{stack.base}/actors/CounterActor/{_new_id()}/reminders/own-policy"
+    async with httpx.AsyncClient() as http:
+        r = await http.put(url, json={"dueTime": "1h", "failure_policy": {"drop": {}}})
+        assert r.status_code == 501
+        assert r.json()["errorCode"] == "ERR_API_UNIMPLEMENTED"
+        assert "failure_policy" in r.json()["message"]
+        assert (await http.get(url)).json() == {}
+
+
 async def test_timer_fires_under_turn_and_stops_on_delete(stack: Stack) -> None:
     actor_id = _new_id()
     proxy = ActorProxy.create("CounterActor", ActorId(actor_id), CounterInterface)
