@@ -62,10 +62,14 @@ class Resiliency:
     actors: dict[str, Names] = field(default_factory=dict)
     components: dict[str, dict[str, Names]] = field(default_factory=dict)  # name -> inbound/outbound
     _live: dict[str, OrderedDict[str, CircuitBreaker]] = field(default_factory=dict)
+    # `_defaults` by its arguments: the policies are fixed once loaded, and every call asks again
+    _default_names: dict[tuple[tuple[str, ...], str, bool], Names] = field(default_factory=dict)
 
     def endpoint(self, app_id: str, method: str) -> Policy | None:
         """daprd's `EndpointPolicy(app, app:method)`: None when nothing applies."""
         names = self.apps.get(app_id) or self._defaults("App")
+        if not (names.timeout or names.retry or names.breaker):
+            return None
         key = f"{app_id}:{method}"
         cache = (f"app/{app_id}", names.cache_size or _ENDPOINT_CACHE)
         return self._policy(f"endpoint[{app_id}, {key}]", names, cache, key)
@@ -73,6 +77,8 @@ class Resiliency:
     def actor(self, actor_type: str, actor_id: str) -> Policy | None:
         """daprd's `ActorPreLockPolicy`: retries and the breaker, around the call in the calling sidecar."""
         names = self.actors.get(actor_type) or self._defaults("Actor", scope="type")
+        if not (names.retry or names.breaker):
+            return None
         key = actor_type if names.scope == "type" else f"{actor_type}-{actor_id}"  # "both" as daprd: by id
         cache = (f"actor/{actor_type}", names.cache_size or _ACTOR_CACHE)
         return self._policy(
@@ -87,6 +93,8 @@ class Resiliency:
     def component_outbound(self, name: str, kind: str) -> Policy | None:
         """daprd's `ComponentOutboundPolicy`; `kind` is its component type (Statestore, Pubsub, Binding)."""
         names = self._component(name, kind, "Outbound")
+        if not (names.timeout or names.retry or names.breaker):
+            return None
         return self._policy(f"component[{name}] output", names, (f"component/{name}", 0), name)
 
     def component_inbound(self, name: str, kind: str) -> tuple[float | None, RetryPolicy | None] | None:
@@ -139,6 +147,12 @@ class Resiliency:
 
     def _defaults(self, *levels: str, scope: str = "", top: bool = True) -> Names:
         """daprd's default policy names, most specific level first, then (`top`) `Default<Kind>Policy`."""
+        found = self._default_names.get((levels, scope, top))
+        if found is None:
+            found = self._default_names[levels, scope, top] = self._find_defaults(levels, scope, top)
+        return found
+
+    def _find_defaults(self, levels: tuple[str, ...], scope: str, top: bool) -> Names:
 
         def pick(kind: str, known: Mapping[str, Any]) -> str:
             for level in (*levels, "") if top else levels:
