@@ -24,6 +24,8 @@ from sidecar.clock import Clock, ManualClock, SystemClock
 from sidecar.components import Components, default_components, load_components
 from sidecar.config import SidecarConfig
 from sidecar.configuration import ConfigurationAPI
+from sidecar.conversation import ConversationAPI
+from sidecar.crypto import CryptoAPI
 from sidecar.daprconfig import DaprConfiguration, load_configuration
 from sidecar.datadir import DataDirLock
 from sidecar.db import Database
@@ -48,6 +50,7 @@ from sidecar.secrets.api import SecretsAPI
 from sidecar.state.transactions import StateTransactions
 from sidecar.timeskip import TimeSkipper
 from sidecar.workflows import GRPC_SERVER_OPTIONS, WorkflowEngine, add_workflow_service
+from sidecar.workflows.api import WorkflowAPI
 
 __all__ = ["Sidecar"]
 
@@ -169,6 +172,8 @@ class Sidecar:
         self.jobs = JobsService(self.scheduler, self.channel, self.clock, cfg.app_id, cfg.app_protocol)
         self.locks = LockAPI(self.components.locks, cfg.app_id)
         self.configuration = ConfigurationAPI(self.components.configurations, self.channel)
+        self.conversation = ConversationAPI(self.components.conversations)
+        self.crypto = CryptoAPI(self.components.crypto)
         self.pubsub = PubSubEngine(
             list(self.components.pubsubs.values()),
             cfg.app_id,
@@ -197,6 +202,7 @@ class Sidecar:
             max_concurrent_activities=self.dapr_config.max_concurrent_activities,
             app_id=cfg.app_id,
         )
+        self.workflow_api = WorkflowAPI(self.workflows)  # daprd's Workflow API, on both wires
         self.timeskip = time_skipper(self)
         await self.scheduler.start()
         await self.pubsub.start()

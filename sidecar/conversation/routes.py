@@ -4,7 +4,7 @@ as daprd's universal HTTP handler does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from dapr.proto.runtime.v1 import ai_pb2
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sidecar.conversation.service import Conversation, ConversationAPI
+from sidecar.conversation.service import ConversationAPI
 from sidecar.errors import error
 
 __all__ = ["routes"]
@@ -34,8 +34,7 @@ def _endpoint(message_type: Any, converse: Callable[[Any], Any]) -> Callable[[Re
     return endpoint
 
 
-def routes(components: Mapping[str, Conversation]) -> list[BaseRoute]:
-    api = ConversationAPI(components)
+def routes(api: ConversationAPI) -> list[BaseRoute]:
     return [
         Route(
             "/v1.0-alpha1/conversation/{name}/converse",

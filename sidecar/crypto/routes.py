@@ -4,7 +4,7 @@ found late still gets an error status)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from dapr.proto.runtime.v1 import crypto_pb2
@@ -26,7 +26,7 @@ from sidecar.errors import error
 from sidecar.state.properties import is_truthy
 
 if TYPE_CHECKING:
-    from sidecar.crypto.localstorage import LocalStorageCrypto
+    pass
 
 __all__ = ["routes"]
 
@@ -37,8 +37,7 @@ _DECRYPTION_KEY_NAME = "dapr-decryption-key-name"
 _DATA_ENCRYPTION_CIPHER = "dapr-data-encryption-cipher"
 
 
-def routes(providers: Mapping[str, LocalStorageCrypto]) -> list[BaseRoute]:
-    api = CryptoAPI(providers)
+def routes(api: CryptoAPI) -> list[BaseRoute]:
 
     async def encrypt(request: Request) -> Response:
         component = str(request.path_params["name"])

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from sidecar.conversation import ConversationAPI
 from sidecar.errors import DaprError
 from sidecar.jobs.errors import abort
 
@@ -20,17 +19,14 @@ __all__ = ["ConversationMixin"]
 class ConversationMixin:
     sidecar: Sidecar
 
-    def _conversation(self) -> ConversationAPI:
-        return ConversationAPI(self.sidecar.components.conversations)
-
     async def ConverseAlpha1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return self._conversation().alpha1(request)
+            return self.sidecar.conversation.alpha1(request)
         except DaprError as exc:
             await abort(context, exc)
 
     async def ConverseAlpha2(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return self._conversation().alpha2(request)
+            return self.sidecar.conversation.alpha2(request)
         except DaprError as exc:
             await abort(context, exc)

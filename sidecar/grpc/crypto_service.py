@@ -14,7 +14,6 @@ from dapr.proto.runtime.v1 import crypto_pb2
 
 from sidecar.crypto import (
     SUBTLE_OPERATIONS,
-    CryptoAPI,
     DecryptRequest,
     EncryptRequest,
     InputError,
@@ -80,9 +79,6 @@ async def _payloads(first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[b
 class CryptoMixin:
     sidecar: Sidecar
 
-    def _crypto(self) -> CryptoAPI:
-        return CryptoAPI(self.sidecar.components.crypto)
-
     async def EncryptAlpha1(
         self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
@@ -102,7 +98,7 @@ class CryptoMixin:
                 decryption_key_name=options.decryption_key_name,
                 cipher=options.data_encryption_cipher,
             )
-            output = await self._crypto().encrypt(request, _payloads(first, requests))
+            output = await self.sidecar.crypto.encrypt(request, _payloads(first, requests))
         except DaprError as exc:
             await _abort(context, exc)
         async for response in _responses(output, crypto_pb2.EncryptResponse, context):
@@ -115,7 +111,7 @@ class CryptoMixin:
         try:
             first = await _first_message(requests)
             request = DecryptRequest(component=first.options.component_name, key_name=first.options.key_name)
-            output = await self._crypto().decrypt(request, _payloads(first, requests))
+            output = await self.sidecar.crypto.decrypt(request, _payloads(first, requests))
         except SegmentError as exc:
             await _abort(context, operation_error(exc))
         except DaprError as exc:

@@ -12,7 +12,6 @@ from google.protobuf import empty_pb2
 
 from sidecar.errors import DaprError
 from sidecar.jobs.errors import abort as _abort
-from sidecar.workflows.api import WorkflowAPI
 
 if TYPE_CHECKING:
     from sidecar.server import Sidecar
@@ -23,13 +22,9 @@ __all__ = ["WorkflowMixin"]
 class WorkflowMixin:
     sidecar: Sidecar
 
-    @property
-    def _workflows(self) -> WorkflowAPI:
-        return WorkflowAPI(self.sidecar.workflows)
-
     async def StartWorkflowBeta1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            instance_id = await self._workflows.start(
+            instance_id = await self.sidecar.workflow_api.start(
                 request.workflow_name,
                 request.instance_id,
                 bytes(request.input),
@@ -43,7 +38,9 @@ class WorkflowMixin:
 
     async def GetWorkflowBeta1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            found = await self._workflows.get(request.instance_id, request.app_id, context.time_remaining())
+            found = await self.sidecar.workflow_api.get(
+                request.instance_id, request.app_id, context.time_remaining()
+            )
         except DaprError as exc:
             await _abort(context, exc)
         # daprd answers an unknown instance with its id alone, not an error
@@ -51,7 +48,7 @@ class WorkflowMixin:
 
     async def RaiseEventWorkflowBeta1(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            await self._workflows.raise_event(
+            await self.sidecar.workflow_api.raise_event(
                 request.instance_id,
                 request.event_name,
                 bytes(request.event_data) or None,  # proto3 bytes: empty is absent, as daprd sees it
@@ -76,7 +73,9 @@ class WorkflowMixin:
 
     async def _control(self, op: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            await self._workflows.control(op, request.instance_id, request.app_id, context.time_remaining())
+            await self.sidecar.workflow_api.control(
+                op, request.instance_id, request.app_id, context.time_remaining()
+            )
         except DaprError as exc:
             await _abort(context, exc)
         return empty_pb2.Empty()

@@ -113,9 +113,9 @@ def build_http_app(sidecar: Sidecar) -> InFlight:
     all_routes += job_routes.routes(sidecar.jobs, sidecar.config.app_id)
     all_routes += lock_routes.routes(sidecar.locks)
     all_routes += configuration_routes.routes(sidecar.configuration)
-    all_routes += conversation_routes.routes(sidecar.components.conversations)
-    all_routes += crypto_routes.routes(sidecar.components.crypto)
-    all_routes += workflow_routes.routes(sidecar.workflows)
+    all_routes += conversation_routes.routes(sidecar.conversation)
+    all_routes += crypto_routes.routes(sidecar.crypto)
+    all_routes += workflow_routes.routes(sidecar.workflow_api)
     token = sidecar.config.api_token
     all_routes += invoke_routes.routes(sidecar.invoker, api_token=token)
     all_routes.append(invoke_routes.fallback_route(sidecar.invoker, api_token=token))  # must stay last

@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sidecar.workflows.api import CONTROLS, WorkflowAPI, not_found
-from sidecar.workflows.engine import WorkflowEngine
 
 __all__ = ["routes"]
 
@@ -31,8 +30,7 @@ def _accepted() -> Response:
     return JSONResponse({}, status_code=202)  # daprd's protojson of google.protobuf.Empty
 
 
-def routes(engine: WorkflowEngine) -> list[BaseRoute]:
-    api = WorkflowAPI(engine)
+def routes(api: WorkflowAPI) -> list[BaseRoute]:
 
     def target(request: Request) -> tuple[str, str]:
         return str(request.path_params["instance_id"]), request.query_params.get("appID", "")
